@@ -1,0 +1,1 @@
+"""Shared library behind the forwarders: parse -> normalise -> render -> deliver."""

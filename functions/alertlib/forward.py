@@ -1,0 +1,199 @@
+"""The pipeline every entry point shares: parse -> normalise -> redact -> render -> deliver.
+
+`prepare` and `render_for` are pure and used by the handlers, `tools.preview` and the local pipeline alike.
+`Forwarder.run` is the handler boundary: it owns the choice between dropping with a metric (bad input) and
+raising so that Lambda retries and the dead-letter queue keeps the event (failed deliveries).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from alertlib.deliver import Deadline, Delivered, Deliverer, Destination
+from alertlib.errors import ConfigurationError, DeliveryError, MalformedInput, NotAStateChange
+from alertlib.models import AlertGroup
+from alertlib.normalise import normalise
+from alertlib.observability import (
+    ALERTS_DELIVERED,
+    ALERTS_IGNORED,
+    ALERTS_RECEIVED,
+    DELIVERY_FAILED,
+    DELIVERY_RETRIED,
+    PAYLOAD_REJECTED,
+    Counters,
+    logger,
+)
+from alertlib.parse import Envelope, parse_message, split_event
+from alertlib.redact import redact_group
+from alertlib.render_pagerduty import render_pagerduty
+from alertlib.render_slack import render_slack
+from alertlib.settings import Settings
+
+
+class DeliveriesFailedError(Exception):
+    """Raised at the end of an invocation in which a delivery failed: Lambda retries, then dead-letters."""
+
+
+def prepare(envelope: Envelope, settings: Settings, now: datetime) -> AlertGroup:
+    """Parse, normalise and scrub one record. Raises `MalformedInput` (or `NotAStateChange`)."""
+    group = normalise(parse_message(envelope), envelope, settings, now)
+    return redact_group(group, settings.redact_patterns)
+
+
+def render_for(destination: Destination, group: AlertGroup, settings: Settings, now: datetime) -> list[dict[str, Any]]:
+    if destination is Destination.PAGERDUTY:
+        return render_pagerduty(group, per_alert=settings.pagerduty_grouping == "alert")
+    return [render_slack(group, now=now, max_listed=settings.max_listed_alerts)]
+
+
+@dataclass
+class Outcome:
+    """What one invocation did, returned by the handler (and read by tests and the local pipeline)."""
+
+    received: int = 0
+    delivered: int = 0
+    ignored: int = 0
+    rejected: int = 0
+    failed: int = 0
+    reasons: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "received": self.received,
+            "delivered": self.delivered,
+            "ignored": self.ignored,
+            "rejected": self.rejected,
+            "failed": self.failed,
+            "reasons": self.reasons,
+        }
+
+
+@dataclass
+class Forwarder:
+    destination: Destination
+    settings: Settings
+    deliverer: Deliverer
+    parker: Any = None  # callable(envelope, reason) keeping a refused record; None: log and count only
+
+    @classmethod
+    def from_env(cls, destination: Destination) -> Forwarder:
+        settings = Settings.from_env()
+        deliverer = Deliverer(
+            pagerduty_url=settings.pagerduty_url,
+            connect_timeout=settings.connect_timeout,
+            read_timeout=settings.read_timeout,
+            retries=settings.retries,
+        )
+        parker = SqsParker(settings.rejected_queue_url) if settings.rejected_queue_url else None
+        return cls(destination=destination, settings=settings, deliverer=deliverer, parker=parker)
+
+    def run(self, event: Any, context: Any, now: datetime | None = None) -> dict[str, Any]:
+        deadline = Deadline.from_context(context)
+        counters = Counters(self.destination.value)
+        outcome = Outcome()
+        try:
+            for envelope in split_event(event):
+                self._one(envelope, deadline, counters, outcome, now or datetime.now(UTC))
+        finally:
+            counters.flush()
+        if outcome.failed:
+            raise DeliveriesFailedError(
+                f"{outcome.failed} {self.destination.value} deliveries failed; first: {outcome.reasons[0]}"
+            )
+        return outcome.as_dict()
+
+    def _one(self, envelope: Envelope, deadline: Deadline, counters: Counters, outcome: Outcome, now: datetime) -> None:
+        logger.set_correlation_id(envelope.message_id)
+        outcome.received += 1
+        try:
+            group = prepare(envelope, self.settings, now)
+        except NotAStateChange as exc:
+            outcome.ignored += 1
+            counters.add(ALERTS_IGNORED, "unknown")
+            logger.info("not forwarded", extra={"reason": str(exc), "message_id": envelope.message_id})
+            return
+        except MalformedInput as exc:
+            outcome.rejected += 1
+            outcome.reasons.append(str(exc))
+            counters.add(PAYLOAD_REJECTED, "unknown")
+            logger.warning("payload rejected", extra={"reason": str(exc), "message_id": envelope.message_id})
+            self._park(envelope, str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - the handler boundary: a bug must not lose the other records
+            self._failed(outcome, counters, "unknown", f"could not prepare the message ({type(exc).__name__})", exc)
+            return
+        source = group.source.value
+        counters.add(ALERTS_RECEIVED, source)
+        route = self.settings.route_for(envelope.topic_arn)
+        if not route.secret:
+            error = ConfigurationError(f"no {self.destination.value} secret routed for topic {envelope.topic_name!r}")
+            self._failed(outcome, counters, source, str(error), None)
+            return
+        for body in render_for(self.destination, group, self.settings, now):
+            try:
+                delivered = self._send(body, route.secret, deadline)
+            except (DeliveryError, ConfigurationError) as exc:
+                self._failed(outcome, counters, source, str(exc), None)
+                continue
+            except Exception as exc:  # noqa: BLE001 - the handler boundary
+                self._failed(outcome, counters, source, f"delivery crashed ({type(exc).__name__})", exc)
+                continue
+            outcome.delivered += 1
+            counters.add(ALERTS_DELIVERED, source)
+            counters.add(DELIVERY_RETRIED, source, delivered.attempts - 1)
+            logger.info(
+                "delivered",
+                extra={
+                    "destination": self.destination.value,
+                    "source": source,
+                    "status": group.status.value,
+                    "alert_key": group.dedup_key,
+                    "attempts": delivered.attempts,
+                },
+            )
+
+    def _send(self, body: dict[str, Any], secret: str, deadline: Deadline) -> Delivered:
+        if self.destination is Destination.PAGERDUTY:
+            return self.deliverer.send_pagerduty(body, secret, deadline)
+        return self.deliverer.send_slack(body, secret, deadline)
+
+    def _failed(self, outcome: Outcome, counters: Counters, source: str, reason: str, exc: Exception | None) -> None:
+        outcome.failed += 1
+        outcome.reasons.append(reason)
+        counters.add(DELIVERY_FAILED, source)
+        if exc is not None:
+            logger.exception("delivery failed", extra={"reason": reason, "destination": self.destination.value})
+        else:
+            logger.error("delivery failed", extra={"reason": reason, "destination": self.destination.value})
+
+    def _park(self, envelope: Envelope, reason: str) -> None:
+        if self.parker is None:
+            return
+        self.parker(envelope, reason)
+
+
+class SqsParker:
+    """Keeps refused records in the dead-letter queue with the reason, so nothing is dropped unseen."""
+
+    def __init__(self, queue_url: str) -> None:
+        self.queue_url = queue_url
+        self._client: Any = None
+
+    def __call__(self, envelope: Envelope, reason: str) -> None:
+        if self._client is None:
+            import boto3
+
+            self._client = boto3.client("sqs")
+        body = envelope.body if isinstance(envelope.body, str) else json.dumps(envelope.body, default=str)
+        self._client.send_message(
+            QueueUrl=self.queue_url,
+            MessageBody=body[:250_000] or "(empty)",
+            MessageAttributes={
+                "reason": {"DataType": "String", "StringValue": reason[:1000]},
+                "message_id": {"DataType": "String", "StringValue": envelope.message_id},
+                "topic_arn": {"DataType": "String", "StringValue": envelope.topic_arn or "-"},
+            },
+        )

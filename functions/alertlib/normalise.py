@@ -1,0 +1,456 @@
+"""Normalise: any parsed message becomes one frozen `AlertGroup`. Pure: no I/O, the clock passed in."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from datetime import datetime
+from urllib.parse import quote
+
+from alertlib.errors import NotAStateChange
+from alertlib.models import Alert, AlertGroup, Link, LinkKind, Metric, Severity, Source, Status
+from alertlib.parse import (
+    AlarmNotification,
+    AlarmStateChange,
+    AlertmanagerAlert,
+    AlertmanagerMessage,
+    Envelope,
+    Message,
+    MetricQuery,
+    Trigger,
+)
+from alertlib.settings import Settings
+from alertlib.severity import parse_severity
+
+MAX_DEDUP_KEY = 255
+_STATUS = {"ALARM": Status.FIRING, "OK": Status.RESOLVED, "INSUFFICIENT_DATA": Status.INSUFFICIENT_DATA}
+_ARN = re.compile(
+    r"^arn:(?P<partition>[\w-]+):(?P<service>[\w-]+):(?P<region>[\w-]*):(?P<account>\d*):(?P<rest>.*)$", re.S
+)
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+_LINK_LINE = re.compile(
+    r"^[ \t>*-]*(?P<kind>runbook|runbook[_ ]url|playbook|dashboard|dashboard[_ ]url)[ \t]*[:=][ \t]*"
+    r"<?(?P<url>https?://[^\s>|]+)>?[ \t]*$",
+    re.I | re.M,
+)
+_REASON_VALUE = re.compile(r"\[(?P<value>-?[\d.]+(?:[eE][-+]?\d+)?) \(")
+_LINK_TAGS = {
+    LinkKind.RUNBOOK: ("runbook", "runbook_url", "runbook-url", "playbook"),
+    LinkKind.DASHBOARD: ("dashboard", "dashboard_url", "dashboard-url"),
+}
+_LINK_TEXT = {
+    LinkKind.RUNBOOK: "Runbook",
+    LinkKind.DASHBOARD: "Dashboard",
+    LinkKind.CONSOLE: "AWS console",
+    LinkKind.GENERATOR: "Prometheus graph",
+    LinkKind.SILENCE: "Silence",
+}
+_CONSOLE_HOSTS = {"aws-us-gov": "https://console.amazonaws-us-gov.com", "aws-cn": "https://console.amazonaws.cn"}
+
+
+def normalise(message: Message, envelope: Envelope, settings: Settings, now: datetime) -> AlertGroup:
+    """The normal form of one message. Raises `NotAStateChange` for a state the settings ignore."""
+    route_severity = settings.route_for(envelope.topic_arn).severity
+    if isinstance(message, AlertmanagerMessage):
+        return _from_alertmanager(message, envelope, route_severity, now)
+    if isinstance(message, AlarmNotification):
+        alert = _from_notification(message, route_severity)
+    else:
+        alert = _from_state_change(message, route_severity)
+    alert = _apply_insufficient_data(alert, settings.insufficient_data)
+    return AlertGroup(
+        key=alert.arn or alert.id,
+        dedup_key=alert.id,
+        source=alert.source,
+        status=alert.status,
+        severity=alert.severity,
+        title=alert.title,
+        alerts=(alert,),
+        message_id=envelope.message_id,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# CloudWatch
+
+
+def _from_notification(message: AlarmNotification, route_severity: Severity) -> Alert:
+    arn = _parse_arn(message.arn)
+    status = _STATUS[message.new_state]
+    metric = _trigger_metric(message.trigger) if message.trigger else None
+    description, links = _split_description(message.description)
+    links += _tag_links(message.tags)
+    severity = parse_severity(message.tags.get("severity") or message.tags.get("Severity")) or route_severity
+    summary = _alarm_summary(
+        metric, message.reason, message.alarm_rule, [arn for arn, _ in message.triggering_children if _]
+    )
+    return Alert(
+        id=alarm_key(message.arn),
+        source=Source.CLOUDWATCH,
+        status=status,
+        severity=severity,
+        title=message.name,
+        summary=summary,
+        description=description,
+        reason=message.reason,
+        account=message.account or arn.get("account") or None,
+        region=arn.get("region") or None,
+        partition=arn.get("partition") or None,
+        labels=dict(message.tags),
+        links=_dedupe_links([*links, *_console_link(arn, message.name)]),
+        starts_at=message.changed_at if status is not Status.RESOLVED else None,
+        ends_at=message.changed_at if status is Status.RESOLVED else None,
+        metric=metric,
+        arn=message.arn,
+        drill=message.reason.lstrip().upper().startswith("DRILL"),
+    )
+
+
+def _from_state_change(message: AlarmStateChange, route_severity: Severity) -> Alert:
+    arn = _parse_arn(message.arn)
+    state = message.state
+    status = _STATUS[state.value]
+    metric = _queries_metric(message.queries, None)
+    if metric is not None:
+        threshold = state.reason_data.get("threshold")
+        statistic = state.reason_data.get("statistic")
+        metric = Metric(
+            namespace=metric.namespace,
+            name=metric.name,
+            dimensions=metric.dimensions,
+            statistic=metric.statistic or (statistic if isinstance(statistic, str) else None),
+            period=metric.period,
+            threshold=float(threshold)
+            if isinstance(threshold, int | float) and not isinstance(threshold, bool)
+            else None,
+            expression=metric.expression,
+            unit=metric.unit,
+        )
+    description, links = _split_description(message.description)
+    children = _triggering_alarms(state.reason_data)
+    summary = _alarm_summary(metric, state.reason, message.alarm_rule, children)
+    started = state.timestamp
+    if status is Status.RESOLVED and message.previous is not None and message.previous.value != "OK":
+        started = message.previous.timestamp
+    severity = route_severity
+    if state.actions_suppressed_by:
+        # CloudWatch itself runs no actions while suppressed (maintenance): say so, and never page for it.
+        description = f"Actions suppressed by {state.actions_suppressed_by}.\n{description}".strip()
+        severity = Severity.INFO
+    return Alert(
+        id=alarm_key(message.arn),
+        source=Source.EVENTBRIDGE if message.via_eventbridge else Source.CLOUDWATCH_LAMBDA,
+        status=status,
+        severity=severity,
+        title=message.name,
+        summary=summary,
+        description=description,
+        reason=state.reason,
+        account=message.account or arn.get("account") or None,
+        region=arn.get("region") or message.region or None,
+        partition=arn.get("partition") or None,
+        links=_dedupe_links([*links, *_console_link(arn, message.name)]),
+        starts_at=started,
+        ends_at=state.timestamp if status is Status.RESOLVED else None,
+        metric=metric,
+        arn=message.arn,
+        drill=state.reason.lstrip().upper().startswith("DRILL"),
+    )
+
+
+def _apply_insufficient_data(alert: Alert, mode: str) -> Alert:
+    if alert.status is not Status.INSUFFICIENT_DATA:
+        return alert
+    if mode == "ignore":
+        raise NotAStateChange(f"INSUFFICIENT_DATA of {alert.title[:80]!r} ignored (INSUFFICIENT_DATA=ignore)")
+    if mode == "info":
+        severity = Severity.INFO
+    else:  # "alarm": an alarm, but never a critical incident
+        severity = Severity.ERROR if alert.severity is Severity.CRITICAL else alert.severity
+    return replace(alert, severity=severity)
+
+
+def _trigger_metric(trigger: Trigger) -> Metric | None:
+    base = trigger.metric
+    if base is None:
+        return _queries_metric(trigger.queries, trigger) if trigger.queries else _bare_metric(trigger)
+    return Metric(
+        namespace=base.namespace,
+        name=base.name,
+        dimensions=base.dimensions,
+        statistic=base.stat,
+        period=base.period,
+        threshold=trigger.threshold,
+        comparison=trigger.comparison,
+        unit=base.unit,
+        evaluation_periods=trigger.evaluation_periods,
+        datapoints_to_alarm=trigger.datapoints_to_alarm,
+        treat_missing_data=trigger.treat_missing_data,
+    )
+
+
+def _bare_metric(trigger: Trigger) -> Metric:
+    return Metric(
+        threshold=trigger.threshold,
+        comparison=trigger.comparison,
+        evaluation_periods=trigger.evaluation_periods,
+        datapoints_to_alarm=trigger.datapoints_to_alarm,
+        treat_missing_data=trigger.treat_missing_data,
+    )
+
+
+def _queries_metric(queries: tuple[MetricQuery, ...], trigger: Trigger | None) -> Metric | None:
+    """Metric math and anomaly detection: the expression that returns data, over the first metric it reads."""
+    if not queries:
+        return None
+    stats = [q for q in queries if q.name or q.namespace]
+    band = next(
+        (q for q in queries if trigger and trigger.threshold_metric_id and q.id == trigger.threshold_metric_id), None
+    )
+    returned = next((q for q in queries if q.return_data and q.expression and q is not band), None)
+    expression = band.expression if band else (returned.expression if returned else None)
+    if returned and returned.label and expression and band is None:
+        expression = f"{expression} ({returned.label})"
+    first = stats[0] if stats else None
+    if len(queries) == 1 and first is not None:
+        expression = None
+    return Metric(
+        namespace=first.namespace if first else None,
+        name=first.name if first else (returned.label if returned else None),
+        dimensions=first.dimensions if first else (),
+        statistic=first.stat if first else None,
+        period=first.period if first else None,
+        threshold=trigger.threshold if trigger else None,
+        comparison=trigger.comparison if trigger else None,
+        expression=expression,
+        unit=first.unit if first else None,
+        evaluation_periods=trigger.evaluation_periods if trigger else None,
+        datapoints_to_alarm=trigger.datapoints_to_alarm if trigger else None,
+        treat_missing_data=trigger.treat_missing_data if trigger else None,
+    )
+
+
+def _alarm_summary(metric: Metric | None, reason: str, alarm_rule: str | None, children: list[str]) -> str:
+    """What broke and how badly, in one line: `CPUUtilization = 99.5 (> 90) on DBInstanceIdentifier=db-1`."""
+    if metric is not None and (metric.name or metric.expression):
+        what = metric.expression if metric.expression and not metric.name else (metric.name or "")
+        value = _reason_value(reason)
+        bound = metric.describe_threshold().split(" for ")[0]
+        line = what
+        if value:
+            line += f" = {value}"
+        if bound:
+            line += f" ({bound})" if value else f" {bound}"
+        if metric.dimensions:
+            line += " on " + ", ".join(f"{k}={v}" for k, v in metric.dimensions)
+        return line
+    if alarm_rule:
+        names = ", ".join(child.rsplit(":alarm:", 1)[-1] for child in children[:3])
+        return f"rule {alarm_rule}" + (f"; triggered by {names}" if names else "")
+    return reason.split(". ", maxsplit=1)[0] if reason else ""
+
+
+def _reason_value(reason: str) -> str:
+    match = _REASON_VALUE.search(reason)
+    if not match:
+        return ""
+    try:
+        return f"{float(match.group('value')):.4g}"
+    except ValueError:
+        return ""
+
+
+def _triggering_alarms(reason_data: Mapping[str, object]) -> list[str]:
+    triggering = reason_data.get("triggeringAlarms")
+    if not isinstance(triggering, list):
+        return []
+    return [str(t.get("arn")) for t in triggering if isinstance(t, Mapping) and t.get("arn")]
+
+
+def alarm_key(arn: str) -> str:
+    """The PagerDuty dedup key of a CloudWatch alarm: its ARN, hashed when too long for PagerDuty."""
+    if len(arn) <= MAX_DEDUP_KEY and arn.isascii():
+        return arn
+    return "cloudwatch:" + hashlib.sha256(arn.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _parse_arn(arn: str) -> dict[str, str]:
+    match = _ARN.match(arn)
+    return match.groupdict() if match else {}
+
+
+def _console_link(arn: Mapping[str, str], name: str) -> list[Link]:
+    """The alarm's page in the AWS console, on the partition's host; none when the ARN is not a real one."""
+    region = arn.get("region", "")
+    partition = arn.get("partition", "")
+    if not _REGION.match(region) or partition not in ("aws", "aws-us-gov", "aws-cn"):
+        return []
+    host = _CONSOLE_HOSTS.get(partition, f"https://{region}.console.aws.amazon.com")
+    url = f"{host}/cloudwatch/home?region={region}#alarmsV2:alarm/{quote(name, safe='')}"
+    return [Link(kind=LinkKind.CONSOLE, url=url, text=_LINK_TEXT[LinkKind.CONSOLE])]
+
+
+def console_host(partition: str | None, region: str) -> str:
+    return _CONSOLE_HOSTS.get(partition or "aws", f"https://{region}.console.aws.amazon.com")
+
+
+def _split_description(description: str | None) -> tuple[str, list[Link]]:
+    """Take `runbook: <url>` and `dashboard: <url>` lines out of an alarm description as links."""
+    if not description:
+        return "", []
+    links: list[Link] = []
+    for match in _LINK_LINE.finditer(description):
+        kind = (
+            LinkKind.RUNBOOK if match.group("kind").lower().startswith(("runbook", "playbook")) else LinkKind.DASHBOARD
+        )
+        links.append(Link(kind=kind, url=match.group("url"), text=_LINK_TEXT[kind]))
+    remaining = _LINK_LINE.sub("", description).strip()
+    return re.sub(r"\n{3,}", "\n\n", remaining), links
+
+
+def _tag_links(tags: Mapping[str, str]) -> list[Link]:
+    lowered = {k.lower(): v for k, v in tags.items()}
+    return [
+        Link(kind=kind, url=lowered[name], text=_LINK_TEXT[kind])
+        for kind, names in _LINK_TAGS.items()
+        for name in names
+        if _is_http(lowered.get(name))
+    ]
+
+
+def _is_http(url: object) -> bool:
+    return isinstance(url, str) and url.startswith(("https://", "http://")) and not any(c.isspace() for c in url)
+
+
+def _dedupe_links(links: Iterable[Link]) -> tuple[Link, ...]:
+    """One link of each kind, the first found (description before tags), only http(s) URLs."""
+    seen: dict[LinkKind, Link] = {}
+    for link in links:
+        if link.kind not in seen and _is_http(link.url):
+            seen[link.kind] = link
+    return tuple(seen.values())
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Alertmanager
+
+
+def _from_alertmanager(
+    message: AlertmanagerMessage, envelope: Envelope, route_severity: Severity, now: datetime
+) -> AlertGroup:
+    del now  # times come from Alertmanager; kept in the signature so every source is normalised alike
+    key = message.group_key or _synthetic_group_key(message)
+    alerts = tuple(_alertmanager_alert(alert, message, route_severity) for alert in message.alerts)
+    firing = [a for a in alerts if a.status is Status.FIRING]
+    status = Status.FIRING if firing else Status.RESOLVED
+    severity = max((a.severity for a in (firing or list(alerts))), key=lambda s: s.rank)
+    title = (
+        message.group_labels.get("alertname")
+        or message.common_labels.get("alertname")
+        or (alerts[0].title if len({a.title for a in alerts}) == 1 else f"{len(alerts)} alerts")
+    )
+    links: list[Link] = []
+    silence = silence_url(message.external_url, message.group_labels or message.common_labels)
+    if silence:
+        links.append(Link(kind=LinkKind.SILENCE, url=silence, text=_LINK_TEXT[LinkKind.SILENCE]))
+    return AlertGroup(
+        key=key,
+        dedup_key=hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest(),
+        source=Source.ALERTMANAGER,
+        status=status,
+        severity=severity,
+        title=title,
+        alerts=alerts,
+        message_id=envelope.message_id,
+        receiver=unquote_receiver(message.receiver) if message.receiver else None,
+        group_labels=message.group_labels,
+        common_labels=message.common_labels,
+        common_annotations=message.common_annotations,
+        external_url=message.external_url if _is_http(message.external_url) else None,
+        truncated_alerts=message.truncated_alerts,
+        links=tuple(links),
+    )
+
+
+def _alertmanager_alert(alert: AlertmanagerAlert, message: AlertmanagerMessage, route_severity: Severity) -> Alert:
+    labels = alert.labels
+    annotations = alert.annotations
+    status = Status.FIRING if alert.status == "firing" else Status.RESOLVED
+    name = labels.get("alertname") or "alert"
+    summary = annotations.get("summary") or annotations.get("message") or annotations.get("title") or ""
+    description = annotations.get("description") or ""
+    if not summary:
+        summary = description.splitlines()[0] if description else _label_line(labels)
+        description = "" if summary == description else description
+    links: list[Link] = []
+    for kind, names in _LINK_TAGS.items():
+        for candidate in names:
+            url = annotations.get(candidate) or message.common_annotations.get(candidate)
+            if _is_http(url):
+                links.append(Link(kind=kind, url=str(url), text=_LINK_TEXT[kind]))
+    if _is_http(alert.generator_url):
+        links.append(Link(kind=LinkKind.GENERATOR, url=str(alert.generator_url), text=_LINK_TEXT[LinkKind.GENERATOR]))
+    return Alert(
+        id=alert.fingerprint or fingerprint(labels),
+        source=Source.ALERTMANAGER,
+        status=status,
+        severity=parse_severity(labels.get("severity")) or route_severity,
+        title=name,
+        summary=summary,
+        description=description,
+        labels=labels,
+        annotations=annotations,
+        links=_dedupe_links(links),
+        starts_at=alert.starts_at,
+        ends_at=alert.ends_at if status is Status.RESOLVED else None,
+        account=labels.get("account") or labels.get("aws_account_id"),
+        region=labels.get("region") or labels.get("aws_region"),
+        drill=labels.get("drill", "").lower() in ("true", "1", "yes"),
+    )
+
+
+def _label_line(labels: Mapping[str, str]) -> str:
+    shown = [f"{k}={v}" for k, v in sorted(labels.items()) if k != "alertname"]
+    return ", ".join(shown)
+
+
+def _synthetic_group_key(message: AlertmanagerMessage) -> str:
+    """`{{ toJson . }}` carries no groupKey: a stable one from the receiver and the group labels."""
+    labels = message.group_labels or message.common_labels
+    return f"{message.receiver or ''}:{label_matchers(labels)}"
+
+
+def label_matchers(labels: Mapping[str, str]) -> str:
+    """`{alertname="Fire",severity="critical"}` with Go-style escaping, sorted by name."""
+    body = ",".join(f'{k}="{_go_quote(v)}"' for k, v in sorted(labels.items()))
+    return "{" + body + "}"
+
+
+def _go_quote(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def silence_url(external_url: str | None, labels: Mapping[str, str]) -> str | None:
+    """Alertmanager's new-silence page with the group's matchers filled in."""
+    if not _is_http(external_url) or not labels:
+        return None
+    assert external_url is not None
+    return f"{external_url.rstrip('/')}/#/silences/new?filter={quote(label_matchers(labels), safe='')}"
+
+
+def unquote_receiver(receiver: str) -> str:
+    """Alertmanager regex-quotes the receiver name (`web\\.hook`); show it as configured."""
+    return re.sub(r"\\(.)", r"\1", receiver)
+
+
+def fingerprint(labels: Mapping[str, str]) -> str:
+    """Alertmanager's own fingerprint of a label set (FNV-1a 64 over sorted names and values), for old senders."""
+    hash_value = 0xCBF29CE484222325
+    for name in sorted(labels):
+        for part in (name, labels[name]):
+            for byte in part.encode("utf-8", "surrogatepass") + b"\xff":
+                hash_value ^= byte
+                hash_value = (hash_value * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return f"{hash_value:016x}"

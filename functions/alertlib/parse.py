@@ -1,0 +1,600 @@
+"""Parse: the only stage that knows AWS and Alertmanager event shapes (PROTOCOLS.md section 1).
+
+`split_event` turns one Lambda invocation event into envelopes, one per record, without ever raising, so a bad
+record cannot stop the others. `parse_message` turns one envelope into a typed message or raises `MalformedInput`
+with a one-line reason. Unknown fields are ignored: AWS and Alertmanager add fields over time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from alertlib.errors import MalformedInput, NotAStateChange
+
+ALARM_STATES = ("ALARM", "OK", "INSUFFICIENT_DATA")
+STATE_CHANGE = "CloudWatch Alarm State Change"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Envelopes: where a message came from
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """One record of an invocation: an SNS record, or the whole event when it came without SNS."""
+
+    message_id: str
+    body: Any  # the SNS Message string, or the event itself (a dict) when it came without SNS
+    topic_arn: str | None = None
+    subject: str | None = None
+    attributes: Mapping[str, str] = field(default_factory=dict)
+    problem: str | None = None  # set when the record itself is unusable: parse_message refuses it
+
+    @property
+    def topic_name(self) -> str | None:
+        if not self.topic_arn:
+            return None
+        return self.topic_arn.rsplit(":", 1)[-1]
+
+
+def split_event(event: Any) -> list[Envelope]:
+    """Every record of an invocation event, each on its own; never raises."""
+    if not isinstance(event, Mapping):
+        return [
+            Envelope(message_id=_digest(event), body=event, problem=f"event is a {type(event).__name__}, not an object")
+        ]
+    records = event.get("Records")
+    if isinstance(records, list):
+        if not records:
+            return [Envelope(message_id=_digest(event), body=event, problem="event has an empty Records list")]
+        return [_sns_envelope(record, index) for index, record in enumerate(records)]
+    return [Envelope(message_id=_direct_message_id(event), body=event)]
+
+
+def _sns_envelope(record: Any, index: int) -> Envelope:
+    sns = record.get("Sns") if isinstance(record, Mapping) else None
+    if not isinstance(sns, Mapping):
+        source = record.get("EventSource") or record.get("eventSource") if isinstance(record, Mapping) else None
+        return Envelope(
+            message_id=f"record-{index}-{_digest(record)}",
+            body=record,
+            problem=f"record {index} is not an SNS record (EventSource {source!r})",
+        )
+    message_id = sns.get("MessageId")
+    if not isinstance(message_id, str) or not message_id:
+        message_id = f"record-{index}-{_digest(record)}"
+    attributes: dict[str, str] = {}
+    raw_attributes = sns.get("MessageAttributes")
+    if isinstance(raw_attributes, Mapping):
+        for name, attribute in raw_attributes.items():
+            if isinstance(attribute, Mapping) and isinstance(attribute.get("Value"), str):
+                attributes[str(name)] = attribute["Value"]
+    message = sns.get("Message")
+    topic_arn = sns.get("TopicArn")
+    subject = sns.get("Subject")
+    return Envelope(
+        message_id=message_id,
+        body=message,
+        topic_arn=topic_arn if isinstance(topic_arn, str) else None,
+        subject=subject if isinstance(subject, str) else None,
+        attributes=attributes,
+        problem=None if isinstance(message, str) else "SNS record has no Message string",
+    )
+
+
+def _direct_message_id(event: Mapping[str, Any]) -> str:
+    event_id = event.get("id")
+    if isinstance(event_id, str) and event_id:
+        return event_id
+    return _digest(event)
+
+
+def _digest(value: Any) -> str:
+    """A stable id for something that came without one (the same event retried gets the same id)."""
+    try:
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Typed messages
+
+
+@dataclass(frozen=True, slots=True)
+class MetricQuery:
+    """A metric or a metric-math expression, as CloudWatch and EventBridge describe them."""
+
+    id: str | None = None
+    namespace: str | None = None
+    name: str | None = None
+    dimensions: tuple[tuple[str, str], ...] = ()
+    stat: str | None = None
+    period: int | None = None
+    unit: str | None = None
+    expression: str | None = None
+    label: str | None = None
+    return_data: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    """The `Trigger` object of a CloudWatch metric alarm notification."""
+
+    metric: MetricQuery | None  # single metric
+    queries: tuple[MetricQuery, ...]  # metric math and anomaly detection
+    comparison: str | None
+    threshold: float | None
+    threshold_metric_id: str | None
+    evaluation_periods: int | None
+    datapoints_to_alarm: int | None
+    treat_missing_data: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmNotification:
+    """CloudWatch's own SNS notification of a metric or composite alarm (PROTOCOLS.md 1.2)."""
+
+    name: str
+    arn: str
+    account: str | None
+    new_state: str
+    old_state: str | None
+    reason: str
+    description: str | None
+    changed_at: datetime | None
+    trigger: Trigger | None
+    alarm_rule: str | None
+    triggering_children: tuple[tuple[str, str], ...]  # (arn, state)
+    tags: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmState:
+    value: str
+    reason: str
+    reason_data: Mapping[str, Any]
+    timestamp: datetime | None
+    actions_suppressed_by: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmStateChange:
+    """An EventBridge "CloudWatch Alarm State Change" event, or CloudWatch's direct Lambda action event."""
+
+    via_eventbridge: bool
+    name: str
+    arn: str
+    account: str | None
+    region: str | None
+    state: AlarmState
+    previous: AlarmState | None
+    description: str | None
+    queries: tuple[MetricQuery, ...]
+    alarm_rule: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertmanagerAlert:
+    status: str
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+    starts_at: datetime | None
+    ends_at: datetime | None
+    generator_url: str | None
+    fingerprint: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertmanagerMessage:
+    """A webhook v4 body, or `{{ toJson . }}` output (no version, groupKey or truncatedAlerts)."""
+
+    status: str
+    receiver: str | None
+    group_key: str | None
+    truncated_alerts: int
+    group_labels: Mapping[str, str]
+    common_labels: Mapping[str, str]
+    common_annotations: Mapping[str, str]
+    external_url: str | None
+    alerts: tuple[AlertmanagerAlert, ...]
+
+
+Message = AlarmNotification | AlarmStateChange | AlertmanagerMessage
+
+
+def parse_message(envelope: Envelope) -> Message:
+    """The typed message inside an envelope, or `MalformedInput` with a one-line reason."""
+    if envelope.problem:
+        raise MalformedInput(envelope.problem)
+    body = envelope.body
+    if isinstance(body, str):
+        body = _decode_json(body, envelope)
+    if not isinstance(body, Mapping):
+        raise MalformedInput(f"message is JSON {type(body).__name__}, not an object")
+    return parse_payload(body)
+
+
+def parse_payload(body: Mapping[str, Any]) -> Message:
+    """Recognise a decoded payload by its shape."""
+    if "AlarmName" in body and "NewStateValue" in body:
+        return _alarm_notification(body)
+    source = body.get("source")
+    if source == "aws.cloudwatch" and "detail-type" in body:
+        detail_type = body.get("detail-type")
+        if detail_type != STATE_CHANGE:
+            raise NotAStateChange(f"EventBridge {str(detail_type)[:80]!r} event is not an alarm state change")
+        return _state_change(body, _mapping(body, "detail"), via_eventbridge=True)
+    if source == "aws.cloudwatch" and "alarmData" in body:
+        return _state_change(body, _mapping(body, "alarmData"), via_eventbridge=False)
+    if "alerts" in body and ("status" in body or "receiver" in body or "version" in body):
+        return _alertmanager(body)
+    if isinstance(source, str) and "detail-type" in body:
+        raise MalformedInput(f"EventBridge event from {source[:80]!r} is not a CloudWatch alarm")
+    keys = ", ".join(sorted(str(k) for k in body)[:6])
+    raise MalformedInput(f"unknown message shape (keys: {keys[:120]})")
+
+
+def _decode_json(text: str, envelope: Envelope) -> Any:
+    if envelope.attributes.get("truncated") == "true":
+        raise MalformedInput("message was truncated by Alertmanager (over 256 KiB): set a smaller template")
+    stripped = text.strip()
+    if not stripped.startswith(("{", "[")):
+        first = stripped.splitlines()[0][:60] if stripped else ""
+        raise MalformedInput(
+            f"message is not JSON (starts {first!r}); Alertmanager needs message: '{{{{ toJson . }}}}'"
+        )
+    try:
+        return json.loads(stripped)
+    except (ValueError, RecursionError) as exc:
+        raise MalformedInput(f"message is not valid JSON: {str(exc)[:100]}") from exc
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# CloudWatch
+
+
+def _alarm_notification(body: Mapping[str, Any]) -> AlarmNotification:
+    name = _required_str(body, "AlarmName")
+    new_state = _state_value(body.get("NewStateValue"), "NewStateValue")
+    account = _opt_str(body, "AWSAccountId")
+    arn = _opt_str(body, "AlarmArn") or ""
+    if not arn:
+        raise MalformedInput("CloudWatch alarm notification has no AlarmArn")
+    trigger_raw = body.get("Trigger")
+    trigger = _trigger(trigger_raw) if isinstance(trigger_raw, Mapping) and trigger_raw else None
+    children: list[tuple[str, str]] = []
+    for child in _list(body, "TriggeringChildren"):
+        if isinstance(child, Mapping):
+            state = child.get("State")
+            value = state.get("Value") if isinstance(state, Mapping) else None
+            children.append((str(child.get("Arn") or ""), str(value or "")))
+    old_state = body.get("OldStateValue")
+    return AlarmNotification(
+        name=name,
+        arn=arn,
+        account=account,
+        new_state=new_state,
+        old_state=old_state if isinstance(old_state, str) else None,
+        reason=_opt_str(body, "NewStateReason") or "",
+        description=_opt_str(body, "AlarmDescription"),
+        changed_at=parse_time(body.get("StateChangeTime")),
+        trigger=trigger,
+        alarm_rule=_opt_str(body, "AlarmRule"),
+        triggering_children=tuple(children),
+        tags=_tags(body.get("AlarmTags")),
+    )
+
+
+def _trigger(raw: Mapping[str, Any]) -> Trigger:
+    metric: MetricQuery | None = None
+    if raw.get("MetricName") or raw.get("Namespace"):
+        metric = MetricQuery(
+            namespace=_opt_str(raw, "Namespace"),
+            name=_opt_str(raw, "MetricName"),
+            dimensions=_dimension_list(raw.get("Dimensions")),
+            stat=_opt_str(raw, "ExtendedStatistic") or _statistic(raw.get("Statistic")),
+            period=_opt_int(raw.get("Period")),
+            unit=_opt_str(raw, "Unit"),
+        )
+    queries = tuple(_query_upper(q) for q in _list(raw, "Metrics") if isinstance(q, Mapping))
+    return Trigger(
+        metric=metric,
+        queries=queries,
+        comparison=_opt_str(raw, "ComparisonOperator"),
+        threshold=_opt_float(raw.get("Threshold")),
+        threshold_metric_id=_opt_str(raw, "ThresholdMetricId"),
+        evaluation_periods=_opt_int(raw.get("EvaluationPeriods")),
+        datapoints_to_alarm=_opt_int(raw.get("DatapointsToAlarm")),
+        treat_missing_data=treat_missing_data(raw.get("TreatMissingData")),
+    )
+
+
+def _query_upper(raw: Mapping[str, Any]) -> MetricQuery:
+    stat = raw.get("MetricStat")
+    metric = stat.get("Metric") if isinstance(stat, Mapping) else None
+    return MetricQuery(
+        id=_opt_str(raw, "Id"),
+        namespace=_opt_str(metric, "Namespace") if isinstance(metric, Mapping) else None,
+        name=_opt_str(metric, "MetricName") if isinstance(metric, Mapping) else None,
+        dimensions=_dimension_list(metric.get("Dimensions")) if isinstance(metric, Mapping) else (),
+        stat=_opt_str(stat, "Stat") if isinstance(stat, Mapping) else None,
+        period=_opt_int(stat.get("Period")) if isinstance(stat, Mapping) else _opt_int(raw.get("Period")),
+        unit=_opt_str(stat, "Unit") if isinstance(stat, Mapping) else None,
+        expression=_opt_str(raw, "Expression"),
+        label=_opt_str(raw, "Label"),
+        return_data=raw.get("ReturnData") is not False,
+    )
+
+
+def _query_lower(raw: Mapping[str, Any]) -> MetricQuery:
+    stat = raw.get("metricStat")
+    metric = stat.get("metric") if isinstance(stat, Mapping) else None
+    dimensions: tuple[tuple[str, str], ...] = ()
+    if isinstance(metric, Mapping) and isinstance(metric.get("dimensions"), Mapping):
+        dimensions = tuple((str(k), str(v)) for k, v in metric["dimensions"].items())
+    return MetricQuery(
+        id=_opt_str(raw, "id"),
+        namespace=_opt_str(metric, "namespace") if isinstance(metric, Mapping) else None,
+        name=_opt_str(metric, "name") if isinstance(metric, Mapping) else None,
+        dimensions=dimensions,
+        stat=_opt_str(stat, "stat") if isinstance(stat, Mapping) else None,
+        period=_opt_int(stat.get("period")) if isinstance(stat, Mapping) else _opt_int(raw.get("period")),
+        unit=_opt_str(stat, "unit") if isinstance(stat, Mapping) else None,
+        expression=_opt_str(raw, "expression"),
+        label=_opt_str(raw, "label"),
+        return_data=raw.get("returnData") is not False,
+    )
+
+
+def _state_change(event: Mapping[str, Any], detail: Mapping[str, Any], *, via_eventbridge: bool) -> AlarmStateChange:
+    name = _required_str(detail, "alarmName")
+    if via_eventbridge:
+        resources = [r for r in _list(event, "resources") if isinstance(r, str)]
+        arn = next((r for r in resources if ":alarm:" in r), "")
+        account = _opt_str(event, "account")
+    else:
+        arn = _opt_str(event, "alarmArn") or ""
+        account = _opt_str(event, "accountId")
+    if not arn:
+        raise MalformedInput("alarm state change event names no alarm ARN")
+    state = _alarm_state(detail.get("state"), "state")
+    previous_raw = detail.get("previousState")
+    previous = _alarm_state(previous_raw, "previousState") if isinstance(previous_raw, Mapping) else None
+    configuration = detail.get("configuration")
+    configuration = configuration if isinstance(configuration, Mapping) else {}
+    return AlarmStateChange(
+        via_eventbridge=via_eventbridge,
+        name=name,
+        arn=arn,
+        account=account,
+        region=_opt_str(event, "region"),
+        state=state,
+        previous=previous,
+        description=_opt_str(configuration, "description"),
+        queries=tuple(_query_lower(q) for q in _list(configuration, "metrics") if isinstance(q, Mapping)),
+        alarm_rule=_opt_str(configuration, "alarmRule"),
+    )
+
+
+def _alarm_state(raw: Any, where: str) -> AlarmState:
+    if not isinstance(raw, Mapping):
+        raise MalformedInput(f"alarm state change event has no {where} object")
+    reason_data: Mapping[str, Any] = {}
+    data = raw.get("reasonData")
+    if isinstance(data, str) and data.strip().startswith("{"):
+        try:
+            decoded = json.loads(data)
+        except (ValueError, RecursionError):
+            decoded = None
+        if isinstance(decoded, Mapping):
+            reason_data = decoded
+    return AlarmState(
+        value=_state_value(raw.get("value"), f"{where}.value"),
+        reason=_opt_str(raw, "reason") or "",
+        reason_data=reason_data,
+        timestamp=parse_time(raw.get("timestamp")),
+        actions_suppressed_by=_opt_str(raw, "actionsSuppressedBy"),
+    )
+
+
+def treat_missing_data(raw: Any) -> str | None:
+    """`missing`, whether it arrives as `missing` or as `- TreatMissingData:                    missing`."""
+    if not isinstance(raw, str) or not raw.strip():
+        return None
+    text = raw.strip()
+    if ":" in text:
+        text = text.rsplit(":", 1)[1].strip()
+    return text or None
+
+
+def _statistic(raw: Any) -> str | None:
+    """CloudWatch notifications spell statistics in upper case (`AVERAGE`); the API spells them `Average`."""
+    if not isinstance(raw, str) or not raw:
+        return None
+    known = {
+        "AVERAGE": "Average",
+        "SUM": "Sum",
+        "MINIMUM": "Minimum",
+        "MAXIMUM": "Maximum",
+        "SAMPLECOUNT": "SampleCount",
+    }
+    return known.get(raw.upper(), raw)
+
+
+def _dimension_list(raw: Any) -> tuple[tuple[str, str], ...]:
+    if isinstance(raw, Mapping):
+        return tuple((str(k), str(v)) for k, v in raw.items())
+    if not isinstance(raw, list):
+        return ()
+    pairs: list[tuple[str, str]] = []
+    for item in raw:
+        if isinstance(item, Mapping):
+            name = item.get("name", item.get("Name"))
+            value = item.get("value", item.get("Value"))
+            if name is not None:
+                pairs.append((str(name), "" if value is None else str(value)))
+    return tuple(pairs)
+
+
+def _tags(raw: Any) -> Mapping[str, str]:
+    """`AlarmTags` as a map, whether sent as `{k: v}` or `[{"Key": k, "Value": v}]`."""
+    if isinstance(raw, Mapping):
+        return {str(k): str(v) for k, v in raw.items() if v is not None}
+    tags: dict[str, str] = {}
+    if isinstance(raw, list):
+        for item in raw:
+            if isinstance(item, Mapping):
+                key = item.get("Key", item.get("key"))
+                value = item.get("Value", item.get("value"))
+                if key is not None and value is not None:
+                    tags[str(key)] = str(value)
+    return tags
+
+
+def _state_value(raw: Any, where: str) -> str:
+    if raw not in ALARM_STATES:
+        raise MalformedInput(f"{where} is {str(raw)[:40]!r}, not one of ALARM, OK, INSUFFICIENT_DATA")
+    return str(raw)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Alertmanager
+
+
+def _alertmanager(body: Mapping[str, Any]) -> AlertmanagerMessage:
+    raw_alerts = body.get("alerts")
+    if not isinstance(raw_alerts, list):
+        raise MalformedInput("Alertmanager body has no alerts list")
+    if not raw_alerts:
+        raise MalformedInput("Alertmanager body holds no alerts")
+    alerts = tuple(_alertmanager_alert(raw, index) for index, raw in enumerate(raw_alerts))
+    status = body.get("status")
+    if status not in ("firing", "resolved"):
+        status = "firing" if any(a.status == "firing" for a in alerts) else "resolved"
+    truncated = _opt_int(body.get("truncatedAlerts")) or 0
+    return AlertmanagerMessage(
+        status=str(status),
+        receiver=_opt_str(body, "receiver"),
+        group_key=_opt_str(body, "groupKey"),
+        truncated_alerts=max(truncated, 0),
+        group_labels=_labels(body.get("groupLabels")),
+        common_labels=_labels(body.get("commonLabels")),
+        common_annotations=_labels(body.get("commonAnnotations")),
+        external_url=_opt_str(body, "externalURL"),
+        alerts=alerts,
+    )
+
+
+def _alertmanager_alert(raw: Any, index: int) -> AlertmanagerAlert:
+    if not isinstance(raw, Mapping):
+        raise MalformedInput(f"Alertmanager alert {index} is not an object")
+    labels = _labels(raw.get("labels"))
+    if not labels:
+        raise MalformedInput(f"Alertmanager alert {index} has no labels")
+    status = raw.get("status")
+    if status not in ("firing", "resolved"):
+        raise MalformedInput(f"Alertmanager alert {index} has status {str(status)[:20]!r}, not firing or resolved")
+    ends_at = parse_time(raw.get("endsAt"))
+    if ends_at is not None and ends_at.year <= 1:
+        ends_at = None  # current Alertmanager sends 0001-01-01T00:00:00Z on firing alerts
+    return AlertmanagerAlert(
+        status=str(status),
+        labels=labels,
+        annotations=_labels(raw.get("annotations")),
+        starts_at=parse_time(raw.get("startsAt")),
+        ends_at=ends_at,
+        generator_url=_opt_str(raw, "generatorURL"),
+        fingerprint=_opt_str(raw, "fingerprint"),
+    )
+
+
+def _labels(raw: Any) -> Mapping[str, str]:
+    if not isinstance(raw, Mapping):
+        return {}
+    return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in raw.items()}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Small typed readers: a wrong type is either ignored (optional fields) or a one-line refusal (required ones)
+
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+_OFFSET_NO_COLON = re.compile(r"([+-]\d{2})(\d{2})$")
+
+
+def parse_time(raw: Any) -> datetime | None:
+    """ISO 8601 as CloudWatch (`...640+0000`) and Go (`...283995108+01:00`, `Z`) write it; None when unreadable."""
+    if not isinstance(raw, str) or not raw:
+        return None
+    text = raw.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    text = _FRACTION.sub(r"\1", text)
+    text = _OFFSET_NO_COLON.sub(r"\1:\2", text)
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
+
+
+def _mapping(body: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = body.get(key)
+    if not isinstance(value, Mapping):
+        raise MalformedInput(f"event has no {key} object")
+    return value
+
+
+def _list(body: Mapping[str, Any] | None, key: str) -> list[Any]:
+    value = body.get(key) if isinstance(body, Mapping) else None
+    return value if isinstance(value, list) else []
+
+
+def _required_str(body: Mapping[str, Any], key: str) -> str:
+    value = body.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise MalformedInput(f"{key} is missing or empty")
+    return value
+
+
+def _opt_str(body: Mapping[str, Any] | None, key: str) -> str | None:
+    value = body.get(key) if isinstance(body, Mapping) else None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _opt_int(raw: Any) -> int | None:
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, float) and raw.is_integer():
+        return int(raw)
+    if isinstance(raw, str) and raw.strip().lstrip("-").isdigit():
+        return int(raw.strip())
+    return None
+
+
+def _opt_float(raw: Any) -> float | None:
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int | float):
+        return float(raw)
+    if isinstance(raw, str):
+        try:
+            return float(raw)
+        except ValueError:
+            return None
+    return None

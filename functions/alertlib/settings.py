@@ -1,0 +1,134 @@
+"""Settings: read once from the environment, validated, failing fast with the variable's name."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from alertlib.errors import ConfigurationError
+from alertlib.models import Severity
+from alertlib.severity import parse_severity, severity_for_topic
+
+PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
+DEFAULT_ROUTE = "default"
+INSUFFICIENT_DATA_MODES = ("ignore", "info", "alarm")
+PAGERDUTY_GROUPINGS = ("group", "alert")
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """What a topic means to a forwarder: the severity it carries and the secret naming the destination."""
+
+    severity: Severity
+    secret: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    routes: Mapping[str, Route] = field(default_factory=dict)  # by topic name (or ARN); "default" without SNS
+    fallback_severity: Severity = Severity.ERROR  # a topic no route names and whose name says nothing
+    insufficient_data: str = "info"  # ignore | info (an info event, never critical) | alarm (capped at error)
+    pagerduty_grouping: str = "group"  # group: one PagerDuty alert per Alertmanager group; alert: one per alert
+    pagerduty_url: str = PAGERDUTY_EVENTS_URL
+    redact_patterns: tuple[re.Pattern[str], ...] = ()
+    connect_timeout: float = 3.05
+    read_timeout: float = 10.0
+    retries: int = 4
+    max_listed_alerts: int = 10  # alerts listed one by one in a Slack message before "and N more"
+    rejected_queue_url: str | None = None  # where refused payloads are kept (the dead-letter queue)
+
+    def route_for(self, topic_arn: str | None) -> Route:
+        """The route of a topic: by name, then by ARN, then `default`, then the severity the name implies."""
+        name = topic_arn.rsplit(":", 1)[-1] if topic_arn else None
+        for key in (name, topic_arn):
+            if key and key in self.routes:
+                return self.routes[key]
+        implied = severity_for_topic(name)
+        if implied is not None:
+            return Route(
+                severity=implied, secret=self.routes[DEFAULT_ROUTE].secret if DEFAULT_ROUTE in self.routes else None
+            )
+        if DEFAULT_ROUTE in self.routes:
+            return self.routes[DEFAULT_ROUTE]
+        return Route(severity=self.fallback_severity)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        return cls(
+            routes=_routes(env.get("ROUTES", "")),
+            insufficient_data=_choice(env, "INSUFFICIENT_DATA", "info", INSUFFICIENT_DATA_MODES),
+            pagerduty_grouping=_choice(env, "PAGERDUTY_GROUPING", "group", PAGERDUTY_GROUPINGS),
+            pagerduty_url=env.get("PAGERDUTY_EVENTS_URL") or PAGERDUTY_EVENTS_URL,
+            redact_patterns=_patterns(env.get("REDACT_PATTERNS", "")),
+            connect_timeout=_number(env, "HTTP_CONNECT_TIMEOUT", 3.05),
+            read_timeout=_number(env, "HTTP_READ_TIMEOUT", 10.0),
+            retries=int(_number(env, "HTTP_RETRIES", 4)),
+            max_listed_alerts=int(_number(env, "MAX_LISTED_ALERTS", 10)),
+            rejected_queue_url=env.get("REJECTED_QUEUE_URL") or None,
+        )
+
+
+def _routes(raw: str) -> dict[str, Route]:
+    """`ROUTES`: `{"prod-critical": {"severity": "critical", "secret": "alerting/prod/pagerduty"}, ...}`."""
+    if not raw.strip():
+        return {}
+    try:
+        decoded = json.loads(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"ROUTES is not valid JSON: {exc}") from exc
+    if not isinstance(decoded, dict):
+        raise ConfigurationError("ROUTES must be a JSON object of topic name to route")
+    routes: dict[str, Route] = {}
+    for topic, value in decoded.items():
+        if not isinstance(value, dict):
+            raise ConfigurationError(f"ROUTES[{topic!r}] must be an object with severity and secret")
+        severity = parse_severity(value.get("severity")) or severity_for_topic(topic)
+        if severity is None:
+            raise ConfigurationError(f"ROUTES[{topic!r}].severity is missing or unknown")
+        secret = value.get("secret")
+        if secret is not None and not isinstance(secret, str):
+            raise ConfigurationError(f"ROUTES[{topic!r}].secret must be a secret name")
+        routes[str(topic)] = Route(severity=severity, secret=secret or None)
+    return routes
+
+
+def _patterns(raw: str) -> tuple[re.Pattern[str], ...]:
+    if not raw.strip():
+        return ()
+    try:
+        decoded = json.loads(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"REDACT_PATTERNS is not valid JSON: {exc}") from exc
+    if not isinstance(decoded, list) or not all(isinstance(p, str) for p in decoded):
+        raise ConfigurationError("REDACT_PATTERNS must be a JSON list of regular expressions")
+    compiled = []
+    for pattern in decoded:
+        try:
+            compiled.append(re.compile(pattern))
+        except re.error as exc:
+            raise ConfigurationError(f"REDACT_PATTERNS has an invalid pattern {pattern!r}: {exc}") from exc
+    return tuple(compiled)
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = (env.get(name) or default).strip().lower()
+    if value not in choices:
+        raise ConfigurationError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+    return value
+
+
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number, not {raw!r}") from None
+    if value < 0:
+        raise ConfigurationError(f"{name} must not be negative")
+    return value

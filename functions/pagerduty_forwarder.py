@@ -1,0 +1,20 @@
+"""PagerDuty forwarder: SNS (or EventBridge, CloudWatch, Alertmanager) in, Events API v2 out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alertlib.deliver import Destination
+from alertlib.forward import Forwarder
+from alertlib.observability import logger, tracer
+
+forwarder: Forwarder | None = None  # built on the first invocation, kept for the container's life
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    global forwarder
+    if forwarder is None:
+        forwarder = Forwarder.from_env(Destination.PAGERDUTY)
+    return forwarder.run(event, context)
