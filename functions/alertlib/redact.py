@@ -19,7 +19,7 @@ _EMAIL = re.compile(r"(?<![\w.%+-])([A-Za-z0-9])[A-Za-z0-9._%+-]*@[A-Za-z0-9-]+(
 # International (+country) or grouped national numbers; the digit count (8-15) is checked in _phone.
 _PHONE = re.compile(
     r"(?<![\w.+/:=-])"
-    r"(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d[\d .-]{5,16}\d"
+    r"(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d[\d .-]{4,16}\d"
     r"|\(\d{2,4}\)[ .-]?\d{2,4}[ .-]?\d{3,4}"
     r"|\d{2,4}[ .-]\d{2,4}[ .-]\d{3,4})"
     r"(?![\w.:/-]?\w)"

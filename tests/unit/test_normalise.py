@@ -1,0 +1,260 @@
+"""Normalise: one frozen Alert for every source, with stable ids, severities and links."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+
+import pytest
+
+from alertlib.errors import NotAStateChange
+from alertlib.models import LinkKind, Severity, Source, Status
+from alertlib.normalise import fingerprint, silence_url
+from alertlib.settings import Route, Settings
+from tests.conftest import load_event, sns_event
+from tests.unit.helpers import alarm, alertmanager, group_of
+
+
+def test_normalise_alarm_and_ok_share_one_id() -> None:
+    firing = group_of(sns_event(alarm(state="ALARM")))
+    resolved = group_of(sns_event(alarm(state="OK")))
+    assert firing.status is Status.FIRING
+    assert resolved.status is Status.RESOLVED
+    assert firing.dedup_key == resolved.dedup_key == firing.alerts[0].id == resolved.alerts[0].id
+
+
+def test_normalise_eventbridge_and_sns_of_one_alarm_share_one_id() -> None:
+    event = load_event("eventbridge-alarm-state-change-single-metric__aws-docs.json")
+    via_eventbridge = group_of(event)
+    via_sns = group_of(sns_event(alarm(name="ServerCpuTooHigh")))
+    assert via_eventbridge.dedup_key == via_sns.dedup_key
+    assert via_eventbridge.source is Source.EVENTBRIDGE
+
+
+def test_normalise_alertmanager_firing_and_resolved_share_one_group_key() -> None:
+    firing = group_of(load_event("alertmanager-webhook-v4-firing__alertmanager-bot.json"))
+    resolved = group_of(load_event("alertmanager-webhook-v4-resolved__alertmanager-bot.json"))
+    assert firing.dedup_key == resolved.dedup_key == hashlib.sha256(b'{}:{alertname="Fire"}').hexdigest()
+    assert firing.alerts[0].id == resolved.alerts[0].id
+    assert (firing.status, resolved.status) == (Status.FIRING, Status.RESOLVED)
+
+
+def test_normalise_alertmanager_without_group_key_is_stable_from_receiver_and_group_labels() -> None:
+    body = {k: v for k, v in alertmanager(2).items() if k not in ("version", "groupKey", "truncatedAlerts")}
+    first, second = group_of(sns_event(body)), group_of(sns_event(body))
+    resolved = group_of(sns_event({**body, "status": "resolved"}))
+    assert first.dedup_key == second.dedup_key == resolved.dedup_key
+    assert len(first.dedup_key) == 64
+
+
+def test_normalise_region_and_account_come_from_the_arn_not_the_display_name() -> None:
+    group = group_of(sns_event(alarm()))
+    alert = group.alerts[0]
+    assert (alert.account, alert.region, alert.partition) == ("123456789012", "us-east-1", "aws")
+
+
+@pytest.mark.parametrize(
+    ("arn", "host"),
+    [
+        ("arn:aws:cloudwatch:eu-west-1:123456789012:alarm:x", "https://eu-west-1.console.aws.amazon.com"),
+        ("arn:aws-us-gov:cloudwatch:us-gov-west-1:123456789012:alarm:x", "https://console.amazonaws-us-gov.com"),
+        ("arn:aws-cn:cloudwatch:cn-north-1:123456789012:alarm:x", "https://console.amazonaws.cn"),
+    ],
+)
+def test_normalise_console_link_by_partition(arn: str, host: str) -> None:
+    group = group_of(sns_event(alarm(name="x", arn=arn)))
+    console = group.alerts[0].link(LinkKind.CONSOLE)
+    assert console is not None
+    region = arn.split(":")[3]
+    assert console.url == f"{host}/cloudwatch/home?region={region}#alarmsV2:alarm/x"
+
+
+def test_normalise_console_link_percent_encodes_slash_and_non_ascii() -> None:
+    name = "prod/api 5xx – Zürich"
+    group = group_of(sns_event(alarm(name=name, arn=f"arn:aws:cloudwatch:eu-central-2:123456789012:alarm:{name}")))
+    console = group.alerts[0].link(LinkKind.CONSOLE)
+    assert console is not None
+    assert console.url.endswith("#alarmsV2:alarm/prod%2Fapi%205xx%20%E2%80%93%20Z%C3%BCrich")
+    assert group.title == name
+
+
+def test_normalise_runbook_and_dashboard_from_description_lines() -> None:
+    description = "Orders DB CPU.\nrunbook: https://runbooks.example.com/rds\nDashboard = https://dash.example.com/rds"
+    alert = group_of(sns_event(alarm(description=description))).alerts[0]
+    assert alert.link(LinkKind.RUNBOOK).url == "https://runbooks.example.com/rds"  # type: ignore[union-attr]
+    assert alert.link(LinkKind.DASHBOARD).url == "https://dash.example.com/rds"  # type: ignore[union-attr]
+    assert alert.description == "Orders DB CPU."
+
+
+def test_normalise_runbook_from_alarm_tags() -> None:
+    alert = group_of(sns_event(alarm(description=None, tags={"runbook_url": "https://rb.example.com/x"}))).alerts[0]
+    assert alert.link(LinkKind.RUNBOOK).url == "https://rb.example.com/x"  # type: ignore[union-attr]
+    assert alert.description == ""
+
+
+def test_normalise_refuses_non_http_links() -> None:
+    alert = group_of(sns_event(alarm(description=None, tags={"runbook": "javascript:alert(1)"}))).alerts[0]
+    assert alert.link(LinkKind.RUNBOOK) is None
+
+
+def test_normalise_alertmanager_links_from_annotations_and_generator() -> None:
+    group = group_of(alertmanager(1))
+    alert = group.alerts[0]
+    assert alert.link(LinkKind.RUNBOOK).url == "https://runbooks.example.com/high-latency"  # type: ignore[union-attr]
+    assert alert.link(LinkKind.DASHBOARD).url == "https://grafana.example.com/d/api"  # type: ignore[union-attr]
+    assert alert.link(LinkKind.GENERATOR).url.startswith("http://prometheus:9090/graph")  # type: ignore[union-attr]
+    silence = group.link(LinkKind.SILENCE)
+    assert silence is not None
+    assert silence.url == "http://alertmanager.example.com:9093/#/silences/new?filter=%7Balertname%3D%22HighLatency%22%7D"
+
+
+def test_silence_url_escapes_quotes_in_values() -> None:
+    url = silence_url("http://am:9093/", {"job": 'a"b'})
+    assert url == "http://am:9093/#/silences/new?filter=%7Bjob%3D%22a%5C%22b%22%7D"
+
+
+@pytest.mark.parametrize(
+    ("topic", "label", "expected"),
+    [
+        ("prod-critical", None, Severity.CRITICAL),
+        ("prod-warning", None, Severity.WARNING),
+        ("prod-warning", "page", Severity.CRITICAL),
+        ("prod-critical", "minor", Severity.WARNING),
+        ("prod-critical", "high", Severity.ERROR),
+        ("prod-critical", "major", Severity.ERROR),
+        ("prod-critical", "low", Severity.INFO),
+        ("prod-critical", "unheard-of", Severity.CRITICAL),
+    ],
+)
+def test_normalise_severity_from_topic_overridden_by_label(topic: str, label: str | None, expected: Severity) -> None:
+    body = alertmanager(1)
+    if label is None:
+        del body["alerts"][0]["labels"]["severity"]
+    else:
+        body["alerts"][0]["labels"]["severity"] = label
+    group = group_of(sns_event(body, topic=f"arn:aws:sns:us-east-1:123456789012:{topic}"))
+    assert group.severity is expected
+
+
+def test_normalise_severity_from_configured_route_and_alarm_tag() -> None:
+    settings = Settings(routes={"ops-pager": Route(Severity.WARNING, "s")})
+    topic = "arn:aws:sns:us-east-1:123456789012:ops-pager"
+    assert group_of(sns_event(alarm(), topic=topic), settings).severity is Severity.WARNING
+    tagged = alarm(tags=[{"Key": "severity", "Value": "sev1"}])
+    assert group_of(sns_event(tagged, topic=topic), settings).severity is Severity.CRITICAL
+
+
+@pytest.mark.parametrize(
+    ("mode", "severity"),
+    [("info", Severity.INFO), ("alarm", Severity.ERROR)],
+)
+def test_normalise_insufficient_data_never_critical(mode: str, severity: Severity) -> None:
+    group = group_of(sns_event(alarm(state="INSUFFICIENT_DATA")), Settings(insufficient_data=mode))
+    assert group.status is Status.INSUFFICIENT_DATA
+    assert group.severity is severity
+
+
+def test_normalise_insufficient_data_ignored_on_request() -> None:
+    with pytest.raises(NotAStateChange, match="INSUFFICIENT_DATA"):
+        group_of(sns_event(alarm(state="INSUFFICIENT_DATA")), Settings(insufficient_data="ignore"))
+
+
+def test_normalise_metric_and_summary_say_what_broke_and_how_bad() -> None:
+    alert = group_of(sns_event(alarm())).alerts[0]
+    assert alert.metric is not None
+    assert alert.metric.namespace == "AWS/RDS"
+    assert alert.metric.statistic == "Average"
+    assert alert.metric.threshold == 90.0
+    assert alert.metric.comparison == "GreaterThanThreshold"
+    assert alert.summary == "CPUUtilization = 97.5 (> 90) on DBInstanceIdentifier=orders-db"
+
+
+def test_normalise_metric_math_shows_the_expression_over_its_metric() -> None:
+    alert = group_of(load_event("lambda-sns-cloudwatch-metric-math-alarm__aws-lambda-go.json")).alerts[0]
+    assert alert.metric is not None
+    assert alert.metric.name == "NetworkOut"
+    assert alert.metric.expression == "m1*1 (Expression1)"
+    assert alert.metric.threshold == 0.0
+
+
+def test_normalise_anomaly_detection_band() -> None:
+    body = alarm()
+    body["Trigger"] = {
+        "Period": 300,
+        "EvaluationPeriods": 3,
+        "ComparisonOperator": "LessThanLowerOrGreaterThanUpperThreshold",
+        "ThresholdMetricId": "ad1",
+        "TreatMissingData": "missing",
+        "Metrics": [
+            {
+                "Id": "m1",
+                "ReturnData": True,
+                "MetricStat": {
+                    "Metric": {"Namespace": "AWS/ECS", "MetricName": "CPUUtilization", "Dimensions": []},
+                    "Period": 300,
+                    "Stat": "Average",
+                },
+            },
+            {"Id": "ad1", "Expression": "ANOMALY_DETECTION_BAND(m1, 2)", "Label": "band", "ReturnData": True},
+        ],
+    }
+    alert = group_of(sns_event(body)).alerts[0]
+    assert alert.metric is not None
+    assert alert.metric.expression == "ANOMALY_DETECTION_BAND(m1, 2)"
+    assert alert.metric.threshold is None
+    assert "outside the band" in alert.metric.describe_threshold()
+
+
+def test_normalise_composite_alarm_from_sns() -> None:
+    body = alarm(name="svc-composite")
+    del body["Trigger"]
+    body["AlarmRule"] = "ALARM(cpu) OR ALARM(mem)"
+    body["TriggeringChildren"] = [
+        {"Arn": "arn:aws:cloudwatch:us-east-1:123456789012:alarm:cpu", "State": {"Value": "ALARM", "Timestamp": "x"}}
+    ]
+    alert = group_of(sns_event(body)).alerts[0]
+    assert alert.metric is None
+    assert alert.summary == "rule ALARM(cpu) OR ALARM(mem); triggered by cpu"
+
+
+def test_normalise_composite_with_suppressor_says_so_and_does_not_page() -> None:
+    group = group_of(load_event("eventbridge-alarm-state-change-composite-with-suppressor__aws-docs.json"))
+    alert = group.alerts[0]
+    assert "ServerCpuTooHigh" in alert.summary
+    assert alert.description.startswith("Actions suppressed by WaitPeriod")
+    assert group.severity is Severity.INFO
+
+
+def test_normalise_eventbridge_resolved_knows_when_it_started() -> None:
+    event = load_event("eventbridge-alarm-state-change-single-metric__aws-docs.json")
+    event["detail"]["state"], event["detail"]["previousState"] = (
+        {**event["detail"]["previousState"], "timestamp": "2019-10-02T17:20:00.000+0000"},
+        event["detail"]["state"],
+    )
+    alert = group_of(event).alerts[0]
+    assert alert.status is Status.RESOLVED
+    assert alert.starts_at is not None and alert.ends_at is not None
+    assert (alert.ends_at - alert.starts_at).total_seconds() == pytest.approx(15 * 60 + 19.011, abs=0.01)
+
+
+def test_normalise_drill_reason_marks_the_alert() -> None:
+    assert group_of(sns_event(alarm(reason="DRILL: proving the pager works"))).drill
+
+
+def test_normalise_alert_is_frozen() -> None:
+    alert = group_of(sns_event(alarm())).alerts[0]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        alert.title = "x"  # type: ignore[misc]
+
+
+def test_fingerprint_matches_alertmanager() -> None:
+    # Alertmanager's fingerprint of {alertname="Fire", severity="critical"} (prometheus/common model.LabelSet).
+    assert fingerprint({}) == "cbf29ce484222325"
+    assert fingerprint({"alertname": "Fire", "severity": "critical"}) == fingerprint(
+        {"severity": "critical", "alertname": "Fire"}
+    )
+    assert len(fingerprint({"a": "b"})) == 16
+
+
+def test_normalise_alertmanager_receiver_is_unquoted() -> None:
+    assert group_of(alertmanager(1)).receiver == "web.hook"
