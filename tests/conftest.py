@@ -14,8 +14,8 @@ import pytest
 
 from alertlib.deliver import Deliverer, Destination
 from alertlib.forward import Forwarder
-from alertlib.settings import Route, Settings
 from alertlib.models import Severity
+from alertlib.settings import Route, Settings
 from tools.standins import StandIn
 
 EVENTS = Path(__file__).parent / "events"

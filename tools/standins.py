@@ -49,6 +49,7 @@ class StandIn:
     def __init__(self, kind: str, host: str = "127.0.0.1", port: int = 0) -> None:
         self.kind = kind
         self.received: list[Received] = []
+        self.connections = 0  # TCP connections accepted: keep-alive shows as fewer connections than requests
         self.script: deque[Answer] = deque()
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer((host, port), _handler_for(self))
@@ -203,6 +204,11 @@ def _handler_for(stand_in: StandIn) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as the real services
 
+        def setup(self) -> None:
+            super().setup()
+            with stand_in.lock:
+                stand_in.connections += 1
+
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length)
@@ -213,24 +219,22 @@ def _handler_for(stand_in: StandIn) -> type[BaseHTTPRequestHandler]:
             with stand_in.lock:
                 answer = stand_in.script.popleft() if stand_in.script else Answer()
             record = Received(path=self.path, headers=dict(self.headers.items()), body=body, raw=raw)
+            with stand_in.lock:
+                stand_in.received.append(record)
             if answer.delay:
                 time.sleep(answer.delay)
             if answer.reset:
-                with stand_in.lock:
-                    stand_in.received.append(record)
                 # An RST instead of an answer: SO_LINGER with a zero timeout, then close.
                 self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 self.connection.close()
                 self.close_connection = True
                 return
             if answer.status:
-                status, text, problems = answer.status, answer.body, []
+                status, text, problems = answer.status, answer.body, list[str]()
             else:
                 status, text, problems = stand_in.judge(body, raw)
             record.answered = status
             record.problems = problems
-            with stand_in.lock:
-                stand_in.received.append(record)
             data = text.encode()
             self.send_response(status)
             content_type = "application/json" if stand_in.kind == "pagerduty" else "text/html"
@@ -239,9 +243,12 @@ def _handler_for(stand_in: StandIn) -> type[BaseHTTPRequestHandler]:
             if answer.retry_after is not None:
                 self.send_header("Retry-After", f"{answer.retry_after:g}")
             self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):  # the client gave up waiting: as it may
+                self.close_connection = True
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        def log_message(self, format: str, *args: Any) -> None:
             return
 
     return Handler

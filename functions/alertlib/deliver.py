@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import enum
 import json
+import logging
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from alertlib.errors import ConfigurationError, PermanentDeliveryError, TransientDeliveryError
+from alertlib.text import encode_json
 
 if TYPE_CHECKING:  # imported lazily: requests and boto3 are paid for on first delivery, not at import
     import requests
@@ -48,6 +50,7 @@ def powertools_secret(name: str, *, force_fetch: bool = False) -> str:
     """A secret's string from Secrets Manager through Powertools' parameters, cached for five minutes."""
     from aws_lambda_powertools.utilities import parameters
 
+    quiet_secret_loggers()
     try:
         value = parameters.get_secret(name, max_age=SECRET_MAX_AGE, force_fetch=force_fetch)
     except parameters.exceptions.GetParameterError as exc:
@@ -58,6 +61,14 @@ def powertools_secret(name: str, *, force_fetch: bool = False) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ConfigurationError(f"secret {name!r} is empty: put the real value in (see README)")
     return value.strip()
+
+
+def quiet_secret_loggers() -> None:
+    """Libraries that would log a secret: urllib3 logs each retry with the request path at WARNING (for Slack
+    the path is the secret), botocore logs Secrets Manager answers at DEBUG. Neither may, whatever the level."""
+    logging.getLogger("urllib3").setLevel(logging.ERROR)
+    for name in ("botocore", "boto3", "aws_lambda_powertools.utilities.parameters"):
+        logging.getLogger(name).setLevel(logging.INFO)
 
 
 class Deadline:
@@ -77,6 +88,7 @@ class Deadline:
 
 
 def _retry_class() -> type:
+    from urllib3.exceptions import InvalidHeader
     from urllib3.util.retry import Retry
 
     class DeadlineRetry(Retry):
@@ -90,6 +102,12 @@ def _retry_class() -> type:
             fresh.deadline = self.deadline
             fresh.attempt_seconds = self.attempt_seconds
             return fresh
+
+        def get_retry_after(self, response: BaseHTTPResponse) -> float | None:
+            try:
+                return super().get_retry_after(response)
+            except InvalidHeader:  # a Retry-After that is neither seconds nor a date: back off instead
+                return None
 
         def sleep(self, response: BaseHTTPResponse | None = None) -> None:
             wait = self.get_backoff_time()
@@ -135,6 +153,7 @@ class Deliverer:
             import requests
             from requests.adapters import HTTPAdapter
 
+            quiet_secret_loggers()
             session = requests.Session()
             session.headers["User-Agent"] = USER_AGENT
             self._adapter = HTTPAdapter(pool_connections=4, pool_maxsize=4)
@@ -212,7 +231,7 @@ class Deliverer:
         retry.deadline = deadline.at
         retry.attempt_seconds = self.connect_timeout + read
         self._adapter.max_retries = retry
-        payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
+        payload = encode_json(body)
         try:
             return session.post(
                 url,

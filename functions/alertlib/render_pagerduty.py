@@ -6,11 +6,10 @@ The routing key is added by `deliver`, so what this returns can be shown (tools.
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
 from alertlib.models import Alert, AlertGroup, LinkKind, Source, Status
-from alertlib.text import one_line, truncate
+from alertlib.text import encode_json, one_line, truncate
 
 MAX_SUMMARY = 1024
 MAX_EVENT_BYTES = 512 * 1024
@@ -220,4 +219,4 @@ def _fit(event: dict[str, Any]) -> dict[str, Any]:
 
 def _size(event: dict[str, Any]) -> int:
     # The routing key (32 characters) is added later; leave room for it.
-    return len(json.dumps(event, ensure_ascii=False).encode("utf-8", "surrogatepass")) + 64
+    return len(encode_json(event)) + 64

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from typing import Any
 
 ELLIPSIS = "…"
 logger = logging.getLogger(__name__)
@@ -46,3 +48,8 @@ def fit_mrkdwn(text: str, limit: int, *, what: str = "mrkdwn") -> str:
 def one_line(text: str) -> str:
     """Collapse white space, for summaries and headers."""
     return " ".join(text.split())
+
+
+def encode_json(body: Any) -> bytes:
+    """The bytes sent for a body: compact UTF-8 JSON; a lone surrogate becomes "?" rather than invalid UTF-8."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "replace")

@@ -105,7 +105,9 @@ def test_normalise_alertmanager_links_from_annotations_and_generator() -> None:
     assert alert.link(LinkKind.GENERATOR).url.startswith("http://prometheus:9090/graph")  # type: ignore[union-attr]
     silence = group.link(LinkKind.SILENCE)
     assert silence is not None
-    assert silence.url == "http://alertmanager.example.com:9093/#/silences/new?filter=%7Balertname%3D%22HighLatency%22%7D"
+    assert (
+        silence.url == "http://alertmanager.example.com:9093/#/silences/new?filter=%7Balertname%3D%22HighLatency%22%7D"
+    )
 
 
 def test_silence_url_escapes_quotes_in_values() -> None:

@@ -94,7 +94,11 @@ def test_parse_direct_lambda_alarm_action_event() -> None:
                     {
                         "id": "m1",
                         "metricStat": {
-                            "metric": {"namespace": "AWS/Logs", "name": "CallCount", "dimensions": {"InstanceId": "i-1"}},
+                            "metric": {
+                                "namespace": "AWS/Logs",
+                                "name": "CallCount",
+                                "dimensions": {"InstanceId": "i-1"},
+                            },
                             "period": 60,
                             "stat": "Average",
                             "unit": "Percent",
@@ -176,10 +180,15 @@ def test_parse_time_placeholder_is_none() -> None:
         (json.dumps({**FIRING, "alerts": []}), "holds no alerts"),
         (json.dumps({**ALARM, "NewStateValue": "BROKEN"}), "not one of ALARM"),
         (
-            json.dumps({"source": "aws.cloudwatch", "detail-type": "CloudWatch Alarm Configuration Change", "detail": {}}),
+            json.dumps(
+                {"source": "aws.cloudwatch", "detail-type": "CloudWatch Alarm Configuration Change", "detail": {}}
+            ),
             "not an alarm state change",
         ),
-        (json.dumps({"source": "aws.ec2", "detail-type": "EC2 Instance State-change Notification"}), "not a CloudWatch"),
+        (
+            json.dumps({"source": "aws.ec2", "detail-type": "EC2 Instance State-change Notification"}),
+            "not a CloudWatch",
+        ),
     ],
 )
 def test_parse_refuses_with_one_line_reason(body: str, reason: str) -> None:

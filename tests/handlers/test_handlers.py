@@ -1,0 +1,73 @@
+"""The Lambda entry points as Lambda calls them: settings from the environment, secrets from Secrets Manager."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+import pagerduty_forwarder
+import slack_forwarder
+from alertlib.forward import DeliveriesFailedError
+from tests.conftest import PAGERDUTY_SECRET, SLACK_SECRET, FakeContext, load_event, sns_event
+from tests.unit.helpers import alarm
+from tools.standins import StandIn
+
+
+@pytest.fixture
+def environment(monkeypatch: pytest.MonkeyPatch, secrets: Any, pagerduty: StandIn) -> None:
+    routes = {
+        "prod-critical": {"severity": "critical", "secret": PAGERDUTY_SECRET},
+        "default": {"severity": "error", "secret": PAGERDUTY_SECRET},
+    }
+    monkeypatch.setenv("ROUTES", json.dumps(routes))
+    monkeypatch.setenv("PAGERDUTY_EVENTS_URL", pagerduty.url)
+    monkeypatch.setattr(pagerduty_forwarder, "forwarder", None)
+    monkeypatch.setattr(slack_forwarder, "forwarder", None)
+
+
+def test_pagerduty_handler_from_environment(environment: None, pagerduty: StandIn) -> None:
+    result = pagerduty_forwarder.handler(sns_event(alarm()), FakeContext())
+    assert result["delivered"] == 1
+    assert pagerduty.received[0].body["payload"]["severity"] == "critical"
+
+
+def test_slack_handler_from_environment(environment: None, slack: StandIn, monkeypatch: pytest.MonkeyPatch) -> None:
+    routes = {"default": {"severity": "warning", "secret": SLACK_SECRET}}
+    monkeypatch.setenv("ROUTES", json.dumps(routes))
+    event = load_event("eventbridge-alarm-state-change-single-metric__aws-docs.json")
+    assert slack_forwarder.handler(event, FakeContext())["delivered"] == 1
+    assert slack.received[0].body["blocks"][0]["type"] == "header"
+
+
+def test_handler_without_a_route_for_the_topic_fails_so_the_event_is_kept(
+    environment: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ROUTES", json.dumps({"other": {"severity": "critical", "secret": "x"}}))
+    with pytest.raises(DeliveriesFailedError, match="no pagerduty secret routed"):
+        pagerduty_forwarder.handler(sns_event(alarm(), topic="arn:aws:sns:us-east-1:1:unknown"), FakeContext())
+
+
+def test_rejected_payloads_are_parked_in_the_queue(
+    environment: None, monkeypatch: pytest.MonkeyPatch, aws: Any
+) -> None:
+    import boto3
+
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    queue_url = sqs.create_queue(QueueName="dlq")["QueueUrl"]
+    monkeypatch.setenv("REJECTED_QUEUE_URL", queue_url)
+    result = pagerduty_forwarder.handler(sns_event("Hello from SNS!", alarm()), FakeContext())
+    assert (result["rejected"], result["delivered"]) == (1, 1)
+    [message] = sqs.receive_message(QueueUrl=queue_url, MessageAttributeNames=["All"])["Messages"]
+    assert message["Body"] == "Hello from SNS!"
+    assert "not JSON" in message["MessageAttributes"]["reason"]["StringValue"]
+    assert message["MessageAttributes"]["message_id"]["StringValue"] == "00000000-0000-0000-0000-000000000000"
+
+
+def test_bad_settings_fail_fast_naming_the_variable(environment: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    from alertlib.errors import ConfigurationError
+
+    monkeypatch.setenv("INSUFFICIENT_DATA", "sometimes")
+    with pytest.raises(ConfigurationError, match="INSUFFICIENT_DATA"):
+        pagerduty_forwarder.handler(sns_event(alarm()), FakeContext())
