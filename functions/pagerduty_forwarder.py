@@ -6,13 +6,13 @@ from typing import Any
 
 from alertlib.deliver import Destination
 from alertlib.forward import Forwarder
-from alertlib.observability import logger, tracer
+from alertlib.observability import logger, traced
 
 forwarder: Forwarder | None = None  # built on the first invocation, kept for the container's life
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
+@traced
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     global forwarder
     if forwarder is None:

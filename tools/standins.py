@@ -206,6 +206,8 @@ def _handler_for(stand_in: StandIn) -> type[BaseHTTPRequestHandler]:
 
         def setup(self) -> None:
             super().setup()
+            # As real services do: no Nagle delay between the headers and the body of an answer.
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with stand_in.lock:
                 stand_in.connections += 1
 

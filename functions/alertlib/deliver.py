@@ -10,9 +10,11 @@ payload (the webhook URL *is* the Slack secret).
 from __future__ import annotations
 
 import enum
+import functools
 import json
 import logging
 import time
+import urllib.request
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -63,9 +65,11 @@ def powertools_secret(name: str, *, force_fetch: bool = False) -> str:
     return value.strip()
 
 
+@functools.cache
 def quiet_secret_loggers() -> None:
     """Libraries that would log a secret: urllib3 logs each retry with the request path at WARNING (for Slack
-    the path is the secret), botocore logs Secrets Manager answers at DEBUG. Neither may, whatever the level."""
+    the path is the secret), botocore logs Secrets Manager answers at DEBUG. Neither may, whatever the level.
+    Once per container: `setLevel` empties every logger's cache."""
     logging.getLogger("urllib3").setLevel(logging.ERROR)
     for name in ("botocore", "boto3", "aws_lambda_powertools.utilities.parameters"):
         logging.getLogger(name).setLevel(logging.INFO)
@@ -155,6 +159,9 @@ class Deliverer:
 
             quiet_secret_loggers()
             session = requests.Session()
+            # Proxies are read from the environment once, here, not scanned again on every request.
+            session.proxies.update(urllib.request.getproxies())
+            session.trust_env = False
             session.headers["User-Agent"] = USER_AGENT
             self._adapter = HTTPAdapter(pool_connections=4, pool_maxsize=4)
             session.mount("https://", self._adapter)

@@ -89,7 +89,7 @@ class Metric:
     def describe_threshold(self) -> str:
         if self.threshold is None and not self.comparison:
             return ""
-        comparison = _COMPARISON_WORDS.get(self.comparison or "", self.comparison or "")
+        comparison = _COMPARISON_WORDS.get(self.comparison or "", self.comparison or "") or "threshold"
         value = "" if self.threshold is None else f"{self.threshold:g}"
         text = " ".join(p for p in (comparison, value) if p)
         if self.evaluation_periods:

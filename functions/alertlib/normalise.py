@@ -320,8 +320,11 @@ def _tag_links(tags: Mapping[str, str]) -> list[Link]:
     ]
 
 
+_HTTP_URL = re.compile(r"https?://\S+")
+
+
 def _is_http(url: object) -> bool:
-    return isinstance(url, str) and url.startswith(("https://", "http://")) and not any(c.isspace() for c in url)
+    return isinstance(url, str) and _HTTP_URL.fullmatch(url) is not None
 
 
 def _dedupe_links(links: Iterable[Link]) -> tuple[Link, ...]:

@@ -45,7 +45,7 @@ class Envelope:
 
 def split_event(event: Any) -> list[Envelope]:
     """Every record of an invocation event, each on its own; never raises."""
-    if not isinstance(event, Mapping):
+    if not isinstance(event, dict):
         return [
             Envelope(message_id=_digest(event), body=event, problem=f"event is a {type(event).__name__}, not an object")
         ]
@@ -58,9 +58,9 @@ def split_event(event: Any) -> list[Envelope]:
 
 
 def _sns_envelope(record: Any, index: int) -> Envelope:
-    sns = record.get("Sns") if isinstance(record, Mapping) else None
-    if not isinstance(sns, Mapping):
-        source = record.get("EventSource") or record.get("eventSource") if isinstance(record, Mapping) else None
+    sns = record.get("Sns") if isinstance(record, dict) else None
+    if not isinstance(sns, dict):
+        source = record.get("EventSource") or record.get("eventSource") if isinstance(record, dict) else None
         return Envelope(
             message_id=f"record-{index}-{_digest(record)}",
             body=record,
@@ -71,9 +71,9 @@ def _sns_envelope(record: Any, index: int) -> Envelope:
         message_id = f"record-{index}-{_digest(record)}"
     attributes: dict[str, str] = {}
     raw_attributes = sns.get("MessageAttributes")
-    if isinstance(raw_attributes, Mapping):
+    if isinstance(raw_attributes, dict):
         for name, attribute in raw_attributes.items():
-            if isinstance(attribute, Mapping) and isinstance(attribute.get("Value"), str):
+            if isinstance(attribute, dict) and isinstance(attribute.get("Value"), str):
                 attributes[str(name)] = attribute["Value"]
     message = sns.get("Message")
     topic_arn = sns.get("TopicArn")
@@ -217,7 +217,7 @@ def parse_message(envelope: Envelope) -> Message:
     body = envelope.body
     if isinstance(body, str):
         body = _decode_json(body, envelope)
-    if not isinstance(body, Mapping):
+    if not isinstance(body, dict):
         raise MalformedInput(f"message is JSON {type(body).__name__}, not an object")
     return parse_payload(body)
 
@@ -269,12 +269,12 @@ def _alarm_notification(body: Mapping[str, Any]) -> AlarmNotification:
     if not arn:
         raise MalformedInput("CloudWatch alarm notification has no AlarmArn")
     trigger_raw = body.get("Trigger")
-    trigger = _trigger(trigger_raw) if isinstance(trigger_raw, Mapping) and trigger_raw else None
+    trigger = _trigger(trigger_raw) if isinstance(trigger_raw, dict) and trigger_raw else None
     children: list[tuple[str, str]] = []
     for child in _list(body, "TriggeringChildren"):
-        if isinstance(child, Mapping):
+        if isinstance(child, dict):
             state = child.get("State")
-            value = state.get("Value") if isinstance(state, Mapping) else None
+            value = state.get("Value") if isinstance(state, dict) else None
             children.append((str(child.get("Arn") or ""), str(value or "")))
     old_state = body.get("OldStateValue")
     return AlarmNotification(
@@ -304,7 +304,7 @@ def _trigger(raw: Mapping[str, Any]) -> Trigger:
             period=_opt_int(raw.get("Period")),
             unit=_opt_str(raw, "Unit"),
         )
-    queries = tuple(_query_upper(q) for q in _list(raw, "Metrics") if isinstance(q, Mapping))
+    queries = tuple(_query_upper(q) for q in _list(raw, "Metrics") if isinstance(q, dict))
     return Trigger(
         metric=metric,
         queries=queries,
@@ -319,15 +319,15 @@ def _trigger(raw: Mapping[str, Any]) -> Trigger:
 
 def _query_upper(raw: Mapping[str, Any]) -> MetricQuery:
     stat = raw.get("MetricStat")
-    metric = stat.get("Metric") if isinstance(stat, Mapping) else None
+    metric = stat.get("Metric") if isinstance(stat, dict) else None
     return MetricQuery(
         id=_opt_str(raw, "Id"),
-        namespace=_opt_str(metric, "Namespace") if isinstance(metric, Mapping) else None,
-        name=_opt_str(metric, "MetricName") if isinstance(metric, Mapping) else None,
-        dimensions=_dimension_list(metric.get("Dimensions")) if isinstance(metric, Mapping) else (),
-        stat=_opt_str(stat, "Stat") if isinstance(stat, Mapping) else None,
-        period=_opt_int(stat.get("Period")) if isinstance(stat, Mapping) else _opt_int(raw.get("Period")),
-        unit=_opt_str(stat, "Unit") if isinstance(stat, Mapping) else None,
+        namespace=_opt_str(metric, "Namespace") if isinstance(metric, dict) else None,
+        name=_opt_str(metric, "MetricName") if isinstance(metric, dict) else None,
+        dimensions=_dimension_list(metric.get("Dimensions")) if isinstance(metric, dict) else (),
+        stat=_opt_str(stat, "Stat") if isinstance(stat, dict) else None,
+        period=_opt_int(stat.get("Period")) if isinstance(stat, dict) else _opt_int(raw.get("Period")),
+        unit=_opt_str(stat, "Unit") if isinstance(stat, dict) else None,
         expression=_opt_str(raw, "Expression"),
         label=_opt_str(raw, "Label"),
         return_data=raw.get("ReturnData") is not False,
@@ -336,18 +336,18 @@ def _query_upper(raw: Mapping[str, Any]) -> MetricQuery:
 
 def _query_lower(raw: Mapping[str, Any]) -> MetricQuery:
     stat = raw.get("metricStat")
-    metric = stat.get("metric") if isinstance(stat, Mapping) else None
+    metric = stat.get("metric") if isinstance(stat, dict) else None
     dimensions: tuple[tuple[str, str], ...] = ()
-    if isinstance(metric, Mapping) and isinstance(metric.get("dimensions"), Mapping):
+    if isinstance(metric, dict) and isinstance(metric.get("dimensions"), dict):
         dimensions = tuple((str(k), str(v)) for k, v in metric["dimensions"].items())
     return MetricQuery(
         id=_opt_str(raw, "id"),
-        namespace=_opt_str(metric, "namespace") if isinstance(metric, Mapping) else None,
-        name=_opt_str(metric, "name") if isinstance(metric, Mapping) else None,
+        namespace=_opt_str(metric, "namespace") if isinstance(metric, dict) else None,
+        name=_opt_str(metric, "name") if isinstance(metric, dict) else None,
         dimensions=dimensions,
-        stat=_opt_str(stat, "stat") if isinstance(stat, Mapping) else None,
-        period=_opt_int(stat.get("period")) if isinstance(stat, Mapping) else _opt_int(raw.get("period")),
-        unit=_opt_str(stat, "unit") if isinstance(stat, Mapping) else None,
+        stat=_opt_str(stat, "stat") if isinstance(stat, dict) else None,
+        period=_opt_int(stat.get("period")) if isinstance(stat, dict) else _opt_int(raw.get("period")),
+        unit=_opt_str(stat, "unit") if isinstance(stat, dict) else None,
         expression=_opt_str(raw, "expression"),
         label=_opt_str(raw, "label"),
         return_data=raw.get("returnData") is not False,
@@ -367,9 +367,9 @@ def _state_change(event: Mapping[str, Any], detail: Mapping[str, Any], *, via_ev
         raise MalformedInput("alarm state change event names no alarm ARN")
     state = _alarm_state(detail.get("state"), "state")
     previous_raw = detail.get("previousState")
-    previous = _alarm_state(previous_raw, "previousState") if isinstance(previous_raw, Mapping) else None
+    previous = _alarm_state(previous_raw, "previousState") if isinstance(previous_raw, dict) else None
     configuration = detail.get("configuration")
-    configuration = configuration if isinstance(configuration, Mapping) else {}
+    configuration = configuration if isinstance(configuration, dict) else {}
     return AlarmStateChange(
         via_eventbridge=via_eventbridge,
         name=name,
@@ -379,13 +379,13 @@ def _state_change(event: Mapping[str, Any], detail: Mapping[str, Any], *, via_ev
         state=state,
         previous=previous,
         description=_opt_str(configuration, "description"),
-        queries=tuple(_query_lower(q) for q in _list(configuration, "metrics") if isinstance(q, Mapping)),
+        queries=tuple(_query_lower(q) for q in _list(configuration, "metrics") if isinstance(q, dict)),
         alarm_rule=_opt_str(configuration, "alarmRule"),
     )
 
 
 def _alarm_state(raw: Any, where: str) -> AlarmState:
-    if not isinstance(raw, Mapping):
+    if not isinstance(raw, dict):
         raise MalformedInput(f"alarm state change event has no {where} object")
     reason_data: Mapping[str, Any] = {}
     data = raw.get("reasonData")
@@ -394,7 +394,7 @@ def _alarm_state(raw: Any, where: str) -> AlarmState:
             decoded = json.loads(data)
         except (ValueError, RecursionError):
             decoded = None
-        if isinstance(decoded, Mapping):
+        if isinstance(decoded, dict):
             reason_data = decoded
     return AlarmState(
         value=_state_value(raw.get("value"), f"{where}.value"),
@@ -430,13 +430,13 @@ def _statistic(raw: Any) -> str | None:
 
 
 def _dimension_list(raw: Any) -> tuple[tuple[str, str], ...]:
-    if isinstance(raw, Mapping):
+    if isinstance(raw, dict):
         return tuple((str(k), str(v)) for k, v in raw.items())
     if not isinstance(raw, list):
         return ()
     pairs: list[tuple[str, str]] = []
     for item in raw:
-        if isinstance(item, Mapping):
+        if isinstance(item, dict):
             name = item.get("name", item.get("Name"))
             value = item.get("value", item.get("Value"))
             if name is not None:
@@ -446,12 +446,12 @@ def _dimension_list(raw: Any) -> tuple[tuple[str, str], ...]:
 
 def _tags(raw: Any) -> Mapping[str, str]:
     """`AlarmTags` as a map, whether sent as `{k: v}` or `[{"Key": k, "Value": v}]`."""
-    if isinstance(raw, Mapping):
+    if isinstance(raw, dict):
         return {str(k): str(v) for k, v in raw.items() if v is not None}
     tags: dict[str, str] = {}
     if isinstance(raw, list):
         for item in raw:
-            if isinstance(item, Mapping):
+            if isinstance(item, dict):
                 key = item.get("Key", item.get("key"))
                 value = item.get("Value", item.get("value"))
                 if key is not None and value is not None:
@@ -494,7 +494,7 @@ def _alertmanager(body: Mapping[str, Any]) -> AlertmanagerMessage:
 
 
 def _alertmanager_alert(raw: Any, index: int) -> AlertmanagerAlert:
-    if not isinstance(raw, Mapping):
+    if not isinstance(raw, dict):
         raise MalformedInput(f"Alertmanager alert {index} is not an object")
     labels = _labels(raw.get("labels"))
     if not labels:
@@ -517,7 +517,7 @@ def _alertmanager_alert(raw: Any, index: int) -> AlertmanagerAlert:
 
 
 def _labels(raw: Any) -> Mapping[str, str]:
-    if not isinstance(raw, Mapping):
+    if not isinstance(raw, dict):
         return {}
     return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in raw.items()}
 
@@ -549,25 +549,25 @@ def parse_time(raw: Any) -> datetime | None:
 
 def _mapping(body: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     value = body.get(key)
-    if not isinstance(value, Mapping):
+    if not isinstance(value, dict):
         raise MalformedInput(f"event has no {key} object")
     return value
 
 
 def _list(body: Mapping[str, Any] | None, key: str) -> list[Any]:
-    value = body.get(key) if isinstance(body, Mapping) else None
+    value = body.get(key) if isinstance(body, dict) else None
     return value if isinstance(value, list) else []
 
 
 def _required_str(body: Mapping[str, Any], key: str) -> str:
     value = body.get(key)
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str) or not value:
         raise MalformedInput(f"{key} is missing or empty")
     return value
 
 
 def _opt_str(body: Mapping[str, Any] | None, key: str) -> str | None:
-    value = body.get(key) if isinstance(body, Mapping) else None
+    value = body.get(key) if isinstance(body, dict) else None
     if isinstance(value, str):
         return value
     if isinstance(value, int | float) and not isinstance(value, bool):

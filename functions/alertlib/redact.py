@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import hashlib
 import re
 from collections.abc import Mapping
@@ -28,12 +29,13 @@ EMAIL_MASK = r"\1***@***"
 PHONE_MASK = "[phone]"
 PATTERN_MASK = "[redacted]"
 _IDENTIFIERS = frozenset({"id", "key", "dedup_key", "message_id"})
+_PLAIN = frozenset({int, float, bool})
 
 
 def redact_text(text: str, patterns: tuple[re.Pattern[str], ...] = ()) -> str:
     """`jane@example.com` -> `j***@***`, `+1 555 123 4567` -> `[phone]`, each pattern's match -> `[redacted]`."""
-    if not text:
-        return text
+    if len(text) < 6 and not patterns:
+        return text  # too short for an address or a number of 8 digits
     for pattern in patterns:
         text = pattern.sub(PATTERN_MASK, text)
     if "@" in text:
@@ -53,26 +55,42 @@ def redact_group(group: AlertGroup, patterns: tuple[re.Pattern[str], ...] = ()) 
 
 
 def _redact(value: Any, patterns: tuple[re.Pattern[str], ...]) -> Any:
-    if isinstance(value, enum.Enum):
-        return value
-    if isinstance(value, str):
+    kind = type(value)
+    if kind is str:
         return redact_text(value, patterns)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        changes: dict[str, Any] = {}
-        for f in dataclasses.fields(value):
-            current = getattr(value, f.name)
-            if f.name in _IDENTIFIERS and isinstance(current, str):
-                new = current if redact_text(current, patterns) == current else _hash(current)
-            else:
-                new = _redact(current, patterns)
-            if new is not current:
-                changes[f.name] = new
-        return dataclasses.replace(value, **changes) if changes else value
-    if isinstance(value, Mapping):
-        return {redact_text(str(k), patterns): _redact(v, patterns) for k, v in value.items()}
-    if isinstance(value, tuple):
-        return tuple(_redact(v, patterns) for v in value)
-    return value
+    if kind is tuple:
+        return tuple(redact_text(v, patterns) if type(v) is str else _redact(v, patterns) for v in value)
+    if kind is dict:
+        return {
+            redact_text(str(k), patterns): redact_text(v, patterns) if type(v) is str else _redact(v, patterns)
+            for k, v in value.items()
+        }
+    names = _field_names(kind)
+    if names is None:
+        return value  # numbers, enums, datetimes, None: nothing to scrub
+    changes: dict[str, Any] = {}
+    for name in names:
+        current = getattr(value, name)
+        if type(current) is str:
+            new = redact_text(current, patterns)
+            if name in _IDENTIFIERS and new != current:
+                new = _hash(current)
+        elif current is None or type(current) in _PLAIN:
+            continue
+        else:
+            new = _redact(current, patterns)
+        if new is not current and new != current:
+            changes[name] = new
+    return dataclasses.replace(value, **changes) if changes else value
+
+
+@functools.cache
+def _field_names(kind: type) -> tuple[str, ...] | None:
+    if dataclasses.is_dataclass(kind) and not issubclass(kind, enum.Enum):
+        return tuple(f.name for f in dataclasses.fields(kind))
+    if issubclass(kind, Mapping) or (issubclass(kind, str) and not issubclass(kind, enum.Enum)):
+        raise TypeError(f"cannot scrub a {kind.__name__}: give plain dicts and strings")
+    return None
 
 
 def _hash(identifier: str) -> str:

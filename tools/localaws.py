@@ -1,0 +1,67 @@
+"""AWS on loopback: moto's server, so that boto3 and Powertools reach it through `AWS_ENDPOINT_URL` unchanged."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextmanager
+def moto_server(secrets: Mapping[str, str] = ()) -> Iterator[dict[str, str]]:  # type: ignore[assignment]
+    """Start moto's server on 127.0.0.1, create `secrets`, and yield the environment that points boto3 at it."""
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per AWS call otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    environment = {**FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": f"http://{host}:{port}"}
+    try:
+        if secrets:
+            import boto3
+
+            client = boto3.client(
+                "secretsmanager",
+                endpoint_url=environment["AWS_ENDPOINT_URL"],
+                region_name=environment["AWS_DEFAULT_REGION"],
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",
+            )
+            for name, value in dict(secrets).items():
+                client.create_secret(Name=name, SecretString=value)
+        yield environment
+    finally:
+        server.stop()
+
+
+@contextmanager
+def environ(values: Mapping[str, str]) -> Iterator[None]:
+    """Set environment variables for the duration, then put the old values back."""
+    old = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in old.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
