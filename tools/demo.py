@@ -53,9 +53,13 @@ def _sns(message: dict[str, Any], message_id: str) -> dict[str, Any]:
     }
 
 
+def load(name: str) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((EVENTS / name).read_text(encoding="utf-8"))
+    return event
+
+
 def steps() -> list[Step]:
     """The samples, each firing and then resolved, in the shapes they reach the forwarders."""
-    load = lambda name: json.loads((EVENTS / name).read_text(encoding="utf-8"))  # noqa: E731
     result: list[Step] = []
     for name in (
         "lambda-sns-cloudwatch-metric-alarm-single-metric__aws-lambda-go.json",
@@ -138,7 +142,7 @@ def main() -> int:
                 for module, secret in ((pagerduty_forwarder, "demo/pagerduty"), (slack_forwarder, "demo/slack")):
                     wired = {k: {**v, "secret": secret} for k, v in routes.items()}
                     with environ({"ROUTES": json.dumps(wired)}):
-                        module.forwarder = None
+                        module.forwarder = None  # type: ignore[attr-defined]
                         for step in steps():
                             with redirect_stdout(StringIO()):  # the handlers' JSON logs and metrics
                                 try:
@@ -146,7 +150,7 @@ def main() -> int:
                                 except Exception as exc:  # noqa: BLE001 - shown, not hidden
                                     failures += 1
                                     print(f"  ! {module.__name__}: {step.title}: {exc}", file=sys.stderr)
-                        assert isinstance(module.forwarder, Forwarder)
+                        assert isinstance(module.forwarder, Forwarder)  # type: ignore[attr-defined]
 
     print("What PagerDuty received")
     for record in pagerduty.received:

@@ -31,8 +31,8 @@ def traced(handler: Handler) -> Handler:
     from aws_lambda_powertools import Tracer
 
     tracer = Tracer(service=SERVICE)
-    wrapped: Handler = tracer.capture_lambda_handler(handler, capture_response=False)
-    return wrapped
+    wrapped = tracer.capture_lambda_handler(handler, capture_response=False)
+    return wrapped  # type: ignore[return-value]
 
 
 # Metric names: one per outcome.

@@ -65,7 +65,7 @@ def _redact(value: Any, patterns: tuple[re.Pattern[str], ...]) -> Any:
             redact_text(str(k), patterns): redact_text(v, patterns) if type(v) is str else _redact(v, patterns)
             for k, v in value.items()
         }
-    names = _field_names(kind)
+    names = _field_names(kind)  # type: ignore[arg-type]
     if names is None:
         return value  # numbers, enums, datetimes, None: nothing to scrub
     changes: dict[str, Any] = {}
