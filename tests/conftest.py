@@ -125,9 +125,9 @@ def secrets(aws: Any, slack: StandIn) -> Any:
 
 def settings_for(secret: str, **overrides: Any) -> Settings:
     routes = {
-        "prod-critical": Route(Severity.CRITICAL, secret),
-        "prod-warning": Route(Severity.WARNING, secret),
-        "default": Route(Severity.ERROR, secret),
+        "prod-critical": Route(Severity.CRITICAL, (secret,)),
+        "prod-warning": Route(Severity.WARNING, (secret,)),
+        "default": Route(Severity.ERROR, (secret,)),
     }
     return Settings(**{"routes": routes, **overrides})
 

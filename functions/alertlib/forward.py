@@ -128,13 +128,14 @@ class Forwarder:
         source = group.source.value
         counters.add(ALERTS_RECEIVED, source)
         route = self.settings.route_for(envelope.topic_arn)
-        if not route.secret:
+        if not route.secrets:
             error = ConfigurationError(f"no {self.destination.value} secret routed for topic {envelope.topic_name!r}")
             self._failed(outcome, counters, source, str(error), None)
             return
-        for body in render_for(self.destination, group, self.settings, now):
+        bodies = render_for(self.destination, group, self.settings, now)
+        for secret, body in ((secret, body) for secret in route.secrets for body in bodies):
             try:
-                delivered = self._send(body, route.secret, deadline)
+                delivered = self._send(body, secret, deadline)
             except (DeliveryError, ConfigurationError) as exc:
                 self._failed(outcome, counters, source, str(exc), None)
                 continue

@@ -20,10 +20,11 @@ PAGERDUTY_GROUPINGS = ("group", "alert")
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """What a topic means to a forwarder: the severity it carries and the secret naming the destination."""
+    """What a topic means to a forwarder: the severity it carries and the secrets naming its destinations
+    (one PagerDuty service, or one Slack channel per webhook)."""
 
     severity: Severity
-    secret: str | None = None
+    secrets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,9 +49,8 @@ class Settings:
                 return self.routes[key]
         implied = severity_for_topic(name)
         if implied is not None:
-            return Route(
-                severity=implied, secret=self.routes[DEFAULT_ROUTE].secret if DEFAULT_ROUTE in self.routes else None
-            )
+            default = self.routes.get(DEFAULT_ROUTE)
+            return Route(severity=implied, secrets=default.secrets if default else ())
         if DEFAULT_ROUTE in self.routes:
             return self.routes[DEFAULT_ROUTE]
         return Route(severity=self.fallback_severity)
@@ -73,7 +73,8 @@ class Settings:
 
 
 def _routes(raw: str) -> dict[str, Route]:
-    """`ROUTES`: `{"prod-critical": {"severity": "critical", "secret": "alerting/prod/pagerduty"}, ...}`."""
+    """`ROUTES`: `{"prod-critical": {"severity": "critical", "secrets": ["alerting/prod/pagerduty"]}, ...}`
+    (`"secret": "name"` is accepted for one)."""
     if not raw.strip():
         return {}
     try:
@@ -89,10 +90,10 @@ def _routes(raw: str) -> dict[str, Route]:
         severity = parse_severity(value.get("severity")) or severity_for_topic(topic)
         if severity is None:
             raise ConfigurationError(f"ROUTES[{topic!r}].severity is missing or unknown")
-        secret = value.get("secret")
-        if secret is not None and not isinstance(secret, str):
-            raise ConfigurationError(f"ROUTES[{topic!r}].secret must be a secret name")
-        routes[str(topic)] = Route(severity=severity, secret=secret or None)
+        secrets = value.get("secrets", [value["secret"]] if value.get("secret") else [])
+        if not isinstance(secrets, list) or not all(isinstance(name, str) and name for name in secrets):
+            raise ConfigurationError(f"ROUTES[{topic!r}].secrets must be a list of secret names")
+        routes[str(topic)] = Route(severity=severity, secrets=tuple(secrets))
     return routes
 
 

@@ -71,3 +71,14 @@ def test_bad_settings_fail_fast_naming_the_variable(environment: None, monkeypat
     monkeypatch.setenv("INSUFFICIENT_DATA", "sometimes")
     with pytest.raises(ConfigurationError, match="INSUFFICIENT_DATA"):
         pagerduty_forwarder.handler(sns_event(alarm()), FakeContext())
+
+
+def test_one_topic_to_two_slack_channels(
+    environment: None, monkeypatch: pytest.MonkeyPatch, secrets: Any, slack: StandIn
+) -> None:
+    with StandIn("slack") as second:
+        secrets.create_secret(Name="alerting/test/slack-2", SecretString=json.dumps({"webhook_url": second.url}))
+        routes = {"prod-critical": {"severity": "critical", "secrets": [SLACK_SECRET, "alerting/test/slack-2"]}}
+        monkeypatch.setenv("ROUTES", json.dumps(routes))
+        assert slack_forwarder.handler(sns_event(alarm()), FakeContext())["delivered"] == 2
+        assert len(slack.accepted()) == len(second.accepted()) == 1

@@ -139,7 +139,7 @@ def test_normalise_severity_from_topic_overridden_by_label(topic: str, label: st
 
 
 def test_normalise_severity_from_configured_route_and_alarm_tag() -> None:
-    settings = Settings(routes={"ops-pager": Route(Severity.WARNING, "s")})
+    settings = Settings(routes={"ops-pager": Route(Severity.WARNING, ("s",))})
     topic = "arn:aws:sns:us-east-1:123456789012:ops-pager"
     assert group_of(sns_event(alarm(), topic=topic), settings).severity is Severity.WARNING
     tagged = alarm(tags=[{"Key": "severity", "Value": "sev1"}])
