@@ -8,7 +8,10 @@ ENV ?= dev
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help venv demo test lint format typecheck check bench preview clean
+NODE_STAMP := node_modules/.installed
+CDK := npx --no-install cdk
+
+.PHONY: help venv demo test lint format typecheck check bench preview clean synth synth-all diff deploy bootstrap
 
 help:
 	@echo "make demo          run the samples through the real forwarders against local PagerDuty and Slack stand-ins"
@@ -16,6 +19,9 @@ help:
 	@echo "make check         lint, types and tests: exactly what CI runs"
 	@echo "make bench         cold start, warm latency and memory of a forwarder"
 	@echo "make preview FILE= show the request bodies for a payload (nothing is sent)"
+	@echo "make synth ENV=    synthesize an environment (config/ENV.json); no AWS credentials needed"
+	@echo "make diff ENV=     what a deploy would change in the account"
+	@echo "make deploy ENV=   deploy an environment (after 'make bootstrap ENV=' once per account and region)"
 
 $(STAMP): requirements.txt requirements-dev.txt functions/requirements.txt constraints.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +29,10 @@ $(STAMP): requirements.txt requirements-dev.txt functions/requirements.txt const
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
 
 demo: $(STAMP)
 	$(PY) -m tools.demo
@@ -41,7 +51,29 @@ format: $(STAMP)
 typecheck: $(STAMP)
 	$(PY) -m mypy
 
-check: lint typecheck test
+check: lint typecheck test synth-all
+
+synth: $(STAMP) $(NODE_STAMP)
+	$(CDK) synth -c env=$(ENV) --quiet
+
+# Every shipped environment, with no AWS credentials at all.
+synth-all: $(STAMP) $(NODE_STAMP)
+	@mkdir -p cdk.out; for env in dev prod scale; do \
+	  start=$$(date +%s); \
+	  env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_PROFILE \
+	    $(CDK) synth -c env=$$env --quiet --output cdk.out/$$env >cdk.out/synth-$$env.log 2>&1 \
+	    || { cat cdk.out/synth-$$env.log; exit 1; }; \
+	  echo "synth $$env: ok in $$(( $$(date +%s) - start ))s"; \
+	done
+
+diff: $(STAMP) $(NODE_STAMP)
+	$(CDK) diff -c env=$(ENV) --all
+
+bootstrap: $(STAMP) $(NODE_STAMP)
+	$(CDK) bootstrap -c env=$(ENV)
+
+deploy: $(STAMP) $(NODE_STAMP)
+	$(CDK) deploy -c env=$(ENV) --all --require-approval broadening
 
 bench: $(STAMP)
 	$(PY) -m tools.bench

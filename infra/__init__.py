@@ -1,0 +1,1 @@
+"""The CDK app's building blocks: the environment config, the alarm catalogue, constructs and stacks."""

@@ -1,0 +1,243 @@
+"""An environment's configuration: `config/<name>.json`, validated into a typed model before any construct exists.
+
+A wrong file fails with one line naming the file, the field and the reason (`ConfigError`), never a stack trace.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+TOPICS = ("critical", "warning", "slo", "infrastructure")
+# The PagerDuty severity each topic carries (the forwarders' ROUTES); Alertmanager labels and alarm tags override.
+TOPIC_SEVERITY = {"critical": "critical", "warning": "warning", "slo": "error", "infrastructure": "error"}
+DESTINATIONS = ("pagerduty", "slack")
+TopicName = Literal["critical", "warning", "slo", "infrastructure"]
+_NAME = r"^[a-z][a-z0-9-]{0,19}$"
+_SECRET = r"^[A-Za-z0-9/_+=.@-]{1,512}$"  # noqa: S105 - the pattern of a secret's name, not a secret
+SecretName = Annotated[str, Field(pattern=_SECRET)]
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class ConfigError(Exception):
+    """One line: `config/prod.json: rds[2].allocated_storage_gib: Input should be greater than 0`."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AlarmOverride(_Model):
+    """Any of an alarm's settings, changed for an environment or a resource; `enabled: false` drops it."""
+
+    enabled: bool | None = None
+    threshold: float | None = None
+    period: int | None = Field(default=None, ge=10)
+    evaluation_periods: int | None = Field(default=None, ge=1, le=100)
+    datapoints_to_alarm: int | None = Field(default=None, ge=1, le=100)
+    statistic: str | None = None
+    topic: TopicName | None = None
+    treat_missing_data: Literal["missing", "notBreaching", "breaching", "ignore"] | None = None
+
+    @field_validator("period")
+    @classmethod
+    def _period(cls, value: int | None) -> int | None:
+        if value is not None and value not in (10, 20, 30) and value % 60:
+            raise ValueError("must be 10, 20, 30 or a multiple of 60 seconds")
+        return value
+
+
+Overrides = dict[str, AlarmOverride]
+
+
+class TopicRouting(_Model):
+    """Which PagerDuty service and Slack channels a topic reaches (by secret name), and who gets e-mail."""
+
+    pagerduty: SecretName | None = None
+    slack: list[SecretName] = Field(default_factory=list)
+    emails: list[str] = Field(default_factory=list)
+
+    @field_validator("emails")
+    @classmethod
+    def _emails(cls, value: list[str]) -> list[str]:
+        for address in value:
+            if not _EMAIL.match(address):
+                raise ValueError(f"{address!r} is not an e-mail address")
+        return value
+
+
+class RdsInstance(_Model):
+    id: str = Field(pattern=r"^[a-zA-Z][a-zA-Z0-9-]{0,62}$")
+    engine: Literal["postgres", "mysql", "mariadb", "oracle", "sqlserver", "aurora-postgresql", "aurora-mysql"] = (
+        "postgres"
+    )
+    allocated_storage_gib: int = Field(gt=0, le=65536)
+    max_connections: int = Field(gt=0)
+    memory_gib: float = Field(gt=0)
+    replica: bool = False
+    storage_autoscaling: bool = False
+    topic: TopicName = "critical"
+    overrides: Overrides = Field(default_factory=dict)
+
+    @property
+    def aurora(self) -> bool:
+        return self.engine.startswith("aurora")
+
+
+class CacheCluster(_Model):
+    id: str = Field(pattern=r"^[a-zA-Z][a-zA-Z0-9-]{0,49}$")
+    engine: Literal["redis", "valkey", "memcached"] = "redis"
+    node_ids: list[str] = Field(default_factory=lambda: ["0001"], min_length=1)
+    vcpus: int = Field(default=2, ge=1)
+    replication: bool = False
+    max_connections: int = Field(default=65000, gt=0)
+    topic: TopicName = "critical"
+    overrides: Overrides = Field(default_factory=dict)
+
+
+class EcsService(_Model):
+    cluster: str = Field(pattern=r"^[a-zA-Z0-9_-]{1,255}$")
+    service: str = Field(pattern=r"^[a-zA-Z0-9_-]{1,255}$")
+    topic: TopicName = "critical"
+    overrides: Overrides = Field(default_factory=dict)
+
+
+class Forwarders(_Model):
+    memory_mb: int = Field(default=512, ge=128, le=10240)
+    timeout_seconds: int = Field(default=60, ge=10, le=900)
+    log_retention_days: int = 90
+    tracing: bool = False
+    insufficient_data: Literal["ignore", "info", "alarm"] = "info"
+    pagerduty_grouping: Literal["group", "alert"] = "group"
+    pagerduty_events_url: str = "https://events.pagerduty.com/v2/enqueue"
+    redact_patterns: list[str] = Field(default_factory=list)
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        allowed = (
+            1,
+            3,
+            5,
+            7,
+            14,
+            30,
+            60,
+            90,
+            120,
+            150,
+            180,
+            365,
+            400,
+            545,
+            731,
+            1096,
+            1827,
+            2192,
+            2557,
+            2922,
+            3288,
+            3653,
+        )
+        if value not in allowed:
+            raise ValueError(f"must be one of CloudWatch Logs' retention periods: {allowed}")
+        return value
+
+    @field_validator("redact_patterns")
+    @classmethod
+    def _patterns(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from None
+        return value
+
+
+class EnvironmentConfig(_Model):
+    name: str = Field(pattern=_NAME)
+    account: str = Field(pattern=r"^\d{12}$")
+    region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    tags: dict[str, str] = Field(default_factory=dict)
+    runbook_base_url: str = Field(pattern=r"^https://\S+$")
+    topics: dict[TopicName, TopicRouting]
+    alertmanager_publisher_role_arn: str | None = Field(default=None, pattern=r"^arn:aws[\w-]*:iam::\d{12}:role/\S+$")
+    defaults: Overrides = Field(default_factory=dict)  # per environment, by alarm kind (e.g. "rds-cpu-utilization")
+    forwarders: Forwarders = Field(default_factory=Forwarders)
+    rds: list[RdsInstance] = Field(default_factory=list)
+    elasticache: list[CacheCluster] = Field(default_factory=list)
+    ecs: list[EcsService] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _complete(self) -> EnvironmentConfig:
+        missing = [t for t in TOPICS if t not in self.topics]
+        if missing:
+            raise ValueError(f"topics: every topic needs routing; missing {', '.join(missing)}")
+        if not any(r.pagerduty or r.slack for r in self.topics.values()):
+            raise ValueError("topics: no topic reaches PagerDuty or Slack")
+        ids = [r.id for r in self.rds]
+        if len(ids) != len(set(ids)):
+            raise ValueError("rds: instance ids must be unique")
+        cache_ids = [c.id for c in self.elasticache]
+        if len(cache_ids) != len(set(cache_ids)):
+            raise ValueError("elasticache: cluster ids must be unique")
+        services = [(s.cluster, s.service) for s in self.ecs]
+        if len(services) != len(set(services)):
+            raise ValueError("ecs: (cluster, service) pairs must be unique")
+        return self
+
+    @property
+    def partition(self) -> str:
+        if self.region.startswith("cn-"):
+            return "aws-cn"
+        if self.region.startswith("us-gov-"):
+            return "aws-us-gov"
+        return "aws"
+
+    def topic_name(self, topic: str) -> str:
+        return f"{self.name}-{topic}"
+
+    def health_topic_name(self, destination: str) -> str:
+        """The topic that carries alarms *about* a forwarder; the other forwarder and e-mail read it."""
+        return f"{self.name}-{destination}-forwarder-health"
+
+    def secret_names(self) -> list[str]:
+        names = {r.pagerduty for r in self.topics.values() if r.pagerduty}
+        names.update(s for r in self.topics.values() for s in r.slack)
+        return sorted(names)
+
+
+def load_config(name: str, directory: Path = CONFIG_DIR) -> EnvironmentConfig:
+    """The validated configuration of environment `name`, or `ConfigError` with one line."""
+    if not re.match(_NAME, name or ""):
+        raise ConfigError(f"-c env={name!r}: an environment name is lower-case letters, digits and dashes")
+    path = directory / f"{name}.json"
+    shown = f"config/{path.name}"
+    try:
+        raw: Any = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        known = ", ".join(sorted(p.stem for p in directory.glob("*.json"))) or "none"
+        raise ConfigError(f"{shown}: no such environment (known: {known})") from None
+    except ValueError as exc:
+        raise ConfigError(f"{shown}: not valid JSON: {exc}") from None
+    if isinstance(raw, dict) and raw.get("name", name) != name:
+        raise ConfigError(f"{shown}: name: must be {name!r}, the file's name")
+    if isinstance(raw, dict):
+        raw.setdefault("name", name)
+    try:
+        return EnvironmentConfig.model_validate(raw)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(_part(p) for p in error["loc"]).replace(".[", "[")
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        message = error["msg"].removeprefix("Value error, ")  # model-wide checks name their field themselves
+        raise ConfigError(f"{shown}: {where + ': ' if where else ''}{message}{more}") from None
+
+
+def _part(item: int | str) -> str:
+    return f"[{item}]" if isinstance(item, int) else str(item)

@@ -1,0 +1,1 @@
+"""One construct per capability: the alerting core (key, topics, secrets, queue), forwarders, alarms."""

@@ -1,0 +1,130 @@
+"""The key, the topics, the secrets and the dead-letter queue that everything else hangs on."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+# Secrets are created holding this placeholder (no real value is ever in a template); the forwarders refuse it
+# with "secret ... has no routing_key / webhook_url" until the team puts the real value in (README).
+PLACEHOLDER = '{"placeholder": "put the PagerDuty routing key or the Slack webhook URL here"}'
+
+
+class AlertingCore(Construct):
+    """A customer managed key CloudWatch and EventBridge can use, the four topics plus two health topics encrypted
+    with it (TLS only), the destination secrets, and the dead-letter queue."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        env_name: str,
+        account: str,
+        topic_names: dict[str, str],
+        secret_names: list[str],
+        alertmanager_publisher_role_arn: str | None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        source_account = {"StringEquals": {"aws:SourceAccount": account}}
+
+        self.key = kms.Key(
+            self,
+            "Key",
+            alias=f"alias/{env_name}-alerting",
+            description=f"{env_name}: alerting topics, dead-letter queue and destination secrets",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        # CloudWatch alarms and EventBridge rules publish to the encrypted topics; SNS writes undeliverable
+        # messages to the encrypted dead-letter queue. CDK adds none of this by itself.
+        for service in ("cloudwatch.amazonaws.com", "events.amazonaws.com", "sns.amazonaws.com"):
+            self.key.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid=f"Allow{service.split('.')[0].capitalize()}ToUseTheKey",
+                    principals=[iam.ServicePrincipal(service)],
+                    actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                    resources=["*"],  # in a key policy, "*" is this key
+                    conditions=source_account,
+                )
+            )
+
+        if alertmanager_publisher_role_arn:
+            self.key.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid="AllowAlertmanagerPublisherToUseTheKey",
+                    principals=[iam.ArnPrincipal(alertmanager_publisher_role_arn)],
+                    actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                    resources=["*"],
+                )
+            )
+
+        self.topics: dict[str, sns.Topic] = {}
+        for topic, name in topic_names.items():
+            self.topics[topic] = sns.Topic(
+                self,
+                f"Topic{_pascal(topic)}",
+                topic_name=name,
+                display_name=f"{env_name} {topic} alerts",
+                master_key=self.key,
+                enforce_ssl=True,
+            )
+            self._allow_publishers(self.topics[topic], account, alertmanager_publisher_role_arn)
+
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            queue_name=f"{env_name}-alerting-dlq",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=self.key,
+            data_key_reuse=Duration.hours(1),
+            retention_period=Duration.days(14),
+            enforce_ssl=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
+        self.secrets: dict[str, secretsmanager.Secret] = {}
+        for index, name in enumerate(sorted(set(secret_names))):
+            self.secrets[name] = secretsmanager.Secret(
+                self,
+                f"Secret{index}",
+                secret_name=name,
+                description=f"{env_name} alerting destination: put the real value in (see README)",
+                encryption_key=self.key,
+                generate_secret_string=secretsmanager.SecretStringGenerator(
+                    secret_string_template=PLACEHOLDER, generate_string_key="unset", password_length=8
+                ),
+                removal_policy=RemovalPolicy.RETAIN,
+            )
+
+    def _allow_publishers(self, topic: sns.Topic, account: str, alertmanager_role: str | None) -> None:
+        topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAndEventBridgePublish",
+                principals=[
+                    iam.ServicePrincipal("cloudwatch.amazonaws.com"),
+                    iam.ServicePrincipal("events.amazonaws.com"),
+                ],
+                actions=["sns:Publish"],
+                resources=[topic.topic_arn],
+                conditions={"StringEquals": {"aws:SourceAccount": account}},
+            )
+        )
+        if alertmanager_role:
+            topic.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid="AlertmanagerPublish",
+                    principals=[iam.ArnPrincipal(alertmanager_role)],
+                    actions=["sns:Publish"],
+                    resources=[topic.topic_arn],
+                )
+            )
+
+
+def _pascal(text: str) -> str:
+    return "".join(part.capitalize() for part in text.replace("_", "-").split("-"))

@@ -1,0 +1,159 @@
+"""One forwarder Lambda per destination: subscribed to its topics, least privilege, dead-lettered on failure."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+from infra.constructs.alerting_core import AlertingCore
+
+RUNTIME = lambda_.Runtime.PYTHON_3_14  # the newest Python runtime aws-cdk-lib 2.275 knows
+ARCHITECTURE = lambda_.Architecture.ARM_64
+RETRY_ATTEMPTS = 2
+MAX_EVENT_AGE = Duration.hours(6)
+
+
+@dataclass(frozen=True)
+class ForwarderSettings:
+    memory_mb: int
+    timeout_seconds: int
+    log_retention_days: int
+    tracing: bool
+    environment: dict[str, str]  # everything but ROUTES; secret names only, never a secret's value
+
+
+class Forwarder(Construct):
+    """`<env>-<destination>-forwarder`: its own role, log group, routes (topic -> severity and secret names),
+    SNS subscriptions with a redrive policy, and Lambda's on-failure destination, both to the dead-letter queue."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        env_name: str,
+        destination: str,
+        core: AlertingCore,
+        code: lambda_.Code,
+        routes: dict[str, dict[str, object]],
+        topics: list[sns.ITopic],
+        settings: ForwarderSettings,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        name = f"{env_name}-{destination}-forwarder"
+        secret_names = sorted({str(s) for route in routes.values() for s in route["secrets"]})  # type: ignore[attr-defined]
+        secrets = [core.secrets[s] for s in secret_names]
+
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            log_group_name=f"/aws/lambda/{name}",
+            retention=retention(settings.log_retention_days),
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.role = iam.Role(
+            self,
+            "Role",
+            role_name=name,
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"{name}: logs, its secrets, the alerting key and the dead-letter queue; nothing else",
+        )
+        statements = [
+            iam.PolicyStatement(
+                sid="WriteOwnLogs",
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[self.log_group.log_group_arn],
+            ),
+            iam.PolicyStatement(
+                sid="ReadOwnSecrets",
+                actions=["secretsmanager:GetSecretValue"],
+                resources=[secret.secret_arn for secret in secrets],
+            ),
+            iam.PolicyStatement(
+                sid="UseAlertingKey",
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=[core.key.key_arn],
+            ),
+            iam.PolicyStatement(
+                sid="KeepFailuresInDeadLetterQueue",
+                actions=["sqs:SendMessage"],
+                resources=[core.dead_letter_queue.queue_arn],
+            ),
+        ]
+        if settings.tracing:
+            statements.append(
+                iam.PolicyStatement(
+                    sid="WriteTraces",
+                    actions=["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+                    resources=["*"],  # X-Ray has no resource-level permissions
+                )
+            )
+        policy = iam.Policy(self, "Policy", statements=statements)
+        policy.attach_to_role(self.role)
+
+        environment = {
+            **settings.environment,
+            "ROUTES": json.dumps(routes, sort_keys=True, separators=(",", ":")),
+            "REJECTED_QUEUE_URL": core.dead_letter_queue.queue_url,
+            "POWERTOOLS_SERVICE_NAME": name,
+            "POWERTOOLS_TRACE_DISABLED": "false" if settings.tracing else "true",
+        }
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            function_name=name,
+            description=f"{env_name}: alarms and alerts to {destination}",
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            handler=f"{destination}_forwarder.handler",
+            code=code,
+            memory_size=settings.memory_mb,
+            timeout=Duration.seconds(settings.timeout_seconds),
+            role=self.role,
+            log_group=self.log_group,
+            environment=environment,
+            tracing=lambda_.Tracing.ACTIVE if settings.tracing else lambda_.Tracing.DISABLED,
+        )
+        # Written as L1 so that CDK grants nothing broader than the statements above (its own grant for an
+        # encrypted queue would add kms:GenerateDataKey* and kms:ReEncrypt*).
+        # CDK adds DependsOn the role, which the function's GetAtt already implies (cfn-lint W3005).
+        function_resource = self.function.node.default_child
+        assert isinstance(function_resource, lambda_.CfnFunction)
+        function_resource.add_deletion_override("DependsOn")
+        invoke_config = lambda_.CfnEventInvokeConfig(
+            self,
+            "AsyncInvoke",
+            function_name=self.function.function_name,
+            qualifier="$LATEST",
+            maximum_retry_attempts=RETRY_ATTEMPTS,
+            maximum_event_age_in_seconds=int(MAX_EVENT_AGE.to_seconds()),
+            destination_config=lambda_.CfnEventInvokeConfig.DestinationConfigProperty(
+                on_failure=lambda_.CfnEventInvokeConfig.OnFailureProperty(destination=core.dead_letter_queue.queue_arn)
+            ),
+        )
+        invoke_config.node.add_dependency(policy)  # Lambda checks the role may send to the queue
+        for topic in topics:
+            topic.add_subscription(
+                subscriptions.LambdaSubscription(self.function, dead_letter_queue=core.dead_letter_queue)
+            )
+
+
+_RETENTION = {
+    1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS", 30: "ONE_MONTH",
+    60: "TWO_MONTHS", 90: "THREE_MONTHS", 120: "FOUR_MONTHS", 150: "FIVE_MONTHS", 180: "SIX_MONTHS",
+    365: "ONE_YEAR", 400: "THIRTEEN_MONTHS", 545: "EIGHTEEN_MONTHS", 731: "TWO_YEARS", 1096: "THREE_YEARS",
+    1827: "FIVE_YEARS", 2192: "SIX_YEARS", 2557: "SEVEN_YEARS", 2922: "EIGHT_YEARS", 3288: "NINE_YEARS",
+    3653: "TEN_YEARS",
+}  # fmt: skip
+
+
+def retention(days: int) -> logs.RetentionDays:
+    return getattr(logs.RetentionDays, _RETENTION[days])  # type: ignore[no-any-return]

@@ -1,0 +1,1 @@
+"""Thin stacks composing the constructs."""

@@ -1,0 +1,138 @@
+"""The environment's alerting stack: key, topics, secrets, queue, both forwarders and their self-monitoring."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_cdk import Acknowledgment, CfnOutput, Stack, Validations
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+from infra.bundling import function_code
+from infra.config import DESTINATIONS, TOPIC_SEVERITY, EnvironmentConfig
+from infra.constructs.alerting_core import AlertingCore
+from infra.constructs.forwarders import ARCHITECTURE, RUNTIME, Forwarder, ForwarderSettings
+from infra.constructs.self_monitoring import SelfMonitoring
+
+
+class AlertingStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        names: dict[str, str] = {topic: config.topic_name(topic) for topic in config.topics}
+        health = {d: config.health_topic_name(d) for d in DESTINATIONS}
+        self.core = AlertingCore(
+            self,
+            "Core",
+            env_name=config.name,
+            account=config.account,
+            topic_names={**names, **{f"health-{d}": name for d, name in health.items()}},
+            secret_names=config.secret_names(),
+            alertmanager_publisher_role_arn=config.alertmanager_publisher_role_arn,
+        )
+        topics = self.core.topics
+        health_topics: dict[str, sns.ITopic] = {d: topics[f"health-{d}"] for d in DESTINATIONS}
+
+        # E-mail: each topic's own addresses; the health topics reach the infrastructure topic's addresses.
+        for name, routing in config.topics.items():
+            for address in routing.emails:
+                topics[name].add_subscription(subscriptions.EmailSubscription(address))
+        for health_topic in health_topics.values():
+            for address in config.topics["infrastructure"].emails:
+                health_topic.add_subscription(subscriptions.EmailSubscription(address))
+
+        settings = ForwarderSettings(
+            memory_mb=config.forwarders.memory_mb,
+            timeout_seconds=config.forwarders.timeout_seconds,
+            log_retention_days=config.forwarders.log_retention_days,
+            tracing=config.forwarders.tracing,
+            environment={
+                "INSUFFICIENT_DATA": config.forwarders.insufficient_data,
+                "PAGERDUTY_GROUPING": config.forwarders.pagerduty_grouping,
+                "PAGERDUTY_EVENTS_URL": config.forwarders.pagerduty_events_url,
+                "REDACT_PATTERNS": _json(config.forwarders.redact_patterns),
+                "POWERTOOLS_METRICS_NAMESPACE": "AlertForwarding",
+                "POWERTOOLS_LOG_LEVEL": "INFO",
+            },
+        )
+        code = function_code(RUNTIME, ARCHITECTURE)
+        self.forwarders: dict[str, Forwarder] = {}
+        for destination in DESTINATIONS:
+            routes, subscribed = _routes(config, destination, names, health)
+            if not routes:
+                continue
+            self.forwarders[destination] = Forwarder(
+                self,
+                f"{destination.capitalize()}Forwarder",
+                env_name=config.name,
+                destination=destination,
+                core=self.core,
+                code=code,
+                routes=routes,
+                topics=[topics[t] for t in subscribed],
+                settings=settings,
+            )
+            Validations.of(self.forwarders[destination]).acknowledge(
+                Acknowledgment(
+                    id="AwsSolutions-IAM5",
+                    reason="Log streams are created at run time inside the function's own log group (the ARN ends "
+                    "in :*); X-Ray, when tracing is on, has no resource-level permissions. No action has a wildcard.",
+                ),
+            )
+        SelfMonitoring(
+            self,
+            "SelfMonitoring",
+            env_name=config.name,
+            forwarders=self.forwarders,
+            health_topics=health_topics,
+            dead_letter_queue=self.core.dead_letter_queue,
+            runbook_base_url=config.runbook_base_url,
+        )
+        Validations.of(self.core.dead_letter_queue).acknowledge(
+            Acknowledgment(id="AwsSolutions-SQS3", reason="This queue is the dead-letter queue; an alarm watches it."),
+        )
+        for secret in self.core.secrets.values():
+            Validations.of(secret).acknowledge(
+                Acknowledgment(
+                    id="AwsSolutions-SMG4",
+                    reason="PagerDuty routing keys and Slack webhook URLs are issued by those services; Secrets "
+                    "Manager cannot rotate them. Teams replace them by hand (README).",
+                ),
+            )
+
+        for key, sns_topic in topics.items():
+            CfnOutput(self, f"TopicArn{_pascal(key)}", value=sns_topic.topic_arn, description=f"{key} topic")
+        CfnOutput(self, "DeadLetterQueueUrl", value=self.core.dead_letter_queue.queue_url)
+        CfnOutput(self, "KeyArn", value=self.core.key.key_arn)
+        for destination, forwarder in self.forwarders.items():
+            CfnOutput(self, f"{destination.capitalize()}ForwarderName", value=forwarder.function.function_name)
+        CfnOutput(self, "SecretNames", value=", ".join(config.secret_names()) or "-")
+
+
+def _routes(
+    config: EnvironmentConfig, destination: str, names: dict[str, str], health: dict[str, str]
+) -> tuple[dict[str, dict[str, object]], list[str]]:
+    """ROUTES for one forwarder (topic name -> severity and secrets) and the topics it subscribes to."""
+    routes: dict[str, dict[str, object]] = {}
+    subscribed: list[str] = []
+    for topic, routing in config.topics.items():
+        secrets = ([routing.pagerduty] if routing.pagerduty else []) if destination == "pagerduty" else routing.slack
+        if secrets:
+            routes[names[topic]] = {"severity": TOPIC_SEVERITY[topic], "secrets": list(secrets)}
+            subscribed.append(topic)
+    # This forwarder also reads the health topic of the *other* one, with the infrastructure (else critical) route.
+    other = next(d for d in DESTINATIONS if d != destination)
+    fallback = routes.get(names["infrastructure"]) or routes.get(names["critical"]) or next(iter(routes.values()), None)
+    if fallback is not None:
+        routes[health[other]] = {"severity": "critical", "secrets": fallback["secrets"]}
+        subscribed.append(f"health-{other}")
+    return routes, subscribed
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _pascal(text: str) -> str:
+    return "".join(part.capitalize() for part in text.replace("_", "-").split("-"))

@@ -1,0 +1,104 @@
+"""The environment config: validated into a typed model; a wrong file fails with one clear line."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from infra.alarm_specs import plan_alarms
+from infra.config import ConfigError, load_config
+
+ROOT = Path(__file__).resolve().parents[2]
+VALID = json.loads((ROOT / "config" / "dev.json").read_text())
+
+
+def _write(tmp_path: Path, body: object, name: str = "broken") -> Path:
+    (tmp_path / f"{name}.json").write_text(json.dumps(body) if not isinstance(body, str) else body)
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"account": "12345"}, "config/broken.json: account: String should match pattern"),
+        ({"region": "Ireland"}, "config/broken.json: region: String should match pattern"),
+        (
+            {"rds": [{"id": "db", "allocated_storage_gib": 0, "max_connections": 10, "memory_gib": 1}]},
+            "config/broken.json: rds[0].allocated_storage_gib: Input should be greater than 0",
+        ),
+        ({"ecs": [{"cluster": "c"}]}, "config/broken.json: ecs[0].service: Field required"),
+        ({"topics": {"critical": {"pagerduty": "x"}}}, "config/broken.json: topics: every topic needs routing"),
+        ({"colour": "blue"}, "config/broken.json: colour: Extra inputs are not permitted"),
+        (
+            {"forwarders": {"log_retention_days": 8}},
+            "config/broken.json: forwarders.log_retention_days: must be one of",
+        ),
+        (
+            {"defaults": {"rds-cpu-utilization": {"period": 45}}},
+            "defaults.rds-cpu-utilization.period: must be 10, 20, 30",
+        ),
+        ({"name": "other"}, "config/broken.json: name: must be 'broken'"),
+    ],
+)
+def test_config_error_names_file_field_and_reason(tmp_path: Path, change: dict[str, object], message: str) -> None:
+    body = {**VALID, **change}
+    body.pop("name", None) if "name" not in change else None
+    with pytest.raises(ConfigError) as caught:
+        load_config("broken", _write(tmp_path, body))
+    assert str(caught.value).startswith(message) or message in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_config_not_json_and_unknown_environment(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"config/broken.json: not valid JSON"):
+        load_config("broken", _write(tmp_path, "{nope"))
+    with pytest.raises(ConfigError, match=r"config/missing.json: no such environment \(known: broken\)"):
+        load_config("missing", tmp_path)
+
+
+def test_synth_with_a_bad_environment_prints_one_line_and_no_stack_trace() -> None:
+    env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps({"env": "no-such-env"}), "CDK_OUTDIR": "/tmp/cdk-bad-env"}
+    result = subprocess.run(
+        [sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith(("b'", "!!"))]
+    assert lines == ["error: config/no-such-env.json: no such environment (known: dev, prod, scale)"]
+
+
+def test_overrides_per_environment_and_per_resource() -> None:
+    prod = {s.name: s for s in plan_alarms(load_config("prod"))}
+    assert prod["prod-rds-billing-aurora-1-ReadLatency"].threshold == 0.05
+    assert prod["prod-rds-orders-db-ReadLatency"].threshold == 0.02
+    assert prod["prod-rds-orders-db-DatabaseConnections"].datapoints_to_alarm == 3
+    assert "prod-elasticache-rate-limits-Evictions" not in prod
+    assert "prod-rds-analytics-db-FreeStorageSpace" not in prod  # storage autoscaling
+    assert "prod-rds-billing-aurora-1-FreeStorageSpace" not in prod  # Aurora storage grows by itself
+    assert prod["prod-rds-billing-aurora-1-FreeableMemory"].threshold == round(128 * 1024**3 * 0.05)
+    assert prod["prod-elasticache-page-cache-0001-CPUUtilization"].threshold == 90.0  # memcached
+    assert "prod-elasticache-rate-limits-0001-CPUUtilization" not in prod  # redis on 8 vCPUs: EngineCPU only
+    assert prod["prod-elasticache-sessions-0001-CPUUtilization"].threshold == 45.0  # 90 / 2 vCPUs
+    assert prod["prod-ecs-jobs-billing-worker-CPUUtilization"].topic == "warning"
+
+
+def test_alarm_names_follow_env_service_resource_metric() -> None:
+    for spec in plan_alarms(load_config("dev")):
+        assert spec.name == f"dev-{spec.service}-{spec.resource}-{spec.metric}"
+        assert len(spec.name) <= 255
+
+
+def test_bundler_builds_for_the_functions_architecture() -> None:
+    from aws_cdk import aws_lambda as lambda_
+
+    from infra.bundling import FUNCTIONS, LocalPipBundler, source_hash
+
+    assert LocalPipBundler(FUNCTIONS, "3.14", lambda_.Architecture.ARM_64).platform == "manylinux2014_aarch64"
+    assert LocalPipBundler(FUNCTIONS, "3.14", lambda_.Architecture.X86_64).platform == "manylinux2014_x86_64"
+    arm = source_hash(FUNCTIONS, "manylinux2014_aarch64", "3.14")
+    assert arm == source_hash(FUNCTIONS, "manylinux2014_aarch64", "3.14")
+    assert arm != source_hash(FUNCTIONS, "manylinux2014_x86_64", "3.14")

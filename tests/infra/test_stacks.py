@@ -1,0 +1,209 @@
+"""CDK assertions on the properties that matter: key policy, topics, alarms and their actions, the forwarders."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.infra.conftest import Synthesized
+
+
+def _statements(resource: dict[str, Any], key: str = "KeyPolicy") -> list[dict[str, Any]]:
+    statements: list[dict[str, Any]] = resource["Properties"][key]["Statement"]
+    return statements
+
+
+def test_key_rotates_and_lets_cloudwatch_and_eventbridge_use_it(dev: Synthesized) -> None:
+    [key] = dev.resources("alerting", "AWS::KMS::Key").values()
+    assert key["Properties"]["EnableKeyRotation"] is True
+    by_principal = {json.dumps(s["Principal"], sort_keys=True): s for s in _statements(key)}
+    for service in ("cloudwatch.amazonaws.com", "events.amazonaws.com"):
+        statement = by_principal[json.dumps({"Service": service})]
+        assert sorted(statement["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
+        assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": "111111111111"}}
+    dev.template("alerting").has_resource_properties("AWS::KMS::Alias", {"AliasName": "alias/dev-alerting"})
+
+
+def test_topics_are_encrypted_with_the_key_and_tls_only(dev: Synthesized) -> None:
+    topics = dev.resources("alerting", "AWS::SNS::Topic")
+    names = sorted(t["Properties"]["TopicName"] for t in topics.values())
+    assert names == [
+        "dev-critical",
+        "dev-infrastructure",
+        "dev-pagerduty-forwarder-health",
+        "dev-slack-forwarder-health",
+        "dev-slo",
+        "dev-warning",
+    ]
+    key_id = next(iter(dev.resources("alerting", "AWS::KMS::Key")))
+    for topic in topics.values():
+        assert topic["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+    for policy in dev.resources("alerting", "AWS::SNS::TopicPolicy").values():
+        statements = _statements(policy, "PolicyDocument")
+        deny = [s for s in statements if s["Effect"] == "Deny"]
+        assert deny and deny[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        publish = next(s for s in statements if s.get("Sid") == "CloudWatchAndEventBridgePublish")
+        assert sorted(publish["Principal"]["Service"]) == ["cloudwatch.amazonaws.com", "events.amazonaws.com"]
+        assert publish["Condition"] == {"StringEquals": {"aws:SourceAccount": "111111111111"}}
+
+
+def test_alertmanager_publisher_role_may_publish_in_prod(prod: Synthesized) -> None:
+    role = "arn:aws:iam::222222222222:role/alertmanager-sns-publisher"
+    policies = prod.resources("alerting", "AWS::SNS::TopicPolicy").values()
+    assert any(
+        s.get("Sid") == "AlertmanagerPublish" and s["Principal"] == {"AWS": role}
+        for p in policies
+        for s in _statements(p, "PolicyDocument")
+    )
+
+
+def test_one_alarm_of_each_kind_with_alarm_and_ok_actions(dev: Synthesized) -> None:
+    alarms = {}
+    for stack in ("alarms-rds", "alarms-elasticache", "alarms-ecs"):
+        for alarm in dev.resources(stack, "AWS::CloudWatch::Alarm").values():
+            alarms[alarm["Properties"]["AlarmName"]] = alarm["Properties"]
+    cpu = alarms["dev-rds-orders-db-CPUUtilization"]
+    assert (cpu["Namespace"], cpu["Statistic"], cpu["Period"], cpu["EvaluationPeriods"]) == (
+        "AWS/RDS",
+        "Average",
+        60,
+        5,
+    )
+    assert (cpu["Threshold"], cpu["ComparisonOperator"]) == (90, "GreaterThanThreshold")
+    topic = {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":sns:eu-west-1:111111111111:dev-warning"]]}
+    assert cpu["AlarmActions"] == cpu["OKActions"] == [topic]  # dev sends RDS CPU to warning (defaults)
+    assert (
+        "\nrunbook: https://github.com/example-org/alert-forwarding/blob/main/docs/runbooks/rds-cpu-utilization.md"
+        in (cpu["AlarmDescription"])
+    )
+    storage = alarms["dev-rds-orders-db-FreeStorageSpace"]
+    assert storage["Statistic"] == "Minimum" and storage["Threshold"] == 10 * 1024**3
+    latency = alarms["dev-rds-orders-db-ReadLatency"]
+    assert latency["ExtendedStatistic"] == "p90" and "Statistic" not in latency
+    assert alarms["dev-rds-orders-db-replica-ReplicaLag"]["EvaluationPeriods"] == 10
+    assert "dev-rds-orders-db-ReplicaLag" not in alarms
+    assert alarms["dev-rds-orders-db-DatabaseConnections"]["Threshold"] == 360
+    assert alarms["dev-elasticache-sessions-EngineCPUUtilization"]["Threshold"] == 90
+    assert alarms["dev-elasticache-sessions-0002-CPUUtilization"]["Dimensions"] == [
+        {"Name": "CacheClusterId", "Value": "sessions"},
+        {"Name": "CacheNodeId", "Value": "0002"},
+    ]
+    assert alarms["dev-elasticache-sessions-ReplicationLag"]["EvaluationPeriods"] == 15
+    running = alarms["dev-ecs-web-api-RunningTaskCount"]
+    assert running["Namespace"] == "ECS/ContainerInsights"
+    assert (running["ComparisonOperator"], running["Threshold"]) == ("LessThanOrEqualToThreshold", 0)
+    assert running["TreatMissingData"] == "breaching"
+    for name, alarm in alarms.items():
+        assert alarm["AlarmActions"] and alarm["OKActions"] == alarm["AlarmActions"], name
+        assert len(alarm["AlarmDescription"]) <= 1024
+
+
+def test_forwarders_runtime_architecture_and_environment(dev: Synthesized) -> None:
+    functions = dev.resources("alerting", "AWS::Lambda::Function")
+    assert len(functions) == 2
+    for function in functions.values():
+        props = function["Properties"]
+        assert props["Runtime"] == "python3.14"
+        assert props["Architectures"] == ["arm64"]
+        assert props["MemorySize"] == 512 and props["Timeout"] == 60
+        env = props["Environment"]["Variables"]
+        routes = json.loads(env["ROUTES"])
+        assert all(set(route) == {"severity", "secrets"} for route in routes.values())
+        for value in env.values():
+            assert "hooks.slack.com" not in json.dumps(value)
+    pagerduty = next(f for f in functions.values() if f["Properties"]["FunctionName"] == "dev-pagerduty-forwarder")
+    routes = json.loads(pagerduty["Properties"]["Environment"]["Variables"]["ROUTES"])
+    assert routes == {
+        "dev-critical": {"severity": "critical", "secrets": ["alerting/dev/pagerduty"]},
+        "dev-slack-forwarder-health": {"severity": "critical", "secrets": ["alerting/dev/pagerduty"]},
+    }
+
+
+def test_failure_destination_and_subscription_redrive_to_the_dead_letter_queue(dev: Synthesized) -> None:
+    [queue_id] = dev.resources("alerting", "AWS::SQS::Queue")
+    queue = dev.resources("alerting", "AWS::SQS::Queue")[queue_id]["Properties"]
+    assert queue["MessageRetentionPeriod"] == 14 * 24 * 3600
+    assert "KmsMasterKeyId" in queue
+    for config in dev.resources("alerting", "AWS::Lambda::EventInvokeConfig").values():
+        props = config["Properties"]
+        assert props["MaximumRetryAttempts"] == 2
+        assert props["MaximumEventAgeInSeconds"] == 6 * 3600
+        assert props["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+    subscriptions = [
+        s["Properties"] for s in dev.resources("alerting", "AWS::SNS::Subscription").values()
+        if s["Properties"]["Protocol"] == "lambda"
+    ]  # fmt: skip
+    assert subscriptions
+    for subscription in subscriptions:
+        assert subscription["RedrivePolicy"] == {"deadLetterTargetArn": {"Fn::GetAtt": [queue_id, "Arn"]}}
+
+
+def test_forwarder_iam_is_scoped_with_no_wildcard_action(dev: Synthesized) -> None:
+    policies = dev.resources("alerting", "AWS::IAM::Policy")
+    assert len(policies) == 2
+    secrets = set(dev.resources("alerting", "AWS::SecretsManager::Secret"))
+    for policy in policies.values():
+        statements = _statements(policy, "PolicyDocument")
+        for statement in statements:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            assert not any("*" in action for action in actions), actions
+            assert statement["Resource"] != "*"
+        read = next(s for s in statements if s["Sid"] == "ReadOwnSecrets")
+        assert read["Action"] == "secretsmanager:GetSecretValue"
+        refs = read["Resource"] if isinstance(read["Resource"], list) else [read["Resource"]]
+        assert {r["Ref"] for r in refs} <= secrets
+    for role in dev.resources("alerting", "AWS::IAM::Role").values():
+        assert "ManagedPolicyArns" not in role["Properties"]
+
+
+def test_secrets_are_created_without_a_value_in_the_template(dev: Synthesized) -> None:
+    secrets = dev.resources("alerting", "AWS::SecretsManager::Secret")
+    assert sorted(s["Properties"]["Name"] for s in secrets.values()) == [
+        "alerting/dev/pagerduty",
+        "alerting/dev/slack-alerts",
+    ]
+    for secret in secrets.values():
+        assert "SecretString" not in secret["Properties"]
+        assert "GenerateSecretString" in secret["Properties"]
+
+
+def test_log_groups_have_retention(dev: Synthesized) -> None:
+    groups = dev.resources("alerting", "AWS::Logs::LogGroup")
+    assert sorted(g["Properties"]["LogGroupName"] for g in groups.values()) == [
+        "/aws/lambda/dev-pagerduty-forwarder",
+        "/aws/lambda/dev-slack-forwarder",
+    ]
+    assert all(g["Properties"]["RetentionInDays"] == 30 for g in groups.values())
+
+
+def test_self_monitoring_never_reports_a_forwarder_only_through_itself(dev: Synthesized) -> None:
+    template = dev.template("alerting")
+    topics = {k: v["Properties"]["TopicName"] for k, v in dev.resources("alerting", "AWS::SNS::Topic").items()}
+    functions = {
+        k: v["Properties"]["FunctionName"] for k, v in dev.resources("alerting", "AWS::Lambda::Function").items()
+    }
+    readers: dict[str, set[str]] = {}
+    for subscription in dev.resources("alerting", "AWS::SNS::Subscription").values():
+        props = subscription["Properties"]
+        topic = topics[props["TopicArn"]["Ref"]]
+        reader = functions[props["Endpoint"]["Fn::GetAtt"][0]] if props["Protocol"] == "lambda" else props["Endpoint"]
+        readers.setdefault(topic, set()).add(reader)
+    assert readers["dev-pagerduty-forwarder-health"] == {"dev-slack-forwarder", "oncall-dev@example.com"}
+    assert readers["dev-slack-forwarder-health"] == {"dev-pagerduty-forwarder", "oncall-dev@example.com"}
+    alarms = {
+        a["Properties"]["AlarmName"]: a["Properties"]
+        for a in template.find_resources("AWS::CloudWatch::Alarm").values()
+    }
+    errors = alarms["dev-forwarder-pagerduty-Errors"]
+    assert errors["AlarmActions"] == errors["OKActions"]
+    assert [topics[a["Ref"]] for a in errors["AlarmActions"]] == ["dev-pagerduty-forwarder-health"]
+    assert "dev-forwarder-slack-Throttles" in alarms
+    queue = alarms["dev-forwarder-dead-letter-queue-NotEmpty"]
+    assert sorted(topics[a["Ref"]] for a in queue["AlarmActions"]) == [
+        "dev-pagerduty-forwarder-health",
+        "dev-slack-forwarder-health",
+    ]
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {"AlarmName": "dev-forwarder-slack-Errors", "Threshold": 1, "TreatMissingData": "notBreaching"},
+    )
