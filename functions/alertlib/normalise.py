@@ -347,7 +347,8 @@ def _from_alertmanager(
     key = message.group_key or _synthetic_group_key(message)
     alerts = tuple(_alertmanager_alert(alert, message, route_severity) for alert in message.alerts)
     firing = [a for a in alerts if a.status is Status.FIRING]
-    status = Status.FIRING if firing else Status.RESOLVED
+    # A group is firing while any of its alerts is; a part of a split group keeps the group's status.
+    status = Status.FIRING if firing or message.status == "firing" else Status.RESOLVED
     severity = max((a.severity for a in (firing or list(alerts))), key=lambda s: s.rank)
     title = (
         message.group_labels.get("alertname")

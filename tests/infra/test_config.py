@@ -102,3 +102,11 @@ def test_bundler_builds_for_the_functions_architecture() -> None:
     arm = source_hash(FUNCTIONS, "manylinux2014_aarch64", "3.14")
     assert arm == source_hash(FUNCTIONS, "manylinux2014_aarch64", "3.14")
     assert arm != source_hash(FUNCTIONS, "manylinux2014_x86_64", "3.14")
+
+
+def test_every_alarm_kind_is_documented_with_a_runbook() -> None:
+    kinds = {s.kind for env in ("dev", "prod", "scale") for s in plan_alarms(load_config(env))}
+    table = (ROOT / "docs" / "alarms.md").read_text()
+    for kind in kinds | {"forwarder-errors", "forwarder-throttles", "forwarder-dead-letter-queue"}:
+        assert f"(runbooks/{kind}.md)" in table, kind
+        assert (ROOT / "docs" / "runbooks" / f"{kind}.md").is_file(), kind

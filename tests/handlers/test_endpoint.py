@@ -1,0 +1,271 @@
+"""The Alertmanager endpoint under moto: auth both ways, rotation, replay, rate limit, size, publish by severity."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import alertmanager_endpoint
+import pytest
+
+from alertlib.endpoint import (
+    MAX_BODY_BYTES,
+    Credentials,
+    DynamoRateLimiter,
+    Endpoint,
+    EndpointSettings,
+    SnsPublisher,
+    sign,
+    split_body,
+)
+from tests.conftest import FakeContext
+from tests.unit.helpers import alertmanager
+
+TOKENS = ["token-current-0123456789", "token-previous-9876543210"]
+KEYS = ["hmac-key-current", "hmac-key-previous"]
+NOW = 1_794_999_960.0  # a minute boundary; the clock starts 40 s into it
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def world(aws: Any) -> dict[str, Any]:
+    import boto3
+
+    sns = boto3.client("sns", region_name="us-east-1")
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    dynamodb.create_table(
+        TableName="endpoint",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    topics, queues = {}, {}
+    for name in ("critical", "warning", "slo", "infrastructure"):
+        topics[name] = sns.create_topic(Name=f"prod-{name}")["TopicArn"]
+        queues[name] = sqs.create_queue(QueueName=f"q-{name}")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=queues[name], AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topics[name], Protocol="sqs", Endpoint=arn)
+    aws.create_secret(Name="endpoint/auth", SecretString=json.dumps({"bearer_tokens": TOKENS, "hmac_keys": KEYS}))
+    return {"topics": topics, "queues": queues, "sqs": sqs, "dynamodb": dynamodb, "secrets": aws}
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(NOW + 40)
+
+
+@pytest.fixture
+def endpoint(world: dict[str, Any], clock: Clock) -> Endpoint:
+    from alertlib.deliver import powertools_secret
+
+    return Endpoint(
+        settings=EndpointSettings(topic_arns=world["topics"]),
+        credentials=lambda: Credentials.from_secret(powertools_secret("endpoint/auth", force_fetch=True)),
+        limiter=DynamoRateLimiter("endpoint", 100),
+        publish=SnsPublisher(),
+        clock=clock,
+    )
+
+
+def request(
+    body: Any,
+    *,
+    token: str | None = TOKENS[0],
+    headers: dict[str, str] | None = None,
+    raw: bytes | None = None,
+    method: str = "POST",
+) -> dict[str, Any]:
+    data = raw if raw is not None else json.dumps(body).encode()
+    all_headers = {"content-type": "application/json", **(headers or {})}
+    if token is not None:
+        all_headers["authorization"] = f"Bearer {token}"
+    return {
+        "version": "2.0",
+        "rawPath": "/alertmanager",
+        "headers": all_headers,
+        "requestContext": {"http": {"method": method, "sourceIp": "203.0.113.7", "path": "/alertmanager"}},
+        "body": base64.b64encode(data).decode(),
+        "isBase64Encoded": True,
+    }
+
+
+def signed(body: Any, key: str, timestamp: float) -> dict[str, Any]:
+    data = json.dumps(body).encode()
+    stamp = str(int(timestamp))
+    return request(
+        body, token=None, raw=data, headers={"x-alert-timestamp": stamp, "x-alert-signature": sign(key, stamp, data)}
+    )
+
+
+def published(world: dict[str, Any], topic: str) -> list[dict[str, Any]]:
+    messages = []
+    while True:
+        answer = world["sqs"].receive_message(QueueUrl=world["queues"][topic], MaxNumberOfMessages=10)
+        batch = answer.get("Messages", [])
+        if not batch:
+            return messages
+        messages.extend(json.loads(m["Body"]) for m in batch)
+
+
+def test_bearer_token_accepted_and_published_to_the_severity_topic(endpoint: Endpoint, world: dict[str, Any]) -> None:
+    response = endpoint.handle(request(alertmanager(2)))
+    assert response.status == 202
+    assert response.body == {"status": "accepted", "alerts": 2, "messages": 1, "topic": "critical"}
+    [message] = published(world, "critical")
+    assert json.loads(message["Message"])["groupKey"] == alertmanager(2)["groupKey"]
+    assert message["Subject"] == "[FIRING:2] HighLatency"
+    assert message["MessageAttributes"]["source"]["Value"] == "alertmanager"
+    assert message["MessageAttributes"]["severity"]["Value"] == "critical"
+
+
+@pytest.mark.parametrize(
+    ("label", "topic"),
+    [("warning", "warning"), ("info", "warning"), ("slo", "slo"), ("page", "critical"), ("high", "critical"),
+     ("low", "warning")],
+)  # fmt: skip
+def test_publish_to_the_topic_of_the_severity(
+    endpoint: Endpoint, world: dict[str, Any], label: str, topic: str
+) -> None:
+    body = alertmanager(1)
+    body["alerts"][0]["labels"]["severity"] = label
+    assert endpoint.handle(request(body)).body["topic"] == topic
+    assert len(published(world, topic)) == 1
+
+
+def test_wrong_or_missing_bearer_is_401_with_no_detail(endpoint: Endpoint, world: dict[str, Any]) -> None:
+    for token in ("nope", "", None):
+        response = endpoint.handle(request(alertmanager(1), token=token))
+        assert (response.status, response.body) == (401, {"error": "unauthorized"})
+    assert published(world, "critical") == []
+
+
+def test_rotation_both_tokens_and_both_keys_work(endpoint: Endpoint, clock: Clock) -> None:
+    for token in TOKENS:
+        assert endpoint.handle(request(alertmanager(1), token=token)).status == 202
+    for index, key in enumerate(KEYS):
+        body = alertmanager(1, receiver=f"r{index}")
+        assert endpoint.handle(signed(body, key, clock.now)).status == 202
+
+
+def test_signature_valid_invalid_missing_replayed_and_too_old(endpoint: Endpoint, clock: Clock) -> None:
+    body = alertmanager(1)
+    good = signed(body, KEYS[0], clock.now)
+    assert endpoint.handle(good).status == 202
+    assert endpoint.handle(good).status == 401  # replayed
+    assert endpoint.handle(signed(body, "not-a-key", clock.now)).status == 401  # invalid
+    missing = signed(body, KEYS[0], clock.now)
+    del missing["headers"]["x-alert-signature"]
+    assert endpoint.handle(missing).status == 401
+    assert endpoint.handle(signed(body, KEYS[0], clock.now - 301)).status == 401  # too old
+    assert endpoint.handle(signed(body, KEYS[0], clock.now + 301)).status == 401  # from the future
+    tampered = signed(body, KEYS[0], clock.now - 5)
+    tampered["body"] = base64.b64encode(json.dumps(alertmanager(2)).encode()).decode()
+    assert endpoint.handle(tampered).status == 401
+    assert endpoint.handle(signed(body, KEYS[1], clock.now - 299)).status == 202
+
+
+def test_rate_limit_100_alerts_a_minute_then_429_then_a_new_minute(endpoint: Endpoint, clock: Clock) -> None:
+    for _ in range(10):
+        assert endpoint.handle(request(alertmanager(10))).status == 202
+    refused = endpoint.handle(request(alertmanager(1)))
+    assert refused.status == 429
+    assert refused.headers["Retry-After"] == "20"  # 40 s into the minute
+    other_source = endpoint.handle(request(alertmanager(1), token=TOKENS[1]))
+    assert other_source.status == 202
+    clock.now += 21
+    assert endpoint.handle(request(alertmanager(10))).status == 202
+
+
+def test_rate_limit_is_atomic_in_dynamodb_with_a_ttl(endpoint: Endpoint, world: dict[str, Any]) -> None:
+    endpoint.handle(request(alertmanager(3)))
+    items = world["dynamodb"].scan(TableName="endpoint")["Items"]
+    [counter] = [i for i in items if i["pk"]["S"].startswith("rate#")]
+    assert counter["alerts"]["N"] == "3"
+    assert int(counter["expires_at"]["N"]) > NOW
+
+
+def test_body_over_1_mb_is_413(endpoint: Endpoint) -> None:
+    response = endpoint.handle(request(None, raw=b"{" + b" " * MAX_BODY_BYTES + b"}"))
+    assert response.status == 413
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"{not json", "invalid JSON"),
+        (b"[1, 2]", "JSON object"),
+        (b'{"hello": "world"}', "unknown message shape"),
+        (b'{"receiver": "x", "status": "firing", "alerts": []}', "no alerts"),
+        (json.dumps({"AlarmName": "x", "NewStateValue": "ALARM", "AlarmArn": "arn:aws:cw:::1:alarm:x"}).encode(),
+         "not an Alertmanager"),
+    ],
+)  # fmt: skip
+def test_bad_bodies_are_400_with_the_reason(endpoint: Endpoint, raw: bytes, reason: str) -> None:
+    response = endpoint.handle(request(None, raw=raw))
+    assert response.status == 400
+    assert reason in response.body["error"]
+
+
+def test_get_is_405(endpoint: Endpoint) -> None:
+    assert endpoint.handle(request(alertmanager(1), method="GET")).status == 405
+
+
+def test_non_ascii_labels_survive(endpoint: Endpoint, world: dict[str, Any]) -> None:
+    body = alertmanager(1)
+    body["alerts"][0]["labels"]["service"] = "Zahlungsdienst – Zürich 🚨"
+    body["groupLabels"]["alertname"] = "Überlast"
+    response = endpoint.handle(request(body))
+    assert response.status == 202
+    [message] = published(world, "critical")
+    assert json.loads(message["Message"])["alerts"][0]["labels"]["service"] == "Zahlungsdienst – Zürich 🚨"
+    assert message["Subject"].isascii() and len(message["Subject"]) < 100
+
+
+def test_huge_group_is_split_without_losing_an_alert(endpoint: Endpoint, world: dict[str, Any]) -> None:
+    body = alertmanager(400)
+    for alert in body["alerts"]:
+        alert["annotations"]["description"] = "x" * 2000
+    body["alerts"][0]["status"] = "resolved"
+    response = endpoint.handle(request(body))
+    assert response.status == 202
+    messages = published(world, "critical")
+    assert response.body["messages"] == len(messages) > 1
+    parts = [json.loads(m["Message"]) for m in messages]
+    fingerprints = [a["fingerprint"] for part in parts for a in part["alerts"]]
+    assert sorted(fingerprints) == sorted(a["fingerprint"] for a in body["alerts"])
+    for part, message in zip(parts, messages, strict=True):
+        assert part["groupKey"] == body["groupKey"] and part["status"] == "firing"
+        assert len(message["Message"].encode()) < 256 * 1024
+
+
+def test_split_body_keeps_a_single_giant_alert() -> None:
+    body = alertmanager(1)
+    body["alerts"][0]["annotations"]["description"] = "y" * 400_000
+    [part] = split_body(body)
+    assert len(part.encode()) < 256 * 1024
+    assert json.loads(part)["alerts"][0]["labels"] == body["alerts"][0]["labels"]
+
+
+def test_handler_from_environment_and_500_on_misconfiguration(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(alertmanager_endpoint, "endpoint", None)
+    monkeypatch.setenv("TOPIC_ARNS", json.dumps(world["topics"]))
+    monkeypatch.setenv("AUTH_SECRET", "endpoint/auth")
+    monkeypatch.setenv("RATE_LIMIT_TABLE", "endpoint")
+    answer = alertmanager_endpoint.handler(request(alertmanager(1)), FakeContext())
+    assert answer["statusCode"] == 202
+    monkeypatch.setattr(alertmanager_endpoint, "endpoint", None)
+    monkeypatch.delenv("RATE_LIMIT_TABLE")
+    answer = alertmanager_endpoint.handler(request(alertmanager(1)), FakeContext())
+    assert answer["statusCode"] == 500
+    assert "RATE_LIMIT_TABLE" not in answer["body"]
