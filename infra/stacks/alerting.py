@@ -13,6 +13,7 @@ from constructs import Construct
 from infra.bundling import function_code
 from infra.config import DESTINATIONS, TOPIC_SEVERITY, EnvironmentConfig
 from infra.constructs.alerting_core import AlertingCore
+from infra.constructs.endpoint import AlertmanagerEndpoint
 from infra.constructs.forwarders import ARCHITECTURE, RUNTIME, Forwarder, ForwarderSettings
 from infra.constructs.self_monitoring import SelfMonitoring
 
@@ -80,6 +81,28 @@ class AlertingStack(Stack):
                     "in :*); X-Ray, when tracing is on, has no resource-level permissions. No action has a wildcard.",
                 ),
             )
+        self.endpoint = AlertmanagerEndpoint(
+            self,
+            "AlertmanagerEndpoint",
+            env_name=config.name,
+            core=self.core,
+            code=code,
+            topics={name: topics[name] for name in config.topics},
+            log_retention_days=config.forwarders.log_retention_days,
+        )
+        Validations.of(self.endpoint).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-IAM5",
+                reason="Log streams are created at run time inside the function's own log group (the ARN ends in :*).",
+            ),
+        )
+        Validations.of(self.endpoint.auth_secret).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-SMG4",
+                reason="Bearer tokens and HMAC keys are shared with the Alertmanager operators; they are rotated by "
+                "adding the new one beside the old (two may be active), not by a Secrets Manager rotation Lambda.",
+            ),
+        )
         SelfMonitoring(
             self,
             "SelfMonitoring",

@@ -99,7 +99,10 @@ def test_one_alarm_of_each_kind_with_alarm_and_ok_actions(dev: Synthesized) -> N
 
 
 def test_forwarders_runtime_architecture_and_environment(dev: Synthesized) -> None:
-    functions = dev.resources("alerting", "AWS::Lambda::Function")
+    functions = {
+        k: f for k, f in dev.resources("alerting", "AWS::Lambda::Function").items()
+        if f["Properties"]["FunctionName"].endswith("-forwarder")
+    }  # fmt: skip
     assert len(functions) == 2
     for function in functions.values():
         props = function["Properties"]
@@ -140,9 +143,11 @@ def test_failure_destination_and_subscription_redrive_to_the_dead_letter_queue(d
 
 def test_forwarder_iam_is_scoped_with_no_wildcard_action(dev: Synthesized) -> None:
     policies = dev.resources("alerting", "AWS::IAM::Policy")
-    assert len(policies) == 2
+    assert len(policies) == 3
     secrets = set(dev.resources("alerting", "AWS::SecretsManager::Secret"))
     for policy in policies.values():
+        if "Endpoint" in json.dumps(policy["Properties"]["Roles"]):
+            continue  # the endpoint's role: test_endpoint_is_wired_with_its_own_role
         statements = _statements(policy, "PolicyDocument")
         for statement in statements:
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
@@ -159,6 +164,7 @@ def test_forwarder_iam_is_scoped_with_no_wildcard_action(dev: Synthesized) -> No
 def test_secrets_are_created_without_a_value_in_the_template(dev: Synthesized) -> None:
     secrets = dev.resources("alerting", "AWS::SecretsManager::Secret")
     assert sorted(s["Properties"]["Name"] for s in secrets.values()) == [
+        "alerting/dev/alertmanager-endpoint",
         "alerting/dev/pagerduty",
         "alerting/dev/slack-alerts",
     ]
@@ -170,6 +176,7 @@ def test_secrets_are_created_without_a_value_in_the_template(dev: Synthesized) -
 def test_log_groups_have_retention(dev: Synthesized) -> None:
     groups = dev.resources("alerting", "AWS::Logs::LogGroup")
     assert sorted(g["Properties"]["LogGroupName"] for g in groups.values()) == [
+        "/aws/lambda/dev-alertmanager-endpoint",
         "/aws/lambda/dev-pagerduty-forwarder",
         "/aws/lambda/dev-slack-forwarder",
     ]
@@ -207,3 +214,38 @@ def test_self_monitoring_never_reports_a_forwarder_only_through_itself(dev: Synt
         "AWS::CloudWatch::Alarm",
         {"AlarmName": "dev-forwarder-slack-Errors", "Threshold": 1, "TreatMissingData": "notBreaching"},
     )
+
+
+def test_endpoint_is_wired_with_its_own_role(dev: Synthesized) -> None:
+    template = dev.template("alerting")
+    functions = dev.resources("alerting", "AWS::Lambda::Function")
+    [(endpoint_id, endpoint)] = [
+        (k, f) for k, f in functions.items() if f["Properties"]["FunctionName"] == "dev-alertmanager-endpoint"
+    ]
+    env = endpoint["Properties"]["Environment"]["Variables"]
+    assert "critical" in json.dumps(env["TOPIC_ARNS"])
+    assert env["AUTH_SECRET"] == "alerting/dev/alertmanager-endpoint"
+    [url] = dev.resources("alerting", "AWS::Lambda::Url").values()
+    assert url["Properties"]["AuthType"] == "NONE"
+    assert url["Properties"]["TargetFunctionArn"] == {"Fn::GetAtt": [endpoint_id, "Arn"]}
+    [table] = dev.resources("alerting", "AWS::DynamoDB::GlobalTable").values()
+    assert table["Properties"]["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    policy = next(
+        p for p in dev.resources("alerting", "AWS::IAM::Policy").values()
+        if "Endpoint" in json.dumps(p["Properties"]["Roles"])
+    )  # fmt: skip
+    statements = _statements(policy, "PolicyDocument")
+    actions = sorted(a for s in statements for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]]))
+    assert actions == [
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "kms:Decrypt",
+        "kms:GenerateDataKey",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "secretsmanager:GetSecretValue",
+        "sns:Publish",
+    ]
+    outputs = template.find_outputs("*")
+    assert "AlertmanagerEndpointUrl" in outputs
+    assert "AlertmanagerPublisherPolicy" in outputs

@@ -1,0 +1,155 @@
+"""The Alertmanager webhook endpoint: a Lambda behind a function URL, its rate-limit table and auth secret."""
+
+from __future__ import annotations
+
+import json
+
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from infra.constructs.alerting_core import AlertingCore
+from infra.constructs.forwarders import ARCHITECTURE, RUNTIME, retention
+
+AUTH_PLACEHOLDER = '{"bearer_tokens": [], "hmac_keys": []}'
+
+
+class AlertmanagerEndpoint(Construct):
+    """`<env>-alertmanager-endpoint`: authenticates (bearer or HMAC), rate-limits in DynamoDB and publishes each
+    body to the topic of its severity. Its role may do exactly that and nothing else."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        env_name: str,
+        core: AlertingCore,
+        code: lambda_.Code,
+        topics: dict[str, sns.ITopic],
+        log_retention_days: int,
+        rate_limit_per_minute: int = 100,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        name = f"{env_name}-alertmanager-endpoint"
+        self.table = dynamodb.TableV2(
+            self,
+            "RateLimits",
+            table_name=f"{env_name}-alertmanager-endpoint",
+            partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
+            time_to_live_attribute="expires_at",
+            billing=dynamodb.Billing.on_demand(),
+            encryption=dynamodb.TableEncryptionV2.customer_managed_key(core.key),
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.auth_secret_name = f"alerting/{env_name}/alertmanager-endpoint"
+        self.auth_secret = secretsmanager.Secret(
+            self,
+            "AuthSecret",
+            secret_name=self.auth_secret_name,
+            description=f"{env_name}: bearer tokens and HMAC keys the Alertmanager endpoint accepts (two of each "
+            "may be active during a rotation)",
+            encryption_key=core.key,
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                secret_string_template=AUTH_PLACEHOLDER, generate_string_key="unset", password_length=8
+            ),
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        log_group = logs.LogGroup(
+            self,
+            "Logs",
+            log_group_name=f"/aws/lambda/{name}",
+            retention=retention(log_retention_days),
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        role = iam.Role(
+            self,
+            "Role",
+            role_name=name,
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"{name}: logs, its auth secret, its table, publish to the alert topics; nothing else",
+        )
+        policy = iam.Policy(
+            self,
+            "Policy",
+            statements=[
+                iam.PolicyStatement(
+                    sid="WriteOwnLogs",
+                    actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                    resources=[log_group.log_group_arn],
+                ),
+                iam.PolicyStatement(
+                    sid="ReadAuthSecret",
+                    actions=["secretsmanager:GetSecretValue"],
+                    resources=[self.auth_secret.secret_arn],
+                ),
+                iam.PolicyStatement(
+                    sid="CountAndRememberInOwnTable",
+                    actions=["dynamodb:UpdateItem", "dynamodb:PutItem"],
+                    resources=[self.table.table_arn],
+                ),
+                iam.PolicyStatement(
+                    sid="PublishToAlertTopics",
+                    actions=["sns:Publish"],
+                    resources=[topic.topic_arn for topic in topics.values()],
+                ),
+                iam.PolicyStatement(
+                    sid="UseAlertingKey",
+                    actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                    resources=[core.key.key_arn],
+                ),
+            ],
+        )
+        policy.attach_to_role(role)
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            function_name=name,
+            description=f"{env_name}: Alertmanager webhook in, SNS out",
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            handler="alertmanager_endpoint.handler",
+            code=code,
+            memory_size=512,
+            timeout=Duration.seconds(15),
+            role=role,
+            log_group=log_group,
+            environment={
+                "TOPIC_ARNS": json.dumps({k: t.topic_arn for k, t in topics.items()}, sort_keys=True),
+                "AUTH_SECRET": self.auth_secret_name,
+                "RATE_LIMIT_TABLE": self.table.table_name,
+                "RATE_LIMIT_PER_MINUTE": str(rate_limit_per_minute),
+                "POWERTOOLS_SERVICE_NAME": name,
+                "POWERTOOLS_METRICS_NAMESPACE": "AlertForwarding",
+                "POWERTOOLS_TRACE_DISABLED": "true",
+            },
+        )
+        function_resource = self.function.node.default_child
+        assert isinstance(function_resource, lambda_.CfnFunction)
+        function_resource.add_deletion_override("DependsOn")
+        # Authentication is the function's own (bearer token or HMAC signature): Alertmanager cannot sign SigV4.
+        self.url = self.function.add_function_url(auth_type=lambda_.FunctionUrlAuthType.NONE)
+        CfnOutput(scope, "AlertmanagerEndpointUrl", value=f"{self.url.url}alertmanager")
+        CfnOutput(scope, "AlertmanagerEndpointAuthSecret", value=self.auth_secret_name)
+        # What an Alertmanager using sns_configs (SigV4) needs: publish to the topics, use the key.
+        publisher = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": "sns:Publish", "Resource": [t.topic_arn for t in topics.values()]},
+                {"Effect": "Allow", "Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": core.key.key_arn},
+            ],
+        }
+        CfnOutput(
+            scope,
+            "AlertmanagerPublisherPolicy",
+            value=Stack.of(self).to_json_string(publisher),
+            description="IAM policy for an Alertmanager that publishes with sns_configs",
+        )
