@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
@@ -34,6 +35,10 @@ def moto_server(secrets: Mapping[str, str] = ()) -> Iterator[dict[str, str]]:  #
     server.start()
     host, port = server.get_host_and_port()
     environment = {**FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": f"http://{host}:{port}"}
+    # moto keeps its state per process: a second server in the same process starts from a clean account.
+    urllib.request.urlopen(
+        urllib.request.Request(f"{environment['AWS_ENDPOINT_URL']}/moto-api/reset", method="POST"), timeout=10
+    ).close()
     try:
         if secrets:
             import boto3

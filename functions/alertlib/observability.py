@@ -65,4 +65,5 @@ class Counters:
             for name, value in values:
                 metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
             metrics.flush_metrics()
+            metrics.clear_metrics()  # also when POWERTOOLS_METRICS_DISABLED kept flush from clearing them
         self.counts.clear()
