@@ -8,6 +8,7 @@ raising so that Lambda retries and the dead-letter queue keeps the event (failed
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +29,7 @@ from alertlib.observability import (
 )
 from alertlib.parse import Envelope, parse_message, split_event
 from alertlib.redact import redact_group
+from alertlib.reliability import Ledger, OncePerMessage
 from alertlib.render_pagerduty import render_pagerduty
 from alertlib.render_slack import render_slack
 from alertlib.settings import Settings
@@ -77,6 +79,14 @@ class Forwarder:
     settings: Settings
     deliverer: Deliverer
     parker: Any = None  # callable(envelope, reason) keeping a refused record; None: log and count only
+    once: OncePerMessage | None = None  # idempotency: each send at most once per message
+    ledger: Ledger | None = None  # a record of every delivery
+
+    def __post_init__(self) -> None:
+        if self.once is None and self.settings.idempotency_table:
+            self.once = OncePerMessage(self.settings.idempotency_table, self._send, self.deliverer.send_slack)
+        if self.ledger is None and self.settings.ledger_table:
+            self.ledger = Ledger(self.settings.ledger_table)
 
     @classmethod
     def from_env(cls, destination: Destination) -> Forwarder:
@@ -92,6 +102,8 @@ class Forwarder:
 
     def run(self, event: Any, context: Any, now: datetime | None = None) -> dict[str, Any]:
         deadline = Deadline.from_context(context)
+        if self.once is not None:
+            self.once.register(context)
         counters = Counters(self.destination.value)
         outcome = Outcome()
         try:
@@ -133,18 +145,29 @@ class Forwarder:
             self._failed(outcome, counters, source, str(error), None)
             return
         bodies = render_for(self.destination, group, self.settings, now)
-        for secret, body in ((secret, body) for secret in route.secrets for body in bodies):
+        sends = [(secret, index, body) for secret in route.secrets for index, body in enumerate(bodies)]
+        for secret, index, body in sends:
+            key = {
+                "message": envelope.message_id,
+                "destination": self.destination.value,
+                "secret": secret,
+                "part": index,
+            }
             try:
-                delivered = self._send(body, secret, deadline)
+                delivered = (
+                    self.once.send(key, body, secret, deadline) if self.once else self._send(body, secret, deadline)
+                )
             except (DeliveryError, ConfigurationError) as exc:
                 self._failed(outcome, counters, source, str(exc), None)
+                self._fall_back(group, str(exc), deadline, now)
                 continue
-            except Exception as exc:  # noqa: BLE001 - the handler boundary
+            except Exception as exc:  # noqa: BLE001 - the handler boundary (idempotency store, a bug)
                 self._failed(outcome, counters, source, f"delivery crashed ({type(exc).__name__})", exc)
                 continue
             outcome.delivered += 1
             counters.add(ALERTS_DELIVERED, source)
-            counters.add(DELIVERY_RETRIED, source, delivered.attempts - 1)
+            counters.add(DELIVERY_RETRIED, source, max(delivered.attempts - 1, 0))
+            self._record(group)
             logger.info(
                 "delivered",
                 extra={
@@ -155,6 +178,36 @@ class Forwarder:
                     "attempts": delivered.attempts,
                 },
             )
+
+    def _record(self, group: AlertGroup) -> None:
+        if self.ledger is None:
+            return
+        try:
+            self.ledger.record(group, self.destination, time.time())
+        except Exception as exc:  # noqa: BLE001 - the ledger must never turn a delivery into a failure
+            logger.warning("ledger write failed", extra={"reason": type(exc).__name__, "alert_key": group.dedup_key})
+
+    def _fall_back(self, group: AlertGroup, reason: str, deadline: Deadline, now: datetime) -> None:
+        """PagerDuty kept failing: say so in the critical Slack channel, carrying the alert. The event itself
+        still fails, so it is retried and kept in the dead-letter queue."""
+        secret = self.settings.fallback_slack_secret
+        if self.destination is not Destination.PAGERDUTY or not secret:
+            return
+        notice = (
+            f"PagerDuty did not take this alert ({reason}). Nobody may have been paged: page the on-call by hand. "
+            "The event is kept in the dead-letter queue and retried."
+        )
+        body = render_slack(group, now=now, max_listed=self.settings.max_listed_alerts, notice=notice)
+        key = {"message": group.message_id, "destination": "fallback", "secret": secret, "part": 0}
+        try:
+            if self.once is not None:
+                self.once.send(key, body, secret, deadline, slack=True)
+            else:
+                self.deliverer.send_slack(body, secret, deadline)
+        except Exception as exc:  # noqa: BLE001 - the fallback is best effort; the event is failing anyway
+            logger.error("fallback to Slack failed", extra={"reason": str(exc)[:200]})
+            return
+        logger.warning("fallback sent to Slack", extra={"alert_key": group.dedup_key})
 
     def _send(self, body: dict[str, Any], secret: str, deadline: Deadline) -> Delivered:
         if self.destination is Destination.PAGERDUTY:

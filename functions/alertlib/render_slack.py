@@ -61,17 +61,21 @@ class _Budget:
         )
 
 
-def render_slack(group: AlertGroup, *, now: datetime, max_listed: int = 10) -> dict[str, Any]:
-    """The webhook body for one group: header, fields, reason, description, alerts, buttons; coloured by state."""
+def render_slack(
+    group: AlertGroup, *, now: datetime, max_listed: int = 10, notice: str | None = None
+) -> dict[str, Any]:
+    """The webhook body for one group: header, fields, reason, description, alerts, buttons; coloured by state.
+    `notice` (our words, not the alert's) opens the message: the PagerDuty forwarder's fallback uses it."""
     budget = _Budget()
     first = (group.firing or group.alerts)[0]
     state = _state_word(group)
     drill = "DRILL \u00b7 " if group.drill else ""
-    header = truncate(
-        one_line(f"{_EMOJI[group.status]} {drill}{state}: {group.title}"), MAX_HEADER, what="Slack header"
-    )
+    mark = "\u26a0\ufe0f PagerDuty delivery failed \u00b7" if notice else _EMOJI[group.status]
+    header = truncate(one_line(f"{mark} {drill}{state}: {group.title}"), MAX_HEADER, what="Slack header")
     budget.left -= len(header)
     budget.blocks.append({"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}})
+    if notice:
+        budget.section("", notice, 1000)
 
     summary = (
         first.summary if group.source is not Source.ALERTMANAGER or len(group.alerts) == 1 else _group_summary(group)
@@ -103,8 +107,11 @@ def render_slack(group: AlertGroup, *, now: datetime, max_listed: int = 10) -> d
     context = _context(group, first)
     budget.left -= len(context)
     colour_bar = {"type": "context", "elements": [{"type": "mrkdwn", "text": fit_mrkdwn(context, 500)}]}
+    text = _fallback(group, first, state)
+    if notice:
+        text = truncate(f"[PagerDuty delivery failed] {text}", MAX_TEXT)
     return {
-        "text": _fallback(group, first, state),
+        "text": text,
         "blocks": budget.blocks[: MAX_BLOCKS - 1],
         "attachments": [{"color": COLOURS[group.status], "fallback": truncate(header, 300), "blocks": [colour_bar]}],
     }

@@ -40,6 +40,9 @@ class Settings:
     retries: int = 4
     max_listed_alerts: int = 10  # alerts listed one by one in a Slack message before "and N more"
     rejected_queue_url: str | None = None  # where refused payloads are kept (the dead-letter queue)
+    idempotency_table: str | None = None  # DynamoDB table for Powertools idempotency: each send once
+    ledger_table: str | None = None  # DynamoDB table recording every delivery (drills read it)
+    fallback_slack_secret: str | None = None  # PagerDuty forwarder: where to say "PagerDuty delivery failed"
 
     def route_for(self, topic_arn: str | None) -> Route:
         """The route of a topic: by name, then by ARN, then `default`, then the severity the name implies."""
@@ -69,6 +72,9 @@ class Settings:
             retries=int(_number(env, "HTTP_RETRIES", 4)),
             max_listed_alerts=int(_number(env, "MAX_LISTED_ALERTS", 10)),
             rejected_queue_url=env.get("REJECTED_QUEUE_URL") or None,
+            idempotency_table=env.get("IDEMPOTENCY_TABLE") or None,
+            ledger_table=env.get("LEDGER_TABLE") or None,
+            fallback_slack_secret=env.get("FALLBACK_SLACK_SECRET") or None,
         )
 
 
