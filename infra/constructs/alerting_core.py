@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
@@ -85,6 +86,35 @@ class AlertingCore(Construct):
             data_key_reuse=Duration.hours(1),
             retention_period=Duration.days(14),
             enforce_ssl=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
+        # Exactly once to people (Powertools idempotency) and the delivery ledger drills read.
+        self.idempotency_table = dynamodb.TableV2(
+            self,
+            "IdempotencyTable",
+            table_name=f"{env_name}-alerting-idempotency",
+            partition_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING),
+            time_to_live_attribute="expiration",
+            billing=dynamodb.Billing.on_demand(),
+            encryption=dynamodb.TableEncryptionV2.customer_managed_key(self.key),
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.ledger_table = dynamodb.TableV2(
+            self,
+            "LedgerTable",
+            table_name=f"{env_name}-alerting-ledger",
+            partition_key=dynamodb.Attribute(name="alert", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="entry", type=dynamodb.AttributeType.STRING),
+            time_to_live_attribute="expires_at",
+            billing=dynamodb.Billing.on_demand(),
+            encryption=dynamodb.TableEncryptionV2.customer_managed_key(self.key),
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
             removal_policy=RemovalPolicy.RETAIN,
         )
 

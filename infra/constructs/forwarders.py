@@ -46,11 +46,14 @@ class Forwarder(Construct):
         routes: dict[str, dict[str, object]],
         topics: list[sns.ITopic],
         settings: ForwarderSettings,
+        fallback_slack_secret: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         name = f"{env_name}-{destination}-forwarder"
-        secret_names = sorted({str(s) for route in routes.values() for s in route["secrets"]})  # type: ignore[attr-defined]
-        secrets = [core.secrets[s] for s in secret_names]
+        secret_names = {str(s) for route in routes.values() for s in route["secrets"]}  # type: ignore[attr-defined]
+        if fallback_slack_secret:
+            secret_names.add(fallback_slack_secret)
+        secrets = [core.secrets[s] for s in sorted(secret_names)]
 
         self.log_group = logs.LogGroup(
             self,
@@ -83,6 +86,16 @@ class Forwarder(Construct):
                 resources=[core.key.key_arn],
             ),
             iam.PolicyStatement(
+                sid="SendEachMessageOnce",
+                actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+                resources=[core.idempotency_table.table_arn],
+            ),
+            iam.PolicyStatement(
+                sid="RecordDeliveries",
+                actions=["dynamodb:PutItem"],
+                resources=[core.ledger_table.table_arn],
+            ),
+            iam.PolicyStatement(
                 sid="KeepFailuresInDeadLetterQueue",
                 actions=["sqs:SendMessage"],
                 resources=[core.dead_letter_queue.queue_arn],
@@ -103,6 +116,9 @@ class Forwarder(Construct):
             **settings.environment,
             "ROUTES": json.dumps(routes, sort_keys=True, separators=(",", ":")),
             "REJECTED_QUEUE_URL": core.dead_letter_queue.queue_url,
+            "IDEMPOTENCY_TABLE": core.idempotency_table.table_name,
+            "LEDGER_TABLE": core.ledger_table.table_name,
+            **({"FALLBACK_SLACK_SECRET": fallback_slack_secret} if fallback_slack_secret else {}),
             "POWERTOOLS_SERVICE_NAME": name,
             "POWERTOOLS_TRACE_DISABLED": "false" if settings.tracing else "true",
         }

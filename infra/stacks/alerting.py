@@ -73,6 +73,7 @@ class AlertingStack(Stack):
                 routes=routes,
                 topics=[topics[t] for t in subscribed],
                 settings=settings,
+                fallback_slack_secret=_fallback_slack(config) if destination == "pagerduty" else None,
             )
             Validations.of(self.forwarders[destination]).acknowledge(
                 Acknowledgment(
@@ -151,6 +152,14 @@ def _routes(
         routes[health[other]] = {"severity": "critical", "secrets": fallback["secrets"]}
         subscribed.append(f"health-{other}")
     return routes, subscribed
+
+
+def _fallback_slack(config: EnvironmentConfig) -> str | None:
+    """Where the PagerDuty forwarder says "PagerDuty delivery failed": the critical topic's first Slack channel."""
+    for topic in ("critical", "infrastructure"):
+        if config.topics[topic].slack:
+            return config.topics[topic].slack[0]
+    return next((s for r in config.topics.values() for s in r.slack), None)
 
 
 def _json(value: object) -> str:

@@ -115,7 +115,10 @@ def test_forwarders_runtime_architecture_and_environment(dev: Synthesized) -> No
         for value in env.values():
             assert "hooks.slack.com" not in json.dumps(value)
     pagerduty = next(f for f in functions.values() if f["Properties"]["FunctionName"] == "dev-pagerduty-forwarder")
-    routes = json.loads(pagerduty["Properties"]["Environment"]["Variables"]["ROUTES"])
+    env = pagerduty["Properties"]["Environment"]["Variables"]
+    assert env["FALLBACK_SLACK_SECRET"] == "alerting/dev/slack-alerts"
+    assert "IDEMPOTENCY_TABLE" in env and "LEDGER_TABLE" in env
+    routes = json.loads(env["ROUTES"])
     assert routes == {
         "dev-critical": {"severity": "critical", "secrets": ["alerting/dev/pagerduty"]},
         "dev-slack-forwarder-health": {"severity": "critical", "secrets": ["alerting/dev/pagerduty"]},
@@ -228,8 +231,13 @@ def test_endpoint_is_wired_with_its_own_role(dev: Synthesized) -> None:
     [url] = dev.resources("alerting", "AWS::Lambda::Url").values()
     assert url["Properties"]["AuthType"] == "NONE"
     assert url["Properties"]["TargetFunctionArn"] == {"Fn::GetAtt": [endpoint_id, "Arn"]}
-    [table] = dev.resources("alerting", "AWS::DynamoDB::GlobalTable").values()
-    assert table["Properties"]["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    tables = {t["Properties"]["TableName"]: t for t in dev.resources("alerting", "AWS::DynamoDB::GlobalTable").values()}
+    ttl = {name: table["Properties"]["TimeToLiveSpecification"]["AttributeName"] for name, table in tables.items()}
+    assert ttl == {
+        "dev-alertmanager-endpoint": "expires_at",
+        "dev-alerting-idempotency": "expiration",
+        "dev-alerting-ledger": "expires_at",
+    }
     policy = next(
         p for p in dev.resources("alerting", "AWS::IAM::Policy").values()
         if "Endpoint" in json.dumps(p["Properties"]["Roles"])
