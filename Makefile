@@ -11,7 +11,8 @@ export AWS_DEFAULT_REGION ?= us-east-1
 NODE_STAMP := node_modules/.installed
 CDK := npx --no-install cdk
 
-.PHONY: help venv demo test lint format typecheck check bench preview clean synth synth-all diff deploy bootstrap
+.PHONY: help venv demo test lint format typecheck check bench preview clean synth synth-all diff deploy bootstrap \
+	faults fuzz drill-local
 
 help:
 	@echo "make demo          run the samples through the real forwarders against local PagerDuty and Slack stand-ins"
@@ -19,6 +20,9 @@ help:
 	@echo "make check         lint, types and tests: exactly what CI runs"
 	@echo "make bench         cold start, warm latency and memory of a forwarder"
 	@echo "make preview FILE= show the request bodies for a payload (nothing is sent)"
+	@echo "make faults        1,000 alerts through the forwarders while PagerDuty and Slack fail 30% of requests"
+	@echo "make fuzz          10,000 generated payloads through parse, normalise and render, within every limit"
+	@echo "make drill-local   the pager drill against the local pipeline (dev environment)"
 	@echo "make synth ENV=    synthesize an environment (config/ENV.json); no AWS credentials needed"
 	@echo "make diff ENV=     what a deploy would change in the account"
 	@echo "make deploy ENV=   deploy an environment (after 'make bootstrap ENV=' once per account and region)"
@@ -77,6 +81,15 @@ deploy: $(STAMP) $(NODE_STAMP)
 
 bench: $(STAMP)
 	$(PY) -m tools.bench
+
+faults: $(STAMP)
+	$(PY) -m tools.faults
+
+fuzz: $(STAMP)
+	$(PY) -m pytest -q -s tests/unit/test_fuzz.py
+
+drill-local: $(STAMP)
+	$(PY) -m tools.drill --env dev --local
 
 preview: $(STAMP)
 	$(PY) -m tools.preview $(FILE)

@@ -206,6 +206,35 @@ class EnvironmentConfig(_Model):
         """The topic that carries alarms *about* a forwarder; the other forwarder and e-mail read it."""
         return f"{self.name}-{destination}-forwarder-health"
 
+    def forwarder_routes(self, destination: str) -> tuple[dict[str, dict[str, object]], list[str]]:
+        """One forwarder's ROUTES (topic name -> severity and secret names) and the topic keys it subscribes to.
+        It also reads the health topic of the *other* forwarder, with the infrastructure (else critical) route."""
+        routes: dict[str, dict[str, object]] = {}
+        subscribed: list[str] = []
+        for topic, routing in self.topics.items():
+            names = ([routing.pagerduty] if routing.pagerduty else []) if destination == "pagerduty" else routing.slack
+            if names:
+                routes[self.topic_name(topic)] = {"severity": TOPIC_SEVERITY[topic], "secrets": list(names)}
+                subscribed.append(topic)
+        other = next(d for d in DESTINATIONS if d != destination)
+        fallback = (
+            routes.get(self.topic_name("infrastructure"))
+            or routes.get(self.topic_name("critical"))
+            or next(iter(routes.values()), None)
+        )
+        if fallback is not None:
+            routes[self.health_topic_name(other)] = {"severity": "critical", "secrets": fallback["secrets"]}
+            subscribed.append(f"health-{other}")
+        return routes, subscribed
+
+    def fallback_slack_secret(self) -> str | None:
+        """Where the PagerDuty forwarder says "PagerDuty delivery failed": the critical (else infrastructure,
+        else any) topic's first Slack channel."""
+        for topic in ("critical", "infrastructure"):
+            if self.topics[topic].slack:
+                return self.topics[topic].slack[0]
+        return next((s for r in self.topics.values() for s in r.slack), None)
+
     def secret_names(self) -> list[str]:
         names = {r.pagerduty for r in self.topics.values() if r.pagerduty}
         names.update(s for r in self.topics.values() for s in r.slack)

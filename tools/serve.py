@@ -157,22 +157,98 @@ class LocalPipeline:
     def table(self) -> str:
         return f"{self.config.name}-alertmanager-endpoint"
 
+    @property
+    def ledger_table(self) -> str:
+        return f"{self.config.name}-alerting-ledger"
+
+    @property
+    def idempotency_table(self) -> str:
+        return f"{self.config.name}-alerting-idempotency"
+
     def _seed_aws(self) -> None:
         import boto3
 
         self.sns = boto3.client("sns")
-        boto3.client("dynamodb").create_table(
-            TableName=self.table,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        self.cloudwatch = boto3.client("cloudwatch")
+        dynamodb = boto3.client("dynamodb")
+        for table, keys in (
+            (self.table, [("pk", "HASH")]),
+            (self.idempotency_table, [("id", "HASH")]),
+            (self.ledger_table, [("alert", "HASH"), ("entry", "RANGE")]),
+        ):
+            dynamodb.create_table(
+                TableName=table,
+                KeySchema=[{"AttributeName": name, "KeyType": kind} for name, kind in keys],
+                AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"} for name, _ in keys],
+                BillingMode="PAY_PER_REQUEST",
+            )
+        # The topics and health topics, each delivered to this server as SNS delivers to an HTTP subscription.
         self.topic_arns: dict[str, str] = {}
-        for topic in self.config.topics:
-            name = self.config.topic_name(topic)
+        names: dict[str, str] = {topic: self.config.topic_name(topic) for topic in self.config.topics}
+        names.update({f"health-{d}": self.config.health_topic_name(d) for d in ("pagerduty", "slack")})
+        for key, name in names.items():
             arn = str(self.sns.create_topic(Name=name)["TopicArn"])
-            self.topic_arns[topic] = arn
+            self.topic_arns[key] = arn
             self.sns.subscribe(TopicArn=arn, Protocol="http", Endpoint=f"http://127.0.0.1:{self.port}/sns/{name}")
+        self._seed_alarms()
+
+    def _seed_alarms(self) -> None:
+        """The environment's alarms, as its stacks create them, in moto's CloudWatch (drills find them there)."""
+        from infra.alarm_specs import plan_alarms
+
+        for spec in plan_alarms(self.config):
+            statistic = (
+                {"ExtendedStatistic": spec.statistic}
+                if spec.statistic.startswith("p")
+                else {"Statistic": spec.statistic}
+            )
+            self.cloudwatch.put_metric_alarm(
+                AlarmName=spec.name,
+                AlarmDescription=spec.description(self.config.runbook_base_url),
+                Namespace=spec.namespace,
+                MetricName=spec.metric,
+                Dimensions=[{"Name": k, "Value": v} for k, v in spec.dimensions],
+                Period=spec.period,
+                EvaluationPeriods=spec.evaluation_periods,
+                DatapointsToAlarm=spec.datapoints_to_alarm,
+                Threshold=spec.threshold,
+                ComparisonOperator=spec.comparison,
+                TreatMissingData=spec.treat_missing_data,
+                AlarmActions=[self.topic_arns[spec.topic]],
+                OKActions=[self.topic_arns[spec.topic]],
+                **statistic,
+            )
+        # The forwarders' own alarms (infra/constructs/self_monitoring.py): each to its health topic.
+        base = self.config.runbook_base_url.rstrip("/")
+        for destination in ("pagerduty", "slack"):
+            for metric, kind in (("Errors", "forwarder-errors"), ("Throttles", "forwarder-throttles")):
+                topic = [self.topic_arns[f"health-{destination}"]]
+                self.cloudwatch.put_metric_alarm(
+                    AlarmName=f"{self.config.name}-forwarder-{destination}-{metric}",
+                    AlarmDescription=f"The {destination} forwarder: {metric}.\nrunbook: {base}/{kind}.md",
+                    Namespace="AWS/Lambda",
+                    MetricName=metric,
+                    Dimensions=[{"Name": "FunctionName", "Value": f"{self.config.name}-{destination}-forwarder"}],
+                    Statistic="Sum",
+                    Period=60,
+                    EvaluationPeriods=1,
+                    Threshold=1,
+                    ComparisonOperator="GreaterThanOrEqualToThreshold",
+                    TreatMissingData="notBreaching",
+                    AlarmActions=topic,
+                    OKActions=topic,
+                )
+
+    def emulate_alarm_action(self, alarm_name: str) -> int:
+        """moto's set_alarm_state runs no action: publish what CloudWatch would, from the alarm's own definition,
+        to the topics of its new state. Returns how many topics were published to."""
+        [alarm] = self.cloudwatch.describe_alarms(AlarmNames=[alarm_name])["MetricAlarms"]
+        state = alarm["StateValue"]
+        topics = {"ALARM": alarm.get("AlarmActions"), "OK": alarm.get("OKActions")}.get(state) or []
+        message = cloudwatch_notification(alarm, self.config.region)
+        for topic_arn in topics:
+            self.sns.publish(TopicArn=topic_arn, Message=json.dumps(message), Subject=f'{state}: "{alarm_name}"'[:99])
+        return len(topics)
 
     def _wire_handlers(self) -> None:
         import alertmanager_endpoint
@@ -182,22 +258,19 @@ class LocalPipeline:
         from alertlib.deliver import Deliverer, Destination, powertools_secret
         from alertlib.endpoint import Credentials, DynamoRateLimiter, Endpoint, EndpointSettings, SnsPublisher
         from alertlib.forward import Forwarder
-        from alertlib.settings import Route, Settings
-        from alertlib.severity import parse_severity
-        from infra.config import TOPIC_SEVERITY
+        from alertlib.settings import Settings, parse_routes
 
         self.forwarders: dict[str, Any] = {}
         for destination, module in (("pagerduty", pagerduty_forwarder), ("slack", slack_forwarder)):
-            routes: dict[str, Route] = {}
-            for topic, routing in self.config.topics.items():
-                names = (
-                    ([routing.pagerduty] if routing.pagerduty else []) if destination == "pagerduty" else routing.slack
-                )
-                if names:
-                    severity = parse_severity(TOPIC_SEVERITY[topic])
-                    assert severity is not None
-                    routes[self.config.topic_name(topic)] = Route(severity, tuple(names))
-            settings = Settings(routes=routes, insufficient_data=self.config.forwarders.insufficient_data)
+            raw_routes, _ = self.config.forwarder_routes(destination)
+            routes = parse_routes(json.dumps(raw_routes))
+            settings = Settings(
+                routes=routes,
+                insufficient_data=self.config.forwarders.insufficient_data,
+                idempotency_table=self.idempotency_table,
+                ledger_table=self.ledger_table,
+                fallback_slack_secret=self.config.fallback_slack_secret() if destination == "pagerduty" else None,
+            )
             forwarder = Forwarder(
                 destination=Destination(destination),
                 settings=settings,
@@ -206,8 +279,9 @@ class LocalPipeline:
             module.forwarder = forwarder  # type: ignore[attr-defined]
             self.forwarders[destination] = (module, set(routes))
         secret = self.auth_secret
+        alert_topics = {k: v for k, v in self.topic_arns.items() if not k.startswith("health-")}
         alertmanager_endpoint.endpoint = Endpoint(
-            settings=EndpointSettings(topic_arns=self.topic_arns, auth_secret=secret, rate_limit_table=self.table),
+            settings=EndpointSettings(topic_arns=alert_topics, auth_secret=secret, rate_limit_table=self.table),
             credentials=lambda: Credentials.from_secret(powertools_secret(secret)),
             limiter=DynamoRateLimiter(self.table, 100),
             publish=SnsPublisher(),
@@ -313,6 +387,45 @@ def sns_event(notification: dict[str, Any]) -> dict[str, Any]:
                 "Sns": record,
             }
         ]
+    }
+
+
+def cloudwatch_notification(alarm: dict[str, Any], region: str) -> dict[str, Any]:
+    """The SNS message CloudWatch publishes for a metric alarm's state change, from `describe_alarms` output."""
+    changed = alarm.get("StateUpdatedTimestamp") or datetime.now(UTC)
+    changed_text = changed.strftime("%Y-%m-%dT%H:%M:%S.") + f"{changed.microsecond // 1000:03d}+0000"
+    trigger: dict[str, Any] = {
+        "MetricName": alarm.get("MetricName"),
+        "Namespace": alarm.get("Namespace"),
+        "StatisticType": "ExtendedStatistic" if alarm.get("ExtendedStatistic") else "Statistic",
+        "Statistic": (alarm.get("Statistic") or "").upper() or None,
+        "Unit": alarm.get("Unit"),
+        "Dimensions": [{"value": d["Value"], "name": d["Name"]} for d in alarm.get("Dimensions", [])],
+        "Period": alarm.get("Period"),
+        "EvaluationPeriods": alarm.get("EvaluationPeriods"),
+        "DatapointsToAlarm": alarm.get("DatapointsToAlarm"),
+        "ComparisonOperator": alarm.get("ComparisonOperator"),
+        "Threshold": alarm.get("Threshold"),
+        "TreatMissingData": alarm.get("TreatMissingData", "missing"),
+        "EvaluateLowSampleCountPercentile": "",
+    }
+    if alarm.get("ExtendedStatistic"):
+        trigger["ExtendedStatistic"] = alarm["ExtendedStatistic"]
+    return {
+        "AlarmName": alarm["AlarmName"],
+        "AlarmDescription": alarm.get("AlarmDescription"),
+        "AWSAccountId": alarm["AlarmArn"].split(":")[4],
+        "AlarmConfigurationUpdatedTimestamp": changed_text,
+        "NewStateValue": alarm["StateValue"],
+        "NewStateReason": alarm.get("StateReason", ""),
+        "StateChangeTime": changed_text,
+        "Region": region,
+        "AlarmArn": alarm["AlarmArn"],
+        "OldStateValue": "OK" if alarm["StateValue"] == "ALARM" else "ALARM",
+        "OKActions": alarm.get("OKActions", []),
+        "AlarmActions": alarm.get("AlarmActions", []),
+        "InsufficientDataActions": alarm.get("InsufficientDataActions", []),
+        "Trigger": trigger,
     }
 
 

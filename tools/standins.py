@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import socket
 import struct
+import sys
 import threading
 import time
 from collections import deque
@@ -34,6 +35,38 @@ class Answer:
 
 
 @dataclass
+class Chaos:
+    """Fail `rate` of the requests, at random but repeatably (`seed`): 500, 503, 429 with Retry-After, a reply
+    slower than the client waits (`slow` seconds, then 504), or a connection reset. Nothing failed is accepted."""
+
+    rate: float
+    seed: int = 7
+    slow: float = 0.5
+    faults: tuple[str, ...] = ("500", "503", "429", "timeout", "reset")
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        import random
+
+        self._random = random.Random(self.seed)
+        self._lock = threading.Lock()
+
+    def draw(self) -> Answer | None:
+        with self._lock:
+            if self._random.random() >= self.rate:
+                return None
+            fault = self._random.choice(self.faults)
+            self.counts[fault] = self.counts.get(fault, 0) + 1
+        if fault == "429":
+            return Answer(status=429, body="rate_limited", retry_after=1)
+        if fault == "timeout":
+            return Answer(status=504, body="gateway_timeout", delay=self.slow)
+        if fault == "reset":
+            return Answer(reset=True)
+        return Answer(status=int(fault), body="server_error")
+
+
+@dataclass
 class Received:
     path: str
     headers: dict[str, str]
@@ -48,11 +81,12 @@ class StandIn:
 
     def __init__(self, kind: str, host: str = "127.0.0.1", port: int = 0) -> None:
         self.kind = kind
+        self.chaos: Chaos | None = None  # when set, that share of requests fails at random
         self.received: list[Received] = []
         self.connections = 0  # TCP connections accepted: keep-alive shows as fewer connections than requests
         self.script: deque[Answer] = deque()
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer((host, port), _handler_for(self))
+        self.server = _Server((host, port), _handler_for(self))
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, name=f"{kind}-stand-in", daemon=True)
 
@@ -200,6 +234,16 @@ def slack_problems(body: Any) -> list[str]:
     return problems
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that gave up, or a reset we injected, is not an error worth a traceback."""
+        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            return
+        super().handle_error(request, client_address)
+
+
 def _handler_for(stand_in: StandIn) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as the real services
@@ -219,7 +263,9 @@ def _handler_for(stand_in: StandIn) -> type[BaseHTTPRequestHandler]:
             except ValueError:
                 body = None
             with stand_in.lock:
-                answer = stand_in.script.popleft() if stand_in.script else Answer()
+                answer = stand_in.script.popleft() if stand_in.script else None
+            if answer is None:
+                answer = (stand_in.chaos.draw() if stand_in.chaos else None) or Answer()
             record = Received(path=self.path, headers=dict(self.headers.items()), body=body, raw=raw)
             with stand_in.lock:
                 stand_in.received.append(record)

@@ -62,7 +62,7 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         return cls(
-            routes=_routes(env.get("ROUTES", "")),
+            routes=parse_routes(env.get("ROUTES", "")),
             insufficient_data=_choice(env, "INSUFFICIENT_DATA", "info", INSUFFICIENT_DATA_MODES),
             pagerduty_grouping=_choice(env, "PAGERDUTY_GROUPING", "group", PAGERDUTY_GROUPINGS),
             pagerduty_url=env.get("PAGERDUTY_EVENTS_URL") or PAGERDUTY_EVENTS_URL,
@@ -78,7 +78,7 @@ class Settings:
         )
 
 
-def _routes(raw: str) -> dict[str, Route]:
+def parse_routes(raw: str) -> dict[str, Route]:
     """`ROUTES`: `{"prod-critical": {"severity": "critical", "secrets": ["alerting/prod/pagerduty"]}, ...}`
     (`"secret": "name"` is accepted for one)."""
     if not raw.strip():

@@ -11,7 +11,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from infra.bundling import function_code
-from infra.config import DESTINATIONS, TOPIC_SEVERITY, EnvironmentConfig
+from infra.config import DESTINATIONS, EnvironmentConfig
 from infra.constructs.alerting_core import AlertingCore
 from infra.constructs.endpoint import AlertmanagerEndpoint
 from infra.constructs.forwarders import ARCHITECTURE, RUNTIME, Forwarder, ForwarderSettings
@@ -60,7 +60,7 @@ class AlertingStack(Stack):
         code = function_code(RUNTIME, ARCHITECTURE)
         self.forwarders: dict[str, Forwarder] = {}
         for destination in DESTINATIONS:
-            routes, subscribed = _routes(config, destination, names, health)
+            routes, subscribed = config.forwarder_routes(destination)
             if not routes:
                 continue
             self.forwarders[destination] = Forwarder(
@@ -73,7 +73,7 @@ class AlertingStack(Stack):
                 routes=routes,
                 topics=[topics[t] for t in subscribed],
                 settings=settings,
-                fallback_slack_secret=_fallback_slack(config) if destination == "pagerduty" else None,
+                fallback_slack_secret=config.fallback_slack_secret() if destination == "pagerduty" else None,
             )
             Validations.of(self.forwarders[destination]).acknowledge(
                 Acknowledgment(
@@ -132,34 +132,6 @@ class AlertingStack(Stack):
         for destination, forwarder in self.forwarders.items():
             CfnOutput(self, f"{destination.capitalize()}ForwarderName", value=forwarder.function.function_name)
         CfnOutput(self, "SecretNames", value=", ".join(config.secret_names()) or "-")
-
-
-def _routes(
-    config: EnvironmentConfig, destination: str, names: dict[str, str], health: dict[str, str]
-) -> tuple[dict[str, dict[str, object]], list[str]]:
-    """ROUTES for one forwarder (topic name -> severity and secrets) and the topics it subscribes to."""
-    routes: dict[str, dict[str, object]] = {}
-    subscribed: list[str] = []
-    for topic, routing in config.topics.items():
-        secrets = ([routing.pagerduty] if routing.pagerduty else []) if destination == "pagerduty" else routing.slack
-        if secrets:
-            routes[names[topic]] = {"severity": TOPIC_SEVERITY[topic], "secrets": list(secrets)}
-            subscribed.append(topic)
-    # This forwarder also reads the health topic of the *other* one, with the infrastructure (else critical) route.
-    other = next(d for d in DESTINATIONS if d != destination)
-    fallback = routes.get(names["infrastructure"]) or routes.get(names["critical"]) or next(iter(routes.values()), None)
-    if fallback is not None:
-        routes[health[other]] = {"severity": "critical", "secrets": fallback["secrets"]}
-        subscribed.append(f"health-{other}")
-    return routes, subscribed
-
-
-def _fallback_slack(config: EnvironmentConfig) -> str | None:
-    """Where the PagerDuty forwarder says "PagerDuty delivery failed": the critical topic's first Slack channel."""
-    for topic in ("critical", "infrastructure"):
-        if config.topics[topic].slack:
-            return config.topics[topic].slack[0]
-    return next((s for r in config.topics.values() for s in r.slack), None)
 
 
 def _json(value: object) -> str:

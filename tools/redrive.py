@@ -1,0 +1,193 @@
+"""Re-deliver what sits in the dead-letter queue: `python -m tools.redrive --env NAME [--dry-run]`.
+
+The queue holds three kinds of message, and each is handled as what it is:
+- Lambda's on-failure records (`requestContext`, `requestPayload`): the original event is invoked again on the
+  function that failed, synchronously;
+- SNS subscription redrives (an SNS notification): re-invoked, as a Lambda SNS event, on every forwarder
+  subscribed to its topic (idempotency keeps the ones that already delivered from posting twice);
+- payloads a forwarder refused (message attribute `reason`): bad input, not retried; counted and kept.
+A message is deleted only after its re-delivery succeeded. Progress and counts are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import tools  # noqa: F401 - puts functions/ on the path
+
+Invoke = Callable[[str, dict[str, Any]], None]  # (function name, event); raises when the invocation failed
+
+
+@dataclass
+class Counts:
+    seen: int = 0
+    redelivered: int = 0
+    failed: int = 0
+    refused_kept: int = 0
+    unknown_kept: int = 0
+    would_redeliver: int = 0
+    failures: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        parts = [
+            f"{self.seen} messages",
+            f"{self.redelivered} re-delivered and deleted",
+            f"{self.failed} failed (kept)",
+        ]
+        parts += [f"{self.refused_kept} refused payloads (kept)", f"{self.unknown_kept} unrecognised (kept)"]
+        if self.would_redeliver:
+            parts.append(f"{self.would_redeliver} would be re-delivered (dry run)")
+        return ", ".join(parts)
+
+
+def plan(
+    message: dict[str, Any], subscribers: Callable[[str], list[str]]
+) -> tuple[str, list[tuple[str, dict[str, Any]]]]:
+    """What to do with one queue message: ("invoke", [(function, event), ...]), ("refused", []) or ("unknown", [])."""
+    attributes = message.get("MessageAttributes") or {}
+    if "reason" in attributes:
+        return "refused", []
+    try:
+        body = json.loads(message.get("Body") or "")
+    except ValueError:
+        return "unknown", []
+    if isinstance(body, dict) and isinstance(body.get("requestContext"), dict) and "requestPayload" in body:
+        function = str(body["requestContext"].get("functionArn") or "")
+        name = function.split(":function:", 1)[-1].split(":", 1)[0]
+        return ("invoke", [(name, body["requestPayload"])]) if name else ("unknown", [])
+    if isinstance(body, dict) and body.get("Type") == "Notification" and body.get("TopicArn"):
+        from tools.serve import sns_event
+
+        event = sns_event(body)
+        return "invoke", [(name, event) for name in subscribers(str(body["TopicArn"]))]
+    return "unknown", []
+
+
+def redrive(
+    sqs: Any,
+    queue_url: str,
+    invoke: Invoke,
+    subscribers: Callable[[str], list[str]],
+    *,
+    dry_run: bool = False,
+    say: Callable[[str], None] = print,
+) -> Counts:
+    counts = Counts()
+    seen: set[str] = set()
+    while True:
+        answer = sqs.receive_message(
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=0,
+            VisibilityTimeout=120,
+            MessageAttributeNames=["All"],
+            AttributeNames=["All"],
+        )
+        received = answer.get("Messages", [])
+        batch = [m for m in received if m["MessageId"] not in seen]
+        for again in (m for m in received if m["MessageId"] in seen):
+            _release(sqs, queue_url, again)  # kept earlier in this run: leave it visible, stop at it
+        if not batch:
+            break
+        for message in batch:
+            seen.add(message["MessageId"])
+            counts.seen += 1
+            kind, invocations = plan(message, subscribers)
+            if kind != "invoke" or not invocations:
+                if kind == "refused":
+                    counts.refused_kept += 1
+                else:
+                    counts.unknown_kept += 1
+                _release(sqs, queue_url, message)
+                continue
+            if dry_run:
+                counts.would_redeliver += 1
+                say(f"would re-deliver {message['MessageId']} to {', '.join(f for f, _ in invocations)}")
+                _release(sqs, queue_url, message)
+                continue
+            try:
+                for function, event in invocations:
+                    invoke(function, event)
+            except Exception as exc:  # noqa: BLE001 - counted and kept; the next message is tried
+                counts.failed += 1
+                counts.failures.append(f"{message['MessageId']}: {str(exc)[:200]}")
+                say(f"failed {message['MessageId']}: {str(exc)[:200]}")
+                _release(sqs, queue_url, message)
+                continue
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+            counts.redelivered += 1
+            if counts.redelivered % 50 == 0:
+                say(f"... {counts.redelivered} re-delivered")
+    say(counts.line())
+    return counts
+
+
+def _release(sqs: Any, queue_url: str, message: dict[str, Any]) -> None:
+    """Make a kept message visible again at once (for the next run, or another reader)."""
+    sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+
+
+def lambda_invoker(client: Any) -> Invoke:
+    def invoke(function: str, event: dict[str, Any]) -> None:
+        answer = client.invoke(FunctionName=function, InvocationType="RequestResponse", Payload=json.dumps(event))
+        if answer.get("FunctionError"):
+            payload = answer["Payload"].read().decode(errors="replace")
+            raise RuntimeError(f"{function}: {payload[:300]}")
+
+    return invoke
+
+
+def sns_subscribers(client: Any) -> Callable[[str], list[str]]:
+    cache: dict[str, list[str]] = {}
+
+    def subscribers(topic_arn: str) -> list[str]:
+        if topic_arn not in cache:
+            names: list[str] = []
+            for page in client.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic_arn):
+                for subscription in page["Subscriptions"]:
+                    if subscription["Protocol"] == "lambda":
+                        names.append(subscription["Endpoint"].split(":function:", 1)[-1].split(":", 1)[0])
+            cache[topic_arn] = names
+        return cache[topic_arn]
+
+    return subscribers
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.redrive", description=__doc__.split("\n")[0])
+    parser.add_argument("--env", required=True, help="the environment (its queue is <env>-alerting-dlq)")
+    parser.add_argument("--dry-run", action="store_true", help="say what would be re-delivered; change nothing")
+    args = parser.parse_args(argv)
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from infra.config import ConfigError, load_config
+
+    try:
+        config = load_config(args.env)
+        session = boto3.Session(region_name=config.region)
+        sqs = session.client("sqs")
+        queue_url = sqs.get_queue_url(QueueName=f"{config.name}-alerting-dlq")["QueueUrl"]
+        counts = redrive(
+            sqs,
+            queue_url,
+            lambda_invoker(session.client("lambda")),
+            sns_subscribers(session.client("sns")),
+            dry_run=args.dry_run,
+        )
+    except ConfigError as exc:
+        print(f"redrive: {exc}", file=sys.stderr)
+        return 2
+    except (BotoCoreError, ClientError) as exc:
+        print(f"redrive: AWS said: {exc}", file=sys.stderr)
+        return 2
+    return 1 if counts.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
