@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from alertlib.errors import ConfigurationError, MalformedInput
-from alertlib.parse import AlertmanagerMessage, parse_payload
+from alertlib.parse import AlertmanagerMessage, parse_payload, scrub_surrogates
 from alertlib.severity import parse_severity
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -149,6 +149,7 @@ class Endpoint:
             return Response(400, {"error": f"invalid JSON: {str(exc)[:120]}"})
         if not isinstance(body, dict):
             return Response(400, {"error": "the body must be a JSON object (Alertmanager webhook v4)"})
+        body = scrub_surrogates(body)
         try:
             message = parse_payload(body)
         except MalformedInput as exc:

@@ -217,13 +217,17 @@ def parse_message(envelope: Envelope) -> Message:
     body = envelope.body
     if isinstance(body, str):
         body = _decode_json(body, envelope)
+        if _ESCAPED_SURROGATE.search(envelope.body):
+            body = scrub_surrogates(body)
+    else:
+        body = scrub_surrogates(body)  # an event Lambda decoded for us: rare, so always checked
     if not isinstance(body, dict):
         raise MalformedInput(f"message is JSON {type(body).__name__}, not an object")
     return parse_payload(body)
 
 
 def parse_payload(body: Mapping[str, Any]) -> Message:
-    """Recognise a decoded payload by its shape."""
+    """Recognise a decoded payload by its shape (lone surrogates already scrubbed)."""
     if "AlarmName" in body and "NewStateValue" in body:
         return _alarm_notification(body)
     source = body.get("source")
@@ -240,6 +244,22 @@ def parse_payload(body: Mapping[str, Any]) -> Message:
         raise MalformedInput(f"EventBridge event from {source[:80]!r} is not a CloudWatch alarm")
     keys = ", ".join(sorted(str(k) for k in body)[:6])
     raise MalformedInput(f"unknown message shape (keys: {keys[:120]})")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def scrub_surrogates(value: Any) -> Any:
+    """JSON may carry lone UTF-16 surrogates (`"\\ud800"`); nothing downstream can encode them. They become U+FFFD.
+    A decoded str never holds a valid pair, so any surrogate left is a lone one."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value) if _SURROGATE.search(value) else value
+    if isinstance(value, dict):
+        return {scrub_surrogates(k): scrub_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub_surrogates(v) for v in value]
+    return value
 
 
 def _decode_json(text: str, envelope: Envelope) -> Any:

@@ -269,3 +269,11 @@ def test_handler_from_environment_and_500_on_misconfiguration(
     answer = alertmanager_endpoint.handler(request(alertmanager(1)), FakeContext())
     assert answer["statusCode"] == 500
     assert "RATE_LIMIT_TABLE" not in answer["body"]
+
+
+def test_lone_surrogates_are_not_a_500(endpoint: Endpoint, world: dict[str, Any]) -> None:
+    raw = json.dumps(alertmanager(1)).replace("HighLatency", "High\\ud800Latency").encode()
+    response = endpoint.handle(request(None, raw=raw))
+    assert response.status == 202
+    [message] = published(world, "critical")
+    assert "High\ufffdLatency" in json.loads(message["Message"])["groupLabels"]["alertname"]

@@ -234,3 +234,12 @@ def test_parse_alarm_tags_as_list_or_map() -> None:
         message = _only({**ALARM, "AlarmArn": "arn:aws:cloudwatch:us-east-1:1:alarm:x", "AlarmTags": tags})
         assert isinstance(message, AlarmNotification)
         assert message.tags == {"severity": "page"}
+
+
+def test_lone_surrogates_become_replacement_characters() -> None:
+    # Found by the fuzzer: "\ud800" in JSON decodes to a lone surrogate that no encoder accepts.
+    body = json.dumps(FIRING).replace("Something is on fire", "fire \\ud800 here").replace('"Fire"', '"F\\udfffire"')
+    message = _only(sns_event(body))
+    assert isinstance(message, AlertmanagerMessage)
+    assert message.alerts[0].annotations["message"] == "fire \ufffd here"
+    assert message.group_labels["alertname"] == "F\ufffdire"
