@@ -76,55 +76,70 @@ def redrive(
     *,
     dry_run: bool = False,
     say: Callable[[str], None] = print,
+    wait_seconds: int = 1,
 ) -> Counts:
     counts = Counts()
-    seen: set[str] = set()
-    while True:
-        answer = sqs.receive_message(
-            QueueUrl=queue_url,
-            MaxNumberOfMessages=10,
-            WaitTimeSeconds=0,
-            VisibilityTimeout=120,
-            MessageAttributeNames=["All"],
-            AttributeNames=["All"],
-        )
-        received = answer.get("Messages", [])
-        batch = [m for m in received if m["MessageId"] not in seen]
-        for again in (m for m in received if m["MessageId"] in seen):
-            _release(sqs, queue_url, again)  # kept earlier in this run: leave it visible, stop at it
-        if not batch:
-            break
-        for message in batch:
-            seen.add(message["MessageId"])
-            counts.seen += 1
-            kind, invocations = plan(message, subscribers)
-            if kind != "invoke" or not invocations:
-                if kind == "refused":
-                    counts.refused_kept += 1
-                else:
-                    counts.unknown_kept += 1
-                _release(sqs, queue_url, message)
-                continue
-            if dry_run:
-                counts.would_redeliver += 1
-                say(f"would re-deliver {message['MessageId']} to {', '.join(f for f, _ in invocations)}")
-                _release(sqs, queue_url, message)
-                continue
-            try:
-                for function, event in invocations:
-                    invoke(function, event)
-            except Exception as exc:  # noqa: BLE001 - counted and kept; the next message is tried
-                counts.failed += 1
-                counts.failures.append(f"{message['MessageId']}: {str(exc)[:200]}")
-                say(f"failed {message['MessageId']}: {str(exc)[:200]}")
-                _release(sqs, queue_url, message)
-                continue
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-            counts.redelivered += 1
-            if counts.redelivered % 50 == 0:
-                say(f"... {counts.redelivered} re-delivered")
+    kept: list[dict[str, Any]] = []  # invisible until the run ends, so they cannot hide the ones not yet seen
+    empty = 0
+    try:
+        while empty < 2:  # a receive can come back empty while messages remain: ask twice
+            answer = sqs.receive_message(
+                QueueUrl=queue_url,
+                MaxNumberOfMessages=10,
+                WaitTimeSeconds=wait_seconds,
+                VisibilityTimeout=900,
+                MessageAttributeNames=["All"],
+                AttributeNames=["All"],
+            )
+            batch = answer.get("Messages", [])
+            empty = 0 if batch else empty + 1
+            for message in batch:
+                _handle(message, sqs, queue_url, invoke, subscribers, dry_run, say, counts, kept)
+    finally:
+        for message in kept:
+            _release(sqs, queue_url, message)
     say(counts.line())
     return counts
+
+
+def _handle(  # noqa: PLR0917 - one message's fate, with everything it needs
+    message: dict[str, Any],
+    sqs: Any,
+    queue_url: str,
+    invoke: Invoke,
+    subscribers: Callable[[str], list[str]],
+    dry_run: bool,
+    say: Callable[[str], None],
+    counts: Counts,
+    kept: list[dict[str, Any]],
+) -> None:
+    counts.seen += 1
+    kind, invocations = plan(message, subscribers)
+    if kind != "invoke" or not invocations:
+        if kind == "refused":
+            counts.refused_kept += 1
+        else:
+            counts.unknown_kept += 1
+        kept.append(message)
+        return
+    if dry_run:
+        counts.would_redeliver += 1
+        say(f"would re-deliver {message['MessageId']} to {', '.join(f for f, _ in invocations)}")
+        kept.append(message)
+        return
+    try:
+        for function, event in invocations:
+            invoke(function, event)
+    except Exception as exc:  # noqa: BLE001 - counted and kept; the next message is tried
+        counts.failed += 1
+        counts.failures.append(f"{message['MessageId']}: {str(exc)[:200]}")
+        say(f"failed {message['MessageId']}: {str(exc)[:200]}")
+        kept.append(message)
+        return
+    sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    counts.redelivered += 1
+    if counts.redelivered % 50 == 0:
+        say(f"... {counts.redelivered} re-delivered")
 
 
 def _release(sqs: Any, queue_url: str, message: dict[str, Any]) -> None:

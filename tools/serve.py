@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import queue
+import re
 import secrets
 import signal
 import sys
@@ -267,6 +268,8 @@ class LocalPipeline:
             settings = Settings(
                 routes=routes,
                 insufficient_data=self.config.forwarders.insufficient_data,
+                pagerduty_grouping=self.config.forwarders.pagerduty_grouping,
+                redact_patterns=tuple(re.compile(p) for p in self.config.forwarders.redact_patterns),
                 idempotency_table=self.idempotency_table,
                 ledger_table=self.ledger_table,
                 fallback_slack_secret=self.config.fallback_slack_secret() if destination == "pagerduty" else None,

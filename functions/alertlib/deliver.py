@@ -183,7 +183,7 @@ class Deliverer:
                 return Delivered(Destination.PAGERDUTY, 202, _attempts(response))
             raise _failure(Destination.PAGERDUTY, response, _pagerduty_reason(response))
 
-        return self._with_refetch(attempt)
+        return self._with_refetch(attempt, secret_name)
 
     def send_slack(self, body: dict[str, Any], secret_name: str, deadline: Deadline) -> Delivered:
         def attempt(force: bool) -> Delivered:
@@ -196,18 +196,23 @@ class Deliverer:
                 raise PermanentDeliveryError(f"slack: 200 with body {_safe(text)!r}, not 'ok'")
             raise _failure(Destination.SLACK, response, _safe(text))
 
-        return self._with_refetch(attempt)
+        return self._with_refetch(attempt, secret_name)
 
     # -- the machinery ----------------------------------------------------------------------------------------
 
-    def _with_refetch(self, attempt: Any) -> Delivered:
+    def _with_refetch(self, attempt: Any, secret_name: str) -> Delivered:
+        """A 401/403/404/410 may mean the cached secret was rotated: fetch it fresh, and try once more only if it
+        changed. The same secret is never sent the same permanent refusal twice."""
         try:
             result: Delivered = attempt(False)
             return result
         except PermanentDeliveryError as exc:
-            if getattr(exc, "status", None) not in REFETCH_STATUSES:
+            if exc.status not in REFETCH_STATUSES:
                 raise
-        result = attempt(True)  # the secret may have been rotated since it was cached: once more, fresh
+            cached = self.secret_source(secret_name)
+            if self.secret_source(secret_name, force_fetch=True) == cached:
+                raise
+        result = attempt(False)  # the fresh value is in the cache now
         return result
 
     def _post(self, url: str, body: dict[str, Any], deadline: Deadline, destination: Destination) -> requests.Response:
@@ -251,7 +256,12 @@ class Deliverer:
             # `from None`: requests' own message holds the URL, which for Slack is the secret.
             raise TransientDeliveryError(f"{destination.value}: timed out after retries") from None
         except requests.ConnectionError as exc:
-            kind = "connection reset" if "reset" in str(exc).lower() else "connection failed"
+            text = str(exc).lower()
+            kind = (
+                "timed out"
+                if "timed out" in text or "timeout" in text
+                else ("connection reset" if "reset" in text else "connection failed")
+            )
             raise TransientDeliveryError(f"{destination.value}: {kind} after retries") from None
         except requests.RequestException as exc:
             raise TransientDeliveryError(f"{destination.value}: {type(exc).__name__}") from None

@@ -83,6 +83,9 @@ class RateLimiter(Protocol):
     def first_use(self, signature: str, now: float) -> bool:
         """Record a signature; False when it was seen within the replay window."""
 
+    def forget(self, signature: str) -> None:
+        """Release a signature whose request was not processed, so the sender's retry is accepted."""
+
 
 class Publisher(Protocol):
     def __call__(self, topic_arn: str, message: str, subject: str, attributes: Mapping[str, str]) -> str: ...
@@ -143,6 +146,18 @@ class Endpoint:
         source = self._authenticate(headers, raw, now)
         if source is None:
             return Response(401, {"error": "unauthorized"})
+        signature = headers.get(SIGNATURE_HEADER, "").strip().lower() if source.startswith("hmac:") else ""
+        try:
+            response = self._accept(raw, source, now)
+        except Exception:
+            if signature:
+                self.limiter.forget(signature)  # nothing was published: let Alertmanager's retry through
+            raise
+        if signature and response.status != 202:
+            self.limiter.forget(signature)
+        return response
+
+    def _accept(self, raw: bytes, source: str, now: float) -> Response:
         try:
             body = json.loads(raw)
         except (ValueError, RecursionError) as exc:
@@ -252,9 +267,10 @@ def split_body(body: dict[str, Any], limit: int = MAX_SNS_BYTES) -> list[str]:
 
 def _shrink(alert: dict[str, Any], budget: int) -> dict[str, Any]:
     """One alert too large for a message on its own: keep its labels, cut its annotations."""
+    raw = alert.get("annotations")
     annotations = {
         k: (v[:200] + "…" if isinstance(v, str) and len(v) > 200 else v)
-        for k, v in (alert.get("annotations") or {}).items()
+        for k, v in (raw if isinstance(raw, dict) else {}).items()
     }
     shrunk = {**alert, "annotations": annotations}
     if len(json.dumps(shrunk, separators=(",", ":"), ensure_ascii=False).encode()) > budget:
@@ -346,6 +362,9 @@ class DynamoRateLimiter:
         except self.client.exceptions.ConditionalCheckFailedException:
             return (minute + 1) * 60 - now
         return None
+
+    def forget(self, signature: str) -> None:
+        self.client.delete_item(TableName=self.table, Key={"pk": {"S": f"signature#{signature}"}})
 
     def first_use(self, signature: str, now: float) -> bool:
         try:

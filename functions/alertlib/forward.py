@@ -15,7 +15,7 @@ from typing import Any
 
 from alertlib.deliver import Deadline, Delivered, Deliverer, Destination
 from alertlib.errors import ConfigurationError, DeliveryError, MalformedInput, NotAStateChange
-from alertlib.models import AlertGroup
+from alertlib.models import AlertGroup, Status
 from alertlib.normalise import normalise
 from alertlib.observability import (
     ALERTS_DELIVERED,
@@ -60,7 +60,8 @@ class Outcome:
     ignored: int = 0
     rejected: int = 0
     failed: int = 0
-    reasons: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)  # why records were refused
+    failures: list[str] = field(default_factory=list)  # why deliveries failed
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -70,6 +71,7 @@ class Outcome:
             "rejected": self.rejected,
             "failed": self.failed,
             "reasons": self.reasons,
+            "failures": self.failures,
         }
 
 
@@ -113,7 +115,7 @@ class Forwarder:
             counters.flush()
         if outcome.failed:
             raise DeliveriesFailedError(
-                f"{outcome.failed} {self.destination.value} deliveries failed; first: {outcome.reasons[0]}"
+                f"{outcome.failed} {self.destination.value} deliveries failed; first: {outcome.failures[0]}"
             )
         return outcome.as_dict()
 
@@ -132,7 +134,16 @@ class Forwarder:
             outcome.reasons.append(str(exc))
             counters.add(PAYLOAD_REJECTED, "unknown")
             logger.warning("payload rejected", extra={"reason": str(exc), "message_id": envelope.message_id})
-            self._park(envelope, str(exc))
+            try:
+                self._park(envelope, str(exc))
+            except Exception as park_error:  # noqa: BLE001 - not kept: fail the record so Lambda keeps the event
+                self._failed(
+                    outcome,
+                    counters,
+                    "unknown",
+                    f"could not keep a refused payload ({type(park_error).__name__})",
+                    park_error,
+                )
             return
         except Exception as exc:  # noqa: BLE001 - the handler boundary: a bug must not lose the other records
             self._failed(outcome, counters, "unknown", f"could not prepare the message ({type(exc).__name__})", exc)
@@ -193,10 +204,16 @@ class Forwarder:
         secret = self.settings.fallback_slack_secret
         if self.destination is not Destination.PAGERDUTY or not secret:
             return
-        notice = (
-            f"PagerDuty did not take this alert ({reason}). Nobody may have been paged: page the on-call by hand. "
-            "The event is kept in the dead-letter queue and retried."
-        )
+        if group.status is Status.RESOLVED:
+            notice = (
+                f"PagerDuty did not take the resolve of this alert ({reason}). The incident may still be open: "
+                "resolve it by hand. The event is kept in the dead-letter queue and retried."
+            )
+        else:
+            notice = (
+                f"PagerDuty did not take this alert ({reason}). Nobody may have been paged: page the on-call by "
+                "hand. The event is kept in the dead-letter queue and retried."
+            )
         body = render_slack(group, now=now, max_listed=self.settings.max_listed_alerts, notice=notice)
         key = {"message": group.message_id, "destination": "fallback", "secret": secret, "part": 0}
         try:
@@ -216,7 +233,7 @@ class Forwarder:
 
     def _failed(self, outcome: Outcome, counters: Counters, source: str, reason: str, exc: Exception | None) -> None:
         outcome.failed += 1
-        outcome.reasons.append(reason)
+        outcome.failures.append(reason)
         counters.add(DELIVERY_FAILED, source)
         if exc is not None:
             logger.exception("delivery failed", extra={"reason": reason, "destination": self.destination.value})
@@ -226,7 +243,7 @@ class Forwarder:
     def _park(self, envelope: Envelope, reason: str) -> None:
         if self.parker is None:
             return
-        self.parker(envelope, reason)
+        self.parker(envelope, reason)  # raising here fails the record (kept by Lambda), never the others
 
 
 class SqsParker:

@@ -235,7 +235,7 @@ def _queries_metric(queries: tuple[MetricQuery, ...], trigger: Trigger | None) -
 def _alarm_summary(metric: Metric | None, reason: str, alarm_rule: str | None, children: list[str]) -> str:
     """What broke and how badly, in one line: `CPUUtilization = 99.5 (> 90) on DBInstanceIdentifier=db-1`."""
     if metric is not None and (metric.name or metric.expression):
-        what = metric.expression if metric.expression and not metric.name else (metric.name or "")
+        what = metric.expression or metric.name or ""  # metric math: the value is the expression's
         value = _reason_value(reason)
         bound = metric.describe_threshold().split(" for ")[0]
         line = what

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -610,11 +611,8 @@ def _opt_int(raw: Any) -> int | None:
 def _opt_float(raw: Any) -> float | None:
     if isinstance(raw, bool):
         return None
-    if isinstance(raw, int | float):
-        return float(raw)
-    if isinstance(raw, str):
-        try:
-            return float(raw)
-        except ValueError:
-            return None
-    return None
+    try:
+        value = float(raw) if isinstance(raw, int | float | str) else None
+    except (ValueError, OverflowError):
+        return None
+    return value if value is not None and math.isfinite(value) else None

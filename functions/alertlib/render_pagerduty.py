@@ -25,7 +25,7 @@ _STATE_WORD = {Status.FIRING: "ALARM", Status.RESOLVED: "OK", Status.INSUFFICIEN
 
 def render_pagerduty(group: AlertGroup, *, per_alert: bool = False) -> list[dict[str, Any]]:
     """One event for the group (Alertmanager's own behaviour), or one per alert when `per_alert`."""
-    if per_alert and group.source is Source.ALERTMANAGER and len(group.alerts) > 1:
+    if per_alert and group.source is Source.ALERTMANAGER:  # the same key whether an alert is alone or not
         return [_event_for_alert(group, alert) for alert in group.alerts]
     if group.status is Status.RESOLVED:
         return [_resolve(group.dedup_key)]

@@ -71,7 +71,7 @@ def render_slack(
     state = _state_word(group)
     drill = "DRILL \u00b7 " if group.drill else ""
     mark = "\u26a0\ufe0f PagerDuty delivery failed \u00b7" if notice else _EMOJI[group.status]
-    header = truncate(one_line(f"{mark} {drill}{state}: {group.title}"), MAX_HEADER, what="Slack header")
+    header = truncate(one_line(f"{mark} {drill}{state}: {plain(group.title)}"), MAX_HEADER, what="Slack header")
     budget.left -= len(header)
     budget.blocks.append({"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}})
     if notice:
@@ -115,6 +115,11 @@ def render_slack(
         "blocks": budget.blocks[: MAX_BLOCKS - 1],
         "attachments": [{"color": COLOURS[group.status], "fallback": truncate(header, 300), "blocks": [colour_bar]}],
     }
+
+
+def plain(text: str) -> str:
+    """plain_text never pings, but keep `<!channel>` from even appearing: a zero-width space after each `<`."""
+    return text.replace("<", "<\u200b")
 
 
 def _state_word(group: AlertGroup) -> str:

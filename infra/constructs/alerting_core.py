@@ -49,7 +49,7 @@ class AlertingCore(Construct):
                 iam.PolicyStatement(
                     sid=f"Allow{service.split('.')[0].capitalize()}ToUseTheKey",
                     principals=[iam.ServicePrincipal(service)],
-                    actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                    actions=["kms:Decrypt", "kms:GenerateDataKey*"],
                     resources=["*"],  # in a key policy, "*" is this key
                     conditions=source_account,
                 )
@@ -60,7 +60,7 @@ class AlertingCore(Construct):
                 iam.PolicyStatement(
                     sid="AllowAlertmanagerPublisherToUseTheKey",
                     principals=[iam.ArnPrincipal(alertmanager_publisher_role_arn)],
-                    actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                    actions=["kms:Decrypt", "kms:GenerateDataKey*"],
                     resources=["*"],
                 )
             )

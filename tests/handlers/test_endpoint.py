@@ -277,3 +277,22 @@ def test_lone_surrogates_are_not_a_500(endpoint: Endpoint, world: dict[str, Any]
     assert response.status == 202
     [message] = published(world, "critical")
     assert "High\ufffdLatency" in json.loads(message["Message"])["groupLabels"]["alertname"]
+
+
+def test_a_signed_retry_after_a_failed_publish_is_accepted(endpoint: Endpoint, clock: Clock) -> None:
+    publish = endpoint.publish
+    calls: list[str] = []
+
+    def flaky(topic_arn: str, message: str, subject: str, attributes: Any) -> str:
+        calls.append(topic_arn)
+        if len(calls) == 1:
+            raise ConnectionError("SNS unreachable")
+        return publish(topic_arn, message, subject, attributes)
+
+    endpoint.publish = flaky
+    body = alertmanager(1)
+    first = signed(body, KEYS[0], clock.now)
+    with pytest.raises(ConnectionError):
+        endpoint.handle(first)
+    assert endpoint.handle(first).status == 202  # Alertmanager's retry of the 500
+    assert endpoint.handle(first).status == 401  # and now it is a replay

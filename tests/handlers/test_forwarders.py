@@ -128,13 +128,25 @@ def test_slack_body_other_than_ok_is_permanent(make_forwarder: Make, slack: Stan
 @pytest.mark.parametrize(
     ("status", "body"), [(403, "action_prohibited"), (404, "channel_not_found"), (410, "channel_is_archived")]
 )
-def test_slack_gone_channel_is_permanent_after_one_fresh_secret(
+def test_slack_gone_channel_is_permanent_and_not_sent_again(
     make_forwarder: Make, slack: StandIn, context: FakeContext, status: int, body: str
 ) -> None:
     slack.then(Answer(status=status, body=body), Answer(status=status, body=body))
     with pytest.raises(DeliveriesFailedError, match=body):
         make_forwarder(Destination.SLACK).run(sns_event(alarm()), context)
-    assert len(slack.received) == 2
+    assert len(slack.received) == 1
+
+
+def test_a_rotated_secret_is_fetched_fresh_and_used_once(
+    make_forwarder: Make, slack: StandIn, context: FakeContext, secrets: Any
+) -> None:
+    forwarder = make_forwarder(Destination.SLACK)
+    forwarder.run(sns_event(alarm(name="warm-the-cache")), context)
+    with StandIn("slack") as rotated:
+        secrets.put_secret_value(SecretId=SLACK_SECRET, SecretString=rotated.url)
+        slack.then(Answer(status=410, body="channel_is_archived"))
+        assert forwarder.run(sns_event(alarm()), context)["delivered"] == 1
+        assert len(rotated.accepted()) == 1
 
 
 def test_retries_stop_at_the_lambda_deadline(make_forwarder: Make, slack: StandIn) -> None:

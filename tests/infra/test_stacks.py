@@ -19,7 +19,7 @@ def test_key_rotates_and_lets_cloudwatch_and_eventbridge_use_it(dev: Synthesized
     by_principal = {json.dumps(s["Principal"], sort_keys=True): s for s in _statements(key)}
     for service in ("cloudwatch.amazonaws.com", "events.amazonaws.com"):
         statement = by_principal[json.dumps({"Service": service})]
-        assert sorted(statement["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
+        assert sorted(statement["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
         assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": "111111111111"}}
     dev.template("alerting").has_resource_properties("AWS::KMS::Alias", {"AliasName": "alias/dev-alerting"})
 
