@@ -225,6 +225,11 @@ class EnvironmentConfig(_Model):
         if fallback is not None:
             routes[self.health_topic_name(other)] = {"severity": "critical", "secrets": fallback["secrets"]}
             subscribed.append(f"health-{other}")
+        # Events that arrive without SNS (an EventBridge rule or a CloudWatch alarm invoking the function, an
+        # Alertmanager body) carry no topic: they take the critical topic's route.
+        critical = routes.get(self.topic_name("critical"))
+        if critical is not None:
+            routes["default"] = dict(critical)
         return routes, subscribed
 
     def fallback_slack_secret(self) -> str | None:

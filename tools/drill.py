@@ -32,9 +32,12 @@ class DrillResult:
     expected: tuple[str, ...]
     to_destination: dict[str, float | None] = field(default_factory=dict)  # seconds from ALARM to delivery
     to_resolve: dict[str, float | None] = field(default_factory=dict)  # seconds from OK to the resolve
+    skipped: str | None = None  # why this alarm was not drilled
 
     @property
     def missing(self) -> list[str]:
+        if self.skipped:
+            return []
         late = [f"{self.alarm}: {d} (ALARM)" for d in self.expected if self.to_destination.get(d) is None]
         late += [f"{self.alarm}: {d} (OK)" for d in self.expected if self.to_resolve.get(d) is None]
         return late
@@ -94,6 +97,11 @@ class Drill:
         name = alarm["AlarmName"]
         expected = tuple(sorted({d for arn in alarm.get("AlarmActions", []) for d in self.destinations_for(arn)}))
         result = DrillResult(alarm=name, expected=expected)
+        if alarm.get("StateValue") == "ALARM":
+            # A real page is open: drilling it would resolve it behind the on-call's back.
+            result.skipped = "in ALARM for real"
+            self.say(f"  {name}: skipped, it is in ALARM for real")
+            return result
         key = alarm_key(alarm["AlarmArn"])
         started = time.time()
         self.touched.append(name)
@@ -102,19 +110,21 @@ class Drill:
         resolving = time.time()
         self._set(name, "OK", "DRILL: done")
         self.touched.remove(name)
-        result.to_resolve = self._wait(key, "resolved", expected, resolving, f"{name} OK")
+        # CloudWatch may have re-evaluated the alarm back to OK itself: any resolve after the ALARM counts.
+        result.to_resolve = self._wait(key, "resolved", expected, started, f"{name} OK", origin=resolving)
         return result
 
     def _wait(
-        self, key: str, state: str, expected: tuple[str, ...], since: float, what: str
+        self, key: str, state: str, expected: tuple[str, ...], since: float, what: str, *, origin: float | None = None
     ) -> dict[str, float | None]:
+        origin = since if origin is None else origin
         arrived: dict[str, float | None] = dict.fromkeys(expected)
         deadline = time.monotonic() + self.timeout
         last_said = time.monotonic() - 8  # the first word after 2 s of waiting, then every 10 s
         while time.monotonic() < deadline:
             for row in self.ledger.deliveries(key, since):
                 if row["state"] == state and arrived.get(row["destination"], 0.0) is None:
-                    arrived[row["destination"]] = row["delivered_at"] - since
+                    arrived[row["destination"]] = max(row["delivered_at"] - origin, 0.0)
             if all(v is not None for v in arrived.values()):
                 return arrived
             if time.monotonic() - last_said > 10:
@@ -134,6 +144,9 @@ def table(results: list[DrillResult]) -> str:
     width = max([len(r.alarm) for r in results] + [5])
     lines = [f"{'alarm'.ljust(width)}  {'s to PagerDuty':>14}  {'s to Slack':>10}  {'s to resolve':>12}"]
     for r in results:
+        if r.skipped:
+            lines.append(f"{r.alarm.ljust(width)}  skipped: {r.skipped}")
+            continue
         resolves = list(r.to_resolve.values())
         resolve = (
             None if any(v is None for v in resolves) or not resolves else max(v for v in resolves if v is not None)

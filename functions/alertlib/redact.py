@@ -16,7 +16,10 @@ from typing import Any
 
 from alertlib.models import AlertGroup
 
-_EMAIL = re.compile(r"(?<![\w.%+-])([A-Za-z0-9])[A-Za-z0-9._%+-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
+_EMAIL = re.compile(
+    r"(?:(?<=%[0-9A-Fa-f]{2})|(?<![\w.%+-]))([A-Za-z0-9])[A-Za-z0-9._%+-]*(?:@|%40)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b",
+    re.I,
+)  # "%40": the address inside a percent-encoded URL (console links, silence filters)
 # International (+country) or grouped national numbers; the digit count (8-15) is checked in _phone.
 _PHONE = re.compile(
     r"(?<![\w.+/:=-])"
@@ -38,7 +41,7 @@ def redact_text(text: str, patterns: tuple[re.Pattern[str], ...] = ()) -> str:
         return text  # too short for an address or a number of 8 digits
     for pattern in patterns:
         text = pattern.sub(PATTERN_MASK, text)
-    if "@" in text:
+    if "@" in text or "%40" in text:
         text = _EMAIL.sub(EMAIL_MASK, text)
     return _PHONE.sub(_phone, text)
 

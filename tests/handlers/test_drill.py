@@ -95,3 +95,16 @@ def test_an_interrupted_drill_puts_every_alarm_back_to_ok(pipeline: tuple[LocalP
     [alarm] = running.cloudwatch.describe_alarms(AlarmNames=["dev-rds-orders-db-CPUUtilization"])["MetricAlarms"]
     assert alarm["StateValue"] == "OK"
     assert alarm["StateReason"].startswith("DRILL: restored")
+
+
+def test_an_alarm_in_alarm_for_real_is_not_drilled(pipeline: tuple[LocalPipeline, StandIn, StandIn]) -> None:
+    running, pagerduty, _ = pipeline
+    running.cloudwatch.set_alarm_state(
+        AlarmName="dev-rds-orders-db-FreeStorageSpace", StateValue="ALARM", StateReason="Threshold Crossed"
+    )
+    drill = _drill(running)
+    [result] = drill.run(drill.alarms("dev-", ["dev-rds-orders-db-FreeStorageSpace"], None))
+    assert result.skipped and result.missing == []
+    [alarm] = running.cloudwatch.describe_alarms(AlarmNames=["dev-rds-orders-db-FreeStorageSpace"])["MetricAlarms"]
+    assert alarm["StateValue"] == "ALARM"
+    assert pagerduty.received == []

@@ -120,6 +120,7 @@ def test_forwarders_runtime_architecture_and_environment(dev: Synthesized) -> No
     assert "IDEMPOTENCY_TABLE" in env and "LEDGER_TABLE" in env
     routes = json.loads(env["ROUTES"])
     assert routes == {
+        "default": {"severity": "critical", "secrets": ["alerting/dev/pagerduty"]},
         "dev-critical": {"severity": "critical", "secrets": ["alerting/dev/pagerduty"]},
         "dev-slack-forwarder-health": {"severity": "critical", "secrets": ["alerting/dev/pagerduty"]},
     }

@@ -19,6 +19,8 @@ REDACTED = [
     ("JANE.DOE+ops@sub.example.co.uk", "J***@***"),
     ("mailto:bob@corp.io", "mailto:b***@***"),
     ("https://x.example.com/?user=bob@corp.io&x=1", "https://x.example.com/?user=b***@***&x=1"),
+    ("#alarmsV2:alarm/db-for-jane%40example.com", "#alarmsV2:alarm/d***@***"),
+    ("filter=%7Bowner%3D%22jane.doe%40corp.example%22%7D", "filter=%7Bo***@***%22%7D"),
     ("call +1 555 123 4567", "call [phone]"),
     ("call +1-555-123-4567.", "call [phone]."),
     ("(555) 123-4567", "[phone]"),
