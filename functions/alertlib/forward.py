@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from alertlib.deliver import Deadline, Delivered, Deliverer, Destination
 from alertlib.errors import ConfigurationError, DeliveryError, MalformedInput, NotAStateChange
-from alertlib.models import AlertGroup, Status
+from alertlib.models import AlertGroup, Source, Status
 from alertlib.normalise import normalise
 from alertlib.observability import (
     ALERTS_DELIVERED,
@@ -29,7 +29,7 @@ from alertlib.observability import (
 )
 from alertlib.parse import Envelope, parse_message, split_event
 from alertlib.redact import redact_group
-from alertlib.reliability import Ledger, OncePerMessage
+from alertlib.reliability import Ledger, OncePerMessage, latest
 from alertlib.render_pagerduty import render_pagerduty
 from alertlib.render_slack import render_slack
 from alertlib.settings import Settings
@@ -47,7 +47,9 @@ def prepare(envelope: Envelope, settings: Settings, now: datetime) -> AlertGroup
 
 def render_for(destination: Destination, group: AlertGroup, settings: Settings, now: datetime) -> list[dict[str, Any]]:
     if destination is Destination.PAGERDUTY:
-        return render_pagerduty(group, per_alert=settings.pagerduty_grouping == "alert")
+        return render_pagerduty(
+            group, per_alert=settings.pagerduty_grouping == "alert", insufficient_data=settings.insufficient_data
+        )
     return [render_slack(group, now=now, max_listed=settings.max_listed_alerts)]
 
 
@@ -150,6 +152,15 @@ class Forwarder:
             return
         source = group.source.value
         counters.add(ALERTS_RECEIVED, source)
+        if self.ledger is not None and group.status is Status.RESOLVED and group.source is not Source.ALERTMANAGER:
+            checked = self._against_ledger(group)
+            if checked is None:
+                outcome.ignored += 1
+                counters.add(ALERTS_IGNORED, source)
+                logger.info("not forwarded", extra={"reason": "OK after INSUFFICIENT_DATA with nothing open",
+                                                    "message_id": envelope.message_id})  # fmt: skip
+                return
+            group = checked
         route = self.settings.route_for(envelope.topic_arn)
         if not route.secrets:
             error = ConfigurationError(f"no {self.destination.value} secret routed for topic {envelope.topic_name!r}")
@@ -189,6 +200,24 @@ class Forwarder:
                     "attempts": delivered.attempts,
                 },
             )
+
+    def _against_ledger(self, group: AlertGroup) -> AlertGroup | None:
+        """An OK, read against what was delivered: None when it leaves INSUFFICIENT_DATA with nothing open (every
+        new alarm does that once: no "RESOLVED" flood on deploy); else the group, with the start of the problem
+        when CloudWatch's notification did not say it (so the resolved message says how long it lasted)."""
+        assert self.ledger is not None
+        alert = group.alerts[0]
+        try:
+            last = latest(self.ledger.deliveries(group.dedup_key, since=0))
+        except Exception as exc:  # noqa: BLE001 - without the ledger, forward as if it were not there
+            logger.warning("ledger read failed", extra={"reason": type(exc).__name__, "alert_key": group.dedup_key})
+            return group
+        if alert.previous is Status.INSUFFICIENT_DATA and (last is None or last["state"] == Status.RESOLVED.value):
+            return None
+        if last and last["state"] == Status.FIRING.value and alert.starts_at is None and last["seconds_to_deliver"]:
+            started = datetime.fromtimestamp(last["delivered_at"] - last["seconds_to_deliver"], UTC)
+            return replace(group, alerts=(replace(alert, starts_at=started), *group.alerts[1:]))
+        return group
 
     def _record(self, group: AlertGroup) -> None:
         if self.ledger is None:

@@ -132,6 +132,7 @@ class Alert:
     metric: Metric | None = None
     arn: str | None = None
     drill: bool = False  # the state was set by a drill (the reason starts with DRILL)
+    previous: Status | None = None  # CloudWatch's previous state, when the source says it
 
     def link(self, kind: LinkKind) -> Link | None:
         return next((link for link in self.links if link.kind is kind), None)

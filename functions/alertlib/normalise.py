@@ -105,6 +105,7 @@ def _from_notification(message: AlarmNotification, route_severity: Severity) -> 
         metric=metric,
         arn=message.arn,
         drill=message.reason.lstrip().upper().startswith("DRILL"),
+        previous=_STATUS.get(message.old_state or ""),
     )
 
 
@@ -157,6 +158,7 @@ def _from_state_change(message: AlarmStateChange, route_severity: Severity) -> A
         metric=metric,
         arn=message.arn,
         drill=state.reason.lstrip().upper().startswith("DRILL"),
+        previous=_STATUS.get(message.previous.value) if message.previous else None,
     )
 
 

@@ -129,6 +129,10 @@ class Ledger:
         return sorted((r for r in rows if r["delivered_at"] >= since), key=lambda r: r["delivered_at"])
 
 
+def latest(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    return max(rows, key=lambda r: r["delivered_at"]) if rows else None
+
+
 def _state_changed_at(group: AlertGroup) -> datetime | None:
     times = [
         (a.ends_at if group.status is Status.RESOLVED else a.starts_at)

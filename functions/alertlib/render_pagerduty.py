@@ -23,13 +23,34 @@ _LINK_ORDER = (LinkKind.RUNBOOK, LinkKind.DASHBOARD, LinkKind.CONSOLE, LinkKind.
 _STATE_WORD = {Status.FIRING: "ALARM", Status.RESOLVED: "OK", Status.INSUFFICIENT_DATA: "INSUFFICIENT_DATA"}
 
 
-def render_pagerduty(group: AlertGroup, *, per_alert: bool = False) -> list[dict[str, Any]]:
-    """One event for the group (Alertmanager's own behaviour), or one per alert when `per_alert`."""
+def render_pagerduty(
+    group: AlertGroup, *, per_alert: bool = False, insufficient_data: str = "info"
+) -> list[dict[str, Any]]:
+    """One event for the group (Alertmanager's own behaviour), or one per alert when `per_alert`.
+
+    INSUFFICIENT_DATA has a PagerDuty alert of its own (`<key>#insufficient-data`): a trigger on the alarm's own
+    key would be deduplicated into an open alert, and a later ALARM would be swallowed by a low-urgency one.
+    Leaving INSUFFICIENT_DATA resolves that alert."""
     if per_alert and group.source is Source.ALERTMANAGER:  # the same key whether an alert is alone or not
         return [_event_for_alert(group, alert) for alert in group.alerts]
-    if group.status is Status.RESOLVED:
-        return [_resolve(group.dedup_key)]
-    return [_fit(_trigger(group, group.dedup_key, group.alerts))]
+    if group.status is Status.INSUFFICIENT_DATA:
+        return [_fit(_trigger(group, insufficient_key(group.dedup_key), group.alerts))]
+    events = (
+        [_resolve(group.dedup_key)]
+        if group.status is Status.RESOLVED
+        else [_fit(_trigger(group, group.dedup_key, group.alerts))]
+    )
+    left_insufficient = any(a.previous is Status.INSUFFICIENT_DATA for a in group.alerts)
+    if left_insufficient and insufficient_data != "ignore":
+        events.append(_resolve(insufficient_key(group.dedup_key)))
+    return events
+
+
+def insufficient_key(dedup_key: str) -> str:
+    key = f"{dedup_key}#insufficient-data"
+    if len(key) <= MAX_DEDUP_KEY:
+        return key
+    return "insufficient-data:" + hashlib.sha256(dedup_key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _event_for_alert(group: AlertGroup, alert: Alert) -> dict[str, Any]:

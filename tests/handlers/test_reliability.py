@@ -87,7 +87,7 @@ def test_a_retry_after_a_partial_failure_sends_only_what_did_not_go(
     with StandIn("slack") as second:
         secrets.create_secret(Name="alerting/test/slack-2", SecretString=second.url)
         forwarder = build(Destination.SLACK, secrets=(SLACK_SECRET, "alerting/test/slack-2"))
-        second.then(Answer(status=404, body="channel_not_found"), Answer(status=404, body="channel_not_found"))
+        second.then(Answer(status=404, body="channel_not_found"))
         event = sns_event(alarm())
         with pytest.raises(DeliveriesFailedError):
             forwarder.run(event, FakeContext())
@@ -132,3 +132,25 @@ def test_pagerduty_failing_falls_back_to_slack_and_the_event_still_fails(
     with pytest.raises(DeliveriesFailedError):
         forwarder.run(sns_event(alarm()), FakeContext())  # Lambda's retry: the fallback is not repeated
     assert len(slack.accepted()) == 1
+
+
+def test_a_new_alarm_going_ok_sends_nothing(
+    build: Callable[..., Forwarder], pagerduty: StandIn, slack: StandIn
+) -> None:
+    # Every alarm a deploy creates goes INSUFFICIENT_DATA -> OK, and CloudWatch runs its OK actions.
+    new_alarm_ok = sns_event(alarm(state="OK", OldStateValue="INSUFFICIENT_DATA"))
+    for destination in (Destination.PAGERDUTY, Destination.SLACK):
+        assert build(destination).run(new_alarm_ok, FakeContext())["ignored"] == 1
+    assert pagerduty.received == slack.received == []
+
+
+def test_an_ok_after_a_page_resolves_and_says_how_long_it_lasted(
+    build: Callable[..., Forwarder], slack: StandIn
+) -> None:
+    forwarder = build(Destination.SLACK)
+    forwarder.run(sns_event(alarm(state="ALARM")), FakeContext())
+    resolved = sns_event(alarm(state="OK", StateChangeTime="2026-11-22T03:40:00.000+0000"))
+    resolved["Records"][0]["Sns"]["MessageId"] = "ok"
+    forwarder.run(resolved, FakeContext())
+    fields = [f["text"] for b in slack.accepted()[1].body["blocks"] for f in b.get("fields", [])]
+    assert "*Lasted*\n45m 0s" in fields  # 02:55 (the ALARM) to 03:40

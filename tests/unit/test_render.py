@@ -255,3 +255,19 @@ def test_slack_insufficient_data_is_grey() -> None:
 )
 def test_format_duration(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
+
+
+def test_pagerduty_insufficient_data_has_its_own_alert_and_leaving_it_resolves_that() -> None:
+    [insufficient] = _pd(sns_event(alarm(state="INSUFFICIENT_DATA")))
+    key = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:prod-rds-orders-db-CPUUtilization"
+    assert insufficient["dedup_key"] == key + "#insufficient-data"
+    alarm_after = _pd(sns_event(alarm(state="ALARM", OldStateValue="INSUFFICIENT_DATA")))
+    assert [(e["event_action"], e["dedup_key"]) for e in alarm_after] == [
+        ("trigger", key),
+        ("resolve", key + "#insufficient-data"),
+    ]
+    ok_after = _pd(sns_event(alarm(state="OK", OldStateValue="INSUFFICIENT_DATA")))
+    assert [(e["event_action"], e["dedup_key"]) for e in ok_after] == [
+        ("resolve", key),
+        ("resolve", key + "#insufficient-data"),
+    ]
