@@ -89,6 +89,20 @@ class AlertingCore(Construct):
             removal_policy=RemovalPolicy.RETAIN,
         )
 
+        # Payloads a forwarder refused (bad input): kept apart from failed deliveries, so that the dead-letter
+        # queue's alarm means "not delivered" and this queue's alarm means "someone sends what we cannot read".
+        self.rejected_queue = sqs.Queue(
+            self,
+            "RejectedQueue",
+            queue_name=f"{env_name}-alerting-rejected",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=self.key,
+            data_key_reuse=Duration.hours(1),
+            retention_period=Duration.days(14),
+            enforce_ssl=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
         # Exactly once to people (Powertools idempotency) and the delivery ledger drills read.
         self.idempotency_table = dynamodb.TableV2(
             self,

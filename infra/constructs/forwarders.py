@@ -96,9 +96,9 @@ class Forwarder(Construct):
                 resources=[core.ledger_table.table_arn],
             ),
             iam.PolicyStatement(
-                sid="KeepFailuresInDeadLetterQueue",
+                sid="KeepFailuresAndRefusals",
                 actions=["sqs:SendMessage"],
-                resources=[core.dead_letter_queue.queue_arn],
+                resources=[core.dead_letter_queue.queue_arn, core.rejected_queue.queue_arn],
             ),
         ]
         if settings.tracing:
@@ -115,7 +115,7 @@ class Forwarder(Construct):
         environment = {
             **settings.environment,
             "ROUTES": json.dumps(routes, sort_keys=True, separators=(",", ":")),
-            "REJECTED_QUEUE_URL": core.dead_letter_queue.queue_url,
+            "REJECTED_QUEUE_URL": core.rejected_queue.queue_url,
             "IDEMPOTENCY_TABLE": core.idempotency_table.table_name,
             "LEDGER_TABLE": core.ledger_table.table_name,
             **({"FALLBACK_SLACK_SECRET": fallback_slack_secret} if fallback_slack_secret else {}),

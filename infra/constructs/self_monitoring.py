@@ -25,6 +25,7 @@ class SelfMonitoring(Construct):
         forwarders: dict[str, Forwarder],
         health_topics: dict[str, sns.ITopic],
         dead_letter_queue: sqs.IQueue,
+        rejected_queue: sqs.IQueue,
         runbook_base_url: str,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -71,7 +72,23 @@ class SelfMonitoring(Construct):
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
+        rejected_alarm = cloudwatch.Alarm(
+            self,
+            "PayloadsRejected",
+            alarm_name=f"{env_name}-forwarder-rejected-payloads",
+            alarm_description=(
+                "A forwarder refused a payload it cannot read (kept in the rejected queue with the reason): a sender "
+                f"is misconfigured and its alerts do not arrive.\nrunbook: {base}/forwarder-rejected-payloads.md"
+            ),
+            metric=rejected_queue.metric_number_of_messages_sent(statistic="Sum", period=Duration.minutes(5)),
+            threshold=1,
+            evaluation_periods=1,
+            datapoints_to_alarm=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
         for topic in health_topics.values():
-            queue_alarm.add_alarm_action(actions.SnsAction(topic))
-            queue_alarm.add_ok_action(actions.SnsAction(topic))
-        self.alarms.append(queue_alarm)
+            for alarm in (queue_alarm, rejected_alarm):
+                alarm.add_alarm_action(actions.SnsAction(topic))
+                alarm.add_ok_action(actions.SnsAction(topic))
+        self.alarms.extend([queue_alarm, rejected_alarm])

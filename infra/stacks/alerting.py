@@ -111,10 +111,17 @@ class AlertingStack(Stack):
             forwarders=self.forwarders,
             health_topics=health_topics,
             dead_letter_queue=self.core.dead_letter_queue,
+            rejected_queue=self.core.rejected_queue,
             runbook_base_url=config.runbook_base_url,
         )
         Validations.of(self.core.dead_letter_queue).acknowledge(
             Acknowledgment(id="AwsSolutions-SQS3", reason="This queue is the dead-letter queue; an alarm watches it."),
+        )
+        Validations.of(self.core.rejected_queue).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-SQS3",
+                reason="This queue keeps refused payloads for a person to read; nothing consumes it to fail again.",
+            ),
         )
         for secret in self.core.secrets.values():
             Validations.of(secret).acknowledge(
@@ -128,6 +135,7 @@ class AlertingStack(Stack):
         for key, sns_topic in topics.items():
             CfnOutput(self, f"TopicArn{_pascal(key)}", value=sns_topic.topic_arn, description=f"{key} topic")
         CfnOutput(self, "DeadLetterQueueUrl", value=self.core.dead_letter_queue.queue_url)
+        CfnOutput(self, "RejectedQueueUrl", value=self.core.rejected_queue.queue_url)
         CfnOutput(self, "KeyArn", value=self.core.key.key_arn)
         for destination, forwarder in self.forwarders.items():
             CfnOutput(self, f"{destination.capitalize()}ForwarderName", value=forwarder.function.function_name)

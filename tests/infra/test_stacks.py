@@ -127,8 +127,9 @@ def test_forwarders_runtime_architecture_and_environment(dev: Synthesized) -> No
 
 
 def test_failure_destination_and_subscription_redrive_to_the_dead_letter_queue(dev: Synthesized) -> None:
-    [queue_id] = dev.resources("alerting", "AWS::SQS::Queue")
-    queue = dev.resources("alerting", "AWS::SQS::Queue")[queue_id]["Properties"]
+    queues = dev.resources("alerting", "AWS::SQS::Queue")
+    [queue_id] = [k for k, q in queues.items() if q["Properties"]["QueueName"] == "dev-alerting-dlq"]
+    queue = queues[queue_id]["Properties"]
     assert queue["MessageRetentionPeriod"] == 14 * 24 * 3600
     assert "KmsMasterKeyId" in queue
     for config in dev.resources("alerting", "AWS::Lambda::EventInvokeConfig").values():
@@ -209,6 +210,9 @@ def test_self_monitoring_never_reports_a_forwarder_only_through_itself(dev: Synt
     assert errors["AlarmActions"] == errors["OKActions"]
     assert [topics[a["Ref"]] for a in errors["AlarmActions"]] == ["dev-pagerduty-forwarder-health"]
     assert "dev-forwarder-slack-Throttles" in alarms
+    rejected = alarms["dev-forwarder-rejected-payloads"]
+    assert rejected["MetricName"] == "NumberOfMessagesSent"
+    assert len(rejected["AlarmActions"]) == 2
     queue = alarms["dev-forwarder-dead-letter-queue-NotEmpty"]
     assert sorted(topics[a["Ref"]] for a in queue["AlarmActions"]) == [
         "dev-pagerduty-forwarder-health",
