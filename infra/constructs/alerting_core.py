@@ -77,59 +77,24 @@ class AlertingCore(Construct):
             )
             self._allow_publishers(self.topics[topic], account, alertmanager_publisher_role_arn)
 
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetterQueue",
-            queue_name=f"{env_name}-alerting-dlq",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=self.key,
-            data_key_reuse=Duration.hours(1),
-            retention_period=Duration.days(14),
-            enforce_ssl=True,
-            removal_policy=RemovalPolicy.RETAIN,
-        )
-
+        self.dead_letter_queue = encrypted_queue(self, "DeadLetterQueue", f"{env_name}-alerting-dlq", self.key)
         # Payloads a forwarder refused (bad input): kept apart from failed deliveries, so that the dead-letter
         # queue's alarm means "not delivered" and this queue's alarm means "someone sends what we cannot read".
-        self.rejected_queue = sqs.Queue(
-            self,
-            "RejectedQueue",
-            queue_name=f"{env_name}-alerting-rejected",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=self.key,
-            data_key_reuse=Duration.hours(1),
-            retention_period=Duration.days(14),
-            enforce_ssl=True,
-            removal_policy=RemovalPolicy.RETAIN,
-        )
+        self.rejected_queue = encrypted_queue(self, "RejectedQueue", f"{env_name}-alerting-rejected", self.key)
 
         # Exactly once to people (Powertools idempotency) and the delivery ledger drills read.
-        self.idempotency_table = dynamodb.TableV2(
-            self,
-            "IdempotencyTable",
-            table_name=f"{env_name}-alerting-idempotency",
-            partition_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING),
-            time_to_live_attribute="expiration",
-            billing=dynamodb.Billing.on_demand(),
-            encryption=dynamodb.TableEncryptionV2.customer_managed_key(self.key),
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            removal_policy=RemovalPolicy.DESTROY,
+        self.idempotency_table = encrypted_table(
+            self, "IdempotencyTable", f"{env_name}-alerting-idempotency", self.key, partition="id", ttl="expiration"
         )
-        self.ledger_table = dynamodb.TableV2(
+        self.ledger_table = encrypted_table(
             self,
             "LedgerTable",
-            table_name=f"{env_name}-alerting-ledger",
-            partition_key=dynamodb.Attribute(name="alert", type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name="entry", type=dynamodb.AttributeType.STRING),
-            time_to_live_attribute="expires_at",
-            billing=dynamodb.Billing.on_demand(),
-            encryption=dynamodb.TableEncryptionV2.customer_managed_key(self.key),
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            removal_policy=RemovalPolicy.RETAIN,
+            f"{env_name}-alerting-ledger",
+            self.key,
+            partition="alert",
+            sort="entry",
+            ttl="expires_at",
+            removal=RemovalPolicy.RETAIN,
         )
 
         self.secrets: dict[str, secretsmanager.Secret] = {}
@@ -168,6 +133,49 @@ class AlertingCore(Construct):
                     resources=[topic.topic_arn],
                 )
             )
+
+
+def encrypted_queue(scope: Construct, construct_id: str, name: str, key: kms.IKey) -> sqs.Queue:
+    """A queue that keeps what it holds for 14 days, encrypted with the alerting key, TLS only, retained."""
+    return sqs.Queue(
+        scope,
+        construct_id,
+        queue_name=name,
+        encryption=sqs.QueueEncryption.KMS,
+        encryption_master_key=key,
+        data_key_reuse=Duration.hours(1),
+        retention_period=Duration.days(14),
+        enforce_ssl=True,
+        removal_policy=RemovalPolicy.RETAIN,
+    )
+
+
+def encrypted_table(
+    scope: Construct,
+    construct_id: str,
+    name: str,
+    key: kms.IKey,
+    *,
+    partition: str,
+    ttl: str,
+    sort: str | None = None,
+    removal: RemovalPolicy = RemovalPolicy.DESTROY,
+) -> dynamodb.TableV2:
+    """An on-demand table encrypted with the alerting key, with point-in-time recovery and items expiring by TTL."""
+    return dynamodb.TableV2(
+        scope,
+        construct_id,
+        table_name=name,
+        partition_key=dynamodb.Attribute(name=partition, type=dynamodb.AttributeType.STRING),
+        sort_key=dynamodb.Attribute(name=sort, type=dynamodb.AttributeType.STRING) if sort else None,
+        time_to_live_attribute=ttl,
+        billing=dynamodb.Billing.on_demand(),
+        encryption=dynamodb.TableEncryptionV2.customer_managed_key(key),
+        point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+            point_in_time_recovery_enabled=True
+        ),
+        removal_policy=removal,
+    )
 
 
 def _pascal(text: str) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
-from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -13,7 +12,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from infra.constructs.alerting_core import AlertingCore
+from infra.constructs.alerting_core import AlertingCore, encrypted_table
 from infra.constructs.forwarders import ARCHITECTURE, RUNTIME, retention
 
 AUTH_PLACEHOLDER = '{"bearer_tokens": [], "hmac_keys": []}'
@@ -37,18 +36,8 @@ class AlertmanagerEndpoint(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         name = f"{env_name}-alertmanager-endpoint"
-        self.table = dynamodb.TableV2(
-            self,
-            "RateLimits",
-            table_name=f"{env_name}-alertmanager-endpoint",
-            partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
-            time_to_live_attribute="expires_at",
-            billing=dynamodb.Billing.on_demand(),
-            encryption=dynamodb.TableEncryptionV2.customer_managed_key(core.key),
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            removal_policy=RemovalPolicy.DESTROY,
+        self.table = encrypted_table(
+            self, "RateLimits", f"{env_name}-alertmanager-endpoint", core.key, partition="pk", ttl="expires_at"
         )
         self.auth_secret_name = f"alerting/{env_name}/alertmanager-endpoint"
         self.auth_secret = secretsmanager.Secret(
