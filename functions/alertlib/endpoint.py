@@ -209,11 +209,9 @@ class Endpoint:
             return None
         if not math.isfinite(sent_at) or abs(now - sent_at) > REPLAY_WINDOW_SECONDS:
             return None
-        signed = timestamp.encode() + b"." + raw
         matched_key = None
-        for key in credentials.hmac_keys:
-            expected = hmac.new(key.encode(), signed, hashlib.sha256).hexdigest()
-            if hmac.compare_digest(signature.encode(), expected.encode()):
+        for key in credentials.hmac_keys:  # no early exit: every key is compared
+            if hmac.compare_digest(signature.encode(), sign(key, timestamp, raw).encode()):
                 matched_key = key
         if matched_key is None:
             return None

@@ -294,10 +294,6 @@ def _console_link(arn: Mapping[str, str], name: str) -> list[Link]:
     return [Link(kind=LinkKind.CONSOLE, url=url, text=_LINK_TEXT[LinkKind.CONSOLE])]
 
 
-def console_host(partition: str | None, region: str) -> str:
-    return _CONSOLE_HOSTS.get(partition or "aws", f"https://{region}.console.aws.amazon.com")
-
-
 def _split_description(description: str | None) -> tuple[str, list[Link]]:
     """Take `runbook: <url>` and `dashboard: <url>` lines out of an alarm description as links."""
     if not description:

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -142,6 +141,3 @@ def _state_changed_at(group: AlertGroup) -> datetime | None:
     valid = [t for t in times if t is not None and t.year > 1]
     return max(valid) if valid else None
 
-
-def now() -> float:
-    return time.time()
