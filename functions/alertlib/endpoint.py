@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from alertlib.aws import AwsClient
 from alertlib.errors import ConfigurationError, MalformedInput
 from alertlib.parse import AlertmanagerMessage, parse_payload, scrub_surrogates
 from alertlib.severity import parse_severity
@@ -327,21 +328,15 @@ def sign(key: str, timestamp: str, body: bytes) -> str:
     return hmac.new(key.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
 
 
-class DynamoRateLimiter:
+class DynamoRateLimiter(AwsClient):
     """Counts in DynamoDB with atomic conditional updates; items expire through the table's TTL."""
 
+    service = "dynamodb"
+
     def __init__(self, table: str, limit: int, client: Any = None) -> None:
+        super().__init__(client)
         self.table = table
         self.limit = limit
-        self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            import boto3
-
-            self._client = boto3.client("dynamodb")
-        return self._client
 
     def consume(self, source: str, alerts: int, now: float) -> float | None:
         minute = int(now // 60)
@@ -379,16 +374,11 @@ class DynamoRateLimiter:
         return True
 
 
-class SnsPublisher:
-    def __init__(self, client: Any = None) -> None:
-        self._client = client
+class SnsPublisher(AwsClient):
+    service = "sns"
 
     def __call__(self, topic_arn: str, message: str, subject: str, attributes: Mapping[str, str]) -> str:
-        if self._client is None:
-            import boto3
-
-            self._client = boto3.client("sns")
-        answer = self._client.publish(
+        answer = self.client.publish(
             TopicArn=topic_arn,
             Message=message,
             Subject=subject,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from alertlib.aws import AwsClient
 from alertlib.deliver import Deadline, Delivered, Deliverer, Destination
 from alertlib.errors import ConfigurationError, DeliveryError, MalformedInput, NotAStateChange
 from alertlib.models import AlertGroup, Source, Status
@@ -275,20 +276,18 @@ class Forwarder:
         self.parker(envelope, reason)  # raising here fails the record (kept by Lambda), never the others
 
 
-class SqsParker:
-    """Keeps refused records in the dead-letter queue with the reason, so nothing is dropped unseen."""
+class SqsParker(AwsClient):
+    """Keeps refused records in the rejected queue with the reason, so nothing is dropped unseen."""
 
-    def __init__(self, queue_url: str) -> None:
+    service = "sqs"
+
+    def __init__(self, queue_url: str, client: Any = None) -> None:
+        super().__init__(client)
         self.queue_url = queue_url
-        self._client: Any = None
 
     def __call__(self, envelope: Envelope, reason: str) -> None:
-        if self._client is None:
-            import boto3
-
-            self._client = boto3.client("sqs")
         body = envelope.body if isinstance(envelope.body, str) else json.dumps(envelope.body, default=str)
-        self._client.send_message(
+        self.client.send_message(
             QueueUrl=self.queue_url,
             MessageBody=body[:250_000] or "(empty)",
             MessageAttributes={

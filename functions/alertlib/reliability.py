@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from alertlib.aws import AwsClient
 from alertlib.deliver import Deadline, Delivered, Destination
 from alertlib.models import AlertGroup, Status
 
@@ -68,20 +69,14 @@ class OncePerMessage:
         return Delivered(Destination(result["destination"]), int(result["status"]), int(result["attempts"]))
 
 
-class Ledger:
+class Ledger(AwsClient):
     """`LEDGER_TABLE`: partition `alert` (the alert's id), sort `entry` (`<state>#<destination>#<time>#<message>`)."""
 
+    service = "dynamodb"
+
     def __init__(self, table: str, client: Any = None) -> None:
+        super().__init__(client)
         self.table = table
-        self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            import boto3
-
-            self._client = boto3.client("dynamodb")
-        return self._client
 
     def record(self, group: AlertGroup, destination: Destination, delivered_at: float) -> None:
         changed = _state_changed_at(group)
@@ -140,4 +135,3 @@ def _state_changed_at(group: AlertGroup) -> datetime | None:
     ]
     valid = [t for t in times if t is not None and t.year > 1]
     return max(valid) if valid else None
-
