@@ -82,7 +82,7 @@ class AlertmanagerEndpoint(Construct):
                 ),
                 iam.PolicyStatement(
                     sid="CountAndRememberInOwnTable",
-                    actions=["dynamodb:UpdateItem", "dynamodb:PutItem"],
+                    actions=["dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:DeleteItem"],
                     resources=[self.table.table_arn],
                 ),
                 iam.PolicyStatement(
