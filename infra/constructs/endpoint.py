@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from infra.constructs.alerting_core import AlertingCore, encrypted_table
-from infra.constructs.forwarders import ARCHITECTURE, RUNTIME, retention
+from infra.constructs.forwarders import own_function
 
 AUTH_PLACEHOLDER = '{"bearer_tokens": [], "hmac_keys": []}'
 
@@ -52,65 +51,39 @@ class AlertmanagerEndpoint(Construct):
             ),
             removal_policy=RemovalPolicy.RETAIN,
         )
-        log_group = logs.LogGroup(
+        statements = [
+            iam.PolicyStatement(
+                sid="ReadAuthSecret",
+                actions=["secretsmanager:GetSecretValue"],
+                resources=[self.auth_secret.secret_arn],
+            ),
+            iam.PolicyStatement(
+                sid="CountAndRememberInOwnTable",
+                actions=["dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:DeleteItem"],
+                resources=[self.table.table_arn],
+            ),
+            iam.PolicyStatement(
+                sid="PublishToAlertTopics",
+                actions=["sns:Publish"],
+                resources=[topic.topic_arn for topic in topics.values()],
+            ),
+            iam.PolicyStatement(
+                sid="UseAlertingKey",
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=[core.key.key_arn],
+            ),
+        ]
+        self.function = own_function(
             self,
-            "Logs",
-            log_group_name=f"/aws/lambda/{name}",
-            retention=retention(log_retention_days),
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-        role = iam.Role(
-            self,
-            "Role",
-            role_name=name,
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=f"{name}: logs, its auth secret, its table, publish to the alert topics; nothing else",
-        )
-        policy = iam.Policy(
-            self,
-            "Policy",
-            statements=[
-                iam.PolicyStatement(
-                    sid="WriteOwnLogs",
-                    actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                    resources=[log_group.log_group_arn],
-                ),
-                iam.PolicyStatement(
-                    sid="ReadAuthSecret",
-                    actions=["secretsmanager:GetSecretValue"],
-                    resources=[self.auth_secret.secret_arn],
-                ),
-                iam.PolicyStatement(
-                    sid="CountAndRememberInOwnTable",
-                    actions=["dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:DeleteItem"],
-                    resources=[self.table.table_arn],
-                ),
-                iam.PolicyStatement(
-                    sid="PublishToAlertTopics",
-                    actions=["sns:Publish"],
-                    resources=[topic.topic_arn for topic in topics.values()],
-                ),
-                iam.PolicyStatement(
-                    sid="UseAlertingKey",
-                    actions=["kms:Decrypt", "kms:GenerateDataKey"],
-                    resources=[core.key.key_arn],
-                ),
-            ],
-        )
-        policy.attach_to_role(role)
-        self.function = lambda_.Function(
-            self,
-            "Function",
-            function_name=name,
+            name=name,
             description=f"{env_name}: Alertmanager webhook in, SNS out",
-            runtime=RUNTIME,
-            architecture=ARCHITECTURE,
+            role_description=f"{name}: logs, its auth secret, its table, publish to the alert topics; nothing else",
             handler="alertmanager_endpoint.handler",
             code=code,
-            memory_size=512,
-            timeout=Duration.seconds(15),
-            role=role,
-            log_group=log_group,
+            memory_mb=512,
+            timeout_seconds=15,
+            log_retention_days=log_retention_days,
+            statements=statements,
             environment={
                 "TOPIC_ARNS": json.dumps({k: t.topic_arn for k, t in topics.items()}, sort_keys=True),
                 "AUTH_SECRET": self.auth_secret_name,
@@ -120,10 +93,7 @@ class AlertmanagerEndpoint(Construct):
                 "POWERTOOLS_METRICS_NAMESPACE": "AlertForwarding",
                 "POWERTOOLS_TRACE_DISABLED": "true",
             },
-        )
-        function_resource = self.function.node.default_child
-        assert isinstance(function_resource, lambda_.CfnFunction)
-        function_resource.add_deletion_override("DependsOn")
+        ).function
         # Authentication is the function's own (bearer token or HMAC signature): Alertmanager cannot sign SigV4.
         self.url = self.function.add_function_url(auth_type=lambda_.FunctionUrlAuthType.NONE)
         CfnOutput(scope, "AlertmanagerEndpointUrl", value=f"{self.url.url}alertmanager")

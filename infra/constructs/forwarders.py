@@ -55,26 +55,7 @@ class Forwarder(Construct):
             secret_names.add(fallback_slack_secret)
         secrets = [core.secrets[s] for s in sorted(secret_names)]
 
-        self.log_group = logs.LogGroup(
-            self,
-            "Logs",
-            log_group_name=f"/aws/lambda/{name}",
-            retention=retention(settings.log_retention_days),
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-        self.role = iam.Role(
-            self,
-            "Role",
-            role_name=name,
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=f"{name}: logs, its secrets, the alerting key and the dead-letter queue; nothing else",
-        )
         statements = [
-            iam.PolicyStatement(
-                sid="WriteOwnLogs",
-                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[self.log_group.log_group_arn],
-            ),
             iam.PolicyStatement(
                 sid="ReadOwnSecrets",
                 actions=["secretsmanager:GetSecretValue"],
@@ -101,17 +82,6 @@ class Forwarder(Construct):
                 resources=[core.dead_letter_queue.queue_arn, core.rejected_queue.queue_arn],
             ),
         ]
-        if settings.tracing:
-            statements.append(
-                iam.PolicyStatement(
-                    sid="WriteTraces",
-                    actions=["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
-                    resources=["*"],  # X-Ray has no resource-level permissions
-                )
-            )
-        policy = iam.Policy(self, "Policy", statements=statements)
-        policy.attach_to_role(self.role)
-
         environment = {
             **settings.environment,
             "ROUTES": json.dumps(routes, sort_keys=True, separators=(",", ":")),
@@ -122,28 +92,23 @@ class Forwarder(Construct):
             "POWERTOOLS_SERVICE_NAME": name,
             "POWERTOOLS_TRACE_DISABLED": "false" if settings.tracing else "true",
         }
-        self.function = lambda_.Function(
+        own = own_function(
             self,
-            "Function",
-            function_name=name,
+            name=name,
             description=f"{env_name}: alarms and alerts to {destination}",
-            runtime=RUNTIME,
-            architecture=ARCHITECTURE,
+            role_description=f"{name}: logs, its secrets, the alerting key and the dead-letter queue; nothing else",
             handler=f"{destination}_forwarder.handler",
             code=code,
-            memory_size=settings.memory_mb,
-            timeout=Duration.seconds(settings.timeout_seconds),
-            role=self.role,
-            log_group=self.log_group,
+            memory_mb=settings.memory_mb,
+            timeout_seconds=settings.timeout_seconds,
+            log_retention_days=settings.log_retention_days,
+            statements=statements,
             environment=environment,
-            tracing=lambda_.Tracing.ACTIVE if settings.tracing else lambda_.Tracing.DISABLED,
+            tracing=settings.tracing,
         )
+        self.function, self.role, self.log_group, policy = own.function, own.role, own.log_group, own.policy
         # Written as L1 so that CDK grants nothing broader than the statements above (its own grant for an
         # encrypted queue would add kms:GenerateDataKey* and kms:ReEncrypt*).
-        # CDK adds DependsOn the role, which the function's GetAtt already implies (cfn-lint W3005).
-        function_resource = self.function.node.default_child
-        assert isinstance(function_resource, lambda_.CfnFunction)
-        function_resource.add_deletion_override("DependsOn")
         invoke_config = lambda_.CfnEventInvokeConfig(
             self,
             "AsyncInvoke",
@@ -160,6 +125,85 @@ class Forwarder(Construct):
             topic.add_subscription(
                 subscriptions.LambdaSubscription(self.function, dead_letter_queue=core.dead_letter_queue)
             )
+
+
+@dataclass(frozen=True)
+class OwnFunction:
+    function: lambda_.Function
+    role: iam.Role
+    policy: iam.Policy
+    log_group: logs.LogGroup
+
+
+def own_function(
+    scope: Construct,
+    *,
+    name: str,
+    description: str,
+    role_description: str,
+    handler: str,
+    code: lambda_.Code,
+    memory_mb: int,
+    timeout_seconds: int,
+    log_retention_days: int,
+    statements: list[iam.PolicyStatement],
+    environment: dict[str, str],
+    tracing: bool = False,
+) -> OwnFunction:
+    """A function of this project: its own log group with a retention, its own role holding exactly
+    `statements` (plus writing its logs, and X-Ray when tracing), the newest Python on arm64."""
+    log_group = logs.LogGroup(
+        scope,
+        "Logs",
+        log_group_name=f"/aws/lambda/{name}",
+        retention=retention(log_retention_days),
+        removal_policy=RemovalPolicy.DESTROY,
+    )
+    role = iam.Role(
+        scope,
+        "Role",
+        role_name=name,
+        assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+        description=role_description,
+    )
+    own = [
+        iam.PolicyStatement(
+            sid="WriteOwnLogs",
+            actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+            resources=[log_group.log_group_arn],
+        )
+    ]
+    if tracing:
+        own.append(
+            iam.PolicyStatement(
+                sid="WriteTraces",
+                actions=["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+                resources=["*"],  # X-Ray has no resource-level permissions
+            )
+        )
+    policy = iam.Policy(scope, "Policy", statements=[own[0], *statements, *own[1:]])
+    policy.attach_to_role(role)
+    function = lambda_.Function(
+        scope,
+        "Function",
+        function_name=name,
+        description=description,
+        runtime=RUNTIME,
+        architecture=ARCHITECTURE,
+        handler=handler,
+        code=code,
+        memory_size=memory_mb,
+        timeout=Duration.seconds(timeout_seconds),
+        role=role,
+        log_group=log_group,
+        environment=environment,
+        tracing=lambda_.Tracing.ACTIVE if tracing else lambda_.Tracing.DISABLED,
+    )
+    # CDK adds DependsOn the role, which the function's GetAtt already implies (cfn-lint W3005).
+    function_resource = function.node.default_child
+    assert isinstance(function_resource, lambda_.CfnFunction)
+    function_resource.add_deletion_override("DependsOn")
+    return OwnFunction(function=function, role=role, policy=policy, log_group=log_group)
 
 
 _RETENTION = {
