@@ -33,12 +33,14 @@ class DrillResult:
     to_destination: dict[str, float | None] = field(default_factory=dict)  # seconds from ALARM to delivery
     to_resolve: dict[str, float | None] = field(default_factory=dict)  # seconds from OK to the resolve
     skipped: str | None = None  # why this alarm was not drilled
+    first_ok: tuple[str, ...] | None = None  # INSUFFICIENT_DATA -> OK: the destinations that got it (none should)
 
     @property
     def missing(self) -> list[str]:
         if self.skipped:
             return []
-        late = [f"{self.alarm}: {d} (ALARM)" for d in self.expected if self.to_destination.get(d) is None]
+        late = [f"{self.alarm}: {d} (INSUFFICIENT_DATA -> OK must not be forwarded)" for d in self.first_ok or ()]
+        late += [f"{self.alarm}: {d} (ALARM)" for d in self.expected if self.to_destination.get(d) is None]
         late += [f"{self.alarm}: {d} (OK)" for d in self.expected if self.to_resolve.get(d) is None]
         return late
 
@@ -54,6 +56,9 @@ class Drill:
     say: Callable[[str], None] = print
     timeout: float = 300.0
     touched: list[str] = field(default_factory=list)
+    # --local: waits until the pipeline is idle. With it, an alarm in INSUFFICIENT_DATA (every new alarm) is first
+    # set OK, and nothing may be forwarded (no "RESOLVED" flood on a first deploy).
+    settle: Callable[[], object] | None = None
 
     def alarms(self, prefix: str, names: list[str], service: str | None) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
@@ -103,8 +108,15 @@ class Drill:
             self.say(f"  {name}: skipped, it is in ALARM for real")
             return result
         key = alarm_key(alarm["AlarmArn"])
+        if self.settle is not None and alarm.get("StateValue") == "INSUFFICIENT_DATA":
+            quiet_since = time.time()
+            self.touched.append(name)
+            self._set(name, "OK", "DRILL: INSUFFICIENT_DATA -> OK, as after a first deploy")
+            self.settle()
+            result.first_ok = tuple(sorted({r["destination"] for r in self.ledger.deliveries(key, quiet_since)}))
         started = time.time()
-        self.touched.append(name)
+        if name not in self.touched:
+            self.touched.append(name)
         self._set(name, "ALARM", f"DRILL: tools.drill at {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC")
         result.to_destination = self._wait(key, "firing", expected, started, f"{name} ALARM")
         resolving = time.time()
@@ -168,6 +180,20 @@ def routing(config: Any) -> Callable[[str], tuple[str, ...]]:
     return lambda topic_arn: tuple(sorted(readers.get(topic_arn.rsplit(":", 1)[-1], ())))
 
 
+def local_routing(pipeline: Any) -> Callable[[str], tuple[str, ...]]:
+    """Which forwarders read a topic, from the subscriptions of the synthesized templates."""
+
+    def destinations(topic_arn: str) -> tuple[str, ...]:
+        found = {
+            name.removeprefix(f"{pipeline.config.name}-").removesuffix("-forwarder")
+            for name in pipeline.subscribers(topic_arn)
+            if name.endswith("-forwarder")
+        }
+        return tuple(sorted(found))
+
+    return destinations
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.drill", description="Prove the pager works.")
     parser.add_argument("--env", required=True)
@@ -193,11 +219,21 @@ def main(argv: list[str] | None = None) -> int:
             drill = Drill(
                 cloudwatch=pipeline.cloudwatch,
                 ledger=Ledger(pipeline.ledger_table),
-                destinations_for=routing(config),
+                destinations_for=local_routing(pipeline),
                 after_state_change=pipeline.emulate_alarm_action,
                 timeout=args.timeout,
+                settle=pipeline.wait_idle,
             )
-            return _drill(drill, config, args)
+            world = pipeline.world
+            print(
+                f"The local world holds {len(world.alarms)} alarms, built from the {len(world.templates)} synthesized"
+                f" templates of {config.name}; IAM is enforced with each function's own role."
+            )
+            code = _drill(drill, config, args)
+            if pipeline.denials:
+                print("refused by IAM: " + "; ".join(sorted({str(d) for d in pipeline.denials})), file=sys.stderr)
+                return 1
+            return code
     import boto3
 
     from alertlib.reliability import Ledger
@@ -232,6 +268,9 @@ def _drill(drill: Drill, config: Any, args: argparse.Namespace) -> int:
     if missing:
         print("did not arrive in time: " + "; ".join(missing), file=sys.stderr)
         return 1
+    quiet = sum(1 for r in results if r.first_ok == ())
+    if quiet:
+        print(f"{quiet} alarms went from INSUFFICIENT_DATA to OK first, and nothing was forwarded, as it should be")
     print(f"all {len(results)} alarms reached PagerDuty and Slack as routed, and resolved")
     return 0
 

@@ -58,10 +58,14 @@ def moto_server(secrets: Mapping[str, str] = ()) -> Iterator[dict[str, str]]:  #
 
 
 @contextmanager
-def environ(values: Mapping[str, str]) -> Iterator[None]:
-    """Set environment variables for the duration, then put the old values back."""
+def environ(values: Mapping[str, str | None]) -> Iterator[None]:
+    """Set environment variables (None: unset) for the duration, then put the old values back."""
     old = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
     try:
         yield
     finally:

@@ -15,10 +15,10 @@ import json
 import logging
 import os
 import queue
-import re
 import secrets
 import signal
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -26,11 +26,14 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import tools  # noqa: F401 - puts functions/ on the path
+from tools.lambda_local import FunctionError, LocalLambda
 from tools.localaws import environ, moto_server
 from tools.standins import StandIn
+from tools.world import Denial, build_world, iam_enforced, synthesize
 
 DEFAULT_PORT = 9094
 ROUTING_KEY = "10ca1pipe11ne0000000000000000000"  # 32 characters, as PagerDuty's
@@ -58,16 +61,22 @@ class LocalPipeline:
     hmac_key: str | None = None
     say: Callable[[str], None] = print
     deliveries: list[Delivery] = field(default_factory=list)
+    # The synthesized templates to build from (default: `synthesize(env)`); a test may change them first.
+    templates: dict[str, dict[str, Any]] | None = None
+    retry_delays: tuple[float, ...] = (0.0, 0.0)  # Lambda's are about 60 and 120 s; none locally by default
+    log_dir: str | None = None  # the functions' logs; default: a temporary folder
 
     def __post_init__(self) -> None:
         self.webhook_token = self.webhook_token or secrets.token_urlsafe(24)
         self.hmac_key = self.hmac_key or secrets.token_urlsafe(24)
         self._stack = ExitStack()
         self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
-        self._idle = threading.Event()
-        self._idle.set()
         self.pagerduty: StandIn | None = None
         self.slack: StandIn | None = None
+        self.functions: dict[str, LocalLambda] = {}
+        self.denials: list[Denial] = []
+        self._states: dict[str, str] = {}
+        self.dead_lettered: list[dict[str, Any]] = []
 
     # -- life cycle ----------------------------------------------------------------------------------------------
 
@@ -76,33 +85,34 @@ class LocalPipeline:
 
         logging.disable(logging.WARNING)  # the handlers' JSON logs stay quiet; this prints its own lines
         self.config = load_config(self.env)
+        templates = self.templates if self.templates is not None else synthesize(self.config.name)
         if self.pagerduty_url is None:
             self.pagerduty = self._stack.enter_context(StandIn("pagerduty"))
             self.pagerduty_url = self.pagerduty.url
         if self.slack_url is None:
             self.slack = self._stack.enter_context(StandIn("slack"))
             self.slack_url = self.slack.url
-        seeded = self._secrets()
-        aws = self._stack.enter_context(moto_server(seeded))
+        aws = self._stack.enter_context(moto_server())
+        region = self.config.region
+        self.aws_environment = {**aws, "AWS_DEFAULT_REGION": region, "AWS_REGION": region}
         self._stack.enter_context(
             environ(
                 {
-                    **aws,
+                    **self.aws_environment,
+                    "MOTO_ACCOUNT_ID": self.config.account,  # every request is in the environment's account
                     "POWERTOOLS_TRACE_DISABLED": "true",
                     "POWERTOOLS_METRICS_NAMESPACE": "AlertForwardingLocal",
-                    "POWERTOOLS_METRICS_DISABLED": "true",  # no EMF documents on the console
+                    "POWERTOOLS_METRICS_DISABLED": "true",
                 }
             )
         )
-        self._reset_powertools()
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port), _handler_for(self))
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, name="pipeline-http", daemon=True).start()
         self._stack.callback(self.server.server_close)
         self._stack.callback(self.server.shutdown)
-        self._seed_aws()
-        self._wire_handlers()
+        self._build(templates)
         self._worker = threading.Thread(target=self._work, name="pipeline-forwarders", daemon=True)
         self._worker.start()
         self._stack.callback(self._stop_worker)
@@ -138,17 +148,7 @@ class LocalPipeline:
             kwargs["Subject"] = subject
         return str(self.sns.publish(**kwargs)["MessageId"])
 
-    # -- seeding ---------------------------------------------------------------------------------------------------
-
-    def _secrets(self) -> dict[str, str]:
-        seeded: dict[str, str] = {}
-        for routing in self.config.topics.values():
-            if routing.pagerduty:
-                seeded[routing.pagerduty] = json.dumps({"routing_key": ROUTING_KEY, "events_url": self.pagerduty_url})
-            for name in routing.slack:
-                seeded[name] = json.dumps({"webhook_url": self.slack_url})
-        seeded[self.auth_secret] = json.dumps({"bearer_tokens": [self.webhook_token], "hmac_keys": [self.hmac_key]})
-        return seeded
+    # -- the world, from the templates -----------------------------------------------------------------------------
 
     @property
     def auth_secret(self) -> str:
@@ -166,130 +166,95 @@ class LocalPipeline:
     def idempotency_table(self) -> str:
         return f"{self.config.name}-alerting-idempotency"
 
-    def _seed_aws(self) -> None:
+    def _secret_values(self) -> dict[str, str]:
+        seeded: dict[str, str] = {}
+        for routing in self.config.topics.values():
+            if routing.pagerduty:
+                seeded[routing.pagerduty] = json.dumps({"routing_key": ROUTING_KEY, "events_url": self.pagerduty_url})
+            for name in routing.slack:
+                seeded[name] = json.dumps({"webhook_url": self.slack_url})
+        seeded[self.auth_secret] = json.dumps({"bearer_tokens": [self.webhook_token], "hmac_keys": [self.hmac_key]})
+        return seeded
+
+    def _build(self, templates: dict[str, dict[str, Any]]) -> None:
+        """Everything of the templates in moto; then IAM enforced: the functions act with their own role's
+        credentials, this pipeline (CloudWatch, SNS, a person running a drill) as an administrator."""
         import boto3
 
-        self.sns = boto3.client("sns")
-        self.cloudwatch = boto3.client("cloudwatch")
-        dynamodb = boto3.client("dynamodb")
-        for table, keys in (
-            (self.table, [("pk", "HASH")]),
-            (self.idempotency_table, [("id", "HASH")]),
-            (self.ledger_table, [("alert", "HASH"), ("entry", "RANGE")]),
-        ):
-            dynamodb.create_table(
-                TableName=table,
-                KeySchema=[{"AttributeName": name, "KeyType": kind} for name, kind in keys],
-                AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"} for name, _ in keys],
-                BillingMode="PAY_PER_REQUEST",
-            )
-        # The topics and health topics, each delivered to this server as SNS delivers to an HTTP subscription.
+        session = boto3.Session(region_name=self.config.region)
+        self.world = build_world(
+            self.config.name,
+            templates,
+            session.client,
+            account=self.config.account,
+            region=self.config.region,
+            partition=self.config.partition,
+            secret_values=self._secret_values(),
+            subscription_endpoint=lambda function: f"http://127.0.0.1:{self.port}/sns/{function}",
+            function_url=f"http://127.0.0.1:{self.port}/",
+        )
+        operator = _operator(session.client("iam"))
+        role_credentials = {name: self.world.credentials(name, session.client) for name in self.world.functions}
+        self.denials = self._stack.enter_context(iam_enforced())
+        self._stack.enter_context(environ(operator))
+        self._reset_powertools()
+        admin = boto3.Session(region_name=self.config.region)
+        self.sns = admin.client("sns")
+        self.cloudwatch = admin.client("cloudwatch")
+        self.sqs = admin.client("sqs")
         self.topic_arns: dict[str, str] = {}
-        names: dict[str, str] = {topic: self.config.topic_name(topic) for topic in self.config.topics}
-        names.update({f"health-{d}": self.config.health_topic_name(d) for d in ("pagerduty", "slack")})
-        for key, name in names.items():
-            arn = str(self.sns.create_topic(Name=name)["TopicArn"])
-            self.topic_arns[key] = arn
-            self.sns.subscribe(TopicArn=arn, Protocol="http", Endpoint=f"http://127.0.0.1:{self.port}/sns/{name}")
-        self._seed_alarms()
-
-    def _seed_alarms(self) -> None:
-        """The environment's alarms, as its stacks create them, in moto's CloudWatch (drills find them there)."""
-        from infra.alarm_specs import plan_alarms
-
-        for spec in plan_alarms(self.config):
-            statistic = (
-                {"ExtendedStatistic": spec.statistic}
-                if spec.statistic.startswith("p")
-                else {"Statistic": spec.statistic}
-            )
-            self.cloudwatch.put_metric_alarm(
-                AlarmName=spec.name,
-                AlarmDescription=spec.description(self.config.runbook_base_url),
-                Namespace=spec.namespace,
-                MetricName=spec.metric,
-                Dimensions=[{"Name": k, "Value": v} for k, v in spec.dimensions],
-                Period=spec.period,
-                EvaluationPeriods=spec.evaluation_periods,
-                DatapointsToAlarm=spec.datapoints_to_alarm,
-                Threshold=spec.threshold,
-                ComparisonOperator=spec.comparison,
-                TreatMissingData=spec.treat_missing_data,
-                AlarmActions=[self.topic_arns[spec.topic]],
-                OKActions=[self.topic_arns[spec.topic]],
-                **statistic,
-            )
-        # The forwarders' own alarms (infra/constructs/self_monitoring.py): each to its health topic.
-        base = self.config.runbook_base_url.rstrip("/")
+        for key in self.config.topics:
+            self.topic_arns[key] = self.world.topics[self.config.topic_name(key)]
         for destination in ("pagerduty", "slack"):
-            for metric, kind in (("Errors", "forwarder-errors"), ("Throttles", "forwarder-throttles")):
-                topic = [self.topic_arns[f"health-{destination}"]]
-                self.cloudwatch.put_metric_alarm(
-                    AlarmName=f"{self.config.name}-forwarder-{destination}-{metric}",
-                    AlarmDescription=f"The {destination} forwarder: {metric}.\nrunbook: {base}/{kind}.md",
-                    Namespace="AWS/Lambda",
-                    MetricName=metric,
-                    Dimensions=[{"Name": "FunctionName", "Value": f"{self.config.name}-{destination}-forwarder"}],
-                    Statistic="Sum",
-                    Period=60,
-                    EvaluationPeriods=1,
-                    Threshold=1,
-                    ComparisonOperator="GreaterThanOrEqualToThreshold",
-                    TreatMissingData="notBreaching",
-                    AlarmActions=topic,
-                    OKActions=topic,
-                )
+            name = self.config.health_topic_name(destination)
+            if name in self.world.topics:
+                self.topic_arns[f"health-{destination}"] = self.world.topics[name]
+        for name in self.world.alarms:
+            self._states[name] = "INSUFFICIENT_DATA"
+        logs = Path(self.log_dir) if self.log_dir else Path(self._stack.enter_context(tempfile.TemporaryDirectory()))
+        self.log_dir = str(logs)
+        for name, spec in self.world.functions.items():
+            environment = {
+                **spec.environment,
+                **role_credentials[name],
+                "AWS_ENDPOINT_URL": self.aws_environment["AWS_ENDPOINT_URL"],
+            }
+            function = LocalLambda(
+                name, spec.handler, environment, timeout=spec.timeout, memory=spec.memory,
+                region=self.config.region, arn=spec.arn, log=logs / f"{name}.log",
+            )  # fmt: skip
+            self.functions[name] = self._stack.enter_context(function)
+        self.endpoint_function = next((n for n, s in self.world.functions.items() if s.url), None)
+        self._role_credentials = role_credentials
+
+    def function_log(self, name: str) -> str:
+        """What a function printed (its JSON logs), for a test to read."""
+        path = Path(str(self.log_dir)) / f"{name}.log"
+        return path.read_text(encoding="utf-8") if path.exists() else ""
+
+    def subscribers(self, topic_arn: str) -> list[str]:
+        """The functions the templates subscribe to a topic."""
+        return [s.function for s in self.world.subscriptions if s.topic_arn == topic_arn and s.function]
 
     def emulate_alarm_action(self, alarm_name: str) -> int:
         """moto's set_alarm_state runs no action: publish what CloudWatch would, from the alarm's own definition,
-        to the topics of its new state. Returns how many topics were published to."""
+        to the topics of its new state, with the state it left. Returns how many topics were published to."""
         [alarm] = self.cloudwatch.describe_alarms(AlarmNames=[alarm_name])["MetricAlarms"]
         state = alarm["StateValue"]
-        topics = {"ALARM": alarm.get("AlarmActions"), "OK": alarm.get("OKActions")}.get(state) or []
-        message = cloudwatch_notification(alarm, self.config.region)
+        old = self._states.get(alarm_name, "INSUFFICIENT_DATA")
+        self._states[alarm_name] = state
+        if old == state:
+            return 0  # CloudWatch notifies transitions only
+        actions = {
+            "ALARM": alarm.get("AlarmActions"),
+            "OK": alarm.get("OKActions"),
+            "INSUFFICIENT_DATA": alarm.get("InsufficientDataActions"),
+        }
+        topics = actions.get(state) or []
+        message = cloudwatch_notification(alarm, self.config.region, old_state=old)
         for topic_arn in topics:
             self.sns.publish(TopicArn=topic_arn, Message=json.dumps(message), Subject=f'{state}: "{alarm_name}"'[:99])
         return len(topics)
-
-    def _wire_handlers(self) -> None:
-        import alertmanager_endpoint
-
-        import pagerduty_forwarder
-        import slack_forwarder
-        from alertlib.deliver import Deliverer, Destination, powertools_secret
-        from alertlib.endpoint import Credentials, DynamoRateLimiter, Endpoint, EndpointSettings, SnsPublisher
-        from alertlib.forward import Forwarder
-        from alertlib.settings import Settings, parse_routes
-
-        self.forwarders: dict[str, Any] = {}
-        for destination, module in (("pagerduty", pagerduty_forwarder), ("slack", slack_forwarder)):
-            raw_routes, _ = self.config.forwarder_routes(destination)
-            routes = parse_routes(json.dumps(raw_routes))
-            settings = Settings(
-                routes=routes,
-                insufficient_data=self.config.forwarders.insufficient_data,
-                pagerduty_grouping=self.config.forwarders.pagerduty_grouping,
-                redact_patterns=tuple(re.compile(p) for p in self.config.forwarders.redact_patterns),
-                idempotency_table=self.idempotency_table,
-                ledger_table=self.ledger_table,
-                fallback_slack_secret=self.config.fallback_slack_secret() if destination == "pagerduty" else None,
-            )
-            forwarder = Forwarder(
-                destination=Destination(destination),
-                settings=settings,
-                deliverer=Deliverer(pagerduty_url=self.pagerduty_url or "", retries=2, backoff_factor=0.2),
-            )
-            module.forwarder = forwarder  # type: ignore[attr-defined]
-            self.forwarders[destination] = (module, set(routes))
-        secret = self.auth_secret
-        alert_topics = {k: v for k, v in self.topic_arns.items() if not k.startswith("health-")}
-        alertmanager_endpoint.endpoint = Endpoint(
-            settings=EndpointSettings(topic_arns=alert_topics, auth_secret=secret, rate_limit_table=self.table),
-            credentials=lambda: Credentials.from_secret(powertools_secret(secret)),
-            limiter=DynamoRateLimiter(self.table, 100),
-            publish=SnsPublisher(),
-        )
-        self._endpoint_module = alertmanager_endpoint
 
     @staticmethod
     def _reset_powertools() -> None:
@@ -300,10 +265,10 @@ class LocalPipeline:
 
     # -- the path ------------------------------------------------------------------------------------------------
 
-    def received_notification(self, topic_name: str, notification: dict[str, Any]) -> None:
-        if notification.get("Type") != "Notification":
+    def received_notification(self, function: str, notification: dict[str, Any]) -> None:
+        if notification.get("Type") != "Notification" or function not in self.functions:
             return
-        notification["_topic"] = topic_name
+        notification["_function"] = function
         self._queue.put(notification)
 
     def _work(self) -> None:
@@ -328,31 +293,71 @@ class LocalPipeline:
         from alertlib.parse import split_event
         from alertlib.settings import Settings
 
-        topic = notification["_topic"]
+        function = notification.pop("_function")
+        topic = str(notification["TopicArn"]).rsplit(":", 1)[-1]
         event = sns_event(notification)
         try:
             group = prepare(split_event(event)[0], Settings(), datetime.now(UTC))
             title, status = group.title, group.status.value
         except MalformedInput as exc:
             title, status = f"(refused: {exc})", "-"
-        for destination, (module, topics) in self.forwarders.items():
-            if topic not in topics:
-                continue
+        verdict = self.invoke_async(function, event)
+        destination = function.removeprefix(f"{self.config.name}-").removesuffix("-forwarder")
+        delivery = Delivery(time.time(), destination, topic, title, status, verdict)
+        self.deliveries.append(delivery)
+        stamp = datetime.now(UTC).strftime("%H:%M:%S")
+        self.say(f"{stamp} {destination:<9} {topic:<24} {status:<17} {title[:60]:<60} {verdict}")
+
+    def invoke_async(self, function: str, event: dict[str, Any]) -> str:
+        """As Lambda invokes an SNS subscriber: on an error, retried as the template's EventInvokeConfig says, then
+        Lambda's on-failure record goes to its destination, sent with the function's own role."""
+        spec = self.world.functions[function]
+        errors: list[str] = []
+        for attempt in range(spec.retry_attempts + 1):
+            if attempt:
+                time.sleep(self.retry_delays[min(attempt, len(self.retry_delays)) - 1] if self.retry_delays else 0)
             try:
-                outcome = module.handler(event, _Context(destination))
-                verdict = "delivered" if outcome["delivered"] else ("refused" if outcome["rejected"] else "ignored")
-            except Exception as exc:  # noqa: BLE001 - the invocation failed, as Lambda would report it
-                verdict = f"failed: {exc}"
-            delivery = Delivery(time.time(), destination, topic, title, status, verdict)
-            self.deliveries.append(delivery)
-            stamp = datetime.now(UTC).strftime("%H:%M:%S")
-            self.say(f"{stamp} {destination:<9} {topic:<24} {status:<17} {title[:60]:<60} {verdict}")
+                outcome = self.functions[function].invoke(event)
+            except FunctionError as exc:
+                errors.append(str(exc))
+                continue
+            if not isinstance(outcome, dict):
+                return "delivered"
+            return "delivered" if outcome.get("delivered") else ("refused" if outcome.get("rejected") else "ignored")
+        if spec.on_failure:
+            self._on_failure(spec, event, errors, spec.retry_attempts + 1)
+            return f"failed: {errors[-1]} (dead-lettered)"
+        return f"failed: {errors[-1]}"
+
+    def _on_failure(self, spec: Any, event: dict[str, Any], errors: list[str], attempts: int) -> None:
+        import boto3
+
+        error_type, _, message = errors[-1].partition(": ")
+        record = {
+            "version": "1.0",
+            "timestamp": datetime.now(UTC).isoformat(),
+            "requestContext": {
+                "requestId": secrets.token_hex(16),
+                "functionArn": f"{spec.arn}:$LATEST",
+                "condition": "RetriesExhausted",
+                "approximateInvokeCount": attempts,
+            },
+            "requestPayload": event,
+            "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+            "responsePayload": {"errorType": error_type, "errorMessage": message},
+        }
+        queue_name = str(spec.on_failure).rsplit(":", 1)[-1]
+        role = boto3.Session(region_name=self.config.region, **_session_credentials(self._role_credentials[spec.name]))
+        role.client("sqs").send_message(QueueUrl=self.world.queues[queue_name], MessageBody=json.dumps(record))
+        self.dead_lettered.append(record)
 
     def handle_endpoint(
         self, method: str, body: bytes, headers: dict[str, str], client: str
     ) -> tuple[int, dict[str, str], bytes]:
         import base64
 
+        if self.endpoint_function is None:
+            return 404, {"Content-Type": "application/json"}, b'{"error": "no function URL in the templates"}'
         event = {
             "version": "2.0",
             "rawPath": "/alertmanager",
@@ -361,8 +366,37 @@ class LocalPipeline:
             "body": base64.b64encode(body).decode(),
             "isBase64Encoded": True,
         }
-        answer = self._endpoint_module.handler(event, _Context("alertmanager-endpoint"))
+        try:
+            answer = self.functions[self.endpoint_function].invoke(event)
+        except FunctionError:
+            return 502, {"Content-Type": "application/json"}, b'{"message": "Internal Server Error"}'
         return int(answer["statusCode"]), dict(answer.get("headers") or {}), str(answer.get("body") or "").encode()
+
+
+def _operator(iam: Any) -> dict[str, str | None]:
+    """An administrator's access key (what a person or CloudWatch itself uses), made before IAM is enforced."""
+    iam.create_user(UserName="local-operator")
+    iam.put_user_policy(
+        UserName="local-operator",
+        PolicyName="administrator",
+        PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+        ),
+    )
+    key = iam.create_access_key(UserName="local-operator")["AccessKey"]
+    return {
+        "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
+        "AWS_SESSION_TOKEN": None,
+    }
+
+
+def _session_credentials(environment: dict[str, str]) -> dict[str, str]:
+    return {
+        "aws_access_key_id": environment["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": environment["AWS_SECRET_ACCESS_KEY"],
+        "aws_session_token": environment["AWS_SESSION_TOKEN"],
+    }
 
 
 def sns_event(notification: dict[str, Any]) -> dict[str, Any]:
@@ -393,7 +427,7 @@ def sns_event(notification: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def cloudwatch_notification(alarm: dict[str, Any], region: str) -> dict[str, Any]:
+def cloudwatch_notification(alarm: dict[str, Any], region: str, *, old_state: str | None = None) -> dict[str, Any]:
     """The SNS message CloudWatch publishes for a metric alarm's state change, from `describe_alarms` output."""
     changed = alarm.get("StateUpdatedTimestamp") or datetime.now(UTC)
     changed_text = changed.strftime("%Y-%m-%dT%H:%M:%S.") + f"{changed.microsecond // 1000:03d}+0000"
@@ -424,7 +458,7 @@ def cloudwatch_notification(alarm: dict[str, Any], region: str) -> dict[str, Any
         "StateChangeTime": changed_text,
         "Region": region,
         "AlarmArn": alarm["AlarmArn"],
-        "OldStateValue": "OK" if alarm["StateValue"] == "ALARM" else "ALARM",
+        "OldStateValue": old_state or ("OK" if alarm["StateValue"] == "ALARM" else "ALARM"),
         "OKActions": alarm.get("OKActions", []),
         "AlarmActions": alarm.get("AlarmActions", []),
         "InsufficientDataActions": alarm.get("InsufficientDataActions", []),
@@ -456,7 +490,7 @@ def _handler_for(pipeline: LocalPipeline) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
-            if self.path.startswith("/sns/"):
+            if self.path.startswith("/sns/"):  # SNS delivering to a Lambda subscription: /sns/<function>
                 with contextlib.suppress(ValueError):
                     pipeline.received_notification(self.path[len("/sns/") :], json.loads(body))
                 self._answer(200, {}, b"")

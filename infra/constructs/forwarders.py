@@ -73,7 +73,7 @@ class Forwarder(Construct):
             ),
             iam.PolicyStatement(
                 sid="RecordDeliveries",
-                actions=["dynamodb:PutItem"],
+                actions=["dynamodb:PutItem", "dynamodb:Query"],  # Query: an OK is read against what was delivered
                 resources=[core.ledger_table.table_arn],
             ),
             iam.PolicyStatement(

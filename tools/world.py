@@ -1,0 +1,696 @@
+"""The local world, built from the synthesized templates of an environment, never from a hand-kept copy.
+
+`synthesize(env)` runs the CDK app in process (bundling skipped: the functions run from `functions/`, the same
+folder `cdk synth` bundles) and returns every stack's template. `build_world(...)` creates what those templates
+hold in moto's server, in dependency order, with CloudFormation's `Ref`, `Fn::GetAtt`, `Fn::Join`, `Fn::Sub`,
+`Fn::Select` and `Fn::Split` resolved: KMS keys and aliases, SNS topics with their policies and subscriptions, SQS
+queues with their policies, DynamoDB tables, secrets, log groups, IAM roles with their exact policies, CloudWatch
+alarms and EventBridge rules. Adding a resource in `infra/` is all it takes for it to exist here.
+
+What moto lacks is stood in, and said (`STOOD_IN`): Lambda functions run as local processes (`tools.lambda_local`)
+with their template's handler, environment and role; a Lambda subscription becomes an HTTP subscription to the
+local pipeline, which invokes the function as SNS would; a function URL is the pipeline's own HTTP server.
+
+`iam_enforced()` makes moto enforce IAM as AWS does, for every action *and resource*: moto checks identity
+policies against actions only and passes "*" as the resource for most services, so the resource of each request
+(table, topic, secret, alarm, key) is worked out here. Every refusal is recorded in `DENIALS`, so a refusal the
+code swallows (a warning in a log) still fails a test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+# Resource types the world creates in moto, and those it stands in for (and how).
+CREATED = (
+    "AWS::KMS::Key",
+    "AWS::KMS::Alias",
+    "AWS::SNS::Topic",
+    "AWS::SNS::TopicPolicy",
+    "AWS::SNS::Subscription",
+    "AWS::SQS::Queue",
+    "AWS::SQS::QueuePolicy",
+    "AWS::DynamoDB::GlobalTable",
+    "AWS::DynamoDB::Table",
+    "AWS::SecretsManager::Secret",
+    "AWS::Logs::LogGroup",
+    "AWS::IAM::Role",
+    "AWS::IAM::Policy",
+    "AWS::IAM::ManagedPolicy",
+    "AWS::CloudWatch::Alarm",
+    "AWS::Events::Rule",
+)
+STOOD_IN = {
+    "AWS::Lambda::Function": "a local process per function (tools.lambda_local): its handler, environment and "
+    "role's credentials from the template; moto cannot run Lambda without Docker",
+    "AWS::Lambda::EventInvokeConfig": "the local invoker retries a failed asynchronous invocation as many times "
+    "as the template says, then sends Lambda's on-failure record to its destination with the function's role",
+    "AWS::Lambda::Permission": "nothing to stand in: the local pipeline invokes the functions itself",
+    "AWS::Lambda::Url": "the local pipeline's HTTP server, which invokes the function with a function URL event",
+    "AWS::Lambda::EventSourceMapping": "recorded; the local pipeline polls the queue for the function",
+    "AWS::CDK::Metadata": "not a resource",
+}
+
+
+def synthesize(env: str) -> dict[str, dict[str, Any]]:
+    """Every stack's template of environment `env`, as `cdk synth -c env=NAME` writes them (assets not bundled)."""
+    if env not in _SYNTHESIZED:
+        os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+        from aws_cdk import App
+
+        from infra.app_builder import build
+        from infra.config import load_config
+
+        app = App(context={"aws:cdk:bundling-stacks": []})
+        build(app, load_config(env), nag=False)
+        assembly = app.synth()
+        _SYNTHESIZED[env] = {stack.stack_name: stack.template for stack in assembly.stacks}
+    copy: dict[str, dict[str, Any]] = json.loads(json.dumps(_SYNTHESIZED[env]))  # a copy the caller may change
+    return copy
+
+
+_SYNTHESIZED: dict[str, dict[str, dict[str, Any]]] = {}
+
+
+# -- IAM, enforced as AWS does -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Denial:
+    principal: str
+    action: str
+    resource: str
+
+    def __str__(self) -> str:
+        return f"{self.principal} may not {self.action} on {self.resource}"
+
+
+DENIALS: list[Denial] = []
+_LOCK = threading.Lock()
+
+
+@contextmanager
+def iam_enforced() -> Iterator[list[Denial]]:
+    """While inside, moto refuses every request its credentials' policies do not allow, for the request's action
+    on the request's resource; refusals are appended to the yielded list (also `DENIALS`)."""
+    from moto import settings
+    from moto.core.authorization import ActionAuthenticatorMixin
+    from moto.iam import access_control
+
+    with _LOCK:
+        old_count = settings.INITIAL_NO_AUTH_ACTION_COUNT
+        old_raise = access_control.IAMRequest._raise_access_denied
+        patched = _patch_resources()
+
+        def record_and_raise(self: Any) -> None:
+            resource = getattr(self, "_resource_checked", "*")
+            DENIALS.append(Denial(self._access_key.arn, self._action, resource))
+            from moto.core.exceptions import AccessDeniedError
+
+            raise AccessDeniedError(user_arn=self._access_key.arn, action=f"{self._action} on resource: {resource}")
+
+        old_check = access_control.IAMRequest.check_action_permitted
+
+        def check(self: Any, resource: str) -> None:
+            self._resource_checked = resource
+            old_check(self, resource)
+
+        access_control.IAMRequest._raise_access_denied = record_and_raise  # type: ignore[method-assign]
+        access_control.IAMRequest.check_action_permitted = check  # type: ignore[method-assign]
+        DENIALS.clear()
+        settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
+        ActionAuthenticatorMixin.request_count = 0
+    try:
+        yield DENIALS
+    finally:
+        with _LOCK:
+            settings.INITIAL_NO_AUTH_ACTION_COUNT = old_count
+            access_control.IAMRequest._raise_access_denied = old_raise  # type: ignore[method-assign]
+            access_control.IAMRequest.check_action_permitted = old_check  # type: ignore[method-assign]
+            for cls, previous in patched:
+                if previous is None:
+                    delattr(cls, "_determine_resource")
+                else:
+                    setattr(cls, "_determine_resource", previous)  # noqa: B010
+
+
+def _patch_resources() -> list[tuple[type, Any]]:
+    """moto passes "*" as the resource for DynamoDB, SNS, Secrets Manager, CloudWatch and KMS: teach it each
+    request's resource ARN, as IAM sees it."""
+    from moto.cloudwatch.responses import CloudWatchResponse
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.kms.responses import KmsResponse
+    from moto.secretsmanager.responses import SecretsManagerResponse
+    from moto.sns.responses import SNSResponse
+
+    patched: list[tuple[type, Any]] = []
+    for cls in (DynamoHandler, SNSResponse, SecretsManagerResponse, CloudWatchResponse, KmsResponse):
+        patched.append((cls, cls.__dict__.get("_determine_resource")))
+        setattr(cls, "_determine_resource", _resource_of)  # noqa: B010
+    return patched
+
+
+def _resource_of(response: Any) -> str:
+    try:
+        return _resource(response)
+    except Exception:  # noqa: BLE001 - an unknown shape is checked against "*", as moto does by default
+        return "*"
+
+
+def _resource(response: Any) -> str:
+    service = response.service_name
+    action = response._get_action()
+    partition, region, account = response.partition, response.region, response.current_account
+
+    def param(name: str) -> Any:
+        value = response._get_param(name)
+        if value is None and response.body:
+            try:
+                value = json.loads(response.body).get(name)
+            except (ValueError, AttributeError):
+                value = None
+        return value
+
+    if service == "dynamodb":
+        table = param("TableName")
+        if not table and isinstance(param("RequestItems"), dict):
+            table = next(iter(param("RequestItems")))
+        if table:
+            return (
+                str(table)
+                if str(table).startswith("arn:")
+                else f"arn:{partition}:dynamodb:{region}:{account}:table/{table}"
+            )
+    if service == "sns":
+        arn = param("TopicArn") or param("TargetArn") or param("ResourceArn") or param("SubscriptionArn")
+        if arn:
+            return str(arn)
+    if service == "secretsmanager":
+        secret_id = param("SecretId")
+        if secret_id:
+            from moto.secretsmanager.models import secretsmanager_backends
+
+            found = secretsmanager_backends[account][region].secrets.get(str(secret_id))
+            return found.arn if found is not None else str(secret_id)
+    alarm_actions = ("SetAlarmState", "PutMetricAlarm", "DescribeAlarmHistory", "PutCompositeAlarm")
+    if service in ("cloudwatch", "monitoring") and action in alarm_actions and param("AlarmName"):
+        return f"arn:{partition}:cloudwatch:{region}:{account}:alarm:{param('AlarmName')}"
+    if service == "kms":
+        key = param("KeyId")
+        if key:
+            if str(key).startswith("arn:"):
+                return str(key)
+            from moto.kms.models import kms_backends
+
+            return str(kms_backends[account][region].describe_key(str(key)).arn)
+    return "*"
+
+
+# -- templates, resolved -------------------------------------------------------------------------------------------
+
+
+class Resolver:
+    """CloudFormation's intrinsic functions over the physical ids and attributes of what was created."""
+
+    def __init__(self, account: str, region: str, partition: str, stack: str) -> None:
+        self.pseudo = {
+            "AWS::AccountId": account,
+            "AWS::Region": region,
+            "AWS::Partition": partition,
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::StackName": stack,
+            "AWS::NoValue": None,
+        }
+        self.refs: dict[str, Any] = {}
+        self.attrs: dict[tuple[str, str], Any] = {}
+
+    def __call__(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return [v for v in (self(item) for item in value) if v is not None]
+        if not isinstance(value, dict):
+            return value
+        if len(value) == 1:
+            [(name, argument)] = value.items()
+            if name == "Ref":
+                if argument in self.pseudo:
+                    return self.pseudo[argument]
+                return self.refs[argument]
+            if name == "Fn::GetAtt":
+                logical, attribute = argument if isinstance(argument, list) else argument.split(".", 1)
+                return self.attrs[(logical, attribute)]
+            if name == "Fn::Join":
+                separator, parts = argument
+                return separator.join(str(p) for p in self(parts))
+            if name == "Fn::Select":
+                index, items = argument
+                return self(items)[int(self(index))]
+            if name == "Fn::Split":
+                separator, text = argument
+                return str(self(text)).split(separator)
+            if name == "Fn::Sub":
+                return self._sub(argument)
+        resolved: dict[str, Any] = {}
+        for key, item in value.items():
+            result = self(item)
+            if result is not None or item is None:  # a Ref to AWS::NoValue removes the property
+                resolved[key] = result
+        return resolved
+
+    def _sub(self, argument: Any) -> str:
+        text, variables = (argument, {}) if isinstance(argument, str) else (argument[0], self(argument[1]))
+
+        def one(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name in variables:
+                return str(variables[name])
+            if name in self.pseudo:
+                return str(self.pseudo[name])
+            if "." in name:
+                logical, attribute = name.split(".", 1)
+                return str(self.attrs[(logical, attribute)])
+            return str(self.refs[name])
+
+        return re.sub(r"\$\{([^}!]+)\}", one, text)
+
+
+def dependencies(resource: dict[str, Any]) -> set[str]:
+    found: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            if "Ref" in value and isinstance(value["Ref"], str) and not value["Ref"].startswith("AWS::"):
+                found.add(value["Ref"])
+            if "Fn::GetAtt" in value:
+                argument = value["Fn::GetAtt"]
+                found.add(argument[0] if isinstance(argument, list) else argument.split(".")[0])
+            if "Fn::Sub" in value:
+                text = value["Fn::Sub"] if isinstance(value["Fn::Sub"], str) else value["Fn::Sub"][0]
+                found.update(n.split(".")[0] for n in re.findall(r"\$\{([^}!]+)\}", text) if "::" not in n)
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(resource.get("Properties", {}))
+    depends = resource.get("DependsOn", [])
+    found.update([depends] if isinstance(depends, str) else depends)
+    return found
+
+
+def in_order(resources: dict[str, dict[str, Any]]) -> list[str]:
+    """Logical ids, each after everything it references (CloudFormation's own order)."""
+    ordered: list[str] = []
+    state: dict[str, int] = {}
+
+    def visit(logical: str) -> None:
+        if state.get(logical) == 2:
+            return
+        if state.get(logical) == 1:
+            raise ValueError(f"circular reference through {logical}")
+        state[logical] = 1
+        for dependency in sorted(dependencies(resources[logical])):
+            if dependency in resources:
+                visit(dependency)
+        state[logical] = 2
+        ordered.append(logical)
+
+    for logical in resources:
+        visit(logical)
+    return ordered
+
+
+# -- the world -----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class FunctionSpec:
+    """A Lambda function of the templates, as the local runtime runs it."""
+
+    logical_id: str
+    name: str
+    arn: str
+    handler: str
+    environment: dict[str, str]
+    role_name: str
+    role_arn: str
+    timeout: int
+    memory: int
+    retry_attempts: int = 2  # Lambda's default for asynchronous invocations
+    max_event_age: int = 21600
+    on_failure: str | None = None  # a queue ARN
+    reserved_concurrency: int | None = None
+    url: bool = False
+
+
+@dataclass
+class SubscriptionSpec:
+    topic_arn: str
+    protocol: str
+    endpoint: str
+    function: str | None  # the function's name for a Lambda subscription
+    dead_letter_arn: str | None
+
+
+@dataclass
+class RuleSpec:
+    name: str
+    pattern: dict[str, Any] | None
+    schedule: str | None
+    targets: list[str]  # target ARNs
+
+
+@dataclass
+class World:
+    env: str
+    account: str
+    region: str
+    templates: dict[str, dict[str, Any]]
+    functions: dict[str, FunctionSpec] = field(default_factory=dict)
+    subscriptions: list[SubscriptionSpec] = field(default_factory=list)
+    topics: dict[str, str] = field(default_factory=dict)  # topic name -> ARN
+    queues: dict[str, str] = field(default_factory=dict)  # queue name -> URL
+    tables: dict[str, str] = field(default_factory=dict)  # table name -> ARN
+    secrets: dict[str, str] = field(default_factory=dict)  # secret name -> ARN
+    alarms: list[str] = field(default_factory=list)
+    rules: list[RuleSpec] = field(default_factory=list)
+    stood_in: dict[str, int] = field(default_factory=dict)
+    operator: dict[str, str] = field(default_factory=dict)  # credentials of an administrator, as environment
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # stack -> output name -> value
+
+    def credentials(self, function: str, clients: Any) -> dict[str, str]:
+        """Temporary credentials of the function's own role, as Lambda hands them to the function."""
+        spec = self.functions[function]
+        answer = clients("sts").assume_role(RoleArn=spec.role_arn, RoleSessionName=spec.name[:64])
+        creds = answer["Credentials"]
+        return {
+            "AWS_ACCESS_KEY_ID": creds["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
+            "AWS_SESSION_TOKEN": creds["SessionToken"],
+        }
+
+
+Clients = Callable[[str], Any]
+
+
+def build_world(
+    env: str,
+    templates: dict[str, dict[str, Any]],
+    clients: Clients,
+    *,
+    account: str,
+    region: str,
+    partition: str = "aws",
+    secret_values: Mapping[str, str] | None = None,
+    subscription_endpoint: Callable[[str], str] = lambda function: f"http://127.0.0.1:9/{function}",
+    function_url: str = "http://127.0.0.1:9/",
+) -> World:
+    """Create every resource of `templates` in moto (reached through `clients(service)`), stacks in order."""
+    world = World(env=env, account=account, region=region, templates=templates)
+    builder = _Builder(
+        world,
+        clients=clients,
+        partition=partition,
+        secret_values=dict(secret_values or {}),
+        subscription_endpoint=subscription_endpoint,
+        function_url=function_url,
+    )
+    for stack, template in templates.items():
+        builder.stack(stack, template)
+    return world
+
+
+class _Builder:
+    def __init__(
+        self,
+        world: World,
+        *,
+        clients: Clients,
+        partition: str,
+        secret_values: dict[str, str],
+        subscription_endpoint: Callable[[str], str],
+        function_url: str,
+    ) -> None:
+        self.world = world
+        self.clients = clients
+        self.partition = partition
+        self.secret_values = secret_values
+        self.subscription_endpoint = subscription_endpoint
+        self.function_url = function_url
+        self.by_arn: dict[str, FunctionSpec] = {}
+
+    def stack(self, name: str, template: dict[str, Any]) -> None:
+        resources: dict[str, dict[str, Any]] = template.get("Resources", {})
+        self.r = Resolver(self.world.account, self.world.region, self.partition, name)
+        for logical in in_order(resources):
+            resource = resources[logical]
+            kind = resource["Type"]
+            if kind in STOOD_IN and kind not in {"AWS::Lambda::Function", "AWS::Lambda::EventInvokeConfig"}:
+                self.world.stood_in[kind] = self.world.stood_in.get(kind, 0) + 1
+                if kind == "AWS::Lambda::Url":
+                    self.r.attrs[(logical, "FunctionUrl")] = self.function_url
+                    target = self.r(resource["Properties"]["TargetFunctionArn"])
+                    self._function(target).url = True
+                continue
+            create = getattr(self, "_" + kind.replace("::", "_").lower(), None)
+            if create is None:
+                raise NotImplementedError(f"{name}/{logical}: the local world cannot create {kind} (tools/world.py)")
+            create(logical, self.r(resource.get("Properties", {})))
+        self.world.outputs[name] = {key: self.r(output["Value"]) for key, output in template.get("Outputs", {}).items()}
+
+    def _function(self, name_or_arn: str) -> FunctionSpec:
+        if name_or_arn in self.world.functions:
+            return self.world.functions[name_or_arn]
+        return self.by_arn[name_or_arn]
+
+    def _arn(self, service: str, resource: str) -> str:
+        return f"arn:{self.partition}:{service}:{self.world.region}:{self.world.account}:{resource}"
+
+    # One method per resource type: `_aws_<service>_<type>`.
+
+    def _aws_kms_key(self, logical: str, p: dict[str, Any]) -> None:
+        kwargs = {"Policy": json.dumps(p["KeyPolicy"])} if "KeyPolicy" in p else {}
+        meta = self.clients("kms").create_key(Description=p.get("Description", ""), **kwargs)["KeyMetadata"]
+        self.r.refs[logical] = meta["KeyId"]
+        self.r.attrs[(logical, "Arn")] = meta["Arn"]
+        self.r.attrs[(logical, "KeyId")] = meta["KeyId"]
+
+    def _aws_kms_alias(self, logical: str, p: dict[str, Any]) -> None:
+        self.clients("kms").create_alias(AliasName=p["AliasName"], TargetKeyId=p["TargetKeyId"])
+        self.r.refs[logical] = p["AliasName"]
+
+    def _aws_sns_topic(self, logical: str, p: dict[str, Any]) -> None:
+        attributes = {k: str(p[k]) for k in ("DisplayName", "KmsMasterKeyId") if k in p}
+        arn = self.clients("sns").create_topic(Name=p["TopicName"], Attributes=attributes)["TopicArn"]
+        self.world.topics[p["TopicName"]] = arn
+        self.r.refs[logical] = arn
+        self.r.attrs[(logical, "TopicArn")] = arn
+        self.r.attrs[(logical, "TopicName")] = p["TopicName"]
+
+    def _aws_sns_topicpolicy(self, logical: str, p: dict[str, Any]) -> None:
+        for topic in p["Topics"]:
+            self.clients("sns").set_topic_attributes(
+                TopicArn=topic, AttributeName="Policy", AttributeValue=json.dumps(p["PolicyDocument"])
+            )
+        self.r.refs[logical] = logical
+
+    def _aws_sns_subscription(self, logical: str, p: dict[str, Any]) -> None:
+        protocol, endpoint = p["Protocol"], p["Endpoint"]
+        function = self._function(endpoint).name if protocol == "lambda" else None
+        dead_letter = (p.get("RedrivePolicy") or {}).get("deadLetterTargetArn")
+        self.world.subscriptions.append(SubscriptionSpec(p["TopicArn"], protocol, endpoint, function, dead_letter))
+        attributes = {"RedrivePolicy": json.dumps(p["RedrivePolicy"])} if "RedrivePolicy" in p else {}
+        if function is not None:  # SNS invokes the function: here, through the local pipeline over HTTP
+            protocol, endpoint = "http", self.subscription_endpoint(function)
+        answer = self.clients("sns").subscribe(
+            TopicArn=p["TopicArn"], Protocol=protocol, Endpoint=endpoint, Attributes=attributes
+        )
+        self.r.refs[logical] = answer.get("SubscriptionArn", logical)
+
+    def _aws_sqs_queue(self, logical: str, p: dict[str, Any]) -> None:
+        names = {
+            "KmsMasterKeyId": "KmsMasterKeyId",
+            "KmsDataKeyReusePeriodSeconds": "KmsDataKeyReusePeriodSeconds",
+            "MessageRetentionPeriod": "MessageRetentionPeriod",
+            "VisibilityTimeout": "VisibilityTimeout",
+            "DelaySeconds": "DelaySeconds",
+            "ReceiveMessageWaitTimeSeconds": "ReceiveMessageWaitTimeSeconds",
+        }
+        attributes = {api: str(p[cfn]) for cfn, api in names.items() if cfn in p}
+        if "RedrivePolicy" in p:
+            attributes["RedrivePolicy"] = json.dumps(p["RedrivePolicy"])
+        name = p.get("QueueName") or f"{self.world.env}-{logical}"
+        url = self.clients("sqs").create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        self.world.queues[name] = url
+        self.r.refs[logical] = url
+        self.r.attrs[(logical, "Arn")] = self._arn("sqs", name)
+        self.r.attrs[(logical, "QueueName")] = name
+        self.r.attrs[(logical, "QueueUrl")] = url
+
+    def _aws_sqs_queuepolicy(self, logical: str, p: dict[str, Any]) -> None:
+        for url in p["Queues"]:
+            self.clients("sqs").set_queue_attributes(
+                QueueUrl=url, Attributes={"Policy": json.dumps(p["PolicyDocument"])}
+            )
+        self.r.refs[logical] = logical
+
+    def _aws_dynamodb_globaltable(self, logical: str, p: dict[str, Any]) -> None:
+        self._aws_dynamodb_table(logical, p)
+
+    def _aws_dynamodb_table(self, logical: str, p: dict[str, Any]) -> None:
+        name = p["TableName"]
+        self.clients("dynamodb").create_table(
+            TableName=name,
+            KeySchema=p["KeySchema"],
+            AttributeDefinitions=p["AttributeDefinitions"],
+            BillingMode=p.get("BillingMode", "PAY_PER_REQUEST"),
+            **({"GlobalSecondaryIndexes": p["GlobalSecondaryIndexes"]} if p.get("GlobalSecondaryIndexes") else {}),
+        )
+        ttl = p.get("TimeToLiveSpecification")
+        if ttl and ttl.get("Enabled"):
+            self.clients("dynamodb").update_time_to_live(
+                TableName=name, TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True}
+            )
+        arn = self._arn("dynamodb", f"table/{name}")
+        self.world.tables[name] = arn
+        self.r.refs[logical] = name
+        self.r.attrs[(logical, "Arn")] = arn
+
+    def _aws_secretsmanager_secret(self, logical: str, p: dict[str, Any]) -> None:
+        name = p["Name"]
+        value = self.secret_values.get(name) or p.get("SecretString")
+        if value is None:
+            generate = p.get("GenerateSecretString", {})
+            template = json.loads(generate.get("SecretStringTemplate") or "{}")
+            if generate.get("GenerateStringKey"):
+                template[generate["GenerateStringKey"]] = secrets.token_urlsafe(generate.get("PasswordLength", 32))
+            value = json.dumps(template)
+        kwargs = {"KmsKeyId": p["KmsKeyId"]} if p.get("KmsKeyId") else {}
+        arn = self.clients("secretsmanager").create_secret(Name=name, SecretString=value, **kwargs)["ARN"]
+        self.world.secrets[name] = arn
+        self.r.refs[logical] = arn
+        self.r.attrs[(logical, "Id")] = arn
+
+    def _aws_logs_loggroup(self, logical: str, p: dict[str, Any]) -> None:
+        name = p.get("LogGroupName") or f"/local/{logical}"
+        self.clients("logs").create_log_group(logGroupName=name)
+        self.r.refs[logical] = name
+        self.r.attrs[(logical, "Arn")] = self._arn("logs", f"log-group:{name}:*")
+
+    def _aws_iam_role(self, logical: str, p: dict[str, Any]) -> None:
+        iam = self.clients("iam")
+        name = p.get("RoleName") or f"{self.world.env}-{logical}"[:64]
+        role = iam.create_role(
+            RoleName=name,
+            AssumeRolePolicyDocument=json.dumps(p["AssumeRolePolicyDocument"]),
+            Description=p.get("Description", ""),
+            MaxSessionDuration=int(p.get("MaxSessionDuration", 3600)),
+        )["Role"]
+        for policy in p.get("Policies", []):
+            iam.put_role_policy(
+                RoleName=name, PolicyName=policy["PolicyName"], PolicyDocument=json.dumps(policy["PolicyDocument"])
+            )
+        for arn in p.get("ManagedPolicyArns", []):
+            iam.attach_role_policy(RoleName=name, PolicyArn=arn)
+        self.r.refs[logical] = name
+        self.r.attrs[(logical, "Arn")] = role["Arn"]
+        self.r.attrs[(logical, "RoleId")] = role["RoleId"]
+
+    def _aws_iam_policy(self, logical: str, p: dict[str, Any]) -> None:
+        for role in p.get("Roles", []):
+            self.clients("iam").put_role_policy(
+                RoleName=role, PolicyName=p["PolicyName"], PolicyDocument=json.dumps(p["PolicyDocument"])
+            )
+        self.r.refs[logical] = logical
+
+    def _aws_iam_managedpolicy(self, logical: str, p: dict[str, Any]) -> None:
+        iam = self.clients("iam")
+        name = p.get("ManagedPolicyName") or f"{self.world.env}-{logical}"[:128]
+        arn = iam.create_policy(PolicyName=name, PolicyDocument=json.dumps(p["PolicyDocument"]))["Policy"]["Arn"]
+        for role in p.get("Roles", []):
+            iam.attach_role_policy(RoleName=role, PolicyArn=arn)
+        self.r.refs[logical] = arn
+
+    def _aws_lambda_function(self, logical: str, p: dict[str, Any]) -> None:
+        name = p.get("FunctionName") or f"{self.world.env}-{logical}"[:64]
+        arn = self._arn("lambda", f"function:{name}")
+        role_arn = p["Role"]
+        spec = FunctionSpec(
+            logical_id=logical,
+            name=name,
+            arn=arn,
+            handler=p["Handler"],
+            environment={k: str(v) for k, v in (p.get("Environment") or {}).get("Variables", {}).items()},
+            role_name=role_arn.rsplit("/", 1)[-1],
+            role_arn=role_arn,
+            timeout=int(p.get("Timeout", 3)),
+            memory=int(p.get("MemorySize", 128)),
+            reserved_concurrency=int(p["ReservedConcurrentExecutions"])
+            if "ReservedConcurrentExecutions" in p
+            else None,
+        )
+        self.world.functions[name] = spec
+        self.by_arn[arn] = spec
+        self.world.stood_in["AWS::Lambda::Function"] = self.world.stood_in.get("AWS::Lambda::Function", 0) + 1
+        self.r.refs[logical] = name
+        self.r.attrs[(logical, "Arn")] = arn
+
+    def _aws_lambda_eventinvokeconfig(self, logical: str, p: dict[str, Any]) -> None:
+        spec = self._function(p["FunctionName"])
+        spec.retry_attempts = int(p.get("MaximumRetryAttempts", spec.retry_attempts))
+        spec.max_event_age = int(p.get("MaximumEventAgeInSeconds", spec.max_event_age))
+        spec.on_failure = ((p.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+        kind = "AWS::Lambda::EventInvokeConfig"
+        self.world.stood_in[kind] = self.world.stood_in.get(kind, 0) + 1
+        self.r.refs[logical] = logical
+
+    def _aws_cloudwatch_alarm(self, logical: str, p: dict[str, Any]) -> None:
+        keys = (
+            "AlarmName", "AlarmDescription", "ActionsEnabled", "AlarmActions", "OKActions", "InsufficientDataActions",
+            "MetricName", "Namespace", "Statistic", "ExtendedStatistic", "Dimensions", "Period", "Unit",
+            "EvaluationPeriods", "DatapointsToAlarm", "Threshold", "ComparisonOperator", "TreatMissingData",
+            "EvaluateLowSampleCountPercentile", "Metrics", "ThresholdMetricId",
+        )  # fmt: skip
+        kwargs = {k: p[k] for k in keys if k in p}
+        name = kwargs.setdefault("AlarmName", f"{self.world.env}-{logical}")
+        for number in ("Period", "EvaluationPeriods", "DatapointsToAlarm"):
+            if number in kwargs:
+                kwargs[number] = int(kwargs[number])
+        if "Threshold" in kwargs:
+            kwargs["Threshold"] = float(kwargs["Threshold"])
+        cloudwatch = self.clients("cloudwatch")
+        cloudwatch.put_metric_alarm(**kwargs)
+        # A new alarm starts in INSUFFICIENT_DATA until its first evaluation, without a notification.
+        cloudwatch.set_alarm_state(AlarmName=name, StateValue="INSUFFICIENT_DATA", StateReason="Unchecked: created")
+        self.world.alarms.append(name)
+        self.r.refs[logical] = name
+        self.r.attrs[(logical, "Arn")] = self._arn("cloudwatch", f"alarm:{name}")
+
+    def _aws_events_rule(self, logical: str, p: dict[str, Any]) -> None:
+        events = self.clients("events")
+        name = p.get("Name") or f"{self.world.env}-{logical}"[:64]
+        kwargs: dict[str, Any] = {"Name": name, "State": p.get("State", "ENABLED")}
+        if "EventPattern" in p:
+            kwargs["EventPattern"] = json.dumps(p["EventPattern"])
+        if "ScheduleExpression" in p:
+            kwargs["ScheduleExpression"] = p["ScheduleExpression"]
+        arn = events.put_rule(**kwargs)["RuleArn"]
+        targets = p.get("Targets", [])
+        if targets:
+            events.put_targets(
+                Rule=name,
+                Targets=[{k: v for k, v in t.items() if k in ("Id", "Arn", "Input", "InputPath")} for t in targets],
+            )
+        self.world.rules.append(
+            RuleSpec(name, p.get("EventPattern"), p.get("ScheduleExpression"), [t["Arn"] for t in targets])
+        )
+        self.r.refs[logical] = name
+        self.r.attrs[(logical, "Arn")] = arn
