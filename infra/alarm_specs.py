@@ -156,62 +156,84 @@ def _rds(config: EnvironmentConfig, db: RdsInstance) -> Iterator[AlarmSpec]:
             meaning=f"RDS {db.id}: p90 disk {word} take over 20 ms (metric in seconds).", **common,
         )  # fmt: skip
     if db.replica:
+        # Aurora replicas publish AuroraReplicaLag (milliseconds), not ReplicaLag (seconds): the same 60 s.
+        metric, threshold = ("AuroraReplicaLag", 60000.0) if db.aurora else ("ReplicaLag", 60.0)
         yield _spec(
-            config, kind="rds-replica-lag", metric="ReplicaLag", dimensions=dims, statistic="Maximum",
-            evaluations=10, threshold=60.0, comparison="GreaterThanThreshold", missing="missing",
+            config, kind="rds-replica-lag", metric=metric, dimensions=dims, statistic="Maximum",
+            evaluations=10, threshold=threshold, comparison="GreaterThanThreshold", missing="missing",
             meaning=f"RDS replica {db.id}: over 60 s behind its source; reads are stale.", **common,
         )  # fmt: skip
 
 
 def _elasticache(config: EnvironmentConfig, cache: CacheCluster) -> Iterator[AlarmSpec]:
+    """Every alarm watches what AWS publishes: a replication group per member cluster (`<id>-001`, or `<id>-0001-001`
+    with cluster mode enabled; one node each, `0001`), `ReplicationLag` from replicas only; Memcached per cluster and
+    per node. Engine metrics are alarmed on every member: a failover swaps roles but not member ids."""
     common = {"service": "elasticache", "namespace": "AWS/ElastiCache", "topic": cache.topic}
-    cluster = (("CacheClusterId", cache.id),)
-    redis = cache.engine in ("redis", "valkey")
-    if redis:
-        yield _spec(
-            config, kind="elasticache-engine-cpu-utilization", resource=cache.id, metric="EngineCPUUtilization",
-            dimensions=cluster, statistic="Average", evaluations=5, threshold=90.0,
-            comparison="GreaterThanThreshold", missing="missing",
-            meaning=f"ElastiCache {cache.id}: the engine thread is saturated; commands queue.", **common,
-        )  # fmt: skip
-        yield _spec(
-            config, kind="elasticache-database-memory-usage", resource=cache.id,
-            metric="DatabaseMemoryUsagePercentage", dimensions=cluster, statistic="Average", evaluations=5,
-            threshold=80.0, comparison="GreaterThanThreshold", missing="missing",
-            meaning=f"ElastiCache {cache.id}: over 80% of maxmemory used; evictions or OOM errors follow.", **common,
-        )  # fmt: skip
-    yield _spec(
-        config, kind="elasticache-evictions", resource=cache.id, metric="Evictions", dimensions=cluster,
-        statistic="Sum", evaluations=5, threshold=100.0, comparison="GreaterThanThreshold", missing="notBreaching",
-        meaning=f"ElastiCache {cache.id}: over 100 keys a minute evicted for memory; hit rate drops.", **common,
-    )  # fmt: skip
-    if redis and cache.replication:
-        yield _spec(
-            config, kind="elasticache-replication-lag", resource=cache.id, metric="ReplicationLag",
-            dimensions=cluster, statistic="Average", evaluations=15, threshold=30.0,
-            comparison="GreaterThanThreshold", missing="notBreaching",
-            meaning=f"ElastiCache {cache.id}: replicas over 30 s behind the primary.", **common,
-        )  # fmt: skip
-    # Host CPU per node: all of it for Memcached; for Redis OSS only on nodes of 2 vCPUs or fewer, where the
-    # engine's one thread can starve the host (AWS's guidance), as a share of one vCPU.
-    host_cpu = not redis or cache.vcpus <= 2
-    for node in cache.node_ids:
-        node_dims = (("CacheClusterId", cache.id), ("CacheNodeId", node))
-        if host_cpu:
-            threshold = 90.0 if not redis else round(90.0 / cache.vcpus, 1)
+    if not cache.redis:
+        yield _evictions(config, cache, cache.id, common)
+    for member in cache.members:
+        name = member.cluster_id
+        where = f"ElastiCache {cache.id} {'node' if member.role == 'node' else member.role} {name}"
+        if member.role == "node":
+            name, where = f"{cache.id}-{member.node_id}", f"ElastiCache {cache.id} node {member.node_id}"
+        cluster = (("CacheClusterId", member.cluster_id),)
+        node = (("CacheClusterId", member.cluster_id), ("CacheNodeId", member.node_id))
+        if cache.redis:
             yield _spec(
-                config, kind="elasticache-cpu-utilization", resource=f"{cache.id}-{node}", metric="CPUUtilization",
-                dimensions=node_dims, statistic="Average", evaluations=5, threshold=threshold,
+                config, kind="elasticache-engine-cpu-utilization", resource=name, metric="EngineCPUUtilization",
+                dimensions=cluster, statistic="Average", evaluations=5, threshold=90.0,
                 comparison="GreaterThanThreshold", missing="missing",
-                meaning=f"ElastiCache {cache.id} node {node}: host CPU above {threshold:g}%.", **common,
+                meaning=f"{where}: the engine thread is saturated; commands queue.", **common,
+            )  # fmt: skip
+            yield _spec(
+                config, kind="elasticache-database-memory-usage", resource=name,
+                metric="DatabaseMemoryUsagePercentage", dimensions=cluster, statistic="Average", evaluations=5,
+                threshold=80.0, comparison="GreaterThanThreshold", missing="missing",
+                meaning=f"{where}: over 80% of maxmemory used; evictions or OOM errors follow.", **common,
+            )  # fmt: skip
+            yield _evictions(config, cache, member.cluster_id, common, resource=name, where=where)
+            if member.role == "replica":
+                yield _spec(
+                    config, kind="elasticache-replication-lag", resource=name, metric="ReplicationLag",
+                    dimensions=cluster, statistic="Average", evaluations=15, threshold=30.0,
+                    comparison="GreaterThanThreshold", missing="notBreaching",
+                    meaning=f"{where}: over 30 s behind its primary.", **common,
+                )  # fmt: skip
+        # Host CPU per node: all of it for Memcached; for Redis OSS / Valkey only on nodes of 2 vCPUs or fewer, where
+        # the engine's one thread can starve the host (AWS's guidance), as a share of one vCPU.
+        if not cache.redis or cache.vcpus <= 2:
+            threshold = 90.0 if not cache.redis else round(90.0 / cache.vcpus, 1)
+            yield _spec(
+                config, kind="elasticache-cpu-utilization", resource=name, metric="CPUUtilization",
+                dimensions=node, statistic="Average", evaluations=5, threshold=threshold,
+                comparison="GreaterThanThreshold", missing="missing",
+                meaning=f"{where}: host CPU above {threshold:g}%.", **common,
             )  # fmt: skip
         yield _spec(
-            config, kind="elasticache-curr-connections", resource=f"{cache.id}-{node}", metric="CurrConnections",
-            dimensions=node_dims, statistic="Average", evaluations=10, threshold=round(cache.max_connections * 0.9),
+            config, kind="elasticache-curr-connections", resource=name, metric="CurrConnections",
+            dimensions=node, statistic="Average", evaluations=10, threshold=round(cache.max_connections * 0.9),
             comparison="GreaterThanThreshold", missing="missing",
-            meaning=f"ElastiCache {cache.id} node {node}: over 90% of {cache.max_connections} connections.",
-            **common,
+            meaning=f"{where}: over 90% of {cache.max_connections} connections.", **common,
         )  # fmt: skip
+
+
+def _evictions(
+    config: EnvironmentConfig,
+    cache: CacheCluster,
+    cluster_id: str,
+    common: dict[str, str],
+    *,
+    resource: str | None = None,
+    where: str | None = None,
+) -> AlarmSpec:
+    return _spec(
+        config, kind="elasticache-evictions", resource=resource or cache.id, metric="Evictions",
+        dimensions=(("CacheClusterId", cluster_id),), statistic="Sum", evaluations=5, threshold=100.0,
+        comparison="GreaterThanThreshold", missing="notBreaching",
+        meaning=f"{where or f'ElastiCache {cache.id}'}: over 100 keys a minute evicted for memory; hit rate drops.",
+        **common,
+    )  # fmt: skip
 
 
 def _ecs(config: EnvironmentConfig, svc: EcsService) -> Iterator[AlarmSpec]:

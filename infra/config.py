@@ -89,15 +89,105 @@ class RdsInstance(_Model):
         return self.engine.startswith("aurora")
 
 
+class CacheMember(_Model):
+    """One node of ElastiCache as CloudWatch names it: the `CacheClusterId` and `CacheNodeId` its metrics carry."""
+
+    cluster_id: str
+    node_id: str
+    role: Literal["primary", "replica", "node"]  # "node": a Memcached node (no replication)
+    shard: str | None = None  # "0001".. with cluster mode enabled
+
+
 class CacheCluster(_Model):
+    """A Redis OSS / Valkey replication group (`shards` x (1 primary + `replicas_per_shard`); more than one shard
+    needs `cluster_mode`), or a Memcached cluster (`node_ids`).
+
+    CloudWatch publishes a group per *member cluster*, one node each (`CacheNodeId` 0001): `<id>-001`, `<id>-002`, …
+    with cluster mode disabled, `<id>-0001-001` (shard 0001, node 001) with it enabled; a Memcached cluster under its
+    own id, per node `0001`, `0002`, … AWS creates the primary of each shard as its first member (`-001`)."""
+
     id: str = Field(pattern=r"^[a-zA-Z][a-zA-Z0-9-]{0,49}$")
     engine: Literal["redis", "valkey", "memcached"] = "redis"
-    node_ids: list[str] = Field(default_factory=lambda: ["0001"], min_length=1)
+    shards: int = Field(default=1, ge=1, le=500)
+    replicas_per_shard: int = Field(default=0, ge=0, le=5)
+    cluster_mode: bool = False
+    node_ids: list[str] | None = Field(default=None, min_length=1)  # Memcached only; default ["0001"]
     vcpus: int = Field(default=2, ge=1)
-    replication: bool = False
     max_connections: int = Field(default=65000, gt=0)
     topic: TopicName = "critical"
     overrides: Overrides = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_shape(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "replication" in data:
+            raise ValueError(
+                "replication: replaced by replicas_per_shard (and shards, cluster_mode): AWS publishes a replication "
+                "group per member, <id>-001, <id>-002, …"
+            )
+        return data
+
+    @model_validator(mode="after")
+    def _shape(self) -> CacheCluster:
+        if "--" in self.id or self.id.endswith("-"):
+            raise ValueError("id: no two hyphens in a row and no hyphen at the end (ElastiCache naming rule)")
+        if self.redis:
+            if self.node_ids is not None:
+                raise ValueError(
+                    "node_ids: Memcached only; a Redis OSS / Valkey replication group is described by shards and "
+                    "replicas_per_shard (AWS numbers its members <id>-001, <id>-002, …)"
+                )
+            if len(self.id) > 40:
+                raise ValueError("id: a replication group id has at most 40 characters")
+            if self.shards > 1 and not self.cluster_mode:
+                raise ValueError("shards: more than one shard needs cluster_mode: true")
+            if self.shards * (1 + self.replicas_per_shard) > 500:
+                raise ValueError("shards: a replication group has at most 500 nodes (shards x (1 + replicas))")
+            return self
+        if self.shards != 1 or self.replicas_per_shard or self.cluster_mode:
+            raise ValueError(
+                "shards, replicas_per_shard, cluster_mode: Redis OSS / Valkey only; a Memcached cluster lists node_ids"
+            )
+        for node in self.nodes:
+            if not re.fullmatch(r"\d{4}", node):
+                raise ValueError(f"node_ids: {node!r} is not a Memcached node id (four digits, e.g. 0001)")
+        if len(set(self.nodes)) != len(self.nodes):
+            raise ValueError("node_ids: must be unique")
+        return self
+
+    @property
+    def redis(self) -> bool:
+        """Redis OSS or Valkey: the same metrics, and replication groups."""
+        return self.engine in ("redis", "valkey")
+
+    @property
+    def nodes(self) -> list[str]:
+        """A Memcached cluster's node ids."""
+        return list(self.node_ids or ["0001"])
+
+    @property
+    def members(self) -> list[CacheMember]:
+        """Every node, as CloudWatch names it, in AWS's order (shard by shard, primary first)."""
+        if not self.redis:
+            return [CacheMember(cluster_id=self.id, node_id=node, role="node") for node in self.nodes]
+        members: list[CacheMember] = []
+        for shard in range(1, self.shards + 1):
+            prefix = f"{self.id}-{shard:04d}" if self.cluster_mode else self.id
+            for number in range(1, self.replicas_per_shard + 2):
+                members.append(
+                    CacheMember(
+                        cluster_id=f"{prefix}-{number:03d}",
+                        node_id="0001",
+                        role="primary" if number == 1 else "replica",
+                        shard=f"{shard:04d}" if self.cluster_mode else None,
+                    )
+                )
+        return members
+
+    @property
+    def cache_cluster_ids(self) -> list[str]:
+        """The `CacheClusterId` values AWS publishes this cache's metrics under."""
+        return list(dict.fromkeys(m.cluster_id for m in self.members))
 
 
 class EcsService(_Model):
@@ -183,9 +273,9 @@ class EnvironmentConfig(_Model):
         ids = [r.id for r in self.rds]
         if len(ids) != len(set(ids)):
             raise ValueError("rds: instance ids must be unique")
-        cache_ids = [c.id for c in self.elasticache]
+        cache_ids = [i for c in self.elasticache for i in dict.fromkeys([c.id, *c.cache_cluster_ids])]
         if len(cache_ids) != len(set(cache_ids)):
-            raise ValueError("elasticache: cluster ids must be unique")
+            raise ValueError("elasticache: cluster ids, and the member ids AWS derives from them, must be unique")
         services = [(s.cluster, s.service) for s in self.ecs]
         if len(services) != len(set(services)):
             raise ValueError("ecs: (cluster, service) pairs must be unique")

@@ -43,6 +43,38 @@ def _write(tmp_path: Path, body: object, name: str = "broken") -> Path:
             "defaults.rds-cpu-utilization.period: must be 10, 20, 30",
         ),
         ({"name": "other"}, "config/broken.json: name: must be 'broken'"),
+        (
+            {"elasticache": [{"id": "s", "node_ids": ["0001", "0002"], "replication": True}]},
+            "config/broken.json: elasticache[0]: replication: replaced by replicas_per_shard",
+        ),
+        (
+            {"elasticache": [{"id": "s", "engine": "valkey", "node_ids": ["0001", "0002"]}]},
+            "config/broken.json: elasticache[0]: node_ids: Memcached only",
+        ),
+        (
+            {"elasticache": [{"id": "s", "shards": 3, "replicas_per_shard": 1}]},
+            "config/broken.json: elasticache[0]: shards: more than one shard needs cluster_mode: true",
+        ),
+        (
+            {"elasticache": [{"id": "s", "replicas_per_shard": 6}]},
+            "config/broken.json: elasticache[0].replicas_per_shard: Input should be less than or equal to 5",
+        ),
+        (
+            {"elasticache": [{"id": "m", "engine": "memcached", "replicas_per_shard": 1}]},
+            "elasticache[0]: shards, replicas_per_shard, cluster_mode: Redis OSS / Valkey only",
+        ),
+        (
+            {"elasticache": [{"id": "m", "engine": "memcached", "node_ids": ["1"]}]},
+            "elasticache[0]: node_ids: '1' is not a Memcached node id",
+        ),
+        (
+            {"elasticache": [{"id": "s-", "engine": "redis"}]},
+            "elasticache[0]: id: no two hyphens in a row and no hyphen at the end",
+        ),
+        (
+            {"elasticache": [{"id": "s", "replicas_per_shard": 1}, {"id": "s-002", "engine": "memcached"}]},
+            "elasticache: cluster ids, and the member ids AWS derives from them, must be unique",
+        ),
     ],
 )
 def test_config_error_names_file_field_and_reason(tmp_path: Path, change: dict[str, object], message: str) -> None:
@@ -76,14 +108,50 @@ def test_overrides_per_environment_and_per_resource() -> None:
     assert prod["prod-rds-billing-aurora-1-ReadLatency"].threshold == 0.05
     assert prod["prod-rds-orders-db-ReadLatency"].threshold == 0.02
     assert prod["prod-rds-orders-db-DatabaseConnections"].datapoints_to_alarm == 3
-    assert "prod-elasticache-rate-limits-Evictions" not in prod
+    assert "prod-elasticache-rate-limits-001-Evictions" not in prod
     assert "prod-rds-analytics-db-FreeStorageSpace" not in prod  # storage autoscaling
     assert "prod-rds-billing-aurora-1-FreeStorageSpace" not in prod  # Aurora storage grows by itself
     assert prod["prod-rds-billing-aurora-1-FreeableMemory"].threshold == round(128 * 1024**3 * 0.05)
     assert prod["prod-elasticache-page-cache-0001-CPUUtilization"].threshold == 90.0  # memcached
-    assert "prod-elasticache-rate-limits-0001-CPUUtilization" not in prod  # redis on 8 vCPUs: EngineCPU only
-    assert prod["prod-elasticache-sessions-0001-CPUUtilization"].threshold == 45.0  # 90 / 2 vCPUs
+    assert "prod-elasticache-rate-limits-001-CPUUtilization" not in prod  # valkey on 8 vCPUs: EngineCPU only
+    assert prod["prod-elasticache-sessions-001-CPUUtilization"].threshold == 45.0  # 90 / 2 vCPUs
     assert prod["prod-ecs-jobs-billing-worker-CPUUtilization"].topic == "warning"
+
+
+def test_cache_members_follow_aws_member_naming() -> None:
+    from infra.config import CacheCluster
+
+    disabled = CacheCluster(id="sessions", replicas_per_shard=2)
+    assert [(m.cluster_id, m.node_id, m.role) for m in disabled.members] == [
+        ("sessions-001", "0001", "primary"),
+        ("sessions-002", "0001", "replica"),
+        ("sessions-003", "0001", "replica"),
+    ]
+    enabled = CacheCluster(id="rl", engine="valkey", cluster_mode=True, shards=2, replicas_per_shard=1)
+    assert enabled.cache_cluster_ids == ["rl-0001-001", "rl-0001-002", "rl-0002-001", "rl-0002-002"]
+    assert [m.shard for m in enabled.members] == ["0001", "0001", "0002", "0002"]
+    memcached = CacheCluster(id="pages", engine="memcached", node_ids=["0001", "0002"])
+    assert [(m.cluster_id, m.node_id, m.role) for m in memcached.members] == [
+        ("pages", "0001", "node"),
+        ("pages", "0002", "node"),
+    ]
+
+
+def test_cache_alarms_watch_members_and_replication_lag_only_replicas() -> None:
+    prod = {s.name: s for s in plan_alarms(load_config("prod")) if s.service == "elasticache"}
+    lag = sorted(name for name, spec in prod.items() if spec.metric == "ReplicationLag")
+    assert lag == ["prod-elasticache-sessions-002-ReplicationLag", "prod-elasticache-sessions-003-ReplicationLag"]
+    assert prod["prod-elasticache-sessions-002-ReplicationLag"].dimensions == (("CacheClusterId", "sessions-002"),)
+    assert prod["prod-elasticache-sessions-003-CurrConnections"].dimensions == (
+        ("CacheClusterId", "sessions-003"),
+        ("CacheNodeId", "0001"),
+    )
+    assert prod["prod-elasticache-page-cache-0002-CPUUtilization"].dimensions == (
+        ("CacheClusterId", "page-cache"),
+        ("CacheNodeId", "0002"),
+    )
+    assert prod["prod-elasticache-page-cache-Evictions"].dimensions == (("CacheClusterId", "page-cache"),)
+    assert not [s for s in prod.values() if ("CacheClusterId", "sessions") in s.dimensions]
 
 
 def test_alarm_names_follow_env_service_resource_metric() -> None:

@@ -83,12 +83,13 @@ def test_one_alarm_of_each_kind_with_alarm_and_ok_actions(dev: Synthesized) -> N
     assert alarms["dev-rds-orders-db-replica-ReplicaLag"]["EvaluationPeriods"] == 10
     assert "dev-rds-orders-db-ReplicaLag" not in alarms
     assert alarms["dev-rds-orders-db-DatabaseConnections"]["Threshold"] == 360
-    assert alarms["dev-elasticache-sessions-EngineCPUUtilization"]["Threshold"] == 90
-    assert alarms["dev-elasticache-sessions-0002-CPUUtilization"]["Dimensions"] == [
-        {"Name": "CacheClusterId", "Value": "sessions"},
-        {"Name": "CacheNodeId", "Value": "0002"},
+    assert alarms["dev-elasticache-sessions-001-EngineCPUUtilization"]["Threshold"] == 90
+    assert alarms["dev-elasticache-sessions-002-CPUUtilization"]["Dimensions"] == [
+        {"Name": "CacheClusterId", "Value": "sessions-002"},
+        {"Name": "CacheNodeId", "Value": "0001"},
     ]
-    assert alarms["dev-elasticache-sessions-ReplicationLag"]["EvaluationPeriods"] == 15
+    assert alarms["dev-elasticache-sessions-002-ReplicationLag"]["EvaluationPeriods"] == 15
+    assert "dev-elasticache-sessions-001-ReplicationLag" not in alarms  # the primary publishes none
     running = alarms["dev-ecs-web-api-RunningTaskCount"]
     assert running["Namespace"] == "ECS/ContainerInsights"
     assert (running["ComparisonOperator"], running["Threshold"]) == ("LessThanOrEqualToThreshold", 0)
