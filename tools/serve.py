@@ -197,6 +197,8 @@ class LocalPipeline:
         role_credentials = {name: self.world.credentials(name, session.client) for name in self.world.functions}
         self.denials = self._stack.enter_context(iam_enforced())
         self._stack.enter_context(environ(operator))
+        boto3.DEFAULT_SESSION = None  # boto3.client() would keep the credentials of an earlier world
+        self._stack.callback(setattr, boto3, "DEFAULT_SESSION", None)
         self._reset_powertools()
         admin = boto3.Session(region_name=self.config.region)
         self.sns = admin.client("sns")
@@ -265,6 +267,49 @@ class LocalPipeline:
 
     # -- the path ------------------------------------------------------------------------------------------------
 
+    def put_event(self, event: dict[str, Any]) -> list[str]:
+        """An event on the default bus, as EventBridge delivers it: every rule of the templates whose pattern
+        matches (moto's TestEventPattern decides) sends it to its targets. Returns the target ARNs."""
+        import boto3
+
+        events = boto3.client("events")
+        delivered: list[str] = []
+        for rule in self.world.rules:
+            if rule.pattern is None:
+                continue
+            matched = events.test_event_pattern(EventPattern=json.dumps(rule.pattern), Event=json.dumps(event))
+            if not matched["Result"]:
+                continue
+            for target in rule.targets:
+                payload = json.loads(target["Input"]) if "Input" in target else event
+                arn = str(target["Arn"])
+                if ":sns:" in arn:
+                    self.sns.publish(TopicArn=arn, Message=json.dumps(payload))
+                elif ":lambda:" in arn:
+                    self._queue.put({"_invoke": _function_name(arn), "_event": payload})
+                delivered.append(arn)
+        return delivered
+
+    def schedule(self, rule_name: str) -> None:
+        """A scheduled rule's time came: its targets get the scheduled event (functions are invoked)."""
+        [rule] = [r for r in self.world.rules if r.name == rule_name]
+        event = {
+            "version": "0",
+            "id": secrets.token_hex(16),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": self.config.account,
+            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": self.config.region,
+            "resources": [f"arn:aws:events:{self.config.region}:{self.config.account}:rule/{rule.name}"],
+            "detail": {},
+        }
+        for target in rule.targets:
+            arn = str(target["Arn"])
+            if ":lambda:" in arn:
+                payload = json.loads(target["Input"]) if "Input" in target else event
+                self._queue.put({"_invoke": _function_name(arn), "_event": payload})
+
     def received_notification(self, function: str, notification: dict[str, Any]) -> None:
         if notification.get("Type") != "Notification" or function not in self.functions:
             return
@@ -277,6 +322,10 @@ class LocalPipeline:
             try:
                 if notification is None:
                     return
+                if "_invoke" in notification:  # EventBridge invoking a function, asynchronously
+                    verdict = self.invoke_async(notification["_invoke"], notification["_event"])
+                    self.say(f"{datetime.now(UTC):%H:%M:%S} {notification['_invoke']}: {verdict}")
+                    continue
                 self._forward(notification)
             except Exception as exc:  # noqa: BLE001 - printed, and the pipeline keeps serving
                 self.say(f"pipeline: forwarding crashed: {type(exc).__name__}: {exc}")
@@ -371,6 +420,10 @@ class LocalPipeline:
         except FunctionError:
             return 502, {"Content-Type": "application/json"}, b'{"message": "Internal Server Error"}'
         return int(answer["statusCode"]), dict(answer.get("headers") or {}), str(answer.get("body") or "").encode()
+
+
+def _function_name(arn: str) -> str:
+    return arn.split(":function:", 1)[1].split(":", 1)[0]
 
 
 def _operator(iam: Any) -> dict[str, str | None]:

@@ -58,6 +58,9 @@ STOOD_IN = {
     "AWS::Lambda::EventSourceMapping": "recorded; the local pipeline polls the queue for the function",
     "AWS::CDK::Metadata": "not a resource",
 }
+# EventBridge rules are created in moto (their patterns are matched by moto's own TestEventPattern), but moto's
+# EventBridge cannot deliver to SNS topics or Lambda functions: the local pipeline does (`LocalPipeline.put_event`).
+MOTO_EVENT_TARGETS = ("sqs", "logs")
 
 
 def synthesize(env: str) -> dict[str, dict[str, Any]]:
@@ -106,6 +109,8 @@ def iam_enforced() -> Iterator[list[Denial]]:
     from moto.iam import access_control
 
     with _LOCK:
+        if float("inf") != settings.INITIAL_NO_AUTH_ACTION_COUNT:
+            raise RuntimeError("IAM is already enforced: one local world per process at a time")
         old_count = settings.INITIAL_NO_AUTH_ACTION_COUNT
         old_raise = access_control.IAMRequest._raise_access_denied
         patched = _patch_resources()
@@ -365,7 +370,7 @@ class RuleSpec:
     name: str
     pattern: dict[str, Any] | None
     schedule: str | None
-    targets: list[str]  # target ARNs
+    targets: list[dict[str, Any]]  # as the template gives them: Id, Arn, Input, ...
 
 
 @dataclass
@@ -684,13 +689,14 @@ class _Builder:
             kwargs["ScheduleExpression"] = p["ScheduleExpression"]
         arn = events.put_rule(**kwargs)["RuleArn"]
         targets = p.get("Targets", [])
-        if targets:
+        delivered_by_moto = [t for t in targets if t["Arn"].split(":")[2] in MOTO_EVENT_TARGETS]
+        if delivered_by_moto:
             events.put_targets(
                 Rule=name,
-                Targets=[{k: v for k, v in t.items() if k in ("Id", "Arn", "Input", "InputPath")} for t in targets],
+                Targets=[
+                    {k: v for k, v in t.items() if k in ("Id", "Arn", "Input", "InputPath")} for t in delivered_by_moto
+                ],
             )
-        self.world.rules.append(
-            RuleSpec(name, p.get("EventPattern"), p.get("ScheduleExpression"), [t["Arn"] for t in targets])
-        )
+        self.world.rules.append(RuleSpec(name, p.get("EventPattern"), p.get("ScheduleExpression"), list(targets)))
         self.r.refs[logical] = name
         self.r.attrs[(logical, "Arn")] = arn

@@ -1,0 +1,174 @@
+"""Every function of the project, run as deployed: built from dev's synthesized templates, each in its own process
+with the credentials of its own template role, moto enforcing IAM per action and resource. A call the templates do
+not allow fails these tests, also when the code swallows the refusal (every refusal is recorded)."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+
+from tests.unit.helpers import alarm, alertmanager
+from tools.localaws import free_port
+from tools.serve import LocalPipeline, sns_event
+from tools.standins import Answer, StandIn
+from tools.world import CREATED, STOOD_IN, Resolver, in_order
+
+CRITICAL_ALARM = "dev-rds-orders-db-FreeStorageSpace"  # critical topic: PagerDuty and Slack
+
+
+@pytest.fixture(scope="module")
+def stand_ins() -> Iterator[tuple[StandIn, StandIn]]:
+    with StandIn("pagerduty") as pagerduty, StandIn("slack") as slack:
+        yield pagerduty, slack
+
+
+@pytest.fixture(scope="module")
+def dev(stand_ins: tuple[StandIn, StandIn]) -> Iterator[LocalPipeline]:
+    pagerduty, slack = stand_ins
+    with LocalPipeline(
+        port=free_port(), pagerduty_url=pagerduty.url, slack_url=slack.url, webhook_token="t0ken", say=lambda _: None
+    ) as pipeline:
+        yield pipeline
+
+
+@pytest.fixture
+def pipeline(dev: LocalPipeline, stand_ins: tuple[StandIn, StandIn]) -> Iterator[LocalPipeline]:
+    """The shared dev pipeline, stand-ins emptied; after each test, nothing may have been refused by IAM."""
+    for stand_in in stand_ins:
+        stand_in.clear()
+    dev.denials.clear()
+    yield dev
+    assert dev.wait_idle()
+    assert [str(d) for d in dev.denials] == []
+
+
+def _transition(pipeline: LocalPipeline, name: str, state: str) -> None:
+    pipeline.cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason=f"test: {state}")
+    pipeline.emulate_alarm_action(name)
+    assert pipeline.wait_idle()
+
+
+def test_every_resource_type_of_every_environment_is_created_or_stood_in() -> None:
+    from tests.infra.conftest import synthesized
+
+    for env in ("dev", "prod", "scale"):
+        kinds = {
+            resource["Type"]
+            for template in synthesized(env).templates.values()
+            for resource in template.to_json()["Resources"].values()
+        }
+        unknown = kinds - set(CREATED) - set(STOOD_IN)
+        assert unknown == set(), f"{env}: tools/world.py cannot build {sorted(unknown)}"
+
+
+def test_the_world_is_what_the_templates_hold(pipeline: LocalPipeline) -> None:
+    templates = pipeline.world.templates
+    alarms = {
+        r["Properties"]["AlarmName"]
+        for t in templates.values()
+        for r in t["Resources"].values()
+        if r["Type"] == "AWS::CloudWatch::Alarm"
+    }
+    assert set(pipeline.world.alarms) == alarms
+    described = {a["AlarmName"] for p in pipeline.cloudwatch.get_paginator("describe_alarms").paginate() for a in
+                 p["MetricAlarms"]}  # fmt: skip
+    assert alarms <= described
+    assert {a["StateValue"] for p in pipeline.cloudwatch.get_paginator("describe_alarms").paginate() for a in
+            p["MetricAlarms"]} == {"INSUFFICIENT_DATA"}  # fmt: skip
+    functions = {
+        r["Properties"]["FunctionName"]
+        for t in templates.values()
+        for r in t["Resources"].values()
+        if r["Type"] == "AWS::Lambda::Function"
+    }
+    assert set(pipeline.functions) == functions
+
+
+def test_first_alarm_and_its_ok_read_the_ledger_as_allowed(
+    pipeline: LocalPipeline, stand_ins: tuple[StandIn, StandIn]
+) -> None:
+    pagerduty, slack = stand_ins
+    _transition(pipeline, CRITICAL_ALARM, "ALARM")
+    _transition(pipeline, CRITICAL_ALARM, "OK")  # the forwarders Query the ledger for every CloudWatch OK
+    events = [(r.body["event_action"], r.body["dedup_key"]) for r in pagerduty.accepted()]
+    trigger = events[0]
+    assert trigger[0] == "trigger" and events[-1] == ("resolve", trigger[1])
+    # Leaving INSUFFICIENT_DATA (where every new alarm starts) also resolves that state's own PagerDuty alert.
+    assert ("resolve", f"{trigger[1]}#insufficient-data") in events
+    assert len(slack.accepted()) == 2
+    assert "RESOLVED" in json.dumps(slack.accepted()[1].body)
+
+
+def test_insufficient_data_to_ok_with_nothing_open_is_not_forwarded(
+    pipeline: LocalPipeline, stand_ins: tuple[StandIn, StandIn]
+) -> None:
+    _transition(pipeline, "dev-rds-orders-db-WriteLatency", "OK")
+    assert stand_ins[0].received == [] and stand_ins[1].received == []
+
+
+def test_the_same_message_twice_is_delivered_once(pipeline: LocalPipeline, stand_ins: tuple[StandIn, StandIn]) -> None:
+    topic = pipeline.topic_arns["critical"]
+    event = sns_event({"Type": "Notification", "MessageId": "0f0f0f0f-iam-twice", "TopicArn": topic,
+                       "Message": json.dumps(alarm(name="dev-twice"))})  # fmt: skip
+    for _ in range(2):
+        pipeline.functions["dev-slack-forwarder"].invoke(event)
+    assert len(stand_ins[1].accepted()) == 1
+
+
+def test_pagerduty_refusing_falls_back_to_slack_and_dead_letters_with_the_function_role(
+    pipeline: LocalPipeline, stand_ins: tuple[StandIn, StandIn]
+) -> None:
+    pagerduty, slack = stand_ins
+    pagerduty.then(*[Answer(status=400, body='{"status":"invalid event"}')] * 3)
+    pipeline.publish("critical", alarm(name="dev-fallback"))
+    assert pipeline.wait_idle(60)
+    assert any("PagerDuty" in json.dumps(r.body) for r in slack.accepted())
+    [record] = [r for r in pipeline.dead_lettered if "dev-pagerduty-forwarder" in r["requestContext"]["functionArn"]]
+    messages = pipeline.sqs.receive_message(QueueUrl=pipeline.world.queues["dev-alerting-dlq"], MaxNumberOfMessages=10)
+    bodies = [json.loads(m["Body"]) for m in messages.get("Messages", [])]
+    assert record["requestContext"]["requestId"] in {b.get("requestContext", {}).get("requestId") for b in bodies}
+
+
+def test_a_refused_payload_is_parked_with_the_function_role(pipeline: LocalPipeline) -> None:
+    pipeline.publish("warning", "this is not an alarm")
+    assert pipeline.wait_idle()
+    messages = pipeline.sqs.receive_message(
+        QueueUrl=pipeline.world.queues["dev-alerting-rejected"], MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+    )
+    assert any("this is not an alarm" in m["Body"] for m in messages.get("Messages", []))
+
+
+def test_the_endpoint_authenticates_rate_limits_and_publishes_with_its_role(
+    pipeline: LocalPipeline, stand_ins: tuple[StandIn, StandIn]
+) -> None:
+    request = urllib.request.Request(
+        pipeline.url,
+        data=json.dumps(alertmanager(2)).encode(),
+        method="POST",
+        headers={"Authorization": "Bearer t0ken", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        assert answer.status == 202
+    assert pipeline.wait_idle()
+    assert len(stand_ins[0].accepted()) == 1 and len(stand_ins[1].accepted()) == 1
+
+
+def test_resolver_handles_the_intrinsics_cdk_writes() -> None:
+    resolve = Resolver("111111111111", "eu-west-1", "aws", "dev-alerting")
+    resolve.refs["Topic"] = "arn:aws:sns:eu-west-1:111111111111:dev-critical"
+    resolve.attrs[("Queue", "Arn")] = "arn:aws:sqs:eu-west-1:111111111111:dlq"
+    assert resolve({"Fn::Join": ["", ['{"t": "', {"Ref": "Topic"}, '"}']]}) == (
+        '{"t": "arn:aws:sns:eu-west-1:111111111111:dev-critical"}'
+    )
+    assert resolve({"Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:x/${Queue.Arn}"}) == (
+        "arn:aws:logs:eu-west-1:111111111111:x/arn:aws:sqs:eu-west-1:111111111111:dlq"
+    )
+    assert resolve({"Fn::Select": [1, {"Fn::Split": [":", {"Ref": "Topic"}]}]}) == "aws"
+    assert resolve({"A": {"Ref": "AWS::NoValue"}, "B": [{"Fn::GetAtt": ["Queue", "Arn"]}]}) == {
+        "B": ["arn:aws:sqs:eu-west-1:111111111111:dlq"]
+    }
+    order = in_order({"B": {"Properties": {"X": {"Ref": "A"}}}, "A": {"Properties": {}}, "C": {"DependsOn": "B"}})
+    assert order == ["A", "B", "C"]
