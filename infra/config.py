@@ -249,6 +249,38 @@ class Forwarders(_Model):
         return value
 
 
+_PRINCIPAL = r"^arn:aws[\w-]*:iam::\d{12}:(root|role/\S+|user/\S+)$"
+AlarmNamePrefix = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^\s*?]+$")]
+
+
+class AlertmanagerPublisher(_Model):
+    """The role `<env>-alertmanager-publisher` the project creates for an Alertmanager that publishes with
+    `sns_configs` (SigV4): it may publish to the alert topics and use the key, nothing else. Who may assume it:
+    `trusted_principal_arns` (matched on `aws:PrincipalArn`, so a role that does not exist yet fails no deploy
+    and a recreated role matches again), and EKS Pod Identity when `eks_pod_identity` is true."""
+
+    trusted_principal_arns: list[Annotated[str, Field(pattern=_PRINCIPAL)]] = Field(default_factory=list)
+    eks_pod_identity: bool = False
+
+    @model_validator(mode="after")
+    def _someone(self) -> AlertmanagerPublisher:
+        if not self.trusted_principal_arns and not self.eks_pod_identity:
+            raise ValueError("name trusted_principal_arns, or set eks_pod_identity: true; nobody could assume the role")
+        return self
+
+    @property
+    def trusted_accounts(self) -> list[str]:
+        return sorted({arn.split(":")[4] for arn in self.trusted_principal_arns})
+
+
+class Endpoint(_Model):
+    """The Alertmanager endpoint. `reserved_concurrency` caps the public function URL so that a flood cannot take
+    the account's concurrency from the forwarders; `null` turns the cap off (Lambda refuses a reservation that
+    would leave fewer than 100 unreserved executions in the account)."""
+
+    reserved_concurrency: int | None = Field(default=5, ge=1, le=1000)
+
+
 class EnvironmentConfig(_Model):
     name: str = Field(pattern=_NAME)
     account: str = Field(pattern=r"^\d{12}$")
@@ -256,15 +288,37 @@ class EnvironmentConfig(_Model):
     tags: dict[str, str] = Field(default_factory=dict)
     runbook_base_url: str = Field(pattern=r"^https://\S+$")
     topics: dict[TopicName, TopicRouting]
-    alertmanager_publisher_role_arn: str | None = Field(default=None, pattern=r"^arn:aws[\w-]*:iam::\d{12}:role/\S+$")
+    alertmanager_publisher: AlertmanagerPublisher | None = None  # creates <env>-alertmanager-publisher
+    endpoint: Endpoint = Field(default_factory=Endpoint)
+    # Per topic, name prefixes of alarms *not* created by this project (teams' own): an EventBridge rule on their
+    # state changes publishes to the topic. The project's own alarms notify through their actions.
+    eventbridge_alarms: dict[TopicName, list[AlarmNamePrefix]] = Field(default_factory=dict)
     defaults: Overrides = Field(default_factory=dict)  # per environment, by alarm kind (e.g. "rds-cpu-utilization")
     forwarders: Forwarders = Field(default_factory=Forwarders)
     rds: list[RdsInstance] = Field(default_factory=list)
     elasticache: list[CacheCluster] = Field(default_factory=list)
     ecs: list[EcsService] = Field(default_factory=list)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _old_publisher(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "alertmanager_publisher_role_arn" in data:
+            raise ValueError(
+                'alertmanager_publisher_role_arn: replaced by alertmanager_publisher: {"trusted_principal_arns": '
+                '["<that role\'s ARN>"]}: the project now creates <env>-alertmanager-publisher, which that role '
+                "assumes (README, Alertmanager with sns_configs)"
+            )
+        return data
+
     @model_validator(mode="after")
     def _complete(self) -> EnvironmentConfig:
+        for topic, prefixes in self.eventbridge_alarms.items():
+            for prefix in prefixes:
+                if prefix.startswith(f"{self.name}-") or f"{self.name}-".startswith(prefix):
+                    raise ValueError(
+                        f"eventbridge_alarms.{topic}: {prefix!r} would match this project's own alarms "
+                        f"({self.name}-...), which already notify through their actions: each would arrive twice"
+                    )
         missing = [t for t in TOPICS if t not in self.topics]
         if missing:
             raise ValueError(f"topics: every topic needs routing; missing {', '.join(missing)}")

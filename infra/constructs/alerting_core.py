@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -11,14 +11,20 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from infra.config import AlertmanagerPublisher
+
 # Secrets are created holding this placeholder (no real value is ever in a template); the forwarders refuse it
 # with "secret ... has no routing_key / webhook_url" until the team puts the real value in (README).
 PLACEHOLDER = '{"placeholder": "put the PagerDuty routing key or the Slack webhook URL here"}'
 
 
+KEY_USE = ["kms:Decrypt", "kms:GenerateDataKey*"]
+
+
 class AlertingCore(Construct):
-    """A customer managed key CloudWatch and EventBridge can use, the four topics plus two health topics encrypted
-    with it (TLS only), the destination secrets, and the dead-letter queue."""
+    """A customer managed key CloudWatch, EventBridge and SNS can use as each documents, the four topics plus two
+    health topics encrypted with it (TLS only), the destination secrets, the dead-letter and rejected queues, the
+    tables, and (when configured) the role an Alertmanager assumes to publish with `sns_configs`."""
 
     def __init__(
         self,
@@ -28,11 +34,22 @@ class AlertingCore(Construct):
         env_name: str,
         account: str,
         topic_names: dict[str, str],
+        alert_topics: list[str],
+        redrive_topics: list[str],
         secret_names: list[str],
-        alertmanager_publisher_role_arn: str | None,
+        publisher: AlertmanagerPublisher | None,
     ) -> None:
+        """`alert_topics`: the keys of `topic_names` senders publish to (the publisher role's); `redrive_topics`: the
+        keys of the topics whose subscriptions redrive undeliverable messages to the dead-letter queue."""
         super().__init__(scope, construct_id)
-        source_account = {"StringEquals": {"aws:SourceAccount": account}}
+        stack = Stack.of(self)
+        # Built from the names, not referenced: the topics are encrypted with this key, so a Ref to them from the
+        # key policy would be a circular dependency.
+        topic_arns = {
+            key: stack.format_arn(service="sns", resource=name, arn_format=ArnFormat.NO_RESOURCE_NAME)
+            for key, name in topic_names.items()
+        }
+        self.publisher_role = publisher_role(self, env_name, publisher) if publisher else None
 
         self.key = kms.Key(
             self,
@@ -42,27 +59,76 @@ class AlertingCore(Construct):
             enable_key_rotation=True,
             removal_policy=RemovalPolicy.RETAIN,
         )
-        # CloudWatch alarms and EventBridge rules publish to the encrypted topics; SNS writes undeliverable
-        # messages to the encrypted dead-letter queue. CDK adds none of this by itself.
-        for service in ("cloudwatch.amazonaws.com", "events.amazonaws.com", "sns.amazonaws.com"):
+        # CDK adds none of the grants below by itself. In a key policy, resource "*" is this key.
+        # CloudWatch alarm actions publish to the encrypted topics. CloudWatch supports aws:SourceAccount.
+        # https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudwatchToUseTheKey",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=KEY_USE,
+                resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": account}},
+            )
+        )
+        # EventBridge rules publish to the encrypted topics. The SNS page above says EventBridge does not support
+        # aws:SourceAccount / aws:SourceArn / aws:SourceOrgID in the key policy (the KMS request does not carry
+        # them: a condition would deny every delivery), so this grant has none; the topic policy scopes the rules.
+        # https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services
+        # https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-resource-based.html#eb-sns-permissions
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowEventsToUseTheKey",
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=KEY_USE,
+                resources=["*"],
+            )
+        )
+        # SNS writes what a subscription could not deliver to the encrypted dead-letter queue, for these topics
+        # only (aws:SourceArn is the topic), as the SQS page's example for SNS:
+        # https://docs.aws.amazon.com/sns/latest/dg/sns-dead-letter-queues.html
+        # https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-key-management.html#compatibility-with-aws-services
+        if redrive_topics:
             self.key.add_to_resource_policy(
                 iam.PolicyStatement(
-                    sid=f"Allow{service.split('.')[0].capitalize()}ToUseTheKey",
-                    principals=[iam.ServicePrincipal(service)],
-                    actions=["kms:Decrypt", "kms:GenerateDataKey*"],
-                    resources=["*"],  # in a key policy, "*" is this key
-                    conditions=source_account,
+                    sid="AllowSnsToUseTheKey",
+                    principals=[iam.ServicePrincipal("sns.amazonaws.com")],
+                    actions=KEY_USE,
+                    resources=["*"],
+                    conditions={"ArnEquals": {"aws:SourceArn": [topic_arns[t] for t in redrive_topics]}},
                 )
             )
-
-        if alertmanager_publisher_role_arn:
+        if self.publisher_role:
+            # The role this stack creates (GetAtt: it exists before this policy names it), for sns_configs.
+            # https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html
             self.key.add_to_resource_policy(
                 iam.PolicyStatement(
                     sid="AllowAlertmanagerPublisherToUseTheKey",
-                    principals=[iam.ArnPrincipal(alertmanager_publisher_role_arn)],
-                    actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                    principals=[iam.ArnPrincipal(self.publisher_role.role_arn)],
+                    actions=["kms:Decrypt", "kms:GenerateDataKey"],
                     resources=["*"],
                 )
+            )
+
+        if self.publisher_role:
+            # What an Alertmanager's sns_configs calls: Publish, which on an encrypted topic takes GenerateDataKey
+            # and Decrypt on the key. https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html
+            iam.Policy(
+                self,
+                "AlertmanagerPublisherPolicy",
+                roles=[self.publisher_role],
+                statements=[
+                    iam.PolicyStatement(
+                        sid="PublishToAlertTopics",
+                        actions=["sns:Publish"],
+                        resources=[topic_arns[t] for t in alert_topics],
+                    ),
+                    iam.PolicyStatement(
+                        sid="UseAlertingKey",
+                        actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                        resources=[self.key.key_arn],
+                    ),
+                ],
             )
 
         self.topics: dict[str, sns.Topic] = {}
@@ -75,7 +141,7 @@ class AlertingCore(Construct):
                 master_key=self.key,
                 enforce_ssl=True,
             )
-            self._allow_publishers(self.topics[topic], account, alertmanager_publisher_role_arn)
+            self._allow_publishers(self.topics[topic], stack, account, publish=topic in alert_topics)
 
         self.dead_letter_queue = encrypted_queue(self, "DeadLetterQueue", f"{env_name}-alerting-dlq", self.key)
         # Payloads a forwarder refused (bad input): kept apart from failed deliveries, so that the dead-letter
@@ -111,28 +177,66 @@ class AlertingCore(Construct):
                 removal_policy=RemovalPolicy.RETAIN,
             )
 
-    def _allow_publishers(self, topic: sns.Topic, account: str, alertmanager_role: str | None) -> None:
+    def _allow_publishers(self, topic: sns.Topic, stack: Stack, account: str, *, publish: bool) -> None:
+        # CloudWatch alarms of this account. https://docs.aws.amazon.com/sns/latest/dg/sns-access-policy-use-cases.html
         topic.add_to_resource_policy(
             iam.PolicyStatement(
-                sid="CloudWatchAndEventBridgePublish",
-                principals=[
-                    iam.ServicePrincipal("cloudwatch.amazonaws.com"),
-                    iam.ServicePrincipal("events.amazonaws.com"),
-                ],
+                sid="CloudWatchPublish",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
                 actions=["sns:Publish"],
                 resources=[topic.topic_arn],
                 conditions={"StringEquals": {"aws:SourceAccount": account}},
             )
         )
-        if alertmanager_role:
+        # EventBridge rules of this account (the teams' and this project's own): EventBridge documents its target
+        # grants with aws:SourceArn, the rule's ARN. https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-resource-based.html#eb-sns-permissions
+        topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="EventBridgePublish",
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[topic.topic_arn],
+                conditions={"ArnLike": {"aws:SourceArn": stack.format_arn(service="events", resource="rule/*")}},
+            )
+        )
+        if publish and self.publisher_role:
             topic.add_to_resource_policy(
                 iam.PolicyStatement(
                     sid="AlertmanagerPublish",
-                    principals=[iam.ArnPrincipal(alertmanager_role)],
+                    principals=[iam.ArnPrincipal(self.publisher_role.role_arn)],
                     actions=["sns:Publish"],
                     resources=[topic.topic_arn],
                 )
             )
+
+
+def publisher_role(scope: Construct, env_name: str, publisher: AlertmanagerPublisher) -> iam.Role:
+    """`<env>-alertmanager-publisher`, without its permissions (`AlertingCore` adds them: publish to the alert
+    topics and use the key for it, nothing else).
+
+    Trusted principals are matched on `aws:PrincipalArn` under their account's root, not named as principals: a
+    trust policy naming a role that does not exist fails the deploy (MalformedPolicyDocument), and one naming a
+    role that was deleted and recreated silently stops matching it; a condition is a string and does neither.
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-principalarn
+    """
+    principals: list[iam.IPrincipal] = [
+        iam.AccountPrincipal(trusted).with_conditions(
+            {"ArnLike": {"aws:PrincipalArn": [a for a in publisher.trusted_principal_arns if f":{trusted}:" in a]}}
+        )
+        for trusted in publisher.trusted_accounts
+    ]
+    if publisher.eks_pod_identity:
+        # https://docs.aws.amazon.com/eks/latest/userguide/pod-id-role.html
+        principals.append(iam.ServicePrincipal("pods.eks.amazonaws.com").with_session_tags())
+    role = iam.Role(
+        scope,
+        "AlertmanagerPublisher",
+        role_name=f"{env_name}-alertmanager-publisher",
+        description=f"{env_name}: an Alertmanager publishing with sns_configs (SigV4); sns:Publish on the alert topics",
+        assumed_by=iam.CompositePrincipal(*principals),
+        max_session_duration=Duration.hours(1),
+    )
+    return role
 
 
 def encrypted_queue(scope: Construct, construct_id: str, name: str, key: kms.IKey) -> sqs.Queue:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 
 from aws_cdk import CfnOutput, RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_secretsmanager as secretsmanager
@@ -15,6 +17,39 @@ from infra.constructs.alerting_core import AlertingCore, encrypted_table
 from infra.constructs.forwarders import own_function
 
 AUTH_PLACEHOLDER = '{"bearer_tokens": [], "hmac_keys": []}'
+
+
+def endpoint_statements(
+    core: AlertingCore, auth_secret: secretsmanager.ISecret, table: dynamodb.ITableV2, topics: Iterable[sns.ITopic]
+) -> list[iam.PolicyStatement]:
+    """Exactly the AWS calls the endpoint makes, each beside the code path that makes it (functions/alertlib/)."""
+    return [
+        # alertmanager_endpoint.build: Credentials.from_secret(powertools_secret(AUTH_SECRET)).
+        iam.PolicyStatement(
+            sid="ReadAuthSecret",
+            actions=["secretsmanager:GetSecretValue"],
+            resources=[auth_secret.secret_arn],
+        ),
+        # endpoint.DynamoRateLimiter: consume() updates a counter, first_use() puts a signature, forget() deletes it
+        # again when nothing was published.
+        iam.PolicyStatement(
+            sid="CountAndRememberInOwnTable",
+            actions=["dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:DeleteItem"],
+            resources=[table.table_arn],
+        ),
+        # endpoint.SnsPublisher: Publish to the topic of the group's severity.
+        iam.PolicyStatement(
+            sid="PublishToAlertTopics",
+            actions=["sns:Publish"],
+            resources=[topic.topic_arn for topic in topics],
+        ),
+        # The secret, the table and the topics are encrypted with the alerting key.
+        iam.PolicyStatement(
+            sid="UseAlertingKey",
+            actions=["kms:Decrypt", "kms:GenerateDataKey"],
+            resources=[core.key.key_arn],
+        ),
+    ]
 
 
 class AlertmanagerEndpoint(Construct):
@@ -31,8 +66,11 @@ class AlertmanagerEndpoint(Construct):
         code: lambda_.Code,
         topics: dict[str, sns.ITopic],
         log_retention_days: int,
+        reserved_concurrency: int | None,
         rate_limit_per_minute: int = 100,
     ) -> None:
+        """`reserved_concurrency`: the most executions the public URL can hold at once (None: no cap), so that a
+        flood of requests is throttled here and cannot take the account's concurrency from the forwarders."""
         super().__init__(scope, construct_id)
         name = f"{env_name}-alertmanager-endpoint"
         self.table = encrypted_table(
@@ -51,28 +89,7 @@ class AlertmanagerEndpoint(Construct):
             ),
             removal_policy=RemovalPolicy.RETAIN,
         )
-        statements = [
-            iam.PolicyStatement(
-                sid="ReadAuthSecret",
-                actions=["secretsmanager:GetSecretValue"],
-                resources=[self.auth_secret.secret_arn],
-            ),
-            iam.PolicyStatement(
-                sid="CountAndRememberInOwnTable",
-                actions=["dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:DeleteItem"],
-                resources=[self.table.table_arn],
-            ),
-            iam.PolicyStatement(
-                sid="PublishToAlertTopics",
-                actions=["sns:Publish"],
-                resources=[topic.topic_arn for topic in topics.values()],
-            ),
-            iam.PolicyStatement(
-                sid="UseAlertingKey",
-                actions=["kms:Decrypt", "kms:GenerateDataKey"],
-                resources=[core.key.key_arn],
-            ),
-        ]
+        statements = endpoint_statements(core, self.auth_secret, self.table, topics.values())
         self.function = own_function(
             self,
             name=name,
@@ -84,6 +101,7 @@ class AlertmanagerEndpoint(Construct):
             timeout_seconds=15,
             log_retention_days=log_retention_days,
             statements=statements,
+            reserved_concurrency=reserved_concurrency,
             environment={
                 "TOPIC_ARNS": json.dumps({k: t.topic_arn for k, t in topics.items()}, sort_keys=True),
                 "AUTH_SECRET": self.auth_secret_name,

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
@@ -55,33 +57,7 @@ class Forwarder(Construct):
             secret_names.add(fallback_slack_secret)
         secrets = [core.secrets[s] for s in sorted(secret_names)]
 
-        statements = [
-            iam.PolicyStatement(
-                sid="ReadOwnSecrets",
-                actions=["secretsmanager:GetSecretValue"],
-                resources=[secret.secret_arn for secret in secrets],
-            ),
-            iam.PolicyStatement(
-                sid="UseAlertingKey",
-                actions=["kms:Decrypt", "kms:GenerateDataKey"],
-                resources=[core.key.key_arn],
-            ),
-            iam.PolicyStatement(
-                sid="SendEachMessageOnce",
-                actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
-                resources=[core.idempotency_table.table_arn],
-            ),
-            iam.PolicyStatement(
-                sid="RecordDeliveries",
-                actions=["dynamodb:PutItem", "dynamodb:Query"],  # Query: an OK is read against what was delivered
-                resources=[core.ledger_table.table_arn],
-            ),
-            iam.PolicyStatement(
-                sid="KeepFailuresAndRefusals",
-                actions=["sqs:SendMessage"],
-                resources=[core.dead_letter_queue.queue_arn, core.rejected_queue.queue_arn],
-            ),
-        ]
+        statements = forwarder_statements(core, secrets)
         environment = {
             **settings.environment,
             "ROUTES": json.dumps(routes, sort_keys=True, separators=(",", ":")),
@@ -127,6 +103,46 @@ class Forwarder(Construct):
             )
 
 
+def forwarder_statements(core: AlertingCore, secrets: Sequence[secretsmanager.ISecret]) -> list[iam.PolicyStatement]:
+    """Exactly the AWS calls a forwarder makes, each beside the code path that makes it (functions/alertlib/)."""
+    return [
+        # deliver.powertools_secret: GetSecretValue, cached 5 minutes, fetched again after a 401/403/404/410.
+        iam.PolicyStatement(
+            sid="ReadOwnSecrets",
+            actions=["secretsmanager:GetSecretValue"],
+            resources=[secret.secret_arn for secret in secrets],
+        ),
+        # The secrets, tables and queues are encrypted with the alerting key: Decrypt to read them, GenerateDataKey
+        # to write the tables and send to the queues (the SDK calls reach KMS through those services).
+        iam.PolicyStatement(
+            sid="UseAlertingKey",
+            actions=["kms:Decrypt", "kms:GenerateDataKey"],
+            resources=[core.key.key_arn],
+        ),
+        # reliability.OncePerMessage: Powertools' DynamoDBPersistenceLayer puts (conditionally), gets, updates and
+        # deletes its records.
+        iam.PolicyStatement(
+            sid="SendEachMessageOnce",
+            actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+            resources=[core.idempotency_table.table_arn],
+        ),
+        # reliability.Ledger: record() puts a delivery; deliveries() queries an alert's deliveries for every
+        # CloudWatch OK (forward.Forwarder._against_ledger).
+        iam.PolicyStatement(
+            sid="RecordDeliveries",
+            actions=["dynamodb:PutItem", "dynamodb:Query"],
+            resources=[core.ledger_table.table_arn],
+        ),
+        # forward.SqsParker sends refused payloads to the rejected queue; Lambda's on-failure destination sends
+        # failed events to the dead-letter queue with the function's role (Forwarder's AsyncInvoke below).
+        iam.PolicyStatement(
+            sid="KeepFailuresAndRefusals",
+            actions=["sqs:SendMessage"],
+            resources=[core.dead_letter_queue.queue_arn, core.rejected_queue.queue_arn],
+        ),
+    ]
+
+
 @dataclass(frozen=True)
 class OwnFunction:
     function: lambda_.Function
@@ -149,6 +165,7 @@ def own_function(
     statements: list[iam.PolicyStatement],
     environment: dict[str, str],
     tracing: bool = False,
+    reserved_concurrency: int | None = None,
 ) -> OwnFunction:
     """A function of this project: its own log group with a retention, its own role holding exactly
     `statements` (plus writing its logs, and X-Ray when tracing), the newest Python on arm64."""
@@ -198,6 +215,7 @@ def own_function(
         log_group=log_group,
         environment=environment,
         tracing=lambda_.Tracing.ACTIVE if tracing else lambda_.Tracing.DISABLED,
+        reserved_concurrent_executions=reserved_concurrency,
     )
     # CDK adds DependsOn the role, which the function's GetAtt already implies (cfn-lint W3005).
     function_resource = function.node.default_child

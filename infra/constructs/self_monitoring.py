@@ -1,20 +1,35 @@
-"""Alarms on the forwarders themselves, routed so that a broken forwarder is never reported only through itself."""
+"""Alarms on the pipeline itself, routed so that a broken forwarder is never reported only through itself.
+
+Metrics, dimensions and statistics as AWS documents them:
+- Lambda: https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html (Errors, Throttles,
+  DestinationDeliveryFailures, AsyncEventsDropped; FunctionName; Sum)
+- function URLs: https://docs.aws.amazon.com/lambda/latest/dg/urls-monitoring.html (Url5xxCount; FunctionName; Sum)
+- SNS: https://docs.aws.amazon.com/sns/latest/dg/sns-monitoring-using-cloudwatch.html
+  (NumberOfNotificationsFailedToRedriveToDlq; TopicName; Sum)
+- EventBridge: https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-monitoring.html (FailedInvocations;
+  RuleName, the default bus; Sum; sent only when not zero)
+- SQS: https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-available-cloudwatch-metrics.html
+"""
 
 from __future__ import annotations
 
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.constructs.forwarders import Forwarder
 
+MINUTE = Duration.minutes(1)
+AT_LEAST_ONE = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
+
 
 class SelfMonitoring(Construct):
-    """Errors and throttles of each forwarder go to its health topic, which the *other* forwarder and e-mail read;
-    a non-empty dead-letter queue goes to both health topics."""
+    """Each forwarder's failures go to its health topic, which the *other* forwarder and e-mail read; failures of
+    what both depend on (the dead-letter queue, the endpoint, SNS redrives, EventBridge rules) go to both."""
 
     def __init__(
         self,
@@ -27,68 +42,138 @@ class SelfMonitoring(Construct):
         dead_letter_queue: sqs.IQueue,
         rejected_queue: sqs.IQueue,
         runbook_base_url: str,
+        endpoint: lambda_.IFunction | None = None,
+        redrive_topics: dict[str, sns.ITopic] | None = None,
+        rule_names: dict[str, str] | None = None,
     ) -> None:
+        """`redrive_topics`: topic key -> topic, for every topic with a subscription that has a redrive policy;
+        `rule_names`: topic key -> this project's EventBridge rule publishing to it."""
         super().__init__(scope, construct_id)
-        base = runbook_base_url.rstrip("/")
+        self.env_name = env_name
+        self.base = runbook_base_url.rstrip("/")
         self.alarms: list[cloudwatch.Alarm] = []
+        both = list(health_topics.values())
         for destination, forwarder in forwarders.items():
-            topic = health_topics[destination]
+            own = [health_topics[destination]]
+            function = forwarder.function
             for metric, kind, meaning in (
                 ("Errors", "forwarder-errors", "deliveries failed after their retries, or the function crashed"),
                 ("Throttles", "forwarder-throttles", "invocations were throttled; alerts wait or are dropped"),
+                (
+                    "DestinationDeliveryFailures",
+                    "forwarder-destination-delivery-failures",
+                    "Lambda could not put a failed event in the dead-letter queue: that alert is lost",
+                ),
+                (
+                    "AsyncEventsDropped",
+                    "forwarder-async-events-dropped",
+                    "Lambda dropped events without running them to the end (too old, or out of retries)",
+                ),
             ):
-                alarm = cloudwatch.Alarm(
-                    self,
+                self._alarm(
                     f"{destination}{metric}",
-                    alarm_name=f"{env_name}-forwarder-{destination}-{metric}",
-                    alarm_description=(
-                        f"The {destination} forwarder: {meaning}. Reported through the other forwarder and e-mail."
-                        f"\nrunbook: {base}/{kind}.md"
-                    ),
-                    metric=forwarder.function.metric(metric, statistic="Sum", period=Duration.minutes(1)),
-                    threshold=1,
-                    evaluation_periods=1,
-                    datapoints_to_alarm=1,
-                    comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                    treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                    f"forwarder-{destination}-{metric}",
+                    f"The {destination} forwarder: {meaning}. Reported through the other forwarder and e-mail.",
+                    kind,
+                    function.metric(metric, statistic="Sum", period=MINUTE),
+                    own,
                 )
-                alarm.add_alarm_action(actions.SnsAction(topic))
-                alarm.add_ok_action(actions.SnsAction(topic))
-                self.alarms.append(alarm)
-        queue_alarm = cloudwatch.Alarm(
-            self,
+        self._alarm(
             "DeadLetterQueueNotEmpty",
-            alarm_name=f"{env_name}-forwarder-dead-letter-queue-NotEmpty",
-            alarm_description=(
-                "Alerts that were not delivered are parked in the dead-letter queue: look, fix, redrive."
-                f"\nrunbook: {base}/forwarder-dead-letter-queue.md"
-            ),
-            metric=dead_letter_queue.metric_approximate_number_of_messages_visible(
-                statistic="Maximum", period=Duration.minutes(1)
-            ),
+            "forwarder-dead-letter-queue-NotEmpty",
+            "Alerts that were not delivered are parked in the dead-letter queue: look, fix, redrive.",
+            "forwarder-dead-letter-queue",
+            dead_letter_queue.metric_approximate_number_of_messages_visible(statistic="Maximum", period=MINUTE),
+            both,
             threshold=0,
-            evaluation_periods=1,
-            datapoints_to_alarm=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         )
-        rejected_alarm = cloudwatch.Alarm(
-            self,
+        self._alarm(
             "PayloadsRejected",
-            alarm_name=f"{env_name}-forwarder-rejected-payloads",
-            alarm_description=(
-                "A forwarder refused a payload it cannot read (kept in the rejected queue with the reason): a sender "
-                f"is misconfigured and its alerts do not arrive.\nrunbook: {base}/forwarder-rejected-payloads.md"
-            ),
-            metric=rejected_queue.metric_number_of_messages_sent(statistic="Sum", period=Duration.minutes(5)),
-            threshold=1,
+            "forwarder-rejected-payloads",
+            "A forwarder refused a payload it cannot read (kept in the rejected queue with the reason): a sender "
+            "is misconfigured and its alerts do not arrive.",
+            "forwarder-rejected-payloads",
+            rejected_queue.metric_number_of_messages_sent(statistic="Sum", period=Duration.minutes(5)),
+            both,
+        )
+        if endpoint is not None:
+            for metric, kind, meaning in (
+                ("Errors", "endpoint-errors", "invocations crashed or timed out; Alertmanager's pushes get a 5xx"),
+                (
+                    "Throttles",
+                    "endpoint-throttles",
+                    "requests were refused at its reserved concurrency (a flood, or a real burst)",
+                ),
+                ("Url5xxCount", "endpoint-5xx", "the function URL answered 5xx: Alertmanager retries, then drops"),
+            ):
+                self._alarm(
+                    f"Endpoint{metric}",
+                    f"endpoint-{metric}",
+                    f"The Alertmanager endpoint: {meaning}. Alertmanager alerts may not arrive.",
+                    kind,
+                    endpoint.metric(metric, statistic="Sum", period=MINUTE),
+                    both,
+                )
+        for topic, sns_topic in sorted((redrive_topics or {}).items()):
+            self._alarm(
+                f"RedriveFailed{_pascal(topic)}",
+                f"sns-{topic}-NumberOfNotificationsFailedToRedriveToDlq",
+                f"SNS could neither deliver messages of the {topic} topic to a subscriber nor keep them in the "
+                "dead-letter queue: those alerts are lost.",
+                "sns-redrive-failures",
+                sns_topic.metric("NumberOfNotificationsFailedToRedriveToDlq", statistic="Sum", period=MINUTE),
+                both,
+            )
+        for topic, rule in sorted((rule_names or {}).items()):
+            self._alarm(
+                f"RuleFailed{_pascal(topic)}",
+                f"eventbridge-{rule.removeprefix(f'{env_name}-')}-FailedInvocations",
+                f"EventBridge could not publish alarm state changes to the {topic} topic (rule {rule}): teams' "
+                "alarms do not arrive.",
+                "eventbridge-failed-invocations",
+                cloudwatch.Metric(
+                    namespace="AWS/Events",
+                    metric_name="FailedInvocations",
+                    dimensions_map={"RuleName": rule},
+                    statistic="Sum",
+                    period=MINUTE,
+                ),
+                both,
+            )
+
+    def _alarm(  # noqa: PLR0917 - one alarm, everything it needs
+        self,
+        construct_id: str,
+        name: str,
+        meaning: str,
+        kind: str,
+        metric: cloudwatch.IMetric,
+        topics: list[sns.ITopic],
+        *,
+        threshold: float = 1,
+        comparison: cloudwatch.ComparisonOperator = AT_LEAST_ONE,
+    ) -> cloudwatch.Alarm:
+        """`<env>-<name>`, alarm and OK actions on `topics`; missing data is not breaching (these metrics are only
+        published when something happens)."""
+        alarm = cloudwatch.Alarm(
+            self,
+            construct_id,
+            alarm_name=f"{self.env_name}-{name}",
+            alarm_description=f"{meaning}\nrunbook: {self.base}/{kind}.md",
+            metric=metric,
+            threshold=threshold,
             evaluation_periods=1,
             datapoints_to_alarm=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            comparison_operator=comparison,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
-        for topic in health_topics.values():
-            for alarm in (queue_alarm, rejected_alarm):
-                alarm.add_alarm_action(actions.SnsAction(topic))
-                alarm.add_ok_action(actions.SnsAction(topic))
-        self.alarms.extend([queue_alarm, rejected_alarm])
+        for topic in topics:
+            alarm.add_alarm_action(actions.SnsAction(topic))
+            alarm.add_ok_action(actions.SnsAction(topic))
+        self.alarms.append(alarm)
+        return alarm
+
+
+def _pascal(text: str) -> str:
+    return "".join(part.capitalize() for part in text.replace("_", "-").split("-"))

@@ -5,17 +5,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_cdk import Acknowledgment, CfnOutput, Stack, Validations
+from aws_cdk import Acknowledgment, Aws, CfnOutput, Stack, Validations
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from infra.bundling import function_code
 from infra.config import DESTINATIONS, EnvironmentConfig
+from infra.constructs.alarm_state_rules import AlarmStateRules
 from infra.constructs.alerting_core import AlertingCore
 from infra.constructs.endpoint import AlertmanagerEndpoint
 from infra.constructs.forwarders import ARCHITECTURE, RUNTIME, Forwarder, ForwarderSettings
 from infra.constructs.self_monitoring import SelfMonitoring
+from infra.operator_policies import POLICIES, Resources
 
 
 class AlertingStack(Stack):
@@ -23,14 +25,18 @@ class AlertingStack(Stack):
         super().__init__(scope, construct_id, **kwargs)
         names: dict[str, str] = {topic: config.topic_name(topic) for topic in config.topics}
         health = {d: config.health_topic_name(d) for d in DESTINATIONS}
+        # Every topic a forwarder subscribes to: each of those subscriptions redrives to the dead-letter queue.
+        redriven = sorted({t for d in DESTINATIONS for t in config.forwarder_routes(d)[1]})
         self.core = AlertingCore(
             self,
             "Core",
             env_name=config.name,
             account=config.account,
             topic_names={**names, **{f"health-{d}": name for d, name in health.items()}},
+            alert_topics=list(names),
+            redrive_topics=redriven,
             secret_names=config.secret_names(),
-            alertmanager_publisher_role_arn=config.alertmanager_publisher_role_arn,
+            publisher=config.alertmanager_publisher,
         )
         topics = self.core.topics
         health_topics: dict[str, sns.ITopic] = {d: topics[f"health-{d}"] for d in DESTINATIONS}
@@ -90,6 +96,15 @@ class AlertingStack(Stack):
             code=code,
             topics={name: topics[name] for name in config.topics},
             log_retention_days=config.forwarders.log_retention_days,
+            reserved_concurrency=config.endpoint.reserved_concurrency,
+        )
+        # Teams' own alarms, by name prefix, through EventBridge (the project's alarms use their actions).
+        self.alarm_state_rules = AlarmStateRules(
+            self,
+            "AlarmStateRules",
+            env_name=config.name,
+            prefixes={topic: list(prefixes) for topic, prefixes in config.eventbridge_alarms.items()},
+            topics={name: topics[name] for name in config.topics},
         )
         Validations.of(self.endpoint).acknowledge(
             Acknowledgment(
@@ -113,6 +128,9 @@ class AlertingStack(Stack):
             dead_letter_queue=self.core.dead_letter_queue,
             rejected_queue=self.core.rejected_queue,
             runbook_base_url=config.runbook_base_url,
+            endpoint=self.endpoint.function,
+            redrive_topics={t: topics[t] for t in redriven},
+            rule_names=self.alarm_state_rules.rule_names(),
         )
         Validations.of(self.core.dead_letter_queue).acknowledge(
             Acknowledgment(id="AwsSolutions-SQS3", reason="This queue is the dead-letter queue; an alarm watches it."),
@@ -140,6 +158,27 @@ class AlertingStack(Stack):
         for destination, forwarder in self.forwarders.items():
             CfnOutput(self, f"{destination.capitalize()}ForwarderName", value=forwarder.function.function_name)
         CfnOutput(self, "SecretNames", value=", ".join(config.secret_names()) or "-")
+        if self.core.publisher_role:
+            CfnOutput(
+                self,
+                "AlertmanagerPublisherRoleArn",
+                value=self.core.publisher_role.role_arn,
+                description="The role an Alertmanager assumes to publish with sns_configs (sigv4.role_arn)",
+            )
+        # The least privilege of each operator tool (infra/operator_policies.py), to attach to whoever runs it.
+        resources = Resources(
+            env_name=config.name,
+            partition=Aws.PARTITION,
+            region=self.region,
+            account=self.account,
+            key_arn=self.core.key.key_arn,
+            ledger_table_arn=self.core.ledger_table.table_arn,
+            dead_letter_queue_arn=self.core.dead_letter_queue.queue_arn,
+            topic_arns=[topics[t].topic_arn for t in redriven],
+            forwarder_arns=[f.function.function_arn for f in self.forwarders.values()],
+        )
+        for output, policy in POLICIES.items():
+            CfnOutput(self, output, value=self.to_json_string(policy(resources)), description=f"IAM policy: {output}")
 
 
 def _json(value: object) -> str:

@@ -175,6 +175,62 @@ def test_bundler_builds_for_the_functions_architecture() -> None:
 def test_every_alarm_kind_is_documented_with_a_runbook() -> None:
     kinds = {s.kind for env in ("dev", "prod", "scale") for s in plan_alarms(load_config(env))}
     table = (ROOT / "docs" / "alarms.md").read_text()
-    for kind in kinds | {"forwarder-errors", "forwarder-throttles", "forwarder-dead-letter-queue"}:
+    own = {
+        "forwarder-errors",
+        "forwarder-throttles",
+        "forwarder-dead-letter-queue",
+        "forwarder-destination-delivery-failures",
+        "forwarder-async-events-dropped",
+        "endpoint-errors",
+        "endpoint-throttles",
+        "endpoint-5xx",
+        "sns-redrive-failures",
+        "eventbridge-failed-invocations",
+    }
+    for kind in kinds | own:
         assert f"(runbooks/{kind}.md)" in table, kind
         assert (ROOT / "docs" / "runbooks" / f"{kind}.md").is_file(), kind
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"alertmanager_publisher_role_arn": "arn:aws:iam::111111111111:role/am"},
+            "config/broken.json: alertmanager_publisher_role_arn: replaced by alertmanager_publisher",
+        ),
+        (
+            {"alertmanager_publisher": {"trusted_principal_arns": []}},
+            "config/broken.json: alertmanager_publisher: name trusted_principal_arns, or set eks_pod_identity",
+        ),
+        (
+            {"alertmanager_publisher": {"trusted_principal_arns": ["alertmanager"]}},
+            "config/broken.json: alertmanager_publisher.trusted_principal_arns[0]: String should match pattern",
+        ),
+        (
+            {"eventbridge_alarms": {"critical": ["broken-rds-"]}},
+            "config/broken.json: eventbridge_alarms.critical: 'broken-rds-' would match this project's own alarms",
+        ),
+        (
+            {"eventbridge_alarms": {"pager": ["team-"]}},
+            "config/broken.json: eventbridge_alarms.pager[key]: Input should be",
+        ),
+        (
+            {"endpoint": {"reserved_concurrency": 0}},
+            "config/broken.json: endpoint.reserved_concurrency: Input should be greater than or equal to 1",
+        ),
+    ],
+)
+def test_publisher_eventbridge_and_endpoint_settings_fail_with_one_clear_line(
+    tmp_path: Path, change: dict[str, object], message: str
+) -> None:
+    body = {k: v for k, v in {**VALID, **change}.items() if k != "name"}
+    with pytest.raises(ConfigError) as caught:
+        load_config("broken", _write(tmp_path, body))
+    assert str(caught.value).startswith(message), str(caught.value)
+
+
+def test_endpoint_concurrency_cap_can_be_turned_off(tmp_path: Path) -> None:
+    body = {k: v for k, v in {**VALID, "endpoint": {"reserved_concurrency": None}}.items() if k != "name"}
+    assert load_config("broken", _write(tmp_path, body)).endpoint.reserved_concurrency is None
+    assert load_config("dev").endpoint.reserved_concurrency == 5

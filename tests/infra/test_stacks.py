@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from tests.infra.conftest import Synthesized
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
 
 
 def _statements(resource: dict[str, Any], key: str = "KeyPolicy") -> list[dict[str, Any]]:
@@ -17,11 +24,36 @@ def test_key_rotates_and_lets_cloudwatch_and_eventbridge_use_it(dev: Synthesized
     [key] = dev.resources("alerting", "AWS::KMS::Key").values()
     assert key["Properties"]["EnableKeyRotation"] is True
     by_principal = {json.dumps(s["Principal"], sort_keys=True): s for s in _statements(key)}
-    for service in ("cloudwatch.amazonaws.com", "events.amazonaws.com"):
+    for service in ("cloudwatch.amazonaws.com", "events.amazonaws.com", "sns.amazonaws.com"):
         statement = by_principal[json.dumps({"Service": service})]
         assert sorted(statement["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
-        assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": "111111111111"}}
+    cloudwatch = by_principal[json.dumps({"Service": "cloudwatch.amazonaws.com"})]
+    assert cloudwatch["Condition"] == {"StringEquals": {"aws:SourceAccount": "111111111111"}}
+    # The SNS guide: EventBridge supports no aws:SourceAccount / aws:SourceArn / aws:SourceOrgID in a key policy.
+    assert "Condition" not in by_principal[json.dumps({"Service": "events.amazonaws.com"})]
     dev.template("alerting").has_resource_properties("AWS::KMS::Alias", {"AliasName": "alias/dev-alerting"})
+
+
+def test_sns_may_use_the_key_only_for_the_topics_that_redrive_to_the_dead_letter_queue(dev: Synthesized) -> None:
+    [key] = dev.resources("alerting", "AWS::KMS::Key").values()
+    [statement] = [s for s in _statements(key) if s["Principal"] == {"Service": "sns.amazonaws.com"}]
+    arns = statement["Condition"]["ArnEquals"]["aws:SourceArn"]
+    topics = sorted(a["Fn::Join"][1][-1].rsplit(":", 1)[-1] for a in arns)
+    assert topics == [
+        "dev-critical",
+        "dev-infrastructure",
+        "dev-pagerduty-forwarder-health",
+        "dev-slack-forwarder-health",
+        "dev-slo",
+        "dev-warning",
+    ]
+    redriven = {
+        s["Properties"]["TopicArn"]["Ref"]
+        for s in dev.resources("alerting", "AWS::SNS::Subscription").values()
+        if "RedrivePolicy" in s["Properties"]
+    }
+    named = {k: t["Properties"]["TopicName"] for k, t in dev.resources("alerting", "AWS::SNS::Topic").items()}
+    assert sorted(named[r] for r in redriven) == topics
 
 
 def test_topics_are_encrypted_with_the_key_and_tls_only(dev: Synthesized) -> None:
@@ -42,19 +74,81 @@ def test_topics_are_encrypted_with_the_key_and_tls_only(dev: Synthesized) -> Non
         statements = _statements(policy, "PolicyDocument")
         deny = [s for s in statements if s["Effect"] == "Deny"]
         assert deny and deny[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-        publish = next(s for s in statements if s.get("Sid") == "CloudWatchAndEventBridgePublish")
-        assert sorted(publish["Principal"]["Service"]) == ["cloudwatch.amazonaws.com", "events.amazonaws.com"]
-        assert publish["Condition"] == {"StringEquals": {"aws:SourceAccount": "111111111111"}}
+        cloudwatch = next(s for s in statements if s.get("Sid") == "CloudWatchPublish")
+        assert cloudwatch["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+        assert cloudwatch["Condition"] == {"StringEquals": {"aws:SourceAccount": "111111111111"}}
+        events = next(s for s in statements if s.get("Sid") == "EventBridgePublish")
+        assert events["Principal"] == {"Service": "events.amazonaws.com"}
+        rules = {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":events:eu-west-1:111111111111:rule/*"]]}
+        assert events["Condition"] == {"ArnLike": {"aws:SourceArn": rules}}
 
 
-def test_alertmanager_publisher_role_may_publish_in_prod(prod: Synthesized) -> None:
-    role = "arn:aws:iam::222222222222:role/alertmanager-sns-publisher"
+def test_alertmanager_publisher_role_is_created_and_named_by_reference_in_prod(prod: Synthesized) -> None:
+    roles = prod.resources("alerting", "AWS::IAM::Role")
+    [(role_id, role)] = [
+        (k, r) for k, r in roles.items() if r["Properties"]["RoleName"] == "prod-alertmanager-publisher"
+    ]
+    [trust] = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    # The trusted role is a condition, not a principal: its absence fails no deploy, its re-creation still matches.
+    assert trust["Principal"] == {
+        "AWS": {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":iam::222222222222:root"]]}
+    }
+    assert trust["Condition"] == {
+        "ArnLike": {"aws:PrincipalArn": ["arn:aws:iam::222222222222:role/alertmanager-sns-publisher"]}
+    }
+    by_role = {"Fn::GetAtt": [role_id, "Arn"]}
     policies = prod.resources("alerting", "AWS::SNS::TopicPolicy").values()
-    assert any(
-        s.get("Sid") == "AlertmanagerPublish" and s["Principal"] == {"AWS": role}
-        for p in policies
-        for s in _statements(p, "PolicyDocument")
+    granted = [
+        s for p in policies for s in _statements(p, "PolicyDocument")
+        if s.get("Sid") == "AlertmanagerPublish" and s["Principal"] == {"AWS": by_role}
+    ]  # fmt: skip
+    assert len(granted) == 4  # the alert topics, not the health topics
+    [key] = prod.resources("alerting", "AWS::KMS::Key").values()
+    assert any(s["Principal"] == {"AWS": by_role} for s in _statements(key))
+    [policy] = [
+        p
+        for p in prod.resources("alerting", "AWS::IAM::Policy").values()
+        if p["Properties"]["Roles"] == [{"Ref": role_id}]
+    ]
+    actions = sorted(a for s in _statements(policy, "PolicyDocument") for a in _list(s["Action"]))
+    assert actions == ["kms:Decrypt", "kms:GenerateDataKey", "sns:Publish"]
+    assert "AlertmanagerPublisherRoleArn" in prod.template("alerting").find_outputs("*")
+
+
+def test_dev_forwards_teams_alarm_state_changes_through_its_own_eventbridge_rule(dev: Synthesized) -> None:
+    [(rule_id, rule)] = [
+        (k, r) for k, r in dev.resources("alerting", "AWS::Events::Rule").items()
+        if r["Properties"]["Name"] == "dev-alarm-state-infrastructure"
+    ]  # fmt: skip
+    props = rule["Properties"]
+    assert props["EventPattern"] == {
+        "source": ["aws.cloudwatch"],
+        "detail-type": ["CloudWatch Alarm State Change"],
+        "detail": {"alarmName": [{"prefix": "platform-"}]},
+    }
+    topics = {k: t["Properties"]["TopicName"] for k, t in dev.resources("alerting", "AWS::SNS::Topic").items()}
+    [target] = props["Targets"]
+    assert topics[target["Arn"]["Ref"]] == "dev-infrastructure"
+    assert "RoleArn" not in target  # EventBridge: SNS targets use the topic policy, not a role
+    policy = next(
+        p for p in dev.resources("alerting", "AWS::SNS::TopicPolicy").values()
+        if {"Ref": target["Arn"]["Ref"]} in p["Properties"]["Topics"]
+    )  # fmt: skip
+    [events] = [
+        s for s in _statements(policy, "PolicyDocument") if s["Principal"] == {"Service": "events.amazonaws.com"}
+    ]
+    assert list(events["Condition"]) == ["ArnLike"] and list(events["Condition"]["ArnLike"]) == ["aws:SourceArn"]
+    failed = next(
+        a["Properties"] for a in dev.resources("alerting", "AWS::CloudWatch::Alarm").values()
+        if a["Properties"]["AlarmName"] == "dev-eventbridge-alarm-state-infrastructure-FailedInvocations"
+    )  # fmt: skip
+    assert (failed["Namespace"], failed["MetricName"], failed["Statistic"]) == (
+        "AWS/Events",
+        "FailedInvocations",
+        "Sum",
     )
+    assert failed["Dimensions"] == [{"Name": "RuleName", "Value": "dev-alarm-state-infrastructure"}]
+    assert rule_id
 
 
 def test_one_alarm_of_each_kind_with_alarm_and_ok_actions(dev: Synthesized) -> None:
@@ -148,7 +242,10 @@ def test_failure_destination_and_subscription_redrive_to_the_dead_letter_queue(d
 
 
 def test_forwarder_iam_is_scoped_with_no_wildcard_action(dev: Synthesized) -> None:
-    policies = dev.resources("alerting", "AWS::IAM::Policy")
+    policies = {
+        k: p for k, p in dev.resources("alerting", "AWS::IAM::Policy").items()
+        if any(n in json.dumps(p["Properties"]["Roles"]) for n in ("Forwarder", "Endpoint"))
+    }  # fmt: skip
     assert len(policies) == 3
     secrets = set(dev.resources("alerting", "AWS::SecretsManager::Secret"))
     for policy in policies.values():
@@ -264,3 +361,93 @@ def test_endpoint_is_wired_with_its_own_role(dev: Synthesized) -> None:
     outputs = template.find_outputs("*")
     assert "AlertmanagerEndpointUrl" in outputs
     assert "AlertmanagerPublisherPolicy" in outputs
+
+
+def test_forwarders_may_query_the_ledger_they_read_on_every_cloudwatch_ok(dev: Synthesized) -> None:
+    ledger = next(
+        k for k, t in dev.resources("alerting", "AWS::DynamoDB::GlobalTable").items()
+        if t["Properties"]["TableName"] == "dev-alerting-ledger"
+    )  # fmt: skip
+    forwarders = [
+        p for p in dev.resources("alerting", "AWS::IAM::Policy").values()
+        if "Forwarder" in json.dumps(p["Properties"]["Roles"])
+    ]  # fmt: skip
+    assert len(forwarders) == 2
+    for policy in forwarders:
+        [record] = [s for s in _statements(policy, "PolicyDocument") if s.get("Sid") == "RecordDeliveries"]
+        assert sorted(_list(record["Action"])) == ["dynamodb:PutItem", "dynamodb:Query"]
+        assert record["Resource"] == {"Fn::GetAtt": [ledger, "Arn"]}
+
+
+def test_endpoint_has_a_small_reserved_concurrency(dev: Synthesized) -> None:
+    [endpoint] = [
+        f["Properties"] for f in dev.resources("alerting", "AWS::Lambda::Function").values()
+        if f["Properties"]["FunctionName"] == "dev-alertmanager-endpoint"
+    ]  # fmt: skip
+    assert endpoint["ReservedConcurrentExecutions"] == 5
+    forwarders = [
+        f["Properties"] for f in dev.resources("alerting", "AWS::Lambda::Function").values()
+        if f["Properties"]["FunctionName"].endswith("-forwarder")
+    ]  # fmt: skip
+    assert all("ReservedConcurrentExecutions" not in f for f in forwarders)
+
+
+def test_self_monitoring_covers_the_endpoint_async_failures_and_sns_redrives(dev: Synthesized) -> None:
+    topics = {k: v["Properties"]["TopicName"] for k, v in dev.resources("alerting", "AWS::SNS::Topic").items()}
+    alarms = {
+        a["Properties"]["AlarmName"]: a["Properties"]
+        for a in dev.resources("alerting", "AWS::CloudWatch::Alarm").values()
+    }
+    both = ["dev-pagerduty-forwarder-health", "dev-slack-forwarder-health"]
+
+    def routed(alarm: dict[str, Any]) -> list[str]:
+        assert alarm["AlarmActions"] == alarm["OKActions"]
+        return sorted(topics[a["Ref"]] for a in alarm["AlarmActions"])
+
+    for metric in ("Errors", "Throttles", "Url5xxCount"):
+        alarm = alarms[f"dev-endpoint-{metric}"]
+        assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == ("AWS/Lambda", metric, "Sum")
+        assert [d["Name"] for d in alarm["Dimensions"]] == ["FunctionName"]
+        assert routed(alarm) == both
+    for destination, other in (("pagerduty", "pagerduty"), ("slack", "slack")):
+        for metric in ("DestinationDeliveryFailures", "AsyncEventsDropped"):
+            alarm = alarms[f"dev-forwarder-{destination}-{metric}"]
+            assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == ("AWS/Lambda", metric, "Sum")
+            assert routed(alarm) == [f"dev-{other}-forwarder-health"]  # read by the *other* forwarder
+    redrive = {n: a for n, a in alarms.items() if a.get("MetricName") == "NumberOfNotificationsFailedToRedriveToDlq"}
+    assert sorted(a["Dimensions"][0]["Value"]["Fn::GetAtt"][0] for a in redrive.values()) == sorted(topics)
+    for alarm in redrive.values():
+        assert (alarm["Namespace"], alarm["Statistic"], alarm["Dimensions"][0]["Name"]) == (
+            "AWS/SNS",
+            "Sum",
+            "TopicName",
+        )
+        assert routed(alarm) == both
+    for name, alarm in alarms.items():
+        if name.startswith("dev-dead-alarm"):
+            continue  # the dead-alarm audit's own alarms
+        assert alarm["TreatMissingData"] == "notBreaching", name
+        kind = alarm["AlarmDescription"].rsplit("/", 1)[-1].removesuffix(".md")
+        assert (ROOT / "docs" / "runbooks" / f"{kind}.md").is_file(), name
+
+
+def test_operator_tools_get_their_least_privilege_as_outputs(dev: Synthesized) -> None:
+    outputs = dev.template("alerting").find_outputs("*")
+
+    def document(name: str) -> dict[str, Any]:
+        parts = outputs[name]["Value"]["Fn::Join"][1]
+        text = "".join(p if isinstance(p, str) else json.dumps(json.dumps(p))[1:-1] for p in parts)
+        loaded: dict[str, Any] = json.loads(text)
+        return loaded
+
+    drill = {s["Sid"]: s for s in document("DrillPolicy")["Statement"]}
+    assert drill["SetAlarmStates"]["Action"] == "cloudwatch:SetAlarmState"
+    assert drill["SetAlarmStates"]["Resource"].endswith(":cloudwatch:eu-west-1:111111111111:alarm:dev-*")
+    assert drill["ReadLedger"]["Action"] == "dynamodb:Query"
+    redrive = {s["Sid"]: s for s in document("RedrivePolicy")["Statement"]}
+    assert "sqs:ReceiveMessage" in redrive["WorkTheDeadLetterQueue"]["Action"]
+    assert redrive["DecryptThroughSqs"]["Condition"] == {
+        "StringEquals": {"kms:ViaService": "sqs.eu-west-1.amazonaws.com"}
+    }
+    for statement in [*drill.values(), *redrive.values()]:
+        assert not any("*" in action for action in _list(statement["Action"]))
