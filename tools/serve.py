@@ -229,6 +229,12 @@ class LocalPipeline:
         self.endpoint_function = next((n for n, s in self.world.functions.items() if s.url), None)
         self._role_credentials = role_credentials
 
+    def admin(self, service: str) -> Any:
+        """A client of the local account's administrator (IAM is enforced for everyone)."""
+        import boto3
+
+        return boto3.Session(region_name=self.config.region).client(service)
+
     def function_log(self, name: str) -> str:
         """What a function printed (its JSON logs), for a test to read."""
         path = Path(str(self.log_dir)) / f"{name}.log"
@@ -269,16 +275,13 @@ class LocalPipeline:
 
     def put_event(self, event: dict[str, Any]) -> list[str]:
         """An event on the default bus, as EventBridge delivers it: every rule of the templates whose pattern
-        matches (moto's TestEventPattern decides) sends it to its targets. Returns the target ARNs."""
-        import boto3
+        matches (moto's own pattern matcher decides; its TestEventPattern answer loses the result) sends it to its
+        targets. Returns the target ARNs."""
+        from moto.events.models import EventPattern
 
-        events = boto3.client("events")
         delivered: list[str] = []
         for rule in self.world.rules:
-            if rule.pattern is None:
-                continue
-            matched = events.test_event_pattern(EventPattern=json.dumps(rule.pattern), Event=json.dumps(event))
-            if not matched["Result"]:
+            if rule.pattern is None or not EventPattern.load(json.dumps(rule.pattern)).matches_event(event):
                 continue
             for target in rule.targets:
                 payload = json.loads(target["Input"]) if "Input" in target else event

@@ -97,6 +97,7 @@ class Denial:
 
 
 DENIALS: list[Denial] = []
+_IAM_PREFIX = {"monitoring": "cloudwatch"}  # signing name -> IAM service prefix, where they differ
 _LOCK = threading.Lock()
 
 
@@ -125,6 +126,9 @@ def iam_enforced() -> Iterator[list[Denial]]:
         old_check = access_control.IAMRequest.check_action_permitted
 
         def check(self: Any, resource: str) -> None:
+            # moto names the action after the endpoint's signing name (`monitoring:`); IAM's prefix is `cloudwatch:`
+            service, _, action = str(self._action).partition(":")
+            self._action = f"{_IAM_PREFIX.get(service, service)}:{action}"
             self._resource_checked = resource
             old_check(self, resource)
 
@@ -177,17 +181,20 @@ def _resource(response: Any) -> str:
 
     def param(name: str) -> Any:
         value = response._get_param(name)
-        if value is None and response.body:
+        if value is None and isinstance(response.body, Mapping):  # DynamoDB keeps its parsed parameters here
+            value = response.body.get(name)
+        elif value is None and response.body:
             try:
                 value = json.loads(response.body).get(name)
-            except (ValueError, AttributeError):
+            except (TypeError, ValueError, AttributeError):
                 value = None
         return value
 
     if service == "dynamodb":
         table = param("TableName")
-        if not table and isinstance(param("RequestItems"), dict):
-            table = next(iter(param("RequestItems")))
+        items = param("RequestItems")
+        if not table and isinstance(items, Mapping) and items:
+            table = next(iter(items))
         if table:
             return (
                 str(table)

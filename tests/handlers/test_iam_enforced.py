@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tests.conftest import load_event
 from tests.unit.helpers import alarm, alertmanager
 from tools.localaws import free_port
 from tools.serve import LocalPipeline, sns_event
@@ -172,3 +174,77 @@ def test_resolver_handles_the_intrinsics_cdk_writes() -> None:
     }
     order = in_order({"B": {"Properties": {"X": {"Ref": "A"}}}, "A": {"Properties": {}}, "C": {"DependsOn": "B"}})
     assert order == ["A", "B", "C"]
+
+
+def test_an_eventbridge_rule_of_the_templates_reaches_the_forwarders(
+    pipeline: LocalPipeline, stand_ins: tuple[StandIn, StandIn]
+) -> None:
+    [rule] = [r for r in pipeline.world.rules if r.pattern and r.pattern.get("source") == ["aws.cloudwatch"]]
+    prefix = rule.pattern["detail"]["alarmName"][0]["prefix"]  # type: ignore[index]
+    event = load_event("eventbridge-alarm-state-change-single-metric__aws-docs.json")
+    event["detail"]["alarmName"] = "someone-elses-alarm"
+    assert pipeline.put_event(event) == []
+    event["detail"]["alarmName"] = f"{prefix}disk-full"
+    [target] = pipeline.put_event(event)
+    assert target == pipeline.topic_arns["infrastructure"]
+    assert pipeline.wait_idle()
+    assert any(f"{prefix}disk-full" in json.dumps(r.body) for r in stand_ins[1].accepted())
+
+
+def test_the_dead_alarm_auditor_runs_with_its_role_and_reports_once(
+    pipeline: LocalPipeline, stand_ins: tuple[StandIn, StandIn]
+) -> None:
+    [auditor] = [n for n, s in pipeline.world.functions.items() if s.handler == "dead_alarm_auditor.handler"]
+    [daily] = [r for r in pipeline.world.rules if r.schedule and any(auditor in t["Arn"] for t in r.targets)]
+    pipeline.schedule(daily.name)  # no metric of the local world has a datapoint: every service alarm is dead
+    assert pipeline.wait_idle(60)
+    reports = [r for r in stand_ins[1].accepted() if "Dead alarm" in json.dumps(r.body)]
+    assert len(reports) == 1
+    service_alarms = [a for a in pipeline.world.alarms if a.startswith(("dev-rds-", "dev-elasticache-", "dev-ecs-"))]
+    assert f"{len(service_alarms)} alarms in dev cannot fire" in json.dumps(reports[0].body)
+    pipeline.schedule(daily.name)  # the next day: nothing new, nothing said
+    assert pipeline.wait_idle(60)
+    assert len([r for r in stand_ins[1].accepted() if "Dead alarm" in json.dumps(r.body)]) == 1
+
+
+@pytest.mark.parametrize("output", ["DrillPolicy", "AuditPolicy"])
+def test_an_operator_tool_works_with_only_the_policy_the_stack_outputs(
+    pipeline: LocalPipeline, output: str, stand_ins: tuple[StandIn, StandIn]
+) -> None:
+    import boto3
+
+    from alertlib.audit import CloudWatchReader, audit_alarms
+    from alertlib.reliability import Ledger
+    from tools.drill import Drill, local_routing
+
+    document = pipeline.world.outputs["dev-alerting"][output]
+    iam = pipeline.admin("iam")
+    user = f"operator-{output.lower()}"
+    iam.create_user(UserName=user)
+    iam.put_user_policy(UserName=user, PolicyName=output, PolicyDocument=document)
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    session = boto3.Session(
+        region_name=pipeline.config.region,
+        aws_access_key_id=key["AccessKeyId"],
+        aws_secret_access_key=key["SecretAccessKey"],
+    )
+    if output == "DrillPolicy":
+        drill = Drill(
+            cloudwatch=session.client("cloudwatch"),
+            ledger=Ledger(pipeline.ledger_table, client=session.client("dynamodb")),
+            destinations_for=local_routing(pipeline),
+            after_state_change=pipeline.emulate_alarm_action,
+            timeout=10,
+            settle=pipeline.wait_idle,
+            say=lambda _: None,
+        )
+        [result] = drill.run(drill.alarms("dev-", ["dev-ecs-web-api-RunningTaskCount"], None))
+        assert result.missing == []
+    else:
+        audit = audit_alarms(
+            CloudWatchReader(session.client("cloudwatch")),
+            prefix="dev-",
+            dead_after=timedelta(hours=24),
+            now=datetime.now(UTC),
+        )
+        assert audit.alarms == len(pipeline.world.alarms)
