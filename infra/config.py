@@ -295,6 +295,8 @@ class EnvironmentConfig(_Model):
     eventbridge_alarms: dict[TopicName, list[AlarmNamePrefix]] = Field(default_factory=dict)
     defaults: Overrides = Field(default_factory=dict)  # per environment, by alarm kind (e.g. "rds-cpu-utilization")
     forwarders: Forwarders = Field(default_factory=Forwarders)
+    # An alarm in INSUFFICIENT_DATA this long, or whose metric published nothing this long, is reported as dead.
+    dead_alarm_after_hours: int = Field(default=24, ge=1, le=2160)
     rds: list[RdsInstance] = Field(default_factory=list)
     elasticache: list[CacheCluster] = Field(default_factory=list)
     ecs: list[EcsService] = Field(default_factory=list)

@@ -14,6 +14,7 @@ from infra.bundling import function_code
 from infra.config import DESTINATIONS, EnvironmentConfig
 from infra.constructs.alarm_state_rules import AlarmStateRules
 from infra.constructs.alerting_core import AlertingCore
+from infra.constructs.dead_alarm_audit import DeadAlarmAudit
 from infra.constructs.endpoint import AlertmanagerEndpoint
 from infra.constructs.forwarders import ARCHITECTURE, RUNTIME, Forwarder, ForwarderSettings
 from infra.constructs.self_monitoring import SelfMonitoring
@@ -149,6 +150,18 @@ class AlertingStack(Stack):
                     "Manager cannot rotate them. Teams replace them by hand (README).",
                 ),
             )
+        # Dead-alarm detection: alarms that cannot fire, reported once to the infrastructure topic.
+        self.audit = DeadAlarmAudit(
+            self,
+            "DeadAlarmAudit",
+            env_name=config.name,
+            core=self.core,
+            code=code,
+            topic=topics["infrastructure"],
+            dead_after_hours=config.dead_alarm_after_hours,
+            runbook_base_url=config.runbook_base_url,
+            log_retention_days=config.forwarders.log_retention_days,
+        )
 
         for key, sns_topic in topics.items():
             CfnOutput(self, f"TopicArn{_pascal(key)}", value=sns_topic.topic_arn, description=f"{key} topic")

@@ -280,6 +280,7 @@ def test_log_groups_have_retention(dev: Synthesized) -> None:
     groups = dev.resources("alerting", "AWS::Logs::LogGroup")
     assert sorted(g["Properties"]["LogGroupName"] for g in groups.values()) == [
         "/aws/lambda/dev-alertmanager-endpoint",
+        "/aws/lambda/dev-dead-alarm-auditor",
         "/aws/lambda/dev-pagerduty-forwarder",
         "/aws/lambda/dev-slack-forwarder",
     ]
@@ -340,6 +341,7 @@ def test_endpoint_is_wired_with_its_own_role(dev: Synthesized) -> None:
         "dev-alertmanager-endpoint": "expires_at",
         "dev-alerting-idempotency": "expiration",
         "dev-alerting-ledger": "expires_at",
+        "dev-alerting-audit": "expires_at",
     }
     policy = next(
         p for p in dev.resources("alerting", "AWS::IAM::Policy").values()
