@@ -45,6 +45,7 @@ class SelfMonitoring(Construct):
         endpoint: lambda_.IFunction | None = None,
         redrive_topics: dict[str, sns.ITopic] | None = None,
         rule_names: dict[str, str] | None = None,
+        auditor: lambda_.IFunction | None = None,
     ) -> None:
         """`redrive_topics`: topic key -> topic, for every topic with a subscription that has a redrive policy;
         `rule_names`: topic key -> this project's EventBridge rule publishing to it."""
@@ -139,6 +140,16 @@ class SelfMonitoring(Construct):
                     statistic="Sum",
                     period=MINUTE,
                 ),
+                both,
+            )
+
+        if auditor is not None:  # the detector of dead alarms must not be dead itself
+            self._alarm(
+                "AuditorErrors",
+                "dead-alarm-auditor-Errors",
+                "The dead-alarm auditor failed: alarms that cannot fire are not being found.",
+                "dead-alarm-auditor-errors",
+                auditor.metric("Errors", statistic="Sum", period=MINUTE),
                 both,
             )
 

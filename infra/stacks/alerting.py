@@ -120,6 +120,18 @@ class AlertingStack(Stack):
                 "adding the new one beside the old (two may be active), not by a Secrets Manager rotation Lambda.",
             ),
         )
+        # Dead-alarm detection: alarms that cannot fire, reported once to the infrastructure topic.
+        self.audit = DeadAlarmAudit(
+            self,
+            "DeadAlarmAudit",
+            env_name=config.name,
+            core=self.core,
+            code=code,
+            topic=topics["infrastructure"],
+            dead_after_hours=config.dead_alarm_after_hours,
+            runbook_base_url=config.runbook_base_url,
+            log_retention_days=config.forwarders.log_retention_days,
+        )
         SelfMonitoring(
             self,
             "SelfMonitoring",
@@ -132,6 +144,7 @@ class AlertingStack(Stack):
             endpoint=self.endpoint.function,
             redrive_topics={t: topics[t] for t in redriven},
             rule_names=self.alarm_state_rules.rule_names(),
+            auditor=self.audit.function,
         )
         Validations.of(self.core.dead_letter_queue).acknowledge(
             Acknowledgment(id="AwsSolutions-SQS3", reason="This queue is the dead-letter queue; an alarm watches it."),
@@ -150,18 +163,6 @@ class AlertingStack(Stack):
                     "Manager cannot rotate them. Teams replace them by hand (README).",
                 ),
             )
-        # Dead-alarm detection: alarms that cannot fire, reported once to the infrastructure topic.
-        self.audit = DeadAlarmAudit(
-            self,
-            "DeadAlarmAudit",
-            env_name=config.name,
-            core=self.core,
-            code=code,
-            topic=topics["infrastructure"],
-            dead_after_hours=config.dead_alarm_after_hours,
-            runbook_base_url=config.runbook_base_url,
-            log_retention_days=config.forwarders.log_retention_days,
-        )
 
         for key, sns_topic in topics.items():
             CfnOutput(self, f"TopicArn{_pascal(key)}", value=sns_topic.topic_arn, description=f"{key} topic")

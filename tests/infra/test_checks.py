@@ -63,5 +63,6 @@ def test_scale_splits_under_500_resources_and_1_mb(assemblies: dict[str, Path]) 
         assert len(body["Resources"]) < 500, template.name
         assert template.stat().st_size < 1_000_000, template.name
         alarms += sum(1 for r in body["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm")
-    assert alarms == 2634 + 19  # the catalogue's, and self-monitoring: 8 forwarder, 2 queue, 3 endpoint, 6 SNS redrive
-    assert len(counts) == 9
+    # the catalogue's, and self-monitoring: 8 forwarder, 2 queue, 3 endpoint, 6 SNS redrive, 1 dead-alarm auditor
+    assert alarms == 2634 + 20
+    assert len(counts) == 10  # the alerting stack and 9 slices of at most 350 alarms

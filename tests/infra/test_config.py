@@ -186,6 +186,7 @@ def test_every_alarm_kind_is_documented_with_a_runbook() -> None:
         "endpoint-5xx",
         "sns-redrive-failures",
         "eventbridge-failed-invocations",
+        "dead-alarm-auditor-errors",
     }
     for kind in kinds | own:
         assert f"(runbooks/{kind}.md)" in table, kind
