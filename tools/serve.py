@@ -281,7 +281,7 @@ class LocalPipeline:
 
         delivered: list[str] = []
         for rule in self.world.rules:
-            if rule.pattern is None or not EventPattern.load(json.dumps(rule.pattern)).matches_event(event):
+            if rule.pattern is None or not EventPattern.load(json.dumps(rule.pattern)).matches_event(event):  # type: ignore[arg-type]
                 continue
             for target in rule.targets:
                 payload = json.loads(target["Input"]) if "Input" in target else event
