@@ -61,9 +61,11 @@ class Drill:
     settle: Callable[[], object] | None = None
 
     def alarms(self, prefix: str, names: list[str], service: str | None) -> list[dict[str, Any]]:
+        from alertlib.audit import belongs
+
         found: list[dict[str, Any]] = []
         for page in self.cloudwatch.get_paginator("describe_alarms").paginate(AlarmNamePrefix=prefix):
-            found.extend(page.get("MetricAlarms", []))
+            found.extend(a for a in page.get("MetricAlarms", []) if belongs(a, prefix))  # not prod-eu's alarms
         if names:
             wanted = set(names)
             found = [a for a in found if a["AlarmName"] in wanted]

@@ -195,7 +195,9 @@ class LocalPipeline:
         )
         operator = _operator(session.client("iam"))
         role_credentials = {name: self.world.credentials(name, session.client) for name in self.world.functions}
-        self.denials = self._stack.enter_context(iam_enforced())
+        self.denials = self._stack.enter_context(iam_enforced(self.world.encrypted))
+        # Invocations Lambda would refuse (a permission missing from the templates) are refusals too.
+        self.denials.extend(Denial("aws-service", "lambda:InvokeFunction", what) for what in self.world.unreachable)
         self._stack.enter_context(environ(operator))
         boto3.DEFAULT_SESSION = None  # boto3.client() would keep the credentials of an earlier world
         self._stack.callback(setattr, boto3, "DEFAULT_SESSION", None)
@@ -281,7 +283,9 @@ class LocalPipeline:
 
         delivered: list[str] = []
         for rule in self.world.rules:
-            if rule.pattern is None or not EventPattern.load(json.dumps(rule.pattern)).matches_event(event):  # type: ignore[arg-type]
+            if rule.state != "ENABLED" or rule.pattern is None:
+                continue
+            if not EventPattern.load(json.dumps(rule.pattern)).matches_event(event):  # type: ignore[arg-type]
                 continue
             for target in rule.targets:
                 payload = json.loads(target["Input"]) if "Input" in target else event

@@ -101,10 +101,25 @@ _IAM_PREFIX = {"monitoring": "cloudwatch"}  # signing name -> IAM service prefix
 _LOCK = threading.Lock()
 
 
+# What AWS asks of the caller's key permissions when a call touches a resource encrypted with a customer managed key
+# (moto's services never call KMS): SNS https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html, SQS
+# https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-key-management.html, Secrets
+# Manager https://docs.aws.amazon.com/secretsmanager/latest/userguide/security-encryption.html. (DynamoDB uses the
+# key through its own grant: callers need no key permission.)
+KEY_USE_FOR = {
+    "sns:Publish": ("kms:GenerateDataKey", "kms:Decrypt"),
+    "sqs:SendMessage": ("kms:GenerateDataKey", "kms:Decrypt"),
+    "sqs:ReceiveMessage": ("kms:Decrypt",),
+    "secretsmanager:GetSecretValue": ("kms:Decrypt",),
+}
+
+
 @contextmanager
-def iam_enforced() -> Iterator[list[Denial]]:
+def iam_enforced(encrypted: Mapping[str, str] | None = None) -> Iterator[list[Denial]]:
     """While inside, moto refuses every request its credentials' policies do not allow, for the request's action
-    on the request's resource; refusals are appended to the yielded list (also `DENIALS`)."""
+    on the request's resource, and, for a resource encrypted with a key (`encrypted`: resource ARN -> key ARN), the
+    key actions AWS asks of the caller (`KEY_USE_FOR`); refusals are appended to the yielded list (`DENIALS`)."""
+    keys = dict(encrypted or {})
     from moto import settings
     from moto.core.authorization import ActionAuthenticatorMixin
     from moto.iam import access_control
@@ -131,6 +146,11 @@ def iam_enforced() -> Iterator[list[Denial]]:
             self._action = f"{_IAM_PREFIX.get(service, service)}:{action}"
             self._resource_checked = resource
             old_check(self, resource)
+            key = keys.get(resource)
+            if key:
+                for needed in KEY_USE_FOR.get(self._action, ()):
+                    self._action, self._resource_checked = needed, key
+                    old_check(self, key)
 
         access_control.IAMRequest._raise_access_denied = record_and_raise  # type: ignore[method-assign]
         access_control.IAMRequest.check_action_permitted = check  # type: ignore[method-assign]
@@ -374,6 +394,8 @@ class SubscriptionSpec:
 
 @dataclass
 class RuleSpec:
+    arn: str
+    state: str
     name: str
     pattern: dict[str, Any] | None
     schedule: str | None
@@ -395,6 +417,10 @@ class World:
     alarms: list[str] = field(default_factory=list)
     rules: list[RuleSpec] = field(default_factory=list)
     stood_in: dict[str, int] = field(default_factory=dict)
+    encrypted: dict[str, str] = field(default_factory=dict)  # resource ARN -> the key ARN it is encrypted with
+    permissions: list[tuple[str, str, str, str | None]] = field(default_factory=list)  # function, principal, action,
+    # source ARN: the functions' resource policies (AWS::Lambda::Permission)
+    unreachable: list[str] = field(default_factory=list)  # invocations AWS would refuse for want of a permission
     operator: dict[str, str] = field(default_factory=dict)  # credentials of an administrator, as environment
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # stack -> output name -> value
 
@@ -437,7 +463,38 @@ def build_world(
     )
     for stack, template in templates.items():
         builder.stack(stack, template)
+    world.unreachable = unreachable(world)
     return world
+
+
+def unreachable(world: World) -> list[str]:
+    """Invocations the templates wire but Lambda would refuse: no permission for SNS (per topic), EventBridge (per
+    rule) or the function URL (auth NONE needs `lambda:InvokeFunctionUrl` for everyone)."""
+
+    def allowed(function: str, principal: str, action: str, source: str | None) -> bool:
+        return any(
+            f == function and p == principal and a == action and (s is None or s == source)
+            for f, p, a, s in world.permissions
+        )
+
+    missing = [
+        f"SNS may not invoke {s.function} from {s.topic_arn}"
+        for s in world.subscriptions
+        if s.function and not allowed(s.function, "sns.amazonaws.com", "lambda:InvokeFunction", s.topic_arn)
+    ]
+    for rule in world.rules:
+        for target in rule.targets:
+            arn = str(target["Arn"])
+            if ":lambda:" in arn:
+                function = arn.split(":function:", 1)[1].split(":", 1)[0]
+                if not allowed(function, "events.amazonaws.com", "lambda:InvokeFunction", rule.arn):
+                    missing.append(f"EventBridge may not invoke {function} from rule {rule.name}")
+    missing += [
+        f"nobody may call the function URL of {name}"
+        for name, spec in world.functions.items()
+        if spec.url and not allowed(name, "*", "lambda:InvokeFunctionUrl", None)
+    ]
+    return missing
 
 
 class _Builder:
@@ -465,6 +522,10 @@ class _Builder:
         for logical in in_order(resources):
             resource = resources[logical]
             kind = resource["Type"]
+            if kind == "AWS::Lambda::Permission":
+                p = self.r(resource["Properties"])
+                function = self._function(p["FunctionName"]).name
+                self.world.permissions.append((function, p["Principal"], p["Action"], p.get("SourceArn")))
             if kind in STOOD_IN and kind not in {"AWS::Lambda::Function", "AWS::Lambda::EventInvokeConfig"}:
                 self.world.stood_in[kind] = self.world.stood_in.get(kind, 0) + 1
                 if kind == "AWS::Lambda::Url":
@@ -482,6 +543,11 @@ class _Builder:
         if name_or_arn in self.world.functions:
             return self.world.functions[name_or_arn]
         return self.by_arn[name_or_arn]
+
+    def _encrypted(self, resource: str, key: str | None) -> None:
+        if key and not key.startswith("alias/aws/"):  # an AWS managed key needs no permission of the caller
+            described = self.clients("kms").describe_key(KeyId=key)["KeyMetadata"]
+            self.world.encrypted[resource] = described["Arn"]
 
     def _arn(self, service: str, resource: str) -> str:
         return f"arn:{self.partition}:{service}:{self.world.region}:{self.world.account}:{resource}"
@@ -503,6 +569,7 @@ class _Builder:
         attributes = {k: str(p[k]) for k in ("DisplayName", "KmsMasterKeyId") if k in p}
         arn = self.clients("sns").create_topic(Name=p["TopicName"], Attributes=attributes)["TopicArn"]
         self.world.topics[p["TopicName"]] = arn
+        self._encrypted(arn, p.get("KmsMasterKeyId"))
         self.r.refs[logical] = arn
         self.r.attrs[(logical, "TopicArn")] = arn
         self.r.attrs[(logical, "TopicName")] = p["TopicName"]
@@ -519,7 +586,15 @@ class _Builder:
         function = self._function(endpoint).name if protocol == "lambda" else None
         dead_letter = (p.get("RedrivePolicy") or {}).get("deadLetterTargetArn")
         self.world.subscriptions.append(SubscriptionSpec(p["TopicArn"], protocol, endpoint, function, dead_letter))
-        attributes = {"RedrivePolicy": json.dumps(p["RedrivePolicy"])} if "RedrivePolicy" in p else {}
+        unknown = set(p) - {"TopicArn", "Protocol", "Endpoint", "RedrivePolicy", "FilterPolicy", "FilterPolicyScope",
+                            "RawMessageDelivery", "Region"}  # fmt: skip
+        if unknown:
+            raise NotImplementedError(f"{logical}: the local world does not know {sorted(unknown)} of a subscription")
+        attributes: dict[str, str] = {k: json.dumps(p[k]) for k in ("RedrivePolicy", "FilterPolicy") if k in p}
+        if "FilterPolicyScope" in p:
+            attributes["FilterPolicyScope"] = str(p["FilterPolicyScope"])
+        if "RawMessageDelivery" in p:
+            attributes["RawMessageDelivery"] = str(p["RawMessageDelivery"]).lower()
         if function is not None:  # SNS invokes the function: here, through the local pipeline over HTTP
             protocol, endpoint = "http", self.subscription_endpoint(function)
         answer = self.clients("sns").subscribe(
@@ -542,6 +617,7 @@ class _Builder:
         name = p.get("QueueName") or f"{self.world.env}-{logical}"
         url = self.clients("sqs").create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
         self.world.queues[name] = url
+        self._encrypted(self._arn("sqs", name), p.get("KmsMasterKeyId"))
         self.r.refs[logical] = url
         self.r.attrs[(logical, "Arn")] = self._arn("sqs", name)
         self.r.attrs[(logical, "QueueName")] = name
@@ -588,6 +664,7 @@ class _Builder:
         kwargs = {"KmsKeyId": p["KmsKeyId"]} if p.get("KmsKeyId") else {}
         arn = self.clients("secretsmanager").create_secret(Name=name, SecretString=value, **kwargs)["ARN"]
         self.world.secrets[name] = arn
+        self._encrypted(arn, p.get("KmsKeyId"))
         self.r.refs[logical] = arn
         self.r.attrs[(logical, "Id")] = arn
 
@@ -687,6 +764,11 @@ class _Builder:
         self.r.attrs[(logical, "Arn")] = self._arn("cloudwatch", f"alarm:{name}")
 
     def _aws_events_rule(self, logical: str, p: dict[str, Any]) -> None:
+        known_target = ("Id", "Arn", "Input", "RetryPolicy", "DeadLetterConfig")
+        unknown = set(p) - {"Name", "Description", "State", "EventPattern", "ScheduleExpression", "Targets", "Tags"}
+        unknown |= {f"Targets.{k}" for t in p.get("Targets", []) for k in t if k not in known_target}
+        if unknown:
+            raise NotImplementedError(f"{logical}: the local world does not know {sorted(unknown)} of a rule")
         events = self.clients("events")
         name = p.get("Name") or f"{self.world.env}-{logical}"[:64]
         kwargs: dict[str, Any] = {"Name": name, "State": p.get("State", "ENABLED")}
@@ -704,6 +786,8 @@ class _Builder:
                     {k: v for k, v in t.items() if k in ("Id", "Arn", "Input", "InputPath")} for t in delivered_by_moto
                 ],
             )
-        self.world.rules.append(RuleSpec(name, p.get("EventPattern"), p.get("ScheduleExpression"), list(targets)))
+        self.world.rules.append(
+            RuleSpec(arn, kwargs["State"], name, p.get("EventPattern"), p.get("ScheduleExpression"), list(targets))
+        )
         self.r.refs[logical] = name
         self.r.attrs[(logical, "Arn")] = arn

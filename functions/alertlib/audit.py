@@ -133,6 +133,7 @@ class AlarmInfo:
     state: str
     since: datetime  # when it entered its state
     metrics: tuple[MetricRef, ...]  # empty for expressions without metrics (SEARCH, Metrics Insights)
+    missing_breaches: bool = False  # TreatMissingData breaching: a silent metric is what makes it fire
 
 
 def alarm_info(raw: Mapping[str, Any], now: datetime) -> AlarmInfo:
@@ -172,7 +173,25 @@ def alarm_info(raw: Mapping[str, Any], now: datetime) -> AlarmInfo:
         state=str(raw.get("StateValue") or ""),
         since=_aware(since) if isinstance(since, datetime) else now,
         metrics=tuple(metrics),
+        missing_breaches=raw.get("TreatMissingData") == "breaching",
     )
+
+
+# The topics an environment's alarms act on (infra/config.py: `<env>-<topic>`, `<env>-<destination>-forwarder-health`).
+ENVIRONMENT_TOPICS = (
+    "critical", "warning", "slo", "infrastructure", "pagerduty-forwarder-health", "slack-forwarder-health",
+)  # fmt: skip
+
+
+def belongs(raw: Mapping[str, Any], prefix: str) -> bool:
+    """Named `<env>-` and, when it has actions, acting on one of the environment's own topics: the prefix `prod-`
+    also starts the alarms of an environment `prod-eu`, and other teams' alarms in the same account."""
+    keys = ("AlarmActions", "OKActions", "InsufficientDataActions")
+    actions = [str(action) for key in keys for action in raw.get(key) or []]
+    if not actions:
+        return True
+    own = {f"{prefix}{topic}" for topic in ENVIRONMENT_TOPICS}
+    return any(action.split(":")[2:3] == ["sns"] and action.rsplit(":", 1)[-1] in own for action in actions)
 
 
 def _dimensions(raw: Any) -> tuple[tuple[str, str], ...]:
@@ -257,7 +276,7 @@ def audit_alarms(
 ) -> Audit:
     """The dead alarms among those named `<prefix>...`: two passes over the alarms, one GetMetricData per 500
     metrics (per look-back window: an alarm reads at least two of its own periods)."""
-    alarms = [alarm_info(raw, now) for raw in cloudwatch.alarms(prefix)]
+    alarms = [alarm_info(raw, now) for raw in cloudwatch.alarms(prefix) if belongs(raw, prefix)]
     windows: dict[int, list[MetricRef]] = {}
     for alarm in alarms:
         for metric in alarm.metrics:
@@ -284,7 +303,8 @@ def _next_hour(now: datetime) -> datetime:
 
 def judge(alarm: AlarmInfo, silent: set[MetricRef], dead_after: timedelta, now: datetime) -> Finding | None:
     """A finding with a one-line reason, or None when the alarm can fire."""
-    quiet = [m for m in alarm.metrics if m in silent]
+    # An alarm in ALARM because its metric stopped (missing data breaching, e.g. no ECS task running) works.
+    quiet = [] if alarm.state == "ALARM" and alarm.missing_breaches else [m for m in alarm.metrics if m in silent]
     age = now - alarm.since
     stuck = alarm.state == "INSUFFICIENT_DATA" and age >= dead_after
     if not stuck and not quiet:

@@ -98,18 +98,10 @@ class AlertingCore(Construct):
                     conditions={"ArnEquals": {"aws:SourceArn": [topic_arns[t] for t in redrive_topics]}},
                 )
             )
-        if self.publisher_role:
-            # The role this stack creates (GetAtt: it exists before this policy names it), for sns_configs.
-            # https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html
-            self.key.add_to_resource_policy(
-                iam.PolicyStatement(
-                    sid="AllowAlertmanagerPublisherToUseTheKey",
-                    principals=[iam.ArnPrincipal(self.publisher_role.role_arn)],
-                    actions=["kms:Decrypt", "kms:GenerateDataKey"],
-                    resources=["*"],
-                )
-            )
-
+        # The publisher role this stack creates is in the key's own account: its IAM policy (below) is enough, as the
+        # key policy lets the account's IAM policies grant use (the default statement). Naming a role created in the
+        # same deploy in a key or topic policy can fail it ("invalid principal": IAM is eventually consistent).
+        # https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-default.html
         if self.publisher_role:
             # What an Alertmanager's sns_configs calls: Publish, which on an encrypted topic takes GenerateDataKey
             # and Decrypt on the key. https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html
@@ -141,7 +133,7 @@ class AlertingCore(Construct):
                 master_key=self.key,
                 enforce_ssl=True,
             )
-            self._allow_publishers(self.topics[topic], stack, account, publish=topic in alert_topics)
+            self._allow_publishers(self.topics[topic], stack, account)
 
         self.dead_letter_queue = encrypted_queue(self, "DeadLetterQueue", f"{env_name}-alerting-dlq", self.key)
         # Payloads a forwarder refused (bad input): kept apart from failed deliveries, so that the dead-letter
@@ -177,7 +169,7 @@ class AlertingCore(Construct):
                 removal_policy=RemovalPolicy.RETAIN,
             )
 
-    def _allow_publishers(self, topic: sns.Topic, stack: Stack, account: str, *, publish: bool) -> None:
+    def _allow_publishers(self, topic: sns.Topic, stack: Stack, account: str) -> None:
         # CloudWatch alarms of this account. https://docs.aws.amazon.com/sns/latest/dg/sns-access-policy-use-cases.html
         topic.add_to_resource_policy(
             iam.PolicyStatement(
@@ -199,15 +191,6 @@ class AlertingCore(Construct):
                 conditions={"ArnLike": {"aws:SourceArn": stack.format_arn(service="events", resource="rule/*")}},
             )
         )
-        if publish and self.publisher_role:
-            topic.add_to_resource_policy(
-                iam.PolicyStatement(
-                    sid="AlertmanagerPublish",
-                    principals=[iam.ArnPrincipal(self.publisher_role.role_arn)],
-                    actions=["sns:Publish"],
-                    resources=[topic.topic_arn],
-                )
-            )
 
 
 def publisher_role(scope: Construct, env_name: str, publisher: AlertmanagerPublisher) -> iam.Role:
@@ -219,12 +202,13 @@ def publisher_role(scope: Construct, env_name: str, publisher: AlertmanagerPubli
     role that was deleted and recreated silently stops matching it; a condition is a string and does neither.
     https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-principalarn
     """
-    principals: list[iam.IPrincipal] = [
-        iam.AccountPrincipal(trusted).with_conditions(
-            {"ArnLike": {"aws:PrincipalArn": [a for a in publisher.trusted_principal_arns if f":{trusted}:" in a]}}
-        )
-        for trusted in publisher.trusted_accounts
-    ]
+    principals: list[iam.IPrincipal] = []
+    for trusted in publisher.trusted_accounts:
+        arns = [a for a in publisher.trusted_principal_arns if f":{trusted}:" in a]
+        if any(a.endswith(":root") for a in arns):  # the whole account: its IAM policies decide who may assume
+            principals.append(iam.AccountPrincipal(trusted))
+        else:  # aws:PrincipalArn of a role session is the role's ARN, path included
+            principals.append(iam.AccountPrincipal(trusted).with_conditions({"ArnLike": {"aws:PrincipalArn": arns}}))
     if publisher.eks_pod_identity:
         # https://docs.aws.amazon.com/eks/latest/userguide/pod-id-role.html
         principals.append(iam.ServicePrincipal("pods.eks.amazonaws.com").with_session_tags())

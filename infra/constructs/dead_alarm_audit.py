@@ -63,7 +63,11 @@ class DeadAlarmAudit(Construct):
         dead_after_hours: int,
         runbook_base_url: str,
         log_retention_days: int,
+        one_at_a_time: bool = True,
     ) -> None:
+        """`one_at_a_time: False` in an account whose concurrency limit is too low to reserve any (Lambda keeps 100
+        executions unreserved): a deploy's several stack events may then run audits side by side, and an alarm
+        found dead by two of them is reported twice."""
         super().__init__(scope, construct_id)
         name = f"{env_name}-dead-alarm-auditor"
         self.table = encrypted_table(self, "Memory", f"{env_name}-alerting-audit", core.key, partition="alarm",
@@ -107,7 +111,8 @@ class DeadAlarmAudit(Construct):
         )
         function_resource = self.function.node.default_child
         assert isinstance(function_resource, lambda_.CfnFunction)
-        function_resource.reserved_concurrent_executions = 1  # a second run waits (EventBridge retries it)
+        if one_at_a_time:
+            function_resource.reserved_concurrent_executions = 1  # a second run waits (EventBridge retries it)
 
         target = targets.LambdaFunction(self.function, retry_attempts=4, max_event_age=Duration.hours(6))
         self.schedule = events.Rule(

@@ -131,6 +131,8 @@ class AlertingStack(Stack):
             dead_after_hours=config.dead_alarm_after_hours,
             runbook_base_url=config.runbook_base_url,
             log_retention_days=config.forwarders.log_retention_days,
+            # Where no concurrency can be reserved (the endpoint's cap is off), the auditor reserves none either.
+            one_at_a_time=config.endpoint.reserved_concurrency is not None,
         )
         SelfMonitoring(
             self,

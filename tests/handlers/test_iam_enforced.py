@@ -248,3 +248,20 @@ def test_an_operator_tool_works_with_only_the_policy_the_stack_outputs(
             now=datetime.now(UTC),
         )
         assert audit.alarms == len(pipeline.world.alarms)
+
+
+def test_every_invocation_the_templates_wire_is_permitted(pipeline: LocalPipeline) -> None:
+    assert pipeline.world.unreachable == []
+    assert pipeline.world.encrypted  # topics, queues and secrets are checked with their key
+
+
+def test_a_deploy_of_the_environment_runs_the_auditor_and_another_stack_does_not(pipeline: LocalPipeline) -> None:
+    event = load_event("cloudformation-stack-status-change__aws-docs-shape.json")
+    [auditor] = [s.arn for s in pipeline.world.functions.values() if s.handler == "dead_alarm_auditor.handler"]
+    assert pipeline.put_event(event) == [auditor]
+    assert pipeline.wait_idle(60)
+    assert "deploy of dev-alarms-rds (UPDATE_COMPLETE)" in pipeline.function_log("dev-dead-alarm-auditor")
+    other = json.loads(json.dumps(event).replace("stack/dev-alarms-rds", "stack/devx-alarms-rds"))
+    assert pipeline.put_event(other) == []
+    event["detail"]["status-details"]["status"] = "UPDATE_ROLLBACK_COMPLETE"
+    assert pipeline.put_event(event) == []

@@ -29,7 +29,7 @@ def _without(templates: dict[str, dict[str, Any]], action: str) -> dict[str, dic
     return templates
 
 
-@pytest.mark.parametrize("action", ["dynamodb:Query", "sqs:SendMessage"])
+@pytest.mark.parametrize("action", ["dynamodb:Query", "sqs:SendMessage", "kms:GenerateDataKey"])
 def test_the_harness_bites_a_missing_action_is_named(action: str) -> None:
     """Plant a missing action in the synthesized policies: the refusal is seen and named, though the code may
     swallow it (a failed ledger read is only a warning in the forwarders' log)."""
@@ -58,3 +58,27 @@ def test_the_harness_bites_a_missing_action_is_named(action: str) -> None:
         if action == "dynamodb:Query":  # swallowed by the code: the first OK went out, as it did in AWS
             assert any("RESOLVED" in json.dumps(r.body) for r in slack.accepted())
             assert "ledger read failed" in pipeline.function_log("dev-slack-forwarder")
+
+
+def test_a_missing_lambda_permission_makes_the_subscription_unreachable() -> None:
+    from tools.world import build_world
+
+    templates = synthesize("dev")
+    alerting = templates["dev-alerting"]["Resources"]
+    [dropped] = [
+        k for k, r in alerting.items()
+        if r["Type"] == "AWS::Lambda::Permission" and r["Properties"]["Principal"] == "sns.amazonaws.com"
+        and "SlackForwarder" in json.dumps(r["Properties"]["FunctionName"]) and "TopicCritical" in
+        json.dumps(r["Properties"]["SourceArn"])
+    ]  # fmt: skip
+    del alerting[dropped]
+    from moto import mock_aws
+
+    with mock_aws():
+        import boto3
+
+        session = boto3.Session(region_name="eu-west-1")
+        world = build_world("dev", templates, session.client, account="123456789012", region="eu-west-1")
+    assert len(world.unreachable) == 1
+    assert world.unreachable[0].startswith("SNS may not invoke dev-slack-forwarder from ")
+    assert world.unreachable[0].endswith(":dev-critical")

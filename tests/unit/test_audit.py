@@ -303,3 +303,22 @@ def test_audit_format_age() -> None:
         "25 h",
         "3 days",
     ]
+
+
+def test_audit_leaves_out_alarms_of_another_environment_with_the_same_prefix() -> None:
+    ours = {**metric_alarm("prod-rds-a-CPUUtilization"), "AlarmActions": ["arn:aws:sns:eu-central-1:1:prod-critical"]}
+    theirs = {
+        **metric_alarm("prod-eu-rds-b-CPUUtilization"),
+        "OKActions": ["arn:aws:sns:eu-central-1:1:prod-eu-critical"],
+    }
+    team = {**metric_alarm("prod-payments-latency"), "AlarmActions": ["arn:aws:sns:eu-central-1:1:payments-oncall"]}
+    fake = FakeCloudWatch([ours, theirs, team], silent={"prod-rds-a-CPUUtilization", "prod-eu-rds-b-CPUUtilization",
+                                                       "prod-payments-latency"})  # fmt: skip
+    audit = audit_alarms(CloudWatchReader(fake), prefix="prod-", dead_after=DAY, now=NOW)
+    assert [f.alarm for f in audit.findings] == ["prod-rds-a-CPUUtilization"]
+
+
+def test_audit_an_alarm_firing_because_its_metric_stopped_is_not_dead() -> None:
+    down = {**metric_alarm("prod-ecs-web-api-RunningTaskCount", state="ALARM"), "TreatMissingData": "breaching"}
+    fake = FakeCloudWatch([down], silent={"prod-ecs-web-api-RunningTaskCount"})
+    assert audit_alarms(CloudWatchReader(fake), prefix="prod-", dead_after=DAY, now=NOW).findings == ()
