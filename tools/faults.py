@@ -1,5 +1,11 @@
 """`make faults`: 1,000 alerts through both forwarders while PagerDuty and Slack fail 30% of requests.
 
+The AWS side is dev's, built from its synthesized templates (`tools.world`): the forwarders' settings are their
+template environment (routes, tables, queues), their secrets and dead-letter queue are the template's. Two
+differences, both for counting: the forwarders run in this process with short HTTP time-outs (1,000 alerts in a
+couple of minutes), and without the PagerDuty forwarder's Slack fallback (its notices would count as Slack
+deliveries; the fallback is tested in tests/handlers).
+
 The stand-ins answer 500, 503, 429 with Retry-After, too slowly, or reset the connection, at random. Each alert is
 invoked as Lambda invokes an SNS subscriber asynchronously: a failed invocation is retried twice, then the event
 goes to the dead-letter queue (as Lambda's on-failure record). Every alert must end delivered exactly once or in
@@ -14,7 +20,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import tools  # noqa: F401 - puts functions/ on the path
@@ -23,7 +29,9 @@ from tools.redrive import redrive
 from tools.standins import Chaos, StandIn
 
 ROUTING_KEY = "fa17fa17fa17fa17fa17fa17fa17fa17"
-TOPIC = "arn:aws:sns:us-east-1:123456789012:faults-critical"
+ENV = "dev"
+ACCOUNT, REGION = "111111111111", "eu-west-1"  # config/dev.json
+TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:{ENV}-critical"
 LAMBDA_ATTEMPTS = 3  # the first invocation and Lambda's two retries
 
 
@@ -54,12 +62,12 @@ def alarm_event(index: int) -> dict[str, Any]:
     message = {
         "AlarmName": name,
         "AlarmDescription": "Fault injection.",
-        "AWSAccountId": "123456789012",
+        "AWSAccountId": ACCOUNT,
         "NewStateValue": "ALARM",
         "NewStateReason": "Threshold Crossed: 5 datapoints [97.5 (22/11/26 02:55:00)] were over the threshold.",
         "StateChangeTime": "2026-11-22T02:55:00.000+0000",
         "Region": "US East (N. Virginia)",
-        "AlarmArn": f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{name}",
+        "AlarmArn": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}",
         "OldStateValue": "OK",
         "Trigger": {
             "MetricName": "CPUUtilization",
@@ -92,7 +100,7 @@ class _Context:
     function_name = "faults"
     function_version = "$LATEST"
     memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:faults"
+    invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:faults"
     aws_request_id = "faults"
 
     @staticmethod
@@ -120,8 +128,8 @@ def run(
     logging.disable(logging.CRITICAL)
     pagerduty, slack = StandIn("pagerduty").start(), StandIn("slack").start()
     try:
-        secrets = {"faults/pagerduty": ROUTING_KEY, "faults/slack": json.dumps({"webhook_url": slack.url})}
-        with moto_server(secrets) as aws, environ({**aws, "POWERTOOLS_METRICS_DISABLED": "true"}):
+        overrides = {"MOTO_ACCOUNT_ID": ACCOUNT, "AWS_DEFAULT_REGION": REGION, "POWERTOOLS_METRICS_DISABLED": "true"}
+        with moto_server() as aws, environ({**aws, **overrides}):
             return _run(
                 n, rate=rate, seed=seed, say=say, pagerduty=pagerduty, slack=slack, faults=faults, retries=retries
             )
@@ -147,28 +155,35 @@ def _run(
 
     from alertlib.deliver import Deliverer, Destination
     from alertlib.forward import Forwarder
-    from alertlib.models import Severity
-    from alertlib.settings import Route, Settings
+    from alertlib.settings import Settings
+    from infra.config import load_config
+    from tools.world import build_world, synthesize
 
     parameters.clear_caches()  # type: ignore[no-untyped-call]
     parameters.base.DEFAULT_PROVIDERS.clear()  # type: ignore[attr-defined]
-    dynamodb, sqs = boto3.client("dynamodb"), boto3.client("sqs")
-    dynamodb.create_table(
-        TableName="faults-idempotency",
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
+    boto3.DEFAULT_SESSION = None
+    config = load_config(ENV)
+    secret_values = {
+        name: json.dumps({"routing_key": ROUTING_KEY, "events_url": pagerduty.url})
+        for name in (r.pagerduty for r in config.topics.values())
+        if name
+    }
+    secret_values.update(
+        {name: json.dumps({"webhook_url": slack.url}) for r in config.topics.values() for name in r.slack}
     )
-    queue = sqs.create_queue(QueueName="faults-alerting-dlq")["QueueUrl"]
+    world = build_world(
+        ENV, synthesize(ENV), boto3.Session(region_name=REGION).client, account=ACCOUNT, region=REGION,
+        secret_values=secret_values,
+    )  # fmt: skip
+    sqs = boto3.client("sqs")
+    queue = world.queues[f"{ENV}-alerting-dlq"]
     stand_ins = {"pagerduty": pagerduty, "slack": slack}
     forwarders: dict[str, Forwarder] = {}
     for destination in ("pagerduty", "slack"):
+        environment = world.functions[f"{ENV}-{destination}-forwarder"].environment
         forwarders[destination] = Forwarder(
             destination=Destination(destination),
-            settings=Settings(
-                routes={"faults-critical": Route(Severity.CRITICAL, (f"faults/{destination}",))},
-                idempotency_table="faults-idempotency",
-            ),
+            settings=replace(Settings.from_env(environment), fallback_slack_secret=None),
             deliverer=Deliverer(
                 pagerduty_url=pagerduty.url, connect_timeout=1.0, read_timeout=0.3, retries=retries, backoff_factor=0.05
             ),
@@ -192,7 +207,8 @@ def _run(
                             "version": "1.0",
                             "requestContext": {
                                 "requestId": f"{destination}-{index}",
-                                "functionArn": f"arn:aws:lambda:us-east-1:1:function:faults-{destination}:$LATEST",
+                                "functionArn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{ENV}-{destination}"
+                                "-forwarder:$LATEST",
                                 "condition": "RetriesExhausted",
                                 "approximateInvokeCount": LAMBDA_ATTEMPTS,
                             },
@@ -220,7 +236,7 @@ def _run(
     say(f"  first pass took {time.monotonic() - started:.0f} s")
 
     def invoke(function: str, event: dict[str, Any]) -> None:
-        forwarders[function.removeprefix("faults-")].run(event, _Context())
+        forwarders[function.removeprefix(f"{ENV}-").removesuffix("-forwarder")].run(event, _Context())
 
     counts = redrive(sqs, queue, invoke, lambda topic: [], say=lambda line: say(f"  redrive: {line}"))
     for destination, report in reports.items():
