@@ -13,7 +13,9 @@ from tests.conftest import EVENTS
 
 ROOT = Path(__file__).resolve().parents[2]
 FORWARDED = sorted(
-    p.name for p in EVENTS.glob("*.json") if not p.name.startswith(("pagerduty-", "lambda-sns-envelope-generic"))
+    p.name
+    for p in EVENTS.glob("*.json")
+    if not p.name.startswith(("pagerduty-", "lambda-sns-envelope-generic", "cloudformation-"))
 )
 
 
