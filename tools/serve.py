@@ -590,12 +590,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--slack-url", help="send Slack messages here instead of the local stand-in")
     parser.add_argument("--webhook-token", help="the bearer token Alertmanager must send (default: random, printed)")
     args = parser.parse_args(argv)
+    token = args.webhook_token or os.environ.get("ALERTMANAGER_WEBHOOK_TOKEN")
+    from alertlib.endpoint import MIN_CREDENTIAL
+
+    if token is not None and len(token) < MIN_CREDENTIAL:
+        print(f"serve: --webhook-token must be at least {MIN_CREDENTIAL} characters", file=sys.stderr)
+        return 2
     pipeline = LocalPipeline(
         env=args.env,
         port=args.port,
         pagerduty_url=args.pagerduty_url,
         slack_url=args.slack_url,
-        webhook_token=args.webhook_token or os.environ.get("ALERTMANAGER_WEBHOOK_TOKEN"),
+        webhook_token=token,
         say=lambda line: print(line, flush=True),
     )
     stop = threading.Event()

@@ -55,6 +55,9 @@ class Response:
         }
 
 
+MIN_CREDENTIAL = 16  # characters of a bearer token or HMAC key: shorter ones are guessable
+
+
 @dataclass(frozen=True)
 class Credentials:
     """What may authenticate: bearer tokens and HMAC keys; two of each may be active during a rotation."""
@@ -70,11 +73,18 @@ class Credentials:
             raise ConfigurationError("the endpoint's auth secret is not JSON") from None
         if not isinstance(decoded, dict):
             raise ConfigurationError("the endpoint's auth secret must be a JSON object")
-        tokens = decoded.get("bearer_tokens") or []
-        keys = decoded.get("hmac_keys") or []
-        if not all(isinstance(t, str) and t for t in [*tokens, *keys]):
-            raise ConfigurationError("the endpoint's auth secret holds an empty or non-string credential")
-        return cls(bearer_tokens=tuple(tokens), hmac_keys=tuple(keys))
+        found: dict[str, tuple[str, ...]] = {}
+        for field_name in ("bearer_tokens", "hmac_keys"):
+            values = decoded.get(field_name, [])
+            # A string is not a list: iterated, "s3cret" would become the one-character tokens "s", "3", ...
+            if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+                raise ConfigurationError(f"the endpoint's auth secret: {field_name} must be a list of strings")
+            if any(len(v) < MIN_CREDENTIAL for v in values):
+                raise ConfigurationError(
+                    f"the endpoint's auth secret: each of {field_name} must be at least {MIN_CREDENTIAL} characters"
+                )
+            found[field_name] = tuple(values)
+        return cls(bearer_tokens=found["bearer_tokens"], hmac_keys=found["hmac_keys"])
 
 
 class RateLimiter(Protocol):

@@ -596,16 +596,22 @@ def _opt_str(body: Mapping[str, Any] | None, key: str) -> str | None:
     return None
 
 
+_MAX_INT = 10**9  # counts and periods beyond this are nonsense; they would also print as pages of digits
+_INT = re.compile(r"-?[0-9]{1,10}")
+
+
 def _opt_int(raw: Any) -> int | None:
+    """An integer field, or None when it is absent or not a plausible integer ("--1", "²", 5,000 digits, 1e300)."""
+    value: int | None = None
     if isinstance(raw, bool):
         return None
     if isinstance(raw, int):
-        return raw
-    if isinstance(raw, float) and raw.is_integer():
-        return int(raw)
-    if isinstance(raw, str) and raw.strip().lstrip("-").isdigit():
-        return int(raw.strip())
-    return None
+        value = raw
+    elif isinstance(raw, float) and raw.is_integer() and abs(raw) < _MAX_INT:
+        value = int(raw)
+    elif isinstance(raw, str) and _INT.fullmatch(raw.strip()):
+        value = int(raw.strip())
+    return value if value is not None and abs(value) < _MAX_INT else None
 
 
 def _opt_float(raw: Any) -> float | None:

@@ -296,3 +296,28 @@ def test_a_signed_retry_after_a_failed_publish_is_accepted(endpoint: Endpoint, c
         endpoint.handle(first)
     assert endpoint.handle(first).status == 202  # Alertmanager's retry of the 500
     assert endpoint.handle(first).status == 401  # and now it is a replay
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        '{"bearer_tokens": "s3cret-token-value-long-enough"}',  # a string iterated as a list gives "Bearer s"
+        '{"hmac_keys": "k"}',
+        '{"bearer_tokens": ["short"]}',
+        '{"bearer_tokens": [["nested"]]}',
+    ],
+)
+def test_endpoint_refuses_a_malformed_auth_secret(secret: str) -> None:
+    from alertlib.endpoint import Credentials
+    from alertlib.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError) as refused:
+        Credentials.from_secret(secret)
+    assert "s3cret" not in str(refused.value) and "nested" not in str(refused.value)
+
+
+def test_endpoint_accepts_a_well_formed_auth_secret() -> None:
+    from alertlib.endpoint import Credentials
+
+    good = Credentials.from_secret('{"bearer_tokens": ["' + "t" * 16 + '"], "hmac_keys": ["' + "k" * 32 + '"]}')
+    assert good.bearer_tokens == ("t" * 16,) and good.hmac_keys == ("k" * 32,)

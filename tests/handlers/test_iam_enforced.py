@@ -31,7 +31,11 @@ def stand_ins() -> Iterator[tuple[StandIn, StandIn]]:
 def dev(stand_ins: tuple[StandIn, StandIn]) -> Iterator[LocalPipeline]:
     pagerduty, slack = stand_ins
     with LocalPipeline(
-        port=free_port(), pagerduty_url=pagerduty.url, slack_url=slack.url, webhook_token="t0ken", say=lambda _: None
+        port=free_port(),
+        pagerduty_url=pagerduty.url,
+        slack_url=slack.url,
+        webhook_token="t0ken-iam-enforced",
+        say=lambda _: None,
     ) as pipeline:
         yield pipeline
 
@@ -150,7 +154,7 @@ def test_the_endpoint_authenticates_rate_limits_and_publishes_with_its_role(
         pipeline.url,
         data=json.dumps(alertmanager(2)).encode(),
         method="POST",
-        headers={"Authorization": "Bearer t0ken", "Content-Type": "application/json"},
+        headers={"Authorization": "Bearer t0ken-iam-enforced", "Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=30) as answer:
         assert answer.status == 202

@@ -28,12 +28,16 @@ def pipeline(recorders: tuple[StandIn, StandIn]) -> Iterator[LocalPipeline]:
     pagerduty, slack = recorders
     lines: list[str] = []
     with LocalPipeline(
-        port=free_port(), pagerduty_url=pagerduty.url, slack_url=slack.url, webhook_token="t0ken", say=lines.append
+        port=free_port(),
+        pagerduty_url=pagerduty.url,
+        slack_url=slack.url,
+        webhook_token="t0ken-local-pipeline",
+        say=lines.append,
     ) as running:
         yield running
 
 
-def post(url: str, body: Any, token: str = "t0ken") -> int:
+def post(url: str, body: Any, token: str = "t0ken-local-pipeline") -> int:
     request = urllib.request.Request(
         url, data=json.dumps(body).encode(), method="POST", headers={"Authorization": f"Bearer {token}"}
     )

@@ -83,11 +83,11 @@ def api(port: int, path: str, body: Any | None = None) -> Any:
 def stack(tmp_path: Path) -> Iterator[tuple[int, StandIn, StandIn]]:
     assert BINARY is not None
     with StandIn("pagerduty") as pagerduty, StandIn("slack") as slack, LocalPipeline(
-        port=free_port(), pagerduty_url=pagerduty.url, slack_url=slack.url, webhook_token="am-t0ken",
+        port=free_port(), pagerduty_url=pagerduty.url, slack_url=slack.url, webhook_token="am-t0ken-0123456789",
         say=lambda line: None,
     ) as pipeline:  # fmt: skip
         token_file = tmp_path / "token"
-        token_file.write_text("am-t0ken\n")
+        token_file.write_text("am-t0ken-0123456789\n")
         config = tmp_path / "alertmanager.yml"
         config.write_text(CONFIG.format(url=pipeline.url, token_file=token_file))
         port = free_port()

@@ -271,3 +271,18 @@ def test_pagerduty_insufficient_data_has_its_own_alert_and_leaving_it_resolves_t
         ("resolve", key),
         ("resolve", key + "#insufficient-data"),
     ]
+
+
+@pytest.mark.parametrize(
+    "truncated",
+    ["--1", "²", "9" * 5000, 10**4000, -5, "12345678901234567890", 1e300, "٣"],
+    ids=["double-minus", "superscript", "5000-digits", "huge-int", "negative", "20-digits", "1e300", "arabic-3"],
+)
+def test_render_odd_truncated_alerts_never_crash_or_break_a_limit(truncated: Any) -> None:
+    body = alertmanager(2)
+    body["truncatedAlerts"] = truncated
+    message = _slack(sns_event(body))
+    assert slack_problems(message) == []
+    assert all(len(json.dumps(e)) < 1_000 for b in message["blocks"] if b["type"] == "context" for e in b["elements"])
+    _assert_pagerduty_valid(_pd(sns_event(body)))
+    assert all(len(str(e["payload"]["custom_details"].get("truncated_alerts", ""))) <= 12 for e in _pd(sns_event(body)))
