@@ -100,9 +100,6 @@ class LocalPipeline:
                 {
                     **self.aws_environment,
                     "MOTO_ACCOUNT_ID": self.config.account,  # every request is in the environment's account
-                    "POWERTOOLS_TRACE_DISABLED": "true",
-                    "POWERTOOLS_METRICS_NAMESPACE": "AlertForwardingLocal",
-                    "POWERTOOLS_METRICS_DISABLED": "true",
                 }
             )
         )
@@ -201,7 +198,6 @@ class LocalPipeline:
         self._stack.enter_context(environ(operator))
         boto3.DEFAULT_SESSION = None  # boto3.client() would keep the credentials of an earlier world
         self._stack.callback(setattr, boto3, "DEFAULT_SESSION", None)
-        self._reset_powertools()
         admin = boto3.Session(region_name=self.config.region)
         self.sns = admin.client("sns")
         self.cloudwatch = admin.client("cloudwatch")
@@ -265,13 +261,6 @@ class LocalPipeline:
         for topic_arn in topics:
             self.sns.publish(TopicArn=topic_arn, Message=json.dumps(message), Subject=f'{state}: "{alarm_name}"'[:99])
         return len(topics)
-
-    @staticmethod
-    def _reset_powertools() -> None:
-        from aws_lambda_powertools.utilities import parameters
-
-        parameters.clear_caches()  # type: ignore[no-untyped-call]
-        parameters.base.DEFAULT_PROVIDERS.clear()  # type: ignore[attr-defined]
 
     # -- the path ------------------------------------------------------------------------------------------------
 
@@ -528,19 +517,6 @@ def cloudwatch_notification(alarm: dict[str, Any], region: str, *, old_state: st
 
 def _text(message: Any) -> str:
     return message if isinstance(message, str) else json.dumps(message)
-
-
-class _Context:
-    def __init__(self, name: str) -> None:
-        self.function_name = f"local-{name}"
-        self.function_version = "$LATEST"
-        self.memory_limit_in_mb = 512
-        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:local-{name}"
-        self.aws_request_id = secrets.token_hex(8)
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 60_000
 
 
 def _handler_for(pipeline: LocalPipeline) -> type[BaseHTTPRequestHandler]:

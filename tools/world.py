@@ -603,15 +603,11 @@ class _Builder:
         self.r.refs[logical] = answer.get("SubscriptionArn", logical)
 
     def _aws_sqs_queue(self, logical: str, p: dict[str, Any]) -> None:
-        names = {
-            "KmsMasterKeyId": "KmsMasterKeyId",
-            "KmsDataKeyReusePeriodSeconds": "KmsDataKeyReusePeriodSeconds",
-            "MessageRetentionPeriod": "MessageRetentionPeriod",
-            "VisibilityTimeout": "VisibilityTimeout",
-            "DelaySeconds": "DelaySeconds",
-            "ReceiveMessageWaitTimeSeconds": "ReceiveMessageWaitTimeSeconds",
-        }
-        attributes = {api: str(p[cfn]) for cfn, api in names.items() if cfn in p}
+        names = (  # CloudFormation names these properties as the SQS API names the attributes
+            "KmsMasterKeyId", "KmsDataKeyReusePeriodSeconds", "MessageRetentionPeriod", "VisibilityTimeout",
+            "DelaySeconds", "ReceiveMessageWaitTimeSeconds",
+        )  # fmt: skip
+        attributes = {name: str(p[name]) for name in names if name in p}
         if "RedrivePolicy" in p:
             attributes["RedrivePolicy"] = json.dumps(p["RedrivePolicy"])
         name = p.get("QueueName") or f"{self.world.env}-{logical}"

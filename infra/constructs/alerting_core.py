@@ -21,6 +21,14 @@ PLACEHOLDER = '{"placeholder": "put the PagerDuty routing key or the Slack webho
 KEY_USE = ["kms:Decrypt", "kms:GenerateDataKey*"]
 
 
+def use_alerting_key(key_arn: str) -> iam.PolicyStatement:
+    """What a role of this project needs of the alerting key to read and write what it encrypts (secrets, tables,
+    queues, topics): Decrypt and GenerateDataKey, through those services."""
+    return iam.PolicyStatement(
+        sid="UseAlertingKey", actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=[key_arn]
+    )
+
+
 class AlertingCore(Construct):
     """A customer managed key CloudWatch, EventBridge and SNS can use as each documents, the four topics plus two
     health topics encrypted with it (TLS only), the destination secrets, the dead-letter and rejected queues, the
@@ -115,11 +123,7 @@ class AlertingCore(Construct):
                         actions=["sns:Publish"],
                         resources=[topic_arns[t] for t in alert_topics],
                     ),
-                    iam.PolicyStatement(
-                        sid="UseAlertingKey",
-                        actions=["kms:Decrypt", "kms:GenerateDataKey"],
-                        resources=[self.key.key_arn],
-                    ),
+                    use_alerting_key(self.key.key_arn),
                 ],
             )
 

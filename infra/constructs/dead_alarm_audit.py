@@ -12,7 +12,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from infra.constructs.alerting_core import AlertingCore, encrypted_table
+from infra.constructs.alerting_core import AlertingCore, encrypted_table, use_alerting_key
 from infra.constructs.forwarders import own_function
 
 DEPLOY_STATUSES = ("CREATE_COMPLETE", "UPDATE_COMPLETE")
@@ -39,11 +39,7 @@ def audit_statements(*, topic_arn: str, key_arn: str, table_arn: str) -> list[ia
             actions=["sns:Publish"],
             resources=[topic_arn],
         ),
-        iam.PolicyStatement(
-            sid="UseAlertingKey",  # the topic and the table are encrypted with the alerting key
-            actions=["kms:Decrypt", "kms:GenerateDataKey"],
-            resources=[key_arn],
-        ),
+        use_alerting_key(key_arn),  # the topic and the table are encrypted with the alerting key
     ]
 
 

@@ -13,7 +13,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from infra.constructs.alerting_core import AlertingCore, encrypted_table
+from infra.constructs.alerting_core import AlertingCore, encrypted_table, use_alerting_key
 from infra.constructs.forwarders import own_function
 
 AUTH_PLACEHOLDER = '{"bearer_tokens": [], "hmac_keys": []}'
@@ -44,11 +44,7 @@ def endpoint_statements(
             resources=[topic.topic_arn for topic in topics],
         ),
         # The secret, the table and the topics are encrypted with the alerting key.
-        iam.PolicyStatement(
-            sid="UseAlertingKey",
-            actions=["kms:Decrypt", "kms:GenerateDataKey"],
-            resources=[core.key.key_arn],
-        ),
+        use_alerting_key(core.key.key_arn),
     ]
 
 

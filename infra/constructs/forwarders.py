@@ -15,7 +15,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
-from infra.constructs.alerting_core import AlertingCore
+from infra.constructs.alerting_core import AlertingCore, use_alerting_key
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14  # the newest Python runtime aws-cdk-lib 2.275 knows
 ARCHITECTURE = lambda_.Architecture.ARM_64
@@ -114,11 +114,7 @@ def forwarder_statements(core: AlertingCore, secrets: Sequence[secretsmanager.IS
         ),
         # The secrets, tables and queues are encrypted with the alerting key: Decrypt to read them, GenerateDataKey
         # to write the tables and send to the queues (the SDK calls reach KMS through those services).
-        iam.PolicyStatement(
-            sid="UseAlertingKey",
-            actions=["kms:Decrypt", "kms:GenerateDataKey"],
-            resources=[core.key.key_arn],
-        ),
+        use_alerting_key(core.key.key_arn),
         # reliability.OncePerMessage: Powertools' DynamoDBPersistenceLayer puts (conditionally), gets, updates and
         # deletes its records.
         iam.PolicyStatement(
