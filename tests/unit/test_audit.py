@@ -322,3 +322,13 @@ def test_audit_an_alarm_firing_because_its_metric_stopped_is_not_dead() -> None:
     down = {**metric_alarm("prod-ecs-web-api-RunningTaskCount", state="ALARM"), "TreatMissingData": "breaching"}
     fake = FakeCloudWatch([down], silent={"prod-ecs-web-api-RunningTaskCount"})
     assert audit_alarms(CloudWatchReader(fake), prefix="prod-", dead_after=DAY, now=NOW).findings == ()
+
+
+@pytest.mark.parametrize("env", ["dev", "prod", "scale"])
+def test_audit_environment_topics_are_the_topics_the_config_names(env: str) -> None:
+    from alertlib.audit import ENVIRONMENT_TOPICS
+    from infra.config import DESTINATIONS, load_config
+
+    config = load_config(env)
+    named = {config.topic_name(t) for t in config.topics} | {config.health_topic_name(d) for d in DESTINATIONS}
+    assert named == {f"{env}-{topic}" for topic in ENVIRONMENT_TOPICS}
