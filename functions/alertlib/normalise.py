@@ -21,6 +21,7 @@ from alertlib.parse import (
     MetricQuery,
     Trigger,
 )
+from alertlib.regions import partition_of
 from alertlib.settings import Settings
 from alertlib.severity import parse_severity
 
@@ -78,6 +79,8 @@ def normalise(message: Message, envelope: Envelope, settings: Settings, now: dat
 
 def _from_notification(message: AlarmNotification, route_severity: Severity) -> Alert:
     arn = _parse_arn(message.arn)
+    region = arn.get("region") or message.region or None
+    partition = arn.get("partition") or (partition_of(region) if region else None)
     status = _STATUS[message.new_state]
     metric = _trigger_metric(message.trigger) if message.trigger else None
     description, links = _split_description(message.description)
@@ -87,7 +90,7 @@ def _from_notification(message: AlarmNotification, route_severity: Severity) -> 
         metric, message.reason, message.alarm_rule, [arn for arn, _ in message.triggering_children if _]
     )
     return Alert(
-        id=alarm_key(message.arn),
+        id=alarm_key(message.arn or _key_without_arn(message)),
         source=Source.CLOUDWATCH,
         status=status,
         severity=severity,
@@ -96,14 +99,14 @@ def _from_notification(message: AlarmNotification, route_severity: Severity) -> 
         description=description,
         reason=message.reason,
         account=message.account or arn.get("account") or None,
-        region=arn.get("region") or None,
-        partition=arn.get("partition") or None,
+        region=region,
+        partition=partition,
         labels=dict(message.tags),
-        links=_dedupe_links([*links, *_console_link(arn, message.name)]),
+        links=_dedupe_links([*links, *_console_link(region or "", partition or "", message.name)]),
         starts_at=message.changed_at if status is not Status.RESOLVED else None,
         ends_at=message.changed_at if status is Status.RESOLVED else None,
         metric=metric,
-        arn=message.arn,
+        arn=message.arn or None,
         drill=message.reason.lstrip().upper().startswith("DRILL"),
         previous=_STATUS.get(message.old_state or ""),
     )
@@ -152,7 +155,7 @@ def _from_state_change(message: AlarmStateChange, route_severity: Severity) -> A
         account=message.account or arn.get("account") or None,
         region=arn.get("region") or message.region or None,
         partition=arn.get("partition") or None,
-        links=_dedupe_links([*links, *_console_link(arn, message.name)]),
+        links=_dedupe_links([*links, *_console_link(arn.get("region", ""), arn.get("partition", ""), message.name)]),
         starts_at=started,
         ends_at=state.timestamp if status is Status.RESOLVED else None,
         metric=metric,
@@ -278,15 +281,20 @@ def alarm_key(arn: str) -> str:
     return "cloudwatch:" + hashlib.sha256(arn.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def _key_without_arn(message: AlarmNotification) -> str:
+    """The identity of an alarm whose ARN is neither sent nor derivable (no account, or a region display name we do
+    not know): what is known of it, the same in its ALARM and its OK, never shaped like an ARN."""
+    where = message.region or message.region_name or ""
+    return f"cloudwatch-alarm:{message.account or ''}:{where}:{message.name}"
+
+
 def _parse_arn(arn: str) -> dict[str, str]:
     match = _ARN.match(arn)
     return match.groupdict() if match else {}
 
 
-def _console_link(arn: Mapping[str, str], name: str) -> list[Link]:
-    """The alarm's page in the AWS console, on the partition's host; none when the ARN is not a real one."""
-    region = arn.get("region", "")
-    partition = arn.get("partition", "")
+def _console_link(region: str, partition: str, name: str) -> list[Link]:
+    """The alarm's page in the AWS console, on the partition's host; none when the region is not a real one."""
     if not _REGION.match(region) or partition not in ("aws", "aws-us-gov", "aws-cn"):
         return []
     host = _CONSOLE_HOSTS.get(partition, f"https://{region}.console.aws.amazon.com")

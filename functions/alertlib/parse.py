@@ -14,9 +14,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from alertlib.errors import MalformedInput, NotAStateChange
+from alertlib.regions import REGION_CODE, alarm_arn, region_from_name
 
 ALARM_STATES = ("ALARM", "OK", "INSUFFICIENT_DATA")
 STATE_CHANGE = "CloudWatch Alarm State Change"
@@ -141,11 +143,16 @@ class Trigger:
 
 @dataclass(frozen=True, slots=True)
 class AlarmNotification:
-    """CloudWatch's own SNS notification of a metric or composite alarm (PROTOCOLS.md 1.2)."""
+    """CloudWatch's own SNS notification of a metric or composite alarm (PROTOCOLS.md 1.2).
+
+    `arn` is the `AlarmArn`, or the one CloudWatch would have given when only `AWSAccountId` and `Region` came;
+    "" when neither says enough. `region` is a code (from the ARN, else from the `Region` display name)."""
 
     name: str
     arn: str
     account: str | None
+    region: str | None
+    region_name: str | None  # the `Region` display name as sent, kept when it maps to no known code
     new_state: str
     old_state: str | None
     reason: str
@@ -282,28 +289,38 @@ def _decode_json(text: str, envelope: Envelope) -> Any:
 # CloudWatch
 
 
+_ACCOUNT = re.compile(r"\d{12}")
+_ARN_PLACE = re.compile(r"arn:[\w-]+:[\w-]+:(?P<region>[\w-]*):(?P<account>[^:]*):")
+
+
 def _alarm_notification(body: Mapping[str, Any]) -> AlarmNotification:
     name = _required_str(body, "AlarmName")
     new_state = _state_value(body.get("NewStateValue"), "NewStateValue")
-    account = _opt_str(body, "AWSAccountId")
-    arn = _opt_str(body, "AlarmArn") or ""
-    if not arn:
-        raise MalformedInput("CloudWatch alarm notification has no AlarmArn")
-    trigger_raw = body.get("Trigger")
-    trigger = _trigger(trigger_raw) if isinstance(trigger_raw, dict) and trigger_raw else None
+    account = (_opt_str(body, "AWSAccountId") or "").strip() or None
+    arn = (_opt_str(body, "AlarmArn") or "").strip()
+    region_name = _opt_str(body, "Region")
+    place = _ARN_PLACE.match(arn)
+    region = place.group("region") if place and REGION_CODE.fullmatch(place.group("region")) else None
+    region = region or region_from_name(region_name)  # the ARN's region wins over the display name
+    if not arn and account and region and _ACCOUNT.fullmatch(account):
+        # Tools and older fixtures leave AlarmArn out: the one CloudWatch gives is known from the other fields, so
+        # the alert keeps the dedup key, ledger key and console link it would have had with it.
+        arn = alarm_arn(region=region, account=account, name=name)
+    trigger = _trigger(trigger_raw) if (trigger_raw := _object(body.get("Trigger"))) else None
     children: list[tuple[str, str]] = []
     for child in _list(body, "TriggeringChildren"):
         if isinstance(child, dict):
             state = child.get("State")
             value = state.get("Value") if isinstance(state, dict) else None
             children.append((str(child.get("Arn") or ""), str(value or "")))
-    old_state = body.get("OldStateValue")
     return AlarmNotification(
         name=name,
         arn=arn,
         account=account,
+        region=region,
+        region_name=region_name[:_MAX_REGION_NAME] if region_name else None,
         new_state=new_state,
-        old_state=old_state if isinstance(old_state, str) else None,
+        old_state=_known_state(body.get("OldStateValue")),
         reason=_opt_str(body, "NewStateReason") or "",
         description=_opt_str(body, "AlarmDescription"),
         changed_at=parse_time(body.get("StateChangeTime")),
@@ -312,6 +329,20 @@ def _alarm_notification(body: Mapping[str, Any]) -> AlarmNotification:
         triggering_children=tuple(children),
         tags=_tags(body.get("AlarmTags")),
     )
+
+
+_MAX_REGION_NAME = 80  # the longest display name is 38 characters; it is kept only to tell unknown regions apart
+
+
+def _object(raw: Any) -> Mapping[str, Any] | None:
+    """A JSON object, also when a tool sent it encoded as a JSON string; None for anything else."""
+    if isinstance(raw, str) and raw.lstrip().startswith("{"):
+        try:
+            raw = json.loads(raw)
+        except (ValueError, RecursionError):
+            return None
+        raw = scrub_surrogates(raw)
+    return raw if isinstance(raw, dict) else None
 
 
 def _trigger(raw: Mapping[str, Any]) -> Trigger:
@@ -384,8 +415,11 @@ def _state_change(event: Mapping[str, Any], detail: Mapping[str, Any], *, via_ev
     else:
         arn = _opt_str(event, "alarmArn") or ""
         account = _opt_str(event, "accountId")
+    region = _opt_str(event, "region")
+    if not arn and account and region and _ACCOUNT.fullmatch(account) and REGION_CODE.fullmatch(region):
+        arn = alarm_arn(region=region, account=account, name=name)
     if not arn:
-        raise MalformedInput("alarm state change event names no alarm ARN")
+        raise MalformedInput("alarm state change event names no alarm ARN, nor its account and region")
     state = _alarm_state(detail.get("state"), "state")
     previous_raw = detail.get("previousState")
     previous = _alarm_state(previous_raw, "previousState") if isinstance(previous_raw, dict) else None
@@ -396,7 +430,7 @@ def _state_change(event: Mapping[str, Any], detail: Mapping[str, Any], *, via_ev
         name=name,
         arn=arn,
         account=account,
-        region=_opt_str(event, "region"),
+        region=region,
         state=state,
         previous=previous,
         description=_opt_str(configuration, "description"),
@@ -481,9 +515,18 @@ def _tags(raw: Any) -> Mapping[str, str]:
 
 
 def _state_value(raw: Any, where: str) -> str:
-    if raw not in ALARM_STATES:
+    state = _known_state(raw)
+    if state is None:
         raise MalformedInput(f"{where} is {str(raw)[:40]!r}, not one of ALARM, OK, INSUFFICIENT_DATA")
-    return str(raw)
+    return state
+
+
+def _known_state(raw: Any) -> str | None:
+    """`ALARM`, `OK` or `INSUFFICIENT_DATA`, in any case and with spaces for the underscore; None otherwise."""
+    if not isinstance(raw, str) or len(raw) > 40:
+        return None
+    state = "_".join(raw.split()).upper()
+    return state if state in ALARM_STATES else None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -548,23 +591,59 @@ def _labels(raw: Any) -> Mapping[str, str]:
 
 _FRACTION = re.compile(r"(\.\d{6})\d+")
 _OFFSET_NO_COLON = re.compile(r"([+-]\d{2})(\d{2})$")
+_UTC_SUFFIX = re.compile(r"\s*(?:Z|UTC|GMT)$", re.I)
+_EPOCH = re.compile(r"\d{9,13}(?:\.\d{1,9})?")
+_MAX_TIME_TEXT = 64  # the longest real timestamp is about 35 characters
 
 
 def parse_time(raw: Any) -> datetime | None:
-    """ISO 8601 as CloudWatch (`...640+0000`) and Go (`...283995108+01:00`, `Z`) write it; None when unreadable."""
-    if not isinstance(raw, str) or not raw:
+    """A time in any unambiguous form, None when unreadable: ISO 8601 as CloudWatch (`...640+0000`) and Go
+    (`...283995108+01:00`, `Z`) write it, with a space or ` UTC`, RFC 1123 (`Wed, 10 Nov 2021 02:45:55 GMT`), and
+    Unix seconds or milliseconds (9 to 13 digits). A time without an offset is UTC."""
+    if isinstance(raw, int | float) and not isinstance(raw, bool):
+        return _from_epoch(raw)
+    if not isinstance(raw, str) or not raw or len(raw) > _MAX_TIME_TEXT:
         return None
     text = raw.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
+    if _EPOCH.fullmatch(text):
+        return _from_epoch(float(text))
+    if text[:1].isalpha():
+        return _from_rfc1123(text)
+    text = _UTC_SUFFIX.sub("+00:00", text)
     text = _FRACTION.sub(r"\1", text)
     text = _OFFSET_NO_COLON.sub(r"\1:\2", text)
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
+    return _in_range(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
+
+
+def _from_epoch(seconds: float) -> datetime | None:
+    if not math.isfinite(seconds) or seconds < 0:
+        return None
+    if seconds >= 1e11:  # milliseconds: 1e11 seconds is the year 5138
+        seconds /= 1000
+    try:
+        return datetime.fromtimestamp(seconds, tz=UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def _from_rfc1123(text: str) -> datetime | None:
+    try:
+        parsed = parsedate_to_datetime(text)
+    except (ValueError, TypeError, IndexError):
+        return None
+    return _in_range(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
+
+
+def _in_range(parsed: datetime) -> datetime | None:
+    """The time, or None when it cannot be compared or converted to UTC (`9999-12-31T23:59:59-23:59`)."""
+    try:
+        parsed.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return None
     return parsed
 
 
@@ -581,8 +660,9 @@ def _list(body: Mapping[str, Any] | None, key: str) -> list[Any]:
 
 
 def _required_str(body: Mapping[str, Any], key: str) -> str:
-    value = body.get(key)
-    if not isinstance(value, str) or not value:
+    """A required text field; a number is read as its text (`404`), anything else is refused."""
+    value = _opt_str(body, key)
+    if not value or not value.strip():
         raise MalformedInput(f"{key} is missing or empty")
     return value
 

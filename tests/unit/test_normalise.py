@@ -260,3 +260,87 @@ def test_fingerprint_matches_alertmanager() -> None:
 
 def test_normalise_alertmanager_receiver_is_unquoted() -> None:
     assert group_of(alertmanager(1)).receiver == "web.hook"
+
+
+def _no_arn(**fields: object) -> dict[str, object]:
+    body = alarm(name=str(fields.pop("name", "orders-db-cpu")), **fields)  # type: ignore[arg-type]
+    del body["AlarmArn"]
+    return body
+
+
+@pytest.mark.parametrize(
+    ("region", "arn", "host"),
+    [
+        ("US East (N. Virginia)", "arn:aws:cloudwatch:us-east-1:123456789012:alarm:orders-db-cpu",
+         "https://us-east-1.console.aws.amazon.com"),
+        ("EU (London)", "arn:aws:cloudwatch:eu-west-2:123456789012:alarm:orders-db-cpu",
+         "https://eu-west-2.console.aws.amazon.com"),
+        ("China (Beijing)", "arn:aws-cn:cloudwatch:cn-north-1:123456789012:alarm:orders-db-cpu",
+         "https://console.amazonaws.cn"),
+        ("AWS GovCloud (US-West)", "arn:aws-us-gov:cloudwatch:us-gov-west-1:123456789012:alarm:orders-db-cpu",
+         "https://console.amazonaws-us-gov.com"),
+    ],
+)  # fmt: skip
+def test_normalise_alarm_without_arn_is_keyed_exactly_as_with_it(region: str, arn: str, host: str) -> None:
+    firing = group_of(sns_event(_no_arn(Region=region, state="ALARM")))
+    resolved = group_of(sns_event(_no_arn(Region=region, state="OK")))
+    with_arn = group_of(sns_event(alarm(name="orders-db-cpu", arn=arn, state="ALARM")))
+    assert firing.dedup_key == resolved.dedup_key == with_arn.dedup_key == arn
+    assert firing.key == resolved.key == with_arn.key == arn
+    alert = firing.alerts[0]
+    code = arn.split(":")[3]
+    assert (alert.account, alert.region, alert.partition, alert.arn) == ("123456789012", code, arn.split(":")[1], arn)
+    console = alert.link(LinkKind.CONSOLE)
+    assert console is not None
+    assert console.url == f"{host}/cloudwatch/home?region={code}#alarmsV2:alarm/orders-db-cpu"
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"AWSAccountId": None},
+        {"Region": "Atlantis (Lost City)"},
+        {"AWSAccountId": None, "Region": None},
+        {"AWSAccountId": "account_id"},
+    ],
+)
+def test_normalise_alarm_without_arn_nor_enough_to_make_one_is_forwarded_with_a_stable_key(
+    fields: dict[str, object],
+) -> None:
+    firing = group_of(sns_event({**_no_arn(state="ALARM"), **fields}))
+    resolved = group_of(sns_event({**_no_arn(state="OK"), **fields}))
+    other = group_of(sns_event({**_no_arn(name="another-alarm", state="ALARM"), **fields}))
+    assert firing.dedup_key == resolved.dedup_key == firing.key == resolved.key
+    assert firing.dedup_key != other.dedup_key
+    assert firing.alerts[0].arn is None
+    assert not firing.dedup_key.startswith("arn:")
+    assert len(firing.dedup_key) <= 255
+
+
+def test_normalise_alarms_without_arn_in_two_unknown_regions_do_not_share_a_key() -> None:
+    one = group_of(sns_event({**_no_arn(), "Region": "Atlantis (Lost City)"}))
+    two = group_of(sns_event({**_no_arn(), "Region": "Lemuria (Central)"}))
+    assert one.dedup_key != two.dedup_key
+
+
+def test_normalise_alarm_with_region_but_no_account_still_links_the_console() -> None:
+    group = group_of(sns_event({**_no_arn(), "AWSAccountId": None, "Region": "Asia Pacific (Tokyo)"}))
+    alert = group.alerts[0]
+    assert (alert.region, alert.partition, alert.account) == ("ap-northeast-1", "aws", None)
+    console = alert.link(LinkKind.CONSOLE)
+    assert console is not None
+    assert console.url.startswith("https://ap-northeast-1.console.aws.amazon.com/cloudwatch/home?region=ap-northeast-1")
+
+
+def test_normalise_unknown_display_name_with_an_arn_takes_the_arn_region() -> None:
+    arn = "arn:aws:cloudwatch:eu-south-2:123456789012:alarm:x"
+    group = group_of(sns_event(alarm(name="x", arn=arn, Region="Atlantis (Lost City)")))
+    assert (group.dedup_key, group.alerts[0].region) == (arn, "eu-south-2")
+
+
+def test_normalise_eventbridge_event_without_resources_is_keyed_by_its_arn_all_the_same() -> None:
+    event = load_event("eventbridge-alarm-state-change-single-metric__aws-docs.json")
+    with_arn = group_of(event)
+    without = group_of({**event, "resources": []})
+    assert without.dedup_key == with_arn.dedup_key
+    assert without.alerts[0].link(LinkKind.CONSOLE) == with_arn.alerts[0].link(LinkKind.CONSOLE)

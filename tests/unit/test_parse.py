@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 
@@ -243,3 +245,165 @@ def test_lone_surrogates_become_replacement_characters() -> None:
     assert isinstance(message, AlertmanagerMessage)
     assert message.alerts[0].annotations["message"] == "fire \ufffd here"
     assert message.group_labels["alertname"] == "F\ufffdire"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Liberal in what it accepts: CloudWatch notifications without AlarmArn, display-name regions, odd fields
+
+
+def _without_arn(**fields: object) -> dict[str, object]:
+    body = {k: v for k, v in ALARM.items() if k != "AlarmArn"}
+    body.update(fields)
+    return body
+
+
+@pytest.mark.parametrize(
+    ("region", "arn"),
+    [
+        ("US East (N. Virginia)", "arn:aws:cloudwatch:us-east-1:123456789012:alarm:a"),
+        ("EU (London)", "arn:aws:cloudwatch:eu-west-2:123456789012:alarm:a"),
+        ("Europe (London)", "arn:aws:cloudwatch:eu-west-2:123456789012:alarm:a"),
+        ("EU - Ireland", "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:a"),
+        ("US - N. Virginia", "arn:aws:cloudwatch:us-east-1:123456789012:alarm:a"),
+        ("Asia Pacific (Tokyo)", "arn:aws:cloudwatch:ap-northeast-1:123456789012:alarm:a"),
+        ("  asia pacific   (tokyo) ", "arn:aws:cloudwatch:ap-northeast-1:123456789012:alarm:a"),
+        ("South America (São Paulo)", "arn:aws:cloudwatch:sa-east-1:123456789012:alarm:a"),
+        ("AWS GovCloud (US-West)", "arn:aws-us-gov:cloudwatch:us-gov-west-1:123456789012:alarm:a"),
+        ("AWS GovCloud (US)", "arn:aws-us-gov:cloudwatch:us-gov-west-1:123456789012:alarm:a"),
+        ("China (Beijing)", "arn:aws-cn:cloudwatch:cn-north-1:123456789012:alarm:a"),
+        ("China (Ningxia)", "arn:aws-cn:cloudwatch:cn-northwest-1:123456789012:alarm:a"),
+        ("eu-central-2", "arn:aws:cloudwatch:eu-central-2:123456789012:alarm:a"),
+    ],
+)
+def test_parse_alarm_without_arn_builds_it_from_account_and_region_name(region: str, arn: str) -> None:
+    message = _only(sns_event(_without_arn(AlarmName="a", AWSAccountId="123456789012", Region=region)))
+    assert isinstance(message, AlarmNotification)
+    assert message.arn == arn
+    assert message.region == arn.split(":")[3]
+
+
+def test_parse_alarm_arn_region_wins_over_the_display_name() -> None:
+    arn = "arn:aws:cloudwatch:eu-west-3:123456789012:alarm:a"
+    for region in ("Atlantis (Lost City)", "US East (N. Virginia)", None, 7):
+        message = _only({**ALARM, "AlarmName": "a", "AlarmArn": arn, "Region": region})
+        assert isinstance(message, AlarmNotification)
+        assert (message.arn, message.region) == (arn, "eu-west-3")
+
+
+@pytest.mark.parametrize(
+    ("fields", "region", "account"),
+    [
+        ({"Region": "Atlantis (Lost City)"}, None, "123456789012"),
+        ({"AWSAccountId": None}, "us-east-1", None),
+        ({"AWSAccountId": "account_id"}, "us-east-1", "account_id"),
+        ({"Region": None, "AWSAccountId": None}, None, None),
+    ],
+)
+def test_parse_alarm_without_arn_and_without_account_or_region_is_forwarded_by_what_is_known(
+    fields: dict[str, object], region: str | None, account: str | None
+) -> None:
+    message = _only(_without_arn(**{"AWSAccountId": "123456789012", "Region": "US East (N. Virginia)", **fields}))
+    assert isinstance(message, AlarmNotification)
+    assert message.arn == ""  # no ARN is made up from half of it
+    assert (message.region, message.account) == (region, account)
+
+
+def test_parse_region_names_cover_every_botocore_region_and_partition() -> None:
+    import botocore
+
+    from alertlib.regions import partition_of, region_from_name
+
+    endpoints = json.loads((Path(botocore.__file__).parent / "data" / "endpoints.json").read_text())
+    seen = 0
+    for partition in endpoints["partitions"]:
+        for code, region in partition["regions"].items():
+            assert re.fullmatch(partition["regionRegex"], code)
+            assert partition_of(code) == partition["partition"], code
+            assert region_from_name(region["description"]) == code, region["description"]
+            if region["description"].startswith("Europe ("):  # CloudWatch said "EU (...)" until 2021
+                assert region_from_name(region["description"].replace("Europe", "EU")) == code
+            seen += 1
+    assert seen >= 45
+
+
+@pytest.mark.parametrize(
+    ("raw", "state"),
+    [
+        ("alarm", "ALARM"),
+        (" Ok ", "OK"),
+        ("insufficient_data", "INSUFFICIENT_DATA"),
+        ("Insufficient Data", "INSUFFICIENT_DATA"),
+    ],
+)
+def test_parse_alarm_state_in_any_case(raw: str, state: str) -> None:
+    message = _only({**ALARM, "NewStateValue": raw, "OldStateValue": raw.lower()})
+    assert isinstance(message, AlarmNotification)
+    assert (message.new_state, message.old_state) == (state, state)
+
+
+@pytest.mark.parametrize("trigger", [None, "", [], 7, "not json", {}, [{"MetricName": "x"}], "[1]"])
+def test_parse_alarm_with_missing_or_odd_trigger_is_forwarded_without_a_metric(trigger: object) -> None:
+    message = _only({**ALARM, "Trigger": trigger})
+    assert isinstance(message, AlarmNotification)
+    assert message.trigger is None
+
+
+def test_parse_alarm_trigger_sent_as_a_json_string_is_read() -> None:
+    message = _only({**ALARM, "Trigger": json.dumps(ALARM["Trigger"])})
+    assert isinstance(message, AlarmNotification)
+    assert message.trigger is not None
+    assert message.trigger.metric is not None
+    assert message.trigger.metric.name == ALARM["Trigger"]["MetricName"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "iso"),
+    [
+        ("2021-11-10T02:45:55.640+0000", "2021-11-10T02:45:55.640000+00:00"),
+        ("2021-11-10 02:45:55", "2021-11-10T02:45:55+00:00"),
+        ("2021-11-10 02:45:55 UTC", "2021-11-10T02:45:55+00:00"),
+        ("2021-11-10T02:45:55.640 GMT", "2021-11-10T02:45:55.640000+00:00"),
+        ("Wed, 10 Nov 2021 02:45:55 GMT", "2021-11-10T02:45:55+00:00"),
+        ("Wed, 10 Nov 2021 02:45:55 +0100", "2021-11-10T02:45:55+01:00"),
+        (1636512355, "2021-11-10T02:45:55+00:00"),
+        (1636512355640, "2021-11-10T02:45:55.640000+00:00"),
+        ("1636512355", "2021-11-10T02:45:55+00:00"),
+        (1636512355.5, "2021-11-10T02:45:55.500000+00:00"),
+    ],
+)
+def test_parse_time_liberal_formats(raw: object, iso: str) -> None:
+    parsed = parse_time(raw)
+    assert parsed is not None
+    assert parsed.isoformat() == iso
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["date", "", "2021-13-45T99:99:99Z", "9" * 5000, "1e999", 1e300, -(10**30), True, "--1", "²", "x" * 200_000,
+     "9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59", float("nan")],
+)  # fmt: skip
+def test_parse_time_unreadable_or_out_of_range_is_none(raw: object) -> None:
+    assert parse_time(raw) is None
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"NewStateValue": "BROKEN"}, "not one of ALARM"),
+        ({"NewStateValue": None}, "not one of ALARM"),
+        ({"NewStateValue": "x" * 100_000}, "not one of ALARM"),
+        ({"AlarmName": ""}, "AlarmName is missing"),
+        ({"AlarmName": {"a": 1}}, "AlarmName is missing"),
+    ],
+)
+def test_parse_alarm_refuses_what_is_ambiguous(fields: dict[str, object], reason: str) -> None:
+    with pytest.raises(MalformedInput, match=reason) as caught:
+        _only({**ALARM, **fields})
+    assert len(str(caught.value)) < 200
+
+
+def test_parse_alarm_name_given_as_a_number_is_read_as_text() -> None:
+    message = _only(_without_arn(AlarmName=404, AWSAccountId=123456789012, Region="EU (Paris)"))
+    assert isinstance(message, AlarmNotification)
+    assert message.name == "404"
+    assert message.arn == "arn:aws:cloudwatch:eu-west-3:123456789012:alarm:404"
