@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 import re
+import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -102,8 +103,8 @@ def _digest(value: Any) -> str:
     """A stable id for something that came without one (the same event retried gets the same id)."""
     try:
         text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-    except (TypeError, ValueError):
-        text = repr(value)
+    except (TypeError, ValueError, RecursionError):
+        text = reprlib.repr(value)  # reprlib stops at a few levels and elements: never recurses deep
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
@@ -225,9 +226,11 @@ def parse_message(envelope: Envelope) -> Message:
     body = envelope.body
     if isinstance(body, str):
         body = _decode_json(body, envelope)
+        _check_depth(body)
         if _ESCAPED_SURROGATE.search(envelope.body):
             body = scrub_surrogates(body)
     else:
+        _check_depth(body)
         body = scrub_surrogates(body)  # an event Lambda decoded for us: rare, so always checked
     if not isinstance(body, dict):
         raise MalformedInput(f"message is JSON {type(body).__name__}, not an object")
@@ -252,6 +255,22 @@ def parse_payload(body: Mapping[str, Any]) -> Message:
         raise MalformedInput(f"EventBridge event from {source[:80]!r} is not a CloudWatch alarm")
     keys = ", ".join(sorted(str(k) for k in body)[:6])
     raise MalformedInput(f"unknown message shape (keys: {keys[:120]})")
+
+
+MAX_DEPTH = 64  # real payloads nest 7 deep; every later stage may recurse, so nothing deeper goes further
+
+
+def _check_depth(value: Any) -> None:
+    """Refuse JSON nested deeper than `MAX_DEPTH` before anything recurses into it (walked without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else None
+        if children is None:
+            continue
+        if depth > MAX_DEPTH:
+            raise MalformedInput(f"message is nested deeper than {MAX_DEPTH} levels")
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -336,13 +355,22 @@ _MAX_REGION_NAME = 80  # the longest display name is 38 characters; it is kept o
 
 def _object(raw: Any) -> Mapping[str, Any] | None:
     """A JSON object, also when a tool sent it encoded as a JSON string; None for anything else."""
-    if isinstance(raw, str) and raw.lstrip().startswith("{"):
-        try:
-            raw = json.loads(raw)
-        except (ValueError, RecursionError):
-            return None
-        raw = scrub_surrogates(raw)
+    if isinstance(raw, str):
+        raw = _inner_json(raw)
     return raw if isinstance(raw, dict) else None
+
+
+def _inner_json(text: str) -> Any:
+    """JSON inside a string field (`reasonData`, a `Trigger` sent encoded): the object, or None when it is not one,
+    is not valid or is nested too deep."""
+    if not text.lstrip().startswith("{"):
+        return None
+    try:
+        decoded = json.loads(text)
+        _check_depth(decoded)
+    except (ValueError, RecursionError, MalformedInput):
+        return None
+    return scrub_surrogates(decoded) if isinstance(decoded, dict) else None
 
 
 def _trigger(raw: Mapping[str, Any]) -> Trigger:
@@ -442,15 +470,8 @@ def _state_change(event: Mapping[str, Any], detail: Mapping[str, Any], *, via_ev
 def _alarm_state(raw: Any, where: str) -> AlarmState:
     if not isinstance(raw, dict):
         raise MalformedInput(f"alarm state change event has no {where} object")
-    reason_data: Mapping[str, Any] = {}
     data = raw.get("reasonData")
-    if isinstance(data, str) and data.strip().startswith("{"):
-        try:
-            decoded = json.loads(data)
-        except (ValueError, RecursionError):
-            decoded = None
-        if isinstance(decoded, dict):
-            reason_data = decoded
+    reason_data: Mapping[str, Any] = (_inner_json(data) if isinstance(data, str) else None) or {}
     return AlarmState(
         value=_state_value(raw.get("value"), f"{where}.value"),
         reason=_opt_str(raw, "reason") or "",

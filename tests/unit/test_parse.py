@@ -407,3 +407,38 @@ def test_parse_alarm_name_given_as_a_number_is_read_as_text() -> None:
     assert isinstance(message, AlarmNotification)
     assert message.name == "404"
     assert message.arn == "arn:aws:cloudwatch:eu-west-3:123456789012:alarm:404"
+
+
+@pytest.mark.parametrize("depth", [65, 500, 999, 5000, 100_000])
+@pytest.mark.parametrize("kind", ["list", "object"])
+def test_parse_json_nested_too_deep_is_refused_with_a_reason(depth: int, kind: str) -> None:
+    nested = "[" * depth + "]" * depth if kind == "list" else '{"a":' * depth + '"\\ud800"' + "}" * depth
+    for body in (f'{{"AlarmName": "a", "NewStateValue": "ALARM", "Extra": {nested}}}', nested):
+        with pytest.raises(MalformedInput, match=r"nested|not valid JSON|not an object"):
+            _only(sns_event(body))
+
+
+def test_parse_json_nested_deep_in_a_decoded_event_is_refused_and_split_never_raises() -> None:
+    event: object = {"x": "\ud800"}
+    for _ in range(2_000):
+        event = {"source": "aws.cloudwatch", "nested": [event]}
+    envelopes = split_event(event)
+    with pytest.raises(MalformedInput, match="nested"):
+        parse_message(envelopes[0])
+
+
+def test_parse_json_nested_as_deep_as_real_payloads_is_read() -> None:
+    body = {**ALARM, "Extra": json.loads("[" * 60 + "]" * 60)}
+    assert isinstance(_only(sns_event(body)), AlarmNotification)
+
+
+def test_parse_json_inside_string_fields_nested_too_deep_is_ignored() -> None:
+    deep = '{"a":' * 900 + '"\\ud800"' + "}" * 900
+    message = _only({**ALARM, "Trigger": deep})
+    assert isinstance(message, AlarmNotification)
+    assert message.trigger is None
+    event = load_event("eventbridge-alarm-state-change-single-metric__aws-docs.json")
+    event["detail"]["state"]["reasonData"] = deep
+    change = _only(event)
+    assert isinstance(change, AlarmStateChange)
+    assert change.state.reason_data == {}
