@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import math
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,11 +21,14 @@ from typing import Any, Protocol
 
 from alertlib.aws import AwsClient
 from alertlib.errors import ConfigurationError, MalformedInput
+from alertlib.normalise import fingerprint, label_matchers
+from alertlib.observability import logger
 from alertlib.parse import AlertmanagerMessage, parse_payload, scrub_surrogates
 from alertlib.severity import parse_severity
 
 MAX_BODY_BYTES = 1024 * 1024
-MAX_SNS_BYTES = 256 * 1024 - 4 * 1024  # SNS's limit, less room for the subject and attributes
+SNS_LIMIT = 256 * 1024  # bytes of one SNS message: the message, subject and attributes together
+MAX_SNS_BYTES = SNS_LIMIT - 4 * 1024  # for the message, less room for the subject and attributes
 REPLAY_WINDOW_SECONDS = 300
 SIGNATURE_HEADER = "x-alert-signature"
 TIMESTAMP_HEADER = "x-alert-timestamp"
@@ -96,6 +100,9 @@ class RateLimiter(Protocol):
 
     def forget(self, signature: str) -> None:
         """Release a signature whose request was not processed, so the sender's retry is accepted."""
+
+    def refund(self, source: str, alerts: int, now: float) -> None:
+        """Return `alerts` that `consume(source, alerts, now)` counted, to the same minute; never below zero."""
 
 
 class Publisher(Protocol):
@@ -170,32 +177,39 @@ class Endpoint:
 
     def _accept(self, raw: bytes, source: str, now: float) -> Response:
         try:
-            body = json.loads(raw)
-        except (ValueError, RecursionError) as exc:
-            return Response(400, {"error": f"invalid JSON: {str(exc)[:120]}"})
-        if not isinstance(body, dict):
-            return Response(400, {"error": "the body must be a JSON object (Alertmanager webhook v4)"})
-        body = scrub_surrogates(body)
-        try:
+            body = decode_body(raw)
             message = parse_payload(body)
+            if not isinstance(message, AlertmanagerMessage):
+                raise MalformedInput("not an Alertmanager webhook body")
+            check_alertmanager_body(body)
         except MalformedInput as exc:
-            return Response(400, {"error": str(exc)})
-        if not isinstance(message, AlertmanagerMessage):
-            return Response(400, {"error": "not an Alertmanager webhook body"})
-        wait = self.limiter.consume(source, min(len(message.alerts), self.settings.rate_limit_per_minute), now)
+            return Response(400, {"error": _one_line(str(exc))})
+        taken = min(len(message.alerts), self.settings.rate_limit_per_minute)
+        wait = self.limiter.consume(source, taken, now)
         if wait is not None:
             retry_after = str(max(1, math.ceil(wait)))
             return Response(429, {"error": "rate limit: 100 alerts a minute"}, {"Retry-After": retry_after})
-        topic = self._topic_for(message)
-        parts = split_body(body)
-        subject = _subject(message)
-        severity = _severity_word(message)
-        for index, part in enumerate(parts, start=1):
-            attributes = {"source": "alertmanager", "severity": severity, "part": f"{index}/{len(parts)}"}
-            self.publish(self.settings.topic_arns[topic], part, subject, attributes)
+        published = False
+        try:
+            topic = self._topic_for(message)
+            parts = split_body(body)
+            subject = _subject(message)
+            severity = _severity_word(message)
+            for index, part in enumerate(parts, start=1):
+                attributes = {"source": "alertmanager", "severity": severity, "part": f"{index}/{len(parts)}"}
+                self.publish(self.settings.topic_arns[topic], part, subject, attributes)
+            published = True
+        finally:
+            if not published:  # Alertmanager retries the 500: its retry must not find the units spent
+                self._refund(source, taken, now)
         return Response(
             202, {"status": "accepted", "alerts": len(message.alerts), "messages": len(parts), "topic": topic}
         )
+
+    def _refund(self, source: str, taken: int, now: float) -> None:
+        if int(self.clock() // 60) != int(now // 60):
+            return  # the window that counted them is over: the retry is counted in a new one anyway
+        self.limiter.refund(source, taken, now)
 
     # -- authentication ------------------------------------------------------------------------------------------
 
@@ -246,45 +260,397 @@ class Endpoint:
         return chosen if chosen in self.settings.topic_arns else "critical"
 
 
+# -- reading the body -----------------------------------------------------------------------------------------------
+
+MAX_DEPTH = 32  # an Alertmanager body is 4 deep (body, alerts, alert, labels); unknown fields get room to spare
+MAX_INT_DIGITS = 4300  # Python's own limit (sys.int_info.default_max_str_digits), said as a reason
+
+
+def decode_body(raw: bytes) -> dict[str, Any]:
+    """The body as a JSON object, or `MalformedInput` with a one-line reason. Strict where Python's json is lax: no
+    NaN or Infinity, no number that overflows to one, no duplicate key, at most `MAX_DEPTH` deep (checked without
+    recursion, so the answer is the same on Python 3.11, where json.loads itself refuses deep nesting, and 3.14).
+    Lone surrogates become U+FFFD."""
+    try:
+        body = json.loads(
+            raw,
+            parse_constant=_refuse_constant,
+            parse_float=_finite_float,
+            parse_int=_bounded_int,
+            object_pairs_hook=_unique_keys,
+        )
+    except RecursionError:
+        raise MalformedInput(f"invalid JSON: nested deeper than {MAX_DEPTH} levels") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError and the hooks' refusals
+        raise MalformedInput(f"invalid JSON: {_one_line(str(exc))}") from None
+    _check_depth(body)
+    if not isinstance(body, dict):
+        raise MalformedInput("the body must be a JSON object (Alertmanager webhook v4)")
+    scrubbed: dict[str, Any] = scrub_surrogates(body)
+    return scrubbed
+
+
+def check_alertmanager_body(body: Mapping[str, Any]) -> None:
+    """What parse lets through but the webhook never sends: label and annotation maps whose values are not
+    strings (parse would write them as JSON text; a sender that does so is broken, and says so with a 400)."""
+    for name in ("groupLabels", "commonLabels", "commonAnnotations"):
+        _check_string_map(body.get(name), name)
+    for index, alert in enumerate(body.get("alerts") or []):
+        for name in ("labels", "annotations"):
+            _check_string_map(alert.get(name), f"alert {index} {name}")
+
+
+def _check_string_map(value: Any, where: str) -> None:
+    if value is None:
+        return
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise MalformedInput(f"{where} must map names to strings")
+
+
+def _check_depth(value: Any) -> None:
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth >= MAX_DEPTH:
+                    raise MalformedInput(f"invalid JSON: nested deeper than {MAX_DEPTH} levels")
+                stack.append((child, depth + 1))
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number out of range: {text[:40]}")
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise ValueError(f"an integer of {len(text.lstrip('-'))} digits (at most {MAX_INT_DIGITS})")
+    return int(text)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    mapping = dict(pairs)
+    if len(mapping) != len(pairs):
+        seen: set[str] = set()
+        duplicate = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        raise ValueError(f"duplicate key {duplicate[:40]!r}")
+    return mapping
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:200]
+
+
 def split_body(body: dict[str, Any], limit: int = MAX_SNS_BYTES) -> list[str]:
-    """The body as one SNS message, or as several, each a whole Alertmanager body with a share of the alerts.
-    Every part keeps the group's status, so a part holding only resolved alerts never resolves a firing group."""
-    whole = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    """The body as one SNS message, or as several, each a whole Alertmanager body with a share of the alerts and at
+    most `limit` bytes of UTF-8. Every part keeps the group's status, so a part holding only resolved alerts never
+    resolves a firing group.
+
+    Whatever is large, every part fits: the group fields are cut to a quarter of a message, then each alert to what
+    is left (`_fit_alert`), longest values first, on character boundaries and marked with `TRUNCATED`. The identity
+    the forwarders key on never changes (`_bound_identity`). Linear: each alert is serialised once or twice."""
+    cuts = _Cuts()
+    body = _bound_identity(body)
+    whole = _dumps(body)
     if len(whole.encode()) <= limit:
         return [whole]
-    alerts = body.get("alerts") or []
+    alerts = [a for a in body.get("alerts") or [] if isinstance(a, dict)]
     shell = {k: v for k, v in body.items() if k != "alerts"}
+    if _cost(shell) > limit // SHELL_SHARE:
+        shell = _fit_shell(shell, limit // SHELL_SHARE, cuts)
+    prefix = _dumps({**shell, "alerts": []})[:-2]  # `{...,"alerts":[`: each part is prefix + alerts + `]}`
+    base = len(prefix.encode()) + 2
+    room = limit - base
     parts: list[str] = []
-    current: list[Any] = []
-    base = len(json.dumps({**shell, "alerts": []}, separators=(",", ":"), ensure_ascii=False).encode())
+    current: list[str] = []
     size = base
-    for original in alerts:
-        alert = original
-        encoded = len(json.dumps(alert, separators=(",", ":"), ensure_ascii=False).encode()) + 1
-        if base + encoded > limit:
-            alert = _shrink(alert, limit - base - 1)
-            encoded = len(json.dumps(alert, separators=(",", ":"), ensure_ascii=False).encode()) + 1
-        if current and size + encoded > limit:
-            parts.append(json.dumps({**shell, "alerts": current}, separators=(",", ":"), ensure_ascii=False))
+    for alert in alerts:
+        text = _dumps(alert)
+        encoded = len(text.encode())
+        if encoded > room:
+            text = _dumps(_fit_alert(alert, room, cuts))
+            encoded = len(text.encode())
+        if current and size + encoded + 1 > limit:
+            parts.append(prefix + ",".join(current) + "]}")
             current, size = [], base
-        current.append(alert)
-        size += encoded
-    if current:
-        parts.append(json.dumps({**shell, "alerts": current}, separators=(",", ":"), ensure_ascii=False))
+        size += encoded + (1 if current else 0)
+        current.append(text)
+    parts.append(prefix + ",".join(current) + "]}")
+    if cuts:
+        logger.warning("alertmanager body cut to fit SNS", extra={**cuts.as_dict(), "parts": len(parts)})
     return parts
 
 
-def _shrink(alert: dict[str, Any], budget: int) -> dict[str, Any]:
-    """One alert too large for a message on its own: keep its labels, cut its annotations."""
-    raw = alert.get("annotations")
-    annotations = {
-        k: (v[:200] + "…" if isinstance(v, str) and len(v) > 200 else v)
-        for k, v in (raw if isinstance(raw, dict) else {}).items()
-    }
-    shrunk = {**alert, "annotations": annotations}
-    if len(json.dumps(shrunk, separators=(",", ":"), ensure_ascii=False).encode()) > budget:
-        shrunk["annotations"] = {"summary": "annotations cut: this alert alone was larger than an SNS message"}
-    return shrunk
+def sns_bytes(message: str, subject: str, attributes: Mapping[str, str]) -> int:
+    """What SNS counts against its limit: the message, the subject, and each attribute's name, type and value."""
+    counted = len(message.encode()) + len(subject.encode())
+    return counted + sum(len(k.encode()) + len("String") + len(v.encode()) for k, v in attributes.items())
+
+
+# -- fitting a body into SNS ----------------------------------------------------------------------------------------
+
+TRUNCATED = "…[truncated]"  # ends every value that was cut
+SHELL_SHARE = 4  # when a body must be cut, the group fields keep at most a quarter of each message
+MAX_KEY_BYTES = 8 * 1024  # a group key longer than this is replaced by its hash, cut or not, so it never changes
+MAX_FINGERPRINT_BYTES = 256  # the same for an alert's fingerprint (Alertmanager's are 16 hex characters)
+MAX_NAME_BYTES = 256  # a label or annotation name is cut to this
+MAX_SCALAR_BYTES = 64  # status, version, startsAt, endsAt: short by nature, cut to this when an alert is cut
+MIN_VALUE_BYTES = 64  # no value is cut shorter than this: below it, the lowest-ranked entries are left out
+NOTE = "truncated"  # the annotation that says what was cut from an alert
+_NOTE_ROOM = 160  # bytes kept for that annotation
+_FIRST_LABELS = ("alertname", "severity")
+_FIRST_ANNOTATIONS = ("summary", "message", "title")
+_LATER_ANNOTATIONS = ("description",)
+_SNS_UNSAFE = re.compile("[\ufffe\uffff]")  # JSON leaves them raw; SNS's XML-based API refuses them
+
+
+@dataclass
+class _Cuts:
+    """What was cut from one body, for the one log line."""
+
+    alerts: int = 0
+    values_cut: int = 0
+    entries_left_out: int = 0
+    group_fields: bool = False
+
+    def __bool__(self) -> bool:
+        return bool(self.alerts or self.group_fields)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "alerts_cut": self.alerts,
+            "values_cut": self.values_cut,
+            "entries_left_out": self.entries_left_out,
+            "group_fields_cut": self.group_fields,
+        }
+
+
+@dataclass
+class _Entry:
+    """One name and string value of a mapping (or a top-level string field) competing for an alert's bytes."""
+
+    where: str | None  # the mapping it belongs to (labels, annotations, ...), None for a top-level field
+    name: str
+    value: str
+    url: bool  # a URL is kept whole or left out: a cut link is a broken one
+    overhead: int = field(init=False)  # bytes of `"name":` and the comma
+    size: int = field(init=False)  # bytes of the value's JSON
+
+    def __post_init__(self) -> None:
+        self.overhead = _cost(self.name) + 2
+        self.size = _cost(self.value)
+
+
+def _dumps(value: Any) -> str:
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return _SNS_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def _cost(value: Any) -> int:
+    return len(_dumps(value).encode())
+
+
+def _clip(text: str, budget: int) -> str | None:
+    """`text` if its JSON takes at most `budget` bytes, else its longest prefix that does with `TRUNCATED` after it
+    (cut between characters, never inside one); None when not even the marker fits."""
+    if _cost(text) <= budget:
+        return text
+    room = budget - _cost(TRUNCATED)
+    if room < 0:
+        return None
+    if _dumps(text)[1:-1] == text:  # nothing escaped (the usual case): a byte is a byte
+        return text.encode()[:room].decode("utf-8", "ignore") + TRUNCATED
+    low, high = 0, min(len(text), room)  # every character takes at least one byte
+    while low < high:  # the longest prefix whose JSON (less its quotes) takes at most `room` bytes
+        middle = (low + high + 1) // 2
+        if _cost(text[:middle]) - 2 <= room:
+            low = middle
+        else:
+            high = middle - 1
+    return text[:low] + TRUNCATED
+
+
+def _digest(text: str) -> str:
+    return "sha256:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _scalar_str(value: Any) -> str | None:
+    """A string field as parse reads it (`_opt_str`): a string, a number as text, else absent."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _bound_identity(body: dict[str, Any]) -> dict[str, Any]:
+    """The forwarders key a group on `groupKey` (or, without one, on the receiver and group labels) and an alert on
+    its `fingerprint` (or, without one, on its labels). A key too long to carry becomes its hash here, on every
+    body whether it fits or not, so a small resolve keeps the key of a large firing."""
+    body = dict(body)
+    group_key = _scalar_str(body.get("groupKey"))
+    if not group_key:
+        body.pop("groupKey", None)  # parse ignores it: the group is keyed as if it were absent
+        group_key = _synthetic_group_key(body)
+        if _cost(group_key) > MAX_KEY_BYTES:
+            body["groupKey"] = _digest(group_key)
+    elif _cost(group_key) > MAX_KEY_BYTES:
+        body["groupKey"] = _digest(group_key)
+    alerts = body.get("alerts")
+    if isinstance(alerts, list):
+        body["alerts"] = [_bound_fingerprint(a) if isinstance(a, dict) else a for a in alerts]
+    return body
+
+
+def _bound_fingerprint(alert: dict[str, Any]) -> dict[str, Any]:
+    raw = alert.get("fingerprint")
+    value = _scalar_str(raw)
+    if value is None and raw is not None:
+        return {k: v for k, v in alert.items() if k != "fingerprint"}  # parse ignores it
+    if value is not None and _cost(value) > MAX_FINGERPRINT_BYTES:
+        return {**alert, "fingerprint": _digest(value)}
+    return alert
+
+
+def _synthetic_group_key(body: Mapping[str, Any]) -> str:
+    """normalise's key of a group without `groupKey` (`{{ toJson . }}` output): receiver and group labels."""
+    group_labels = body.get("groupLabels")
+    labels = group_labels if isinstance(group_labels, dict) and group_labels else body.get("commonLabels")
+    return f"{_scalar_str(body.get('receiver')) or ''}:{label_matchers(labels if isinstance(labels, dict) else {})}"
+
+
+def _fit_shell(shell: dict[str, Any], budget: int, cuts: _Cuts) -> dict[str, Any]:
+    """The group fields in `budget` bytes: status, version, groupKey and truncatedAlerts whole (they are short or
+    bounded), then the receiver, group and common labels and annotations, and externalURL, longest values cut
+    first; other fields are left out."""
+    cuts.group_fields = True
+    fitted: dict[str, Any] = {}
+    if "groupKey" not in shell:
+        # Cutting the receiver or the group labels would change the key normalise makes of them: carry it whole.
+        fitted["groupKey"] = _synthetic_group_key(shell)
+    for name in ("version", "status", "groupKey"):  # the group key is short or a hash (`_bound_identity`)
+        value = _scalar_str(shell.get(name))
+        if value is not None:
+            fitted[name] = value if name == "groupKey" else _clip(value, MAX_SCALAR_BYTES)
+    truncated = shell.get("truncatedAlerts")
+    if _cost(truncated) <= MAX_SCALAR_BYTES and truncated is not None:
+        fitted["truncatedAlerts"] = truncated
+    entries: list[_Entry] = []
+    receiver = _scalar_str(shell.get("receiver"))
+    if receiver is not None:
+        entries.append(_Entry(None, "receiver", receiver, url=False))
+    for where in ("groupLabels", "commonLabels"):
+        entries += _entries(where, shell.get(where), _FIRST_LABELS)
+    entries += _entries("commonAnnotations", shell.get("commonAnnotations"), (*_FIRST_ANNOTATIONS, "description"))
+    external = shell.get("externalURL")
+    if isinstance(external, str):
+        entries.append(_Entry(None, "externalURL", external, url=True))
+    for where in ("groupLabels", "commonLabels", "commonAnnotations"):
+        fitted[where] = {}
+    _place(fitted, entries, budget - _cost(fitted), cuts)
+    return fitted
+
+
+def _fit_alert(alert: dict[str, Any], budget: int, cuts: _Cuts) -> dict[str, Any]:
+    """One alert in `budget` bytes. Kept whole: status, fingerprint, startsAt, endsAt. Then by rank: alertname and
+    severity, summary, the other labels, description, the other annotations, generatorURL; every value gets the
+    same share and only longer ones are cut; when even `MIN_VALUE_BYTES` each is too much, the lowest-ranked are
+    left out. The labels' fingerprint is carried when the alert had none, so its id does not change."""
+    cuts.alerts += 1
+    raw_labels = alert.get("labels")
+    labels = raw_labels if isinstance(raw_labels, dict) else {}
+    fitted: dict[str, Any] = {}
+    for name in ("status", "fingerprint", "startsAt", "endsAt"):  # the fingerprint is short or a hash
+        value = _scalar_str(alert.get(name))
+        if value is not None:
+            fitted[name] = value if name == "fingerprint" else _clip(value, MAX_SCALAR_BYTES)
+    if not fitted.get("fingerprint"):  # as normalise keys it: the fingerprint of the whole labels, as parse reads them
+        fitted["fingerprint"] = fingerprint(
+            {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in labels.items()}
+        )
+    label_entries = _entries("labels", labels, _FIRST_LABELS)
+    annotation_entries = _entries("annotations", alert.get("annotations"), (*_FIRST_ANNOTATIONS, *_LATER_ANNOTATIONS))
+    entries = [
+        *[e for e in label_entries if e.name in _FIRST_LABELS],
+        *[e for e in annotation_entries if e.name in _FIRST_ANNOTATIONS],
+        *[e for e in label_entries if e.name not in _FIRST_LABELS],
+        *[e for e in annotation_entries if e.name not in _FIRST_ANNOTATIONS],
+    ]
+    generator = alert.get("generatorURL")
+    if isinstance(generator, str):
+        entries.append(_Entry(None, "generatorURL", generator, url=True))
+    fitted["labels"], fitted["annotations"] = {}, {}
+    cut, left_out = _place(fitted, entries, budget - _cost(fitted) - _NOTE_ROOM, cuts)
+    if cut or left_out:
+        fitted["annotations"][NOTE] = (
+            f"{cut} values cut, {left_out} labels or annotations left out: the alert was larger than an SNS message"
+        )
+    return fitted
+
+
+def _entries(where: str, mapping: Any, first: tuple[str, ...]) -> list[_Entry]:
+    """The string entries of a mapping, those named in `first` first, in that order."""
+    if not isinstance(mapping, dict):
+        return []
+    ranked = [n for n in first if n in mapping] + [n for n in mapping if n not in first]
+    return [
+        _Entry(where, str(n), v, url=v.startswith(("http://", "https://")))
+        for n in ranked
+        if isinstance(v := mapping[n], str)
+    ]
+
+
+def _place(target: dict[str, Any], entries: list[_Entry], budget: int, cuts: _Cuts) -> tuple[int, int]:
+    """Put `entries` (best first) into `target` in `budget` bytes: keep the longest run of them that fits at
+    `MIN_VALUE_BYTES` each, then give every value the same largest share that fits ("water-filling"), cutting only
+    values longer than it. Names are cut to `MAX_NAME_BYTES`. Returns (values cut, entries left out)."""
+    for entry in entries:
+        if entry.overhead - 2 > MAX_NAME_BYTES:
+            entry.name = _clip(entry.name, MAX_NAME_BYTES) or ""
+            entry.overhead = _cost(entry.name) + 2
+    kept, spent = 0, 0
+    for entry in entries:
+        spent += entry.overhead + min(entry.size, MIN_VALUE_BYTES)
+        if spent > budget:
+            break
+        kept += 1
+    share = _share([e.size for e in entries[:kept]], budget - sum(e.overhead for e in entries[:kept]))
+    cut, left_out = 0, len(entries) - kept
+    for entry in entries[:kept]:
+        value: str | None = entry.value
+        if entry.size > share:
+            value = None if entry.url else _clip(entry.value, share)
+        mapping = target if entry.where is None else target[entry.where]
+        if value is None or entry.name in mapping:
+            left_out += 1
+            continue
+        cut += value is not entry.value
+        mapping[entry.name] = value
+    cuts.values_cut += cut
+    cuts.entries_left_out += left_out
+    return cut, left_out
+
+
+def _share(sizes: list[int], room: int) -> int:
+    """The largest share s with sum(min(size, s)) <= room (every size fits: a share no value reaches)."""
+    if sum(sizes) <= room:
+        return max(sizes, default=0)
+    spent = 0
+    ordered = sorted(sizes)
+    for index, size in enumerate(ordered):
+        left = len(ordered) - index
+        if spent + left * size > room:
+            return max((room - spent) // left, 0)
+        spent += size
+    return max(ordered)  # not reached: the sum exceeded room
 
 
 def _subject(message: AlertmanagerMessage) -> str:
@@ -292,9 +658,7 @@ def _subject(message: AlertmanagerMessage) -> str:
     firing = sum(1 for a in message.alerts if a.status == "firing")
     name = message.group_labels.get("alertname") or message.common_labels.get("alertname") or "alerts"
     state = f"[FIRING:{firing}]" if firing else "[RESOLVED]"
-    text = f"{state} {name}".encode("ascii", "replace").decode()
-    text = "".join(c if c.isprintable() else " " for c in text)
-    return text[:99]
+    return _printable(f"{state} {name}")[:99]
 
 
 def _severity_word(message: AlertmanagerMessage) -> str:
@@ -302,7 +666,12 @@ def _severity_word(message: AlertmanagerMessage) -> str:
         a.labels.get("severity", "") for a in message.alerts
     ]
     ranked = sorted(words, key=_rank, reverse=True)
-    return (ranked[0] if ranked and ranked[0] else "none")[:100]
+    return _printable(ranked[0] if ranked else "")[:100].strip() or "none"
+
+
+def _printable(text: str) -> str:
+    """Printable ASCII, what SNS takes in a subject or a string attribute whatever the sender wrote."""
+    return "".join(c if c.isprintable() else " " for c in text.encode("ascii", "replace").decode())
 
 
 def _rank(word: str) -> int:
@@ -365,6 +734,25 @@ class DynamoRateLimiter(AwsClient):
         except self.client.exceptions.ConditionalCheckFailedException:
             return (minute + 1) * 60 - now
         return None
+
+    def refund(self, source: str, alerts: int, now: float) -> None:
+        """An atomic ADD of the negative amount to the window's item, only while it holds at least that much: it
+        never goes below zero and never creates an item. A failure is logged, never raised over the publish's."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        minute = int(now // 60)
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": f"rate#{source}#{minute}"}},
+                UpdateExpression="ADD alerts :minus",
+                ConditionExpression="alerts >= :n",
+                ExpressionAttributeValues={":minus": {"N": str(-alerts)}, ":n": {"N": str(alerts)}},
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return  # the item is gone (TTL) or holds less: nothing to return
+        except (BotoCoreError, ClientError) as exc:
+            logger.warning("rate-limit refund failed", extra={"reason": type(exc).__name__, "source": source})
 
     def forget(self, signature: str) -> None:
         self.client.delete_item(TableName=self.table, Key={"pk": {"S": f"signature#{signature}"}})

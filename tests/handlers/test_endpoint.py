@@ -321,3 +321,179 @@ def test_endpoint_accepts_a_well_formed_auth_secret() -> None:
 
     good = Credentials.from_secret('{"bearer_tokens": ["' + "t" * 16 + '"], "hmac_keys": ["' + "k" * 32 + '"]}')
     assert good.bearer_tokens == ("t" * 16,) and good.hmac_keys == ("k" * 32,)
+
+
+# -- issue 9: bad input is a 400 with a one-line reason, never a 500 ------------------------------------------------
+
+FIRING_ALERT = b'{"status":"firing","labels":{"alertname":"A"}}'
+
+
+def _am(extra: bytes = b"", alerts: bytes = FIRING_ALERT) -> bytes:
+    return b'{"receiver":"r","status":"firing"' + extra + b',"alerts":[' + alerts + b"]}"
+
+
+def _nested(depth: int) -> bytes:
+    return _am(b',"x":' + b"[" * depth + b"]" * depth)
+
+
+BAD_INPUT = {
+    "top-level array 100,000 deep": (b"[" * 100_000, "nested deeper"),
+    "top-level object 100,000 deep": (b'{"a":' * 100_000, "nested deeper"),
+    **{f"field {depth} deep": (_nested(depth), "nested deeper") for depth in (40, 300, 500, 700, 800, 900, 950, 1000)},
+    "field 5,000 deep": (_nested(5000), "nested deeper"),
+    "label 900 deep": (
+        _am(alerts=b'{"status":"firing","labels":{"alertname":' + b"[" * 900 + b"]" * 900 + b"}}"),
+        "nested deeper",
+    ),
+    "invalid UTF-8": (_am(b',"groupLabels":{"a":"\xff\xfe"}'), "invalid JSON"),
+    "1e999999": (_am(b',"truncatedAlerts":1e999999'), "number out of range"),
+    "-1e999999": (_am(b',"truncatedAlerts":-1e999999'), "number out of range"),
+    "NaN": (_am(b',"truncatedAlerts":NaN'), "NaN"),
+    "Infinity": (_am(b',"truncatedAlerts":Infinity'), "Infinity"),
+    "5,000 digits": (_am(b',"truncatedAlerts":' + b"9" * 5000), "digits"),
+    "duplicate key": (_am(b',"status":"resolved"'), "duplicate key"),
+    "duplicate label": (_am(alerts=b'{"status":"firing","labels":{"alertname":"A","alertname":"B"}}'), "duplicate key"),
+    "a string": (b'"alerts"', "JSON object"),
+    "null": (b"null", "JSON object"),
+    "alerts an object": (
+        _am().replace(b'"alerts":[' + FIRING_ALERT + b"]", b'"alerts":{"0":' + FIRING_ALERT + b"}"),
+        "alerts list",
+    ),
+    "alert a string": (_am(alerts=b'"an alert"'), "not an object"),
+    "label a number": (_am(alerts=b'{"status":"firing","labels":{"alertname":"A","n":1}}'), "labels must map"),
+    "label a list": (_am(alerts=b'{"status":"firing","labels":{"alertname":"A","n":["x"]}}'), "labels must map"),
+    "labels a list": (_am(alerts=b'{"status":"firing","labels":["alertname"]}'), "labels"),
+    "annotation an object": (_am(alerts=FIRING_ALERT[:-1] + b',"annotations":{"n":{"a":"b"}}}'), "annotations must"),
+    "groupLabels a list": (_am(b',"groupLabels":["alertname"]'), "groupLabels must map names to strings"),
+    "commonLabels a bool": (_am(b',"commonLabels":{"a":true}'), "commonLabels must map names to strings"),
+    "commonAnnotations a null": (_am(b',"commonAnnotations":{"a":null}'), "commonAnnotations must map names"),
+}
+
+
+@pytest.mark.parametrize(("raw", "reason"), list(BAD_INPUT.values()), ids=list(BAD_INPUT))
+def test_bad_input_is_a_400_with_a_one_line_reason(
+    endpoint: Endpoint, world: dict[str, Any], raw: bytes, reason: str
+) -> None:
+    response = endpoint.handle(request(None, raw=raw))
+    assert response.status == 400, response.body
+    assert reason in response.body["error"]
+    assert "\n" not in response.body["error"] and len(response.body["error"]) <= 200
+    assert published(world, "critical") == []
+
+
+def test_a_400_is_logged_and_counted_by_the_handler(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(alertmanager_endpoint, "endpoint", None)
+    monkeypatch.setenv("TOPIC_ARNS", json.dumps(world["topics"]))
+    monkeypatch.setenv("AUTH_SECRET", "endpoint/auth")
+    monkeypatch.setenv("RATE_LIMIT_TABLE", "endpoint")
+    logged: list[tuple[str, dict[str, Any]]] = []
+    monkeypatch.setattr(alertmanager_endpoint.logger, "info", lambda msg, extra: logged.append((msg, extra)))
+    for raw in (_nested(950), b"[" * 100_000, _am(b',"truncatedAlerts":NaN')):
+        answer = alertmanager_endpoint.handler(request(None, raw=raw), FakeContext())
+        assert answer["statusCode"] == 400
+        reason = json.loads(answer["body"])["error"]
+        assert logged.pop() == ("answered", {"status": 400, "reason": reason})
+        out = capsys.readouterr()
+        assert '"PayloadRejected":[1.0]' in out.out
+        assert "Traceback" not in out.out + out.err + answer["body"]
+
+
+def test_every_part_fits_sns_with_its_subject_and_attributes(endpoint: Endpoint, world: dict[str, Any]) -> None:
+    from alertlib.endpoint import SNS_LIMIT, sns_bytes
+
+    body = alertmanager(3, externalURL="http://am.example.com/" + "x" * 300_000)
+    body["commonLabels"].update({f"l{i}": "v" * 1000 for i in range(270)})
+    body["alerts"][0]["labels"]["pod"] = "🚨" * 20_000 + "警" * 100_000
+    body["alerts"][0]["labels"]["severity"] = "critical\x00\u2603" + "!" * 200  # SNS wants a printable attribute
+    sent: list[tuple[str, str, dict[str, str]]] = []
+    publish = endpoint.publish
+
+    def recording(topic_arn: str, message: str, subject: str, attributes: Any) -> str:
+        sent.append((message, subject, dict(attributes)))
+        return publish(topic_arn, message, subject, attributes)
+
+    endpoint.publish = recording
+    response = endpoint.handle(request(None, raw=json.dumps(body, ensure_ascii=False).encode()))
+    assert response.status == 202
+    assert sum(len(json.loads(m)["alerts"]) for m, _, _ in sent) == 3
+    for message, subject, attributes in sent:
+        assert sns_bytes(message, subject, attributes) <= SNS_LIMIT
+        for value in (subject, *attributes.values()):
+            assert value and value.isascii() and value.isprintable() and len(value) <= 100
+
+
+# -- issue 9: a failed publish returns what it took -----------------------------------------------------------------
+
+
+def _failing(endpoint: Endpoint, fail: list[bool], before: Any = None) -> None:
+    publish = endpoint.publish
+
+    def flaky(topic_arn: str, message: str, subject: str, attributes: Any) -> str:
+        if fail[0]:
+            if before is not None:
+                before()
+            raise ConnectionError("SNS unreachable")
+        return publish(topic_arn, message, subject, attributes)
+
+    endpoint.publish = flaky
+
+
+def _counter(world: dict[str, Any], minute: int) -> int | None:
+    items = world["dynamodb"].scan(TableName="endpoint")["Items"]
+    found = [i for i in items if i["pk"]["S"].startswith("rate#") and i["pk"]["S"].endswith(f"#{minute}")]
+    return int(found[0]["alerts"]["N"]) if found else None
+
+
+def test_a_failed_publish_returns_its_rate_limit_units(endpoint: Endpoint, world: dict[str, Any]) -> None:
+    fail = [True]
+    _failing(endpoint, fail)
+    body = alertmanager(60)
+    with pytest.raises(ConnectionError):
+        endpoint.handle(request(body))
+    assert _counter(world, int(NOW // 60)) == 0
+    fail[0] = False
+    assert endpoint.handle(request(body)).status == 202  # Alertmanager's retry in the same minute
+    assert endpoint.handle(request(alertmanager(40, receiver="other"))).status == 202  # another group, same sender
+    assert _counter(world, int(NOW // 60)) == 100
+    assert endpoint.handle(request(alertmanager(1))).status == 429  # and the limit still holds
+
+
+def test_a_failed_signed_publish_returns_its_units_and_its_signature(endpoint: Endpoint, clock: Clock) -> None:
+    fail = [True]
+    _failing(endpoint, fail)
+    first = signed(alertmanager(100), KEYS[0], clock.now)
+    with pytest.raises(ConnectionError):
+        endpoint.handle(first)
+    fail[0] = False
+    assert endpoint.handle(first).status == 202
+    assert endpoint.handle(first).status == 401  # now a replay
+
+
+def test_a_refund_after_the_minute_rolled_over_touches_no_window(
+    endpoint: Endpoint, world: dict[str, Any], clock: Clock
+) -> None:
+    endpoint.handle(request(alertmanager(10)))
+    fail = [True]
+
+    def roll_over() -> None:
+        clock.now += 30  # the publish failed after the window ended
+
+    _failing(endpoint, fail, before=roll_over)
+    with pytest.raises(ConnectionError):
+        endpoint.handle(request(alertmanager(20)))
+    assert _counter(world, int(NOW // 60)) == 30  # the old window keeps what it counted
+    assert _counter(world, int(NOW // 60) + 1) is None  # and the new one was not touched
+
+
+def test_a_refund_never_takes_a_counter_below_zero(world: dict[str, Any]) -> None:
+    limiter = DynamoRateLimiter("endpoint", 100)
+    assert limiter.consume("s", 5, NOW) is None
+    limiter.refund("s", 7, NOW)
+    assert _counter(world, int(NOW // 60)) == 5
+    limiter.refund("s", 5, NOW)
+    limiter.refund("s", 5, NOW)
+    assert _counter(world, int(NOW // 60)) == 0
+    limiter.refund("never-seen", 5, NOW)  # no item: nothing created
+    assert len(world["dynamodb"].scan(TableName="endpoint")["Items"]) == 1
