@@ -24,6 +24,7 @@ class DeliveryError(ForwardingError):
 
     retryable: bool = False
     status: int | None = None  # the HTTP status, when there was an answer
+    maybe_delivered: bool = False  # sent, but the answer was lost (a read time-out, a reset): it may have been taken
 
 
 class TransientDeliveryError(DeliveryError):

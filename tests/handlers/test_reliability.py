@@ -154,3 +154,154 @@ def test_an_ok_after_a_page_resolves_and_says_how_long_it_lasted(
     forwarder.run(resolved, FakeContext())
     fields = [f["text"] for b in slack.accepted()[1].body["blocks"] for f in b.get("fields", [])]
     assert "*Lasted*\n45m 0s" in fields  # 02:55 (the ALARM) to 03:40
+
+
+# -- what comes back from PagerDuty and Slack: clipped, never the secret ------------------------------------------
+
+
+def _every_form(secret: str) -> list[str]:
+    from urllib.parse import quote, urlsplit
+
+    forms = [secret, secret.replace("/", "\\/"), quote(secret, safe="")]
+    if "://" in secret:
+        path = urlsplit(secret).path
+        forms += [path, path.rsplit("/", 1)[-1]]
+    return forms
+
+
+def _megabyte_echo(secret: str, json_answer: bool) -> str:
+    """A 1 MB answer that repeats the secret, in its plain, JSON-escaped and percent-encoded forms, all through."""
+    from urllib.parse import quote
+
+    echo = f"bad request for {secret} \n\t({quote(secret, safe='')}) "
+    text = (echo * (1_050_000 // len(echo) + 1))[:1_050_000]
+    if json_answer:
+        return json.dumps({"status": "invalid event", "message": text[:200_000], "errors": [text, secret, text]})
+    return text
+
+
+@pytest.mark.parametrize("json_answer", [True, False])
+def test_a_pagerduty_answer_echoing_the_routing_key_is_clipped_and_scrubbed(
+    build: Callable[..., Forwarder],
+    pagerduty: StandIn,
+    slack: StandIn,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    json_answer: bool,
+) -> None:
+    from tests.conftest import ROUTING_KEY
+
+    caplog.set_level("DEBUG")
+    pagerduty.then(Answer(status=400, body=_megabyte_echo(ROUTING_KEY, json_answer)))
+    forwarder = build(Destination.PAGERDUTY, fallback_slack_secret=SLACK_SECRET)
+    with pytest.raises(DeliveriesFailedError) as caught:
+        forwarder.run(sns_event(alarm()), FakeContext())
+    message = str(caught.value)
+    assert "HTTP 400" in message and "bad request for" in message
+    [notice] = slack.accepted()  # the fallback notice carries the reason, scrubbed
+    out = capsys.readouterr()
+    for where in (message, json.dumps(notice.body), out.out + out.err + caplog.text):
+        assert ROUTING_KEY not in where and ROUTING_KEY[:12] not in where
+    assert len(message) < 500 and "\n" not in message
+
+
+def test_a_slack_answer_echoing_the_webhook_is_clipped_and_scrubbed(
+    build: Callable[..., Forwarder], slack: StandIn, capsys: pytest.CaptureFixture[str]
+) -> None:
+    slack.then(Answer(status=400, body=_megabyte_echo(slack.url, json_answer=False)))
+    with pytest.raises(DeliveriesFailedError) as caught:
+        build(Destination.SLACK).run(sns_event(alarm()), FakeContext())
+    message = str(caught.value)
+    assert "HTTP 400" in message and "bad request for" in message
+    out = capsys.readouterr()
+    for where in (message, out.out + out.err):
+        for form in _every_form(slack.url):
+            assert form not in where, form
+    assert len(message) < 500 and "\n" not in message
+
+
+def test_a_secret_cut_by_the_end_of_what_is_read_leaves_no_part_of_it() -> None:
+    from alertlib.deliver import ANSWER_WINDOW, clean_answer
+
+    key = "fa17fa17fa17fa17fa17fa17fa17fa17"
+    for cut in range(1, len(key)):
+        text = " " * (ANSWER_WINDOW - cut) + key + " after"
+        assert key[:cut] not in clean_answer(text, (key,)) or cut < 4
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://hooks.slack.com:99999999/services/T000/B000/XXXXXXXXXXXXXXXX",
+        "http://[::1/services/T000/B000/XXXXXXXXXXXXXXXX",
+        "https://" + "a" * 64 + ".slack.com/services/T000/B000/XXXXXXXXXXXXXXXX",
+        "https://hooks..slack.com/services/T000/B000/XXXXXXXXXXXXXXXX",
+        "https://hooks.slack.com:-1/services/T000/B000/XXXXXXXXXXXXXXXX",
+        "http:///services/T000/B000/XXXXXXXXXXXXXXXX",
+        "https://ho\u2100ks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXX",
+        "https://ho oks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXX",
+    ],
+)
+def test_a_malformed_webhook_url_is_a_permanent_delivery_error_without_the_url(url: str) -> None:
+    from alertlib.deliver import Deadline
+    from alertlib.errors import PermanentDeliveryError
+
+    def secret_source(name: str, *, force_fetch: bool = False) -> str:
+        return json.dumps({"webhook_url": url})
+
+    deliverer = Deliverer(pagerduty_url="https://events.pagerduty.com/v2/enqueue", secret_source=secret_source)
+    with pytest.raises(PermanentDeliveryError) as caught:
+        deliverer.send_slack({"text": "x"}, "alerting/test/slack", Deadline(5))
+    assert "malformed" in str(caught.value)
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+    for part in ("XXXXXXXXXXXXXXXX", "/services/", "slack.com", "::1"):
+        assert part not in str(caught.value)
+
+
+@pytest.mark.parametrize("url", ["https://a..b/v2/enqueue", "ftp://events.example/v2", "events.example/v2"])
+def test_a_malformed_pagerduty_url_is_a_permanent_delivery_error_without_the_url(url: str) -> None:
+    from alertlib.deliver import Deadline
+    from alertlib.errors import PermanentDeliveryError
+
+    def secret_source(name: str, *, force_fetch: bool = False) -> str:
+        return json.dumps({"routing_key": "k" * 32, "events_url": url})
+
+    deliverer = Deliverer(pagerduty_url="https://events.pagerduty.com/v2/enqueue", secret_source=secret_source)
+    with pytest.raises(PermanentDeliveryError) as caught:
+        deliverer.send_pagerduty({"event_action": "trigger"}, "alerting/test/pagerduty", Deadline(5))
+    assert "malformed" in str(caught.value) and "events.example" not in str(caught.value)
+    assert "a..b" not in str(caught.value)
+
+
+# -- a lost answer: PagerDuty sends again at once, Slack once per Lambda attempt ----------------------------------
+
+
+def test_a_slack_post_whose_answer_was_lost_is_not_posted_again_in_the_invocation(
+    build: Callable[..., Forwarder], slack: StandIn
+) -> None:
+    slack.then(Answer(delay=1.5))  # accepted, answered after the client stopped waiting
+    forwarder = build(Destination.SLACK)
+    forwarder.deliverer.read_timeout = 0.5
+    with pytest.raises(DeliveriesFailedError, match="may have been delivered"):
+        forwarder.run(sns_event(alarm()), FakeContext())
+    assert len(slack.received) == 1
+    forwarder.run(sns_event(alarm()), FakeContext())  # Lambda's retry posts it once more: the bounded duplicate
+    assert len(slack.received) == 2
+
+
+def test_a_connection_refused_is_retried_for_slack_as_nothing_was_sent(
+    build: Callable[..., Forwarder], slack: StandIn
+) -> None:
+    from alertlib.deliver import Deadline
+    from alertlib.errors import TransientDeliveryError
+    from tools.localaws import free_port
+
+    def secret_source(name: str, *, force_fetch: bool = False) -> str:
+        return f"http://127.0.0.1:{free_port()}/services/T000/B000/XXXXXXXXXXXXXXXX"
+
+    deliverer = Deliverer(pagerduty_url="http://127.0.0.1:9/", secret_source=secret_source, retries=2,
+                          backoff_factor=0.01, connect_timeout=0.5, read_timeout=1.0)  # fmt: skip
+    with pytest.raises(TransientDeliveryError, match="nothing was sent") as caught:
+        deliverer.send_slack({"text": "x"}, "alerting/test/slack", Deadline(5))
+    assert not caught.value.maybe_delivered
+    assert "XXXXXXXX" not in str(caught.value)
