@@ -21,7 +21,7 @@ help:
 	@echo "make bench         cold start, warm latency and memory of a forwarder"
 	@echo "make preview FILE= show the request bodies for a payload (nothing is sent)"
 	@echo "make faults        1,000 alerts through the forwarders while PagerDuty and Slack fail 30% of requests"
-	@echo "make fuzz          10,000 generated payloads through parse, normalise and render, within every limit"
+	@echo "make fuzz          10,000 generated payloads through parse, normalise, redact and render: limits and time"
 	@echo "make drill-local   the pager drill against the local pipeline (dev environment)"
 	@echo "make synth ENV=    synthesize an environment (config/ENV.json); no AWS credentials needed"
 	@echo "make diff ENV=     what a deploy would change in the account"
@@ -86,7 +86,7 @@ faults: $(STAMP)
 	$(PY) -m tools.faults
 
 fuzz: $(STAMP)
-	$(PY) -m pytest -q -s tests/unit/test_fuzz.py
+	FUZZ_EXAMPLES=10000 FUZZ_SHRINK=1 $(PY) -m pytest -q -s tests/unit/test_fuzz.py
 
 drill-local: $(STAMP)
 	$(PY) -m tools.drill --env dev --local
