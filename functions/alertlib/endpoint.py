@@ -104,6 +104,12 @@ class RateLimiter(Protocol):
     def refund(self, source: str, alerts: int, now: float) -> None:
         """Return `alerts` that `consume(source, alerts, now)` counted, to the same minute; never below zero."""
 
+    def remember_published(self, marks: list[str], now: float) -> None:
+        """Record the parts an attempt published before another part failed (best effort: never raises)."""
+
+    def take_published(self, mark: str, now: float) -> bool:
+        """True, once, when an earlier attempt recorded this part as published; False when unknown or unsure."""
+
 
 class Publisher(Protocol):
     def __call__(self, topic_arn: str, message: str, subject: str, attributes: Mapping[str, str]) -> str: ...
@@ -190,18 +196,26 @@ class Endpoint:
             retry_after = str(max(1, math.ceil(wait)))
             return Response(429, {"error": "rate limit: 100 alerts a minute"}, {"Retry-After": retry_after})
         published = False
+        done: list[str] = []  # marks of the parts of a split body that are published
         try:
             topic = self._topic_for(message)
+            arn = self.settings.topic_arns[topic]
             parts = split_body(body)
             subject = _subject(message)
             severity = _severity_word(message)
             for index, part in enumerate(parts, start=1):
-                attributes = {"source": "alertmanager", "severity": severity, "part": f"{index}/{len(parts)}"}
-                self.publish(self.settings.topic_arns[topic], part, subject, attributes)
+                mark = _part_mark(arn, part) if len(parts) > 1 else None
+                if mark is None or not self.limiter.take_published(mark, now):
+                    attributes = {"source": "alertmanager", "severity": severity, "part": f"{index}/{len(parts)}"}
+                    self.publish(arn, part, subject, attributes)
+                if mark is not None:
+                    done.append(mark)
             published = True
         finally:
-            if not published:  # Alertmanager retries the 500: its retry must not find the units spent
-                self._refund(source, taken, now)
+            if not published:  # Alertmanager retries the 500: its retry must find the units, and the parts
+                self._refund(source, taken, now)  # that went, where this attempt left them
+                if done:
+                    self.limiter.remember_published(done, now)
         return Response(
             202, {"status": "accepted", "alerts": len(message.alerts), "messages": len(parts), "topic": topic}
         )
@@ -653,6 +667,14 @@ def _share(sizes: list[int], room: int) -> int:
     return max(ordered)  # not reached: the sum exceeded room
 
 
+PUBLISHED_SECONDS = 15 * 60  # how long a retry may skip a part that went: Alertmanager retries within minutes
+
+
+def _part_mark(topic_arn: str, part: str) -> str:
+    """Names one part of a split body: the same on Alertmanager's retry, which sends the same bytes."""
+    return hashlib.sha256(f"{topic_arn}\x00{part}".encode()).hexdigest()
+
+
 def _subject(message: AlertmanagerMessage) -> str:
     """SNS wants a subject under 100 characters, printable ASCII is safest."""
     firing = sum(1 for a in message.alerts if a.status == "firing")
@@ -753,6 +775,38 @@ class DynamoRateLimiter(AwsClient):
             return  # the item is gone (TTL) or holds less: nothing to return
         except (BotoCoreError, ClientError) as exc:
             logger.warning("rate-limit refund failed", extra={"reason": type(exc).__name__, "source": source})
+
+    def remember_published(self, marks: list[str], now: float) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        for mark in marks:
+            try:
+                self.client.put_item(
+                    TableName=self.table,
+                    Item={"pk": {"S": f"published#{mark}"}, "expires_at": {"N": str(int(now) + PUBLISHED_SECONDS)}},
+                )
+            except (BotoCoreError, ClientError) as exc:  # the retry publishes the part again: a duplicate, no loss
+                logger.warning("published part not recorded", extra={"reason": type(exc).__name__})
+                return
+
+    def take_published(self, mark: str, now: float) -> bool:
+        """A conditional delete: it succeeds only on a record that exists and has not expired (DynamoDB's TTL
+        deletes late), so two retries never both skip a part, and a later identical body is published whole."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.client.delete_item(
+                TableName=self.table,
+                Key={"pk": {"S": f"published#{mark}"}},
+                ConditionExpression="attribute_exists(pk) AND expires_at > :now",
+                ExpressionAttributeValues={":now": {"N": str(int(now))}},
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        except (BotoCoreError, ClientError) as exc:  # unsure: publish it (a duplicate at worst, never a loss)
+            logger.warning("published part not checked", extra={"reason": type(exc).__name__})
+            return False
+        return True
 
     def forget(self, signature: str) -> None:
         self.client.delete_item(TableName=self.table, Key={"pk": {"S": f"signature#{signature}"}})

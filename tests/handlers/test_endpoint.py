@@ -497,3 +497,81 @@ def test_a_refund_never_takes_a_counter_below_zero(world: dict[str, Any]) -> Non
     assert _counter(world, int(NOW // 60)) == 0
     limiter.refund("never-seen", 5, NOW)  # no item: nothing created
     assert len(world["dynamodb"].scan(TableName="endpoint")["Items"]) == 1
+
+
+# -- issue 9: a partial publish, retried, loses nothing and repeats nothing ----------------------------------------
+
+
+def _three_parts() -> dict[str, Any]:
+    body = alertmanager(240)
+    for alert in body["alerts"]:
+        alert["annotations"]["description"] = "x" * 2500
+    return body
+
+
+def test_a_retry_after_a_partial_publish_publishes_each_part_once(
+    endpoint: Endpoint, world: dict[str, Any], clock: Clock
+) -> None:
+    body = _three_parts()
+    calls: list[str] = []
+    publish = endpoint.publish
+
+    def second_fails_once(topic_arn: str, message: str, subject: str, attributes: Any) -> str:
+        calls.append(attributes["part"])
+        if len(calls) == 2:
+            raise ConnectionError("SNS unreachable")
+        return publish(topic_arn, message, subject, attributes)
+
+    endpoint.publish = second_fails_once
+    with pytest.raises(ConnectionError):
+        endpoint.handle(request(body))
+    assert calls == ["1/3", "2/3"]
+    response = endpoint.handle(request(body))  # Alertmanager's retry of the 500
+    assert response.status == 202 and response.body["messages"] == 3
+    assert calls == ["1/3", "2/3", "2/3", "3/3"]  # part 1 went the first time: not again
+    fingerprints = [a["fingerprint"] for m in published(world, "critical") for a in json.loads(m["Message"])["alerts"]]
+    assert sorted(fingerprints) == sorted(a["fingerprint"] for a in body["alerts"])  # each alert once: none lost
+    # The record of part 1 was used up: the same body sent again later (a repeat notification) is published whole.
+    clock.now += 60
+    assert endpoint.handle(request(body)).status == 202
+    assert calls[4:] == ["1/3", "2/3", "3/3"]
+
+
+def test_a_partial_publish_with_the_marker_store_down_still_loses_nothing(
+    endpoint: Endpoint, world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.exceptions import ClientError
+
+    body = _three_parts()
+    fail = [True]
+    publish = endpoint.publish
+    calls: list[str] = []
+
+    def last_fails(topic_arn: str, message: str, subject: str, attributes: Any) -> str:
+        calls.append(attributes["part"])
+        if fail[0] and attributes["part"] == "3/3":
+            raise ConnectionError("SNS unreachable")
+        return publish(topic_arn, message, subject, attributes)
+
+    def refused(**_: Any) -> None:
+        raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow"}}, "PutItem")
+
+    endpoint.publish = last_fails
+    monkeypatch.setattr(endpoint.limiter.client, "put_item", refused)  # type: ignore[attr-defined]
+    with pytest.raises(ConnectionError):
+        endpoint.handle(request(body))
+    fail[0] = False
+    assert endpoint.handle(request(body)).status == 202
+    fingerprints = [a["fingerprint"] for m in published(world, "critical") for a in json.loads(m["Message"])["alerts"]]
+    assert set(fingerprints) == {a["fingerprint"] for a in body["alerts"]}  # duplicates, but nothing lost
+
+
+def test_a_published_part_record_is_taken_once_and_not_after_it_expired(world: dict[str, Any]) -> None:
+    from alertlib.endpoint import PUBLISHED_SECONDS
+
+    limiter = DynamoRateLimiter("endpoint", 100)
+    assert not limiter.take_published("a", NOW)
+    limiter.remember_published(["a", "b"], NOW)
+    assert limiter.take_published("a", NOW + 10)
+    assert not limiter.take_published("a", NOW + 11)  # once
+    assert not limiter.take_published("b", NOW + PUBLISHED_SECONDS + 1)  # DynamoDB's TTL may not have run yet
