@@ -139,10 +139,23 @@ class StandIn:
 
 
 def pagerduty_problems(body: Any, size: int) -> list[str]:
-    """What PagerDuty would refuse in an Events API v2 body."""
-    problems: list[str] = []
+    """What PagerDuty would refuse in an Events API v2 body (PROTOCOLS.md 2.1, PagerDuty's api-schema): an event
+    over 512 KB; routing_key (32 characters); event_action; dedup_key (a string of at most 255, required to
+    acknowledge or resolve); a trigger's payload: summary (1-1024), source, severity, an ISO 8601 timestamp,
+    component/group/class strings, custom_details an object; client a string, client_url a URL; links
+    [{href (URL), text?}], images [{src (https URL), href? (URL), alt?}]; and no NaN or infinity (not JSON)."""
+    import math
+    import re
+    from datetime import datetime
+
+    url = re.compile(r"https?://[^\s/?#][^\s]*", re.IGNORECASE)
+
+    def is_url(value: Any, *, https: bool = False) -> bool:
+        return isinstance(value, str) and url.fullmatch(value) is not None and (not https or value[4:5] in "sS")
+
     if not isinstance(body, dict):
         return ["body is not a JSON object"]
+    problems: list[str] = []
     if size > 512 * 1024:
         problems.append("event larger than 512 KB")
     key = body.get("routing_key")
@@ -160,75 +173,201 @@ def pagerduty_problems(body: Any, size: int) -> list[str]:
         payload = body.get("payload")
         if not isinstance(payload, dict):
             problems.append("payload is required to trigger")
-        else:
-            summary = payload.get("summary")
-            if not isinstance(summary, str) or not 1 <= len(summary) <= 1024:
-                problems.append("payload.summary must be 1-1024 characters")
-            if not isinstance(payload.get("source"), str) or not payload["source"]:
-                problems.append("payload.source is required")
-            if payload.get("severity") not in PAGERDUTY_SEVERITIES:
-                problems.append("payload.severity must be critical, error, warning or info")
-    for link in body.get("links") or []:
-        if not isinstance(link, dict) or not isinstance(link.get("href"), str):
-            problems.append("links must be objects with href")
+            payload = {}
+        summary = payload.get("summary")
+        if payload and (not isinstance(summary, str) or not 1 <= len(summary) <= 1024):
+            problems.append("payload.summary must be 1-1024 characters")
+        if payload and (not isinstance(payload.get("source"), str) or not payload["source"]):
+            problems.append("payload.source is required")
+        if payload and payload.get("severity") not in PAGERDUTY_SEVERITIES:
+            problems.append("payload.severity must be critical, error, warning or info")
+        timestamp = payload.get("timestamp")
+        if timestamp is not None:
+            try:
+                datetime.fromisoformat(timestamp)
+            except (TypeError, ValueError):
+                problems.append("payload.timestamp must be an ISO 8601 date-time")
+        for name in ("component", "group", "class"):
+            if name in payload and not isinstance(payload[name], str):
+                problems.append(f"payload.{name} must be a string")
+        if "custom_details" in payload and not isinstance(payload["custom_details"], dict):
+            problems.append("payload.custom_details must be an object")
+    if "client" in body and not isinstance(body["client"], str):
+        problems.append("client must be a string")
+    if "client_url" in body and not is_url(body["client_url"]):
+        problems.append("client_url must be an http(s) URL")
+    links = body.get("links", [])
+    if not isinstance(links, list):
+        problems.append("links must be a list")
+        links = []
+    for link in links:
+        if not isinstance(link, dict) or not is_url(link.get("href")):
+            problems.append("links must be objects with an http(s) href")
+        elif "text" in link and not isinstance(link["text"], str):
+            problems.append("a link's text must be a string")
+    images = body.get("images", [])
+    if not isinstance(images, list):
+        problems.append("images must be a list")
+        images = []
+    for image in images:
+        if not isinstance(image, dict) or not isinstance(image.get("src"), str):
+            problems.append("images must be objects with a src")
+        elif not is_url(image["src"], https=True):
+            problems.append("an image's src must be an https URL")
+        elif "href" in image and not is_url(image["href"]):
+            problems.append("an image's href must be an http(s) URL")
+        elif "alt" in image and not isinstance(image["alt"], str):
+            problems.append("an image's alt must be a string")
+    stack: list[Any] = [body]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, float) and not math.isfinite(value):
+            problems.append("NaN or infinity is not JSON")
+            break
     return problems
 
 
 def slack_problems(body: Any) -> list[str]:
-    """What Slack would refuse in an incoming-webhook body (Block Kit limits)."""
+    """What Slack would refuse in an incoming-webhook body (PROTOCOLS.md 2.2, the Block Kit reference): `text`
+    (required here, at most 40,000), at most 50 blocks, block_id at most 255 and unique; header plain_text 1-150;
+    section text 1-3000 and/or at most 10 fields of 1-2000, an accessory element; context 1-10 elements (text
+    1-3000, images); actions 1-25 elements; button plain_text 1-75, url 3000, value 2000, action_id 255 and unique,
+    style primary or danger; image url 3000 and alt_text 1-2000; divider; at most 100 attachments (color and
+    fallback strings, their blocks judged alike); about 13,000 characters of block text in all."""
     if not isinstance(body, dict):
         return ["body is not a JSON object"]
     problems: list[str] = []
+    total = 0
+    block_ids: set[str] = set()
+    action_ids: set[str] = set()
+
+    def text_object(value: Any, where: str, limit: int, kinds: tuple[str, ...] = ("plain_text", "mrkdwn")) -> None:
+        nonlocal total
+        if not isinstance(value, dict) or value.get("type") not in kinds:
+            problems.append(f"{where}: text object must be of type {' or '.join(kinds)}")
+            return
+        text = value.get("text")
+        if not isinstance(text, str) or not 1 <= len(text) <= limit:
+            problems.append(f"{where} must be 1-{limit} characters")
+            return
+        total += len(text)
+
+    def image(value: dict[str, Any], where: str) -> None:
+        link = value.get("image_url")
+        if not isinstance(link, str) or not 1 <= len(link) <= 3000:
+            problems.append(f"{where}: image_url must be 1-3000 characters")
+        alt = value.get("alt_text")
+        if not isinstance(alt, str) or not 1 <= len(alt) <= 2000:
+            problems.append(f"{where}: alt_text must be 1-2000 characters")
+
+    def element(value: Any, where: str) -> None:
+        if not isinstance(value, dict) or value.get("type") not in ("button", "image"):
+            problems.append(f"{where}: unexpected element {value.get('type') if isinstance(value, dict) else value!r}")
+            return
+        if value["type"] == "image":
+            image(value, where)
+            return
+        text_object(value.get("text"), f"{where}: button text", 75, ("plain_text",))
+        link = value.get("url", "")
+        if not isinstance(link, str) or len(link) > 3000:
+            problems.append(f"{where}: button url over 3000 characters")
+        if not isinstance(value.get("value", ""), str) or len(value.get("value", "")) > 2000:
+            problems.append(f"{where}: button value over 2000 characters")
+        action_id = value.get("action_id")
+        if action_id is not None and (not isinstance(action_id, str) or len(action_id) > 255):
+            problems.append(f"{where}: action_id over 255 characters")
+        elif action_id is not None and action_id in action_ids:
+            problems.append(f"{where}: duplicate action_id {action_id!r}")
+        elif action_id is not None:
+            action_ids.add(action_id)
+        if value.get("style", "primary") not in ("primary", "danger"):
+            problems.append(f"{where}: button style must be primary or danger")
+
+    def block(value: Any, where: str) -> None:
+        if not isinstance(value, dict):
+            problems.append(f"{where}: block is not an object")
+            return
+        kind = value.get("type")
+        block_id = value.get("block_id")
+        if block_id is not None and (not isinstance(block_id, str) or not 1 <= len(block_id) <= 255):
+            problems.append(f"{where}: block_id must be 1-255 characters")
+        elif block_id is not None and block_id in block_ids:
+            problems.append(f"{where}: duplicate block_id {block_id!r}")
+        elif block_id is not None:
+            block_ids.add(block_id)
+        if kind == "header":
+            text_object(value.get("text"), f"{where}: header", 150, ("plain_text",))
+        elif kind == "section":
+            if "text" not in value and "fields" not in value:
+                problems.append(f"{where}: section needs text or fields")
+            if "text" in value:
+                text_object(value["text"], f"{where}: section text", 3000)
+            fields = value.get("fields", [])
+            if not isinstance(fields, list) or len(fields) > 10:
+                problems.append(f"{where}: more than 10 fields")
+                fields = []
+            for index, item in enumerate(fields):
+                text_object(item, f"{where}: field {index}", 2000)
+            if "accessory" in value:
+                element(value["accessory"], f"{where}: accessory")
+        elif kind == "context":
+            elements = value.get("elements")
+            if not isinstance(elements, list) or not 1 <= len(elements) <= 10:
+                problems.append(f"{where}: context needs 1-10 elements")
+                elements = []
+            for index, item in enumerate(elements):
+                if isinstance(item, dict) and item.get("type") == "image":
+                    image(item, f"{where}: context image {index}")
+                else:
+                    text_object(item, f"{where}: context element {index}", 3000)
+        elif kind == "actions":
+            elements = value.get("elements")
+            if not isinstance(elements, list) or not 1 <= len(elements) <= 25:
+                problems.append(f"{where}: actions need 1-25 elements")
+                elements = []
+            for index, item in enumerate(elements):
+                element(item, f"{where}: element {index}")
+        elif kind == "image":
+            image(value, where)
+            if "title" in value:
+                text_object(value["title"], f"{where}: image title", 2000, ("plain_text",))
+        elif kind != "divider":
+            problems.append(f"{where}: unexpected block type {kind!r}")
+
     text = body.get("text")
     if not isinstance(text, str) or not text:
         problems.append("no_text")
     elif len(text) > 40_000:
         problems.append("text over 40,000 characters")
-    blocks = list(body.get("blocks") or [])
-    for attachment in body.get("attachments") or []:
-        blocks.extend(attachment.get("blocks") or [])
-    if len(blocks) > 50:
-        problems.append(f"{len(blocks)} blocks, more than 50")
-    total = 0
-    action_ids: set[str] = set()
-    for block in blocks:
-        kind = block.get("type")
-        if kind == "header":
-            header = block["text"]["text"]
-            total += len(header)
-            if block["text"].get("type") != "plain_text" or len(header) > 150:
-                problems.append("header must be plain_text of at most 150 characters")
-        elif kind == "section":
-            if "text" in block:
-                section = block["text"]["text"]
-                total += len(section)
-                if not section or len(section) > 3000:
-                    problems.append("section text must be 1-3000 characters")
-            fields = block.get("fields") or []
-            if len(fields) > 10:
-                problems.append("more than 10 fields")
-            for item in fields:
-                total += len(item["text"])
-                if len(item["text"]) > 2000:
-                    problems.append("field over 2000 characters")
-        elif kind == "actions":
-            elements = block.get("elements") or []
-            if len(elements) > 25:
-                problems.append("more than 25 actions")
-            for element in elements:
-                if len(element["text"]["text"]) > 75 or len(element.get("url", "")) > 3000:
-                    problems.append("button text over 75 or url over 3000")
-                action_id = element.get("action_id")
-                if action_id in action_ids:
-                    problems.append("duplicate action_id")
-                action_ids.add(action_id)
-        elif kind == "context":
-            elements = block.get("elements") or []
-            if len(elements) > 10:
-                problems.append("more than 10 context elements")
-            total += sum(len(e.get("text", "")) for e in elements)
-        else:
-            problems.append(f"unexpected block type {kind!r}")
+    blocks = body.get("blocks", [])
+    if not isinstance(blocks, list):
+        problems.append("blocks must be a list")
+        blocks = []
+    attachments = body.get("attachments", [])
+    if not isinstance(attachments, list) or len(attachments) > 100:
+        problems.append("attachments must be a list of at most 100")
+        attachments = []
+    listed = [(f"block {i}", b) for i, b in enumerate(blocks)]
+    for index, attachment in enumerate(attachments):
+        if not isinstance(attachment, dict):
+            problems.append(f"attachment {index} is not an object")
+            continue
+        for name in ("color", "fallback", "text", "pretext", "title"):
+            if name in attachment and not isinstance(attachment[name], str):
+                problems.append(f"attachment {index}: {name} must be a string")
+        inner = attachment.get("blocks", [])
+        if not isinstance(inner, list):
+            problems.append(f"attachment {index}: blocks must be a list")
+            inner = []
+        listed += [(f"attachment {index} block {i}", b) for i, b in enumerate(inner)]
+    if len(listed) > 50:
+        problems.append(f"{len(listed)} blocks, more than 50")
+    for where, value in listed:
+        block(value, where)
     if total > 13_000:
         problems.append("msg_blocks_too_long")
     return problems

@@ -442,12 +442,18 @@ def _go_quote(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
+MAX_SILENCE_URL = 3000  # Slack's button URL limit
+
+
 def silence_url(external_url: str | None, labels: Mapping[str, str]) -> str | None:
-    """Alertmanager's new-silence page with the group's matchers filled in."""
+    """Alertmanager's new-silence page with the group's matchers filled in; the empty form when the matchers
+    would make the URL too long to send (a URL is never cut, and fewer matchers would silence more)."""
     if not _is_http(external_url) or not labels:
         return None
     assert external_url is not None
-    return f"{external_url.rstrip('/')}/#/silences/new?filter={quote(label_matchers(labels), safe='')}"
+    page = f"{external_url.rstrip('/')}/#/silences/new"
+    prefilled = f"{page}?filter={quote(label_matchers(labels), safe='')}"
+    return prefilled if len(prefilled) <= MAX_SILENCE_URL else page
 
 
 def unquote_receiver(receiver: str) -> str:

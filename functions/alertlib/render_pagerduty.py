@@ -1,6 +1,11 @@
 """Render: an `AlertGroup` as PagerDuty Events API v2 bodies (PROTOCOLS.md 2.1). Pure and deterministic.
 
 The routing key is added by `deliver`, so what this returns can be shown (tools.preview) and snapshot-tested.
+Every field has a bound whatever the input: PagerDuty's documented ones (summary 1024 characters, dedup_key 255,
+the whole event 512 KB) and ours where PagerDuty documents none (source, component, group, class and link texts
+255 characters, URLs 8 KB, ten links). Then the event is fitted to 512 KB as sent, keeping the most useful:
+summary, severity, source and dedup_key are never dropped; links and client_url are kept whole or left out, never
+cut; custom_details take the room that is left, their largest parts cut first and marked.
 """
 
 from __future__ import annotations
@@ -9,15 +14,21 @@ import hashlib
 from typing import Any
 
 from alertlib.models import Alert, AlertGroup, LinkKind, Source, Status
-from alertlib.text import encode_json, one_line, truncate
+from alertlib.text import clip_count, fit_json, json_size, one_line, safe_url, truncate
 
 MAX_SUMMARY = 1024
-MAX_EVENT_BYTES = 512 * 1024
+MAX_EVENT_BYTES = 512 * 1024  # PagerDuty's limit as the stand-in reads it (KiB)
+EVENT_BUDGET = 512_000  # what the renderer aims at, with the routing key: within 512 KB whichever K is meant
 MAX_DEDUP_KEY = 255
 MAX_SOURCE = 255
 MAX_DETAIL_VALUE = 2000
 MAX_DETAIL_ALERTS = 100
 MAX_LINKS = 10
+MAX_HREF = 8192  # PagerDuty documents no URL limit; common web servers refuse a longer request line
+MAX_LINK_TEXT = 255
+_ROUTING_KEY_ROOM = 64  # `"routing_key":"<32 characters>",` is added by `deliver`
+_MIN_DETAILS = 1024  # bytes of custom_details that links and client_url never take
+CUT_NOTE = "details cut to fit PagerDuty's 512 KB event limit"
 CLIENT = "Alert forwarding for AWS"
 _LINK_ORDER = (LinkKind.RUNBOOK, LinkKind.DASHBOARD, LinkKind.CONSOLE, LinkKind.SILENCE, LinkKind.GENERATOR)
 _STATE_WORD = {Status.FIRING: "ALARM", Status.RESOLVED: "OK", Status.INSUFFICIENT_DATA: "INSUFFICIENT_DATA"}
@@ -61,7 +72,14 @@ def _event_for_alert(group: AlertGroup, alert: Alert) -> dict[str, Any]:
 
 
 def _resolve(dedup_key: str) -> dict[str, Any]:
-    return {"event_action": "resolve", "dedup_key": dedup_key[:MAX_DEDUP_KEY]}
+    return {"event_action": "resolve", "dedup_key": _dedup_key(dedup_key)}
+
+
+def _dedup_key(key: str) -> str:
+    """At most 255 characters; hashed, never cut, when longer (two long keys with one prefix stay apart)."""
+    if len(key) <= MAX_DEDUP_KEY:
+        return key
+    return "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _trigger(group: AlertGroup, dedup_key: str, alerts: tuple[Alert, ...]) -> dict[str, Any]:
@@ -70,14 +88,14 @@ def _trigger(group: AlertGroup, dedup_key: str, alerts: tuple[Alert, ...]) -> di
     severity = max((a.severity for a in firing), key=lambda s: s.rank)
     event: dict[str, Any] = {
         "event_action": "trigger",
-        "dedup_key": dedup_key[:MAX_DEDUP_KEY],
+        "dedup_key": _dedup_key(dedup_key),
         "payload": {
             "summary": truncate(_summary(group, alerts, firing), MAX_SUMMARY, what="PagerDuty summary"),
             "source": truncate(one_line(_source(group, first)) or "unknown", MAX_SOURCE, what="PagerDuty source"),
             "severity": severity.value,
-            "component": truncate(_component(first), MAX_SOURCE),
-            "group": truncate(_group(group, first), MAX_SOURCE),
-            "class": truncate(_class(first), MAX_SOURCE),
+            "component": truncate(_component(first), MAX_SOURCE, what="PagerDuty component"),
+            "group": truncate(_group(group, first), MAX_SOURCE, what="PagerDuty group"),
+            "class": truncate(_class(first), MAX_SOURCE, what="PagerDuty class"),
             "custom_details": _details(group, alerts),
         },
         "client": CLIENT if group.source is not Source.ALERTMANAGER else "Alertmanager",
@@ -149,7 +167,7 @@ def _details(group: AlertGroup, alerts: tuple[Alert, ...]) -> dict[str, Any]:
         details["firing"] = sum(1 for a in alerts if a.status is Status.FIRING)
         details["resolved"] = sum(1 for a in alerts if a.status is Status.RESOLVED)
         if group.truncated_alerts:
-            details["truncated_alerts"] = group.truncated_alerts
+            details["truncated_alerts"] = clip_count(group.truncated_alerts)
         if group.receiver:
             details["receiver"] = _clip(group.receiver)
         details["group_labels"] = _clip_map(group.group_labels)
@@ -179,9 +197,9 @@ def _details(group: AlertGroup, alerts: tuple[Alert, ...]) -> dict[str, Any]:
             if threshold:
                 details["threshold"] = _clip(threshold)
             if first.metric.treat_missing_data:
-                details["treat_missing_data"] = first.metric.treat_missing_data
-        details["account"] = first.account
-        details["region"] = first.region
+                details["treat_missing_data"] = _clip(first.metric.treat_missing_data)
+        details["account"] = _clip(first.account) or None
+        details["region"] = _clip(first.region) or None
         if first.arn:
             details["alarm_arn"] = _clip(first.arn)
         if first.labels:
@@ -190,24 +208,26 @@ def _details(group: AlertGroup, alerts: tuple[Alert, ...]) -> dict[str, Any]:
             details["note"] = "INSUFFICIENT_DATA: the alarm has no data to evaluate; never a critical page"
     if group.drill:
         details["drill"] = True
-    details["message_id"] = group.message_id
+    details["message_id"] = _clip(group.message_id)
     return details
 
 
 def _links(group: AlertGroup, alert: Alert) -> list[dict[str, str]]:
+    """The most useful first (a runbook before a graph); a URL too long or not http(s) is left out."""
     links: list[dict[str, str]] = []
     for kind in _LINK_ORDER:
         link = alert.link(kind) or group.link(kind)
-        if link is not None:
-            links.append({"href": link.url, "text": link.text})
+        href = safe_url(link.url, MAX_HREF, what=f"{kind.value} link") if link is not None else None
+        if link is not None and href is not None:
+            links.append({"href": href, "text": truncate(one_line(link.text), MAX_LINK_TEXT, what="link text")})
     return links[:MAX_LINKS]
 
 
 def _client_url(group: AlertGroup, alert: Alert) -> str | None:
     if group.source is Source.ALERTMANAGER:
-        return group.external_url
+        return safe_url(group.external_url, MAX_HREF, what="client_url")
     console = alert.link(LinkKind.CONSOLE)
-    return console.url if console else None
+    return safe_url(console.url, MAX_HREF, what="client_url") if console else None
 
 
 def _clip(text: str | None) -> str:
@@ -219,25 +239,23 @@ def _clip_map(values: Any) -> dict[str, str]:
 
 
 def _fit(event: dict[str, Any]) -> dict[str, Any]:
-    """Keep the whole event under PagerDuty's 512 KB: fewer alerts listed, then only the counts."""
-    while _size(event) > MAX_EVENT_BYTES:
-        details = event["payload"]["custom_details"]
-        alerts = details.get("alerts")
-        if isinstance(alerts, list) and alerts:
-            keep = len(alerts) // 2
-            details["alerts_not_listed"] = details.get("alerts_not_listed", 0) + len(alerts) - keep
-            details["alerts"] = alerts[:keep]
-            continue
-        slim = {k: v for k, v in details.items() if not isinstance(v, dict | list)}
-        slim = {k: truncate(v, 200) if isinstance(v, str) else v for k, v in slim.items()}
-        slim["note"] = "details cut to fit PagerDuty's 512 KB event limit"
-        event["payload"]["custom_details"] = slim
-        if _size(event) > MAX_EVENT_BYTES:  # cannot happen with the field limits above; never send oversize
-            event["payload"]["custom_details"] = {"note": slim["note"]}
-        break
+    """The event within `EVENT_BUDGET` as sent. Every other field has its own bound, so custom_details take what
+    is left, largest parts cut first. client_url, then links (least useful first) give way only if even the smallest
+    details would not fit, which those bounds rule out today."""
+    payload = event["payload"]
+    details = payload["custom_details"]
+    payload["custom_details"] = {}
+    while _size(event) + _MIN_DETAILS > EVENT_BUDGET and (event.get("links") or "client_url" in event):
+        if "client_url" in event:  # the console link, or Alertmanager's front page: the links say more
+            del event["client_url"]
+        else:
+            event["links"].pop()
+    room = EVENT_BUDGET - _size(event) + json_size({})
+    if json_size(details) > room:
+        details = fit_json({"note": CUT_NOTE, **details}, room, what="PagerDuty custom_details")
+    payload["custom_details"] = details
     return event
 
 
 def _size(event: dict[str, Any]) -> int:
-    # The routing key (32 characters) is added later; leave room for it.
-    return len(encode_json(event)) + 64
+    return json_size(event) + _ROUTING_KEY_ROOM

@@ -2,7 +2,9 @@
 
 Every piece of text that came from an alarm or an alert is escaped for mrkdwn and cut to the block's limit, and
 the whole message keeps within Slack's limits whatever the input: 50 blocks, 3000-character sections, 10 fields
-of 2000, a 150-character header, 25 buttons, and about 12,000 characters of block text in all.
+of 2000, a 150-character header, 25 buttons, and about 12,000 characters of block text in all. Counts are
+clipped to ten characters. URLs are never cut: they are percent-encoded (no `|`, `<` or `>` can end a link
+early and show one address while opening another), http(s) only, and left out when too long.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from alertlib.models import Alert, AlertGroup, LinkKind, Source, Status
-from alertlib.text import escape_mrkdwn, fit_mrkdwn, one_line, truncate
+from alertlib.text import escape_mrkdwn, fit_mrkdwn, format_count, mrkdwn_link, one_line, safe_url, truncate
 
 MAX_BLOCKS = 50
 MAX_SECTION = 3000
@@ -23,6 +25,8 @@ MAX_BUTTON_TEXT = 75
 MAX_URL = 3000
 MAX_BUTTONS = 25
 MAX_TEXT = 3000  # top-level fallback; Slack cuts at 40,000 and recommends under 4,000
+MAX_CONTEXT = 500  # ours; Slack allows 3000 per context element
+MAX_LISTED_URL = 500  # a link inside an alert's line; longer ones are left out (the buttons carry the rest)
 MAX_BLOCK_TEXT = 11_000  # Slack refuses about 13k characters of block text with msg_blocks_too_long
 MAX_LISTED = 40
 
@@ -106,10 +110,8 @@ def render_slack(
         budget.blocks.append({"type": "actions", "elements": buttons})
     context = _context(group, first)
     budget.left -= len(context)
-    colour_bar = {"type": "context", "elements": [{"type": "mrkdwn", "text": fit_mrkdwn(context, 500)}]}
-    text = _fallback(group, first, state)
-    if notice:
-        text = truncate(f"[PagerDuty delivery failed] {text}", MAX_TEXT)
+    colour_bar = {"type": "context", "elements": [{"type": "mrkdwn", "text": fit_mrkdwn(context, MAX_CONTEXT)}]}
+    text = _fallback(group, first, state, "[PagerDuty delivery failed] " if notice else "")
     return {
         "text": text,
         "blocks": budget.blocks[: MAX_BLOCKS - 1],
@@ -126,15 +128,15 @@ def _state_word(group: AlertGroup) -> str:
     if group.source is Source.ALERTMANAGER:
         if group.status is Status.RESOLVED:
             return "RESOLVED"
-        return f"FIRING ({len(group.firing)})" if len(group.alerts) > 1 else "FIRING"
+        return f"FIRING ({format_count(len(group.firing))})" if len(group.alerts) > 1 else "FIRING"
     return _CLOUDWATCH_STATE[group.status]
 
 
 def _group_summary(group: AlertGroup) -> str:
     firing, resolved = len(group.firing), len(group.resolved)
     common = group.common_annotations.get("summary") or group.common_annotations.get("message")
-    counts = f"{firing} firing, {resolved} resolved" + (
-        f", {group.truncated_alerts} not sent by Alertmanager" if group.truncated_alerts else ""
+    counts = f"{format_count(firing)} firing, {format_count(resolved)} resolved" + (
+        f", {format_count(group.truncated_alerts)} not sent by Alertmanager" if group.truncated_alerts > 0 else ""
     )
     return f"{common} ({counts})" if common else counts
 
@@ -147,7 +149,8 @@ def _fields(group: AlertGroup, first: Alert, now: datetime) -> list[tuple[str, s
     if group.source is Source.ALERTMANAGER:
         fields.append(("Receiver", group.receiver or "", False))
         if len(group.alerts) > 1:
-            fields.append(("Alerts", f"{len(group.firing)} firing, {len(group.resolved)} resolved", False))
+            counts = f"{format_count(len(group.firing))} firing, {format_count(len(group.resolved))} resolved"
+            fields.append(("Alerts", counts, False))
     if first.metric is not None:
         fields.append(("Metric", first.metric.describe(), False))
         fields.append(("Threshold", first.metric.describe_threshold(), False))
@@ -177,27 +180,39 @@ def _list_alerts(group: AlertGroup, budget: _Budget, limit: int) -> None:
         text = f"{mark} *{budget.mrkdwn(line, 400)}*"
         if detail:
             text += "\n" + budget.mrkdwn(detail, 300)
-        runbook = alert.link(LinkKind.RUNBOOK) or alert.link(LinkKind.GENERATOR)
-        if runbook is not None and len(runbook.url) < 500 and budget.left > 500:
-            text += f" <{escape_mrkdwn(runbook.url)}|{runbook.text}>"
-            budget.left -= len(runbook.url) + 20
+        link = _listed_link(alert)
+        if link and budget.left > 500:
+            text += f" {link}"
+            budget.left -= len(link)
         budget.blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})
         shown += 1
-    hidden = len(ordered) - shown + group.truncated_alerts
+    hidden = len(ordered) - shown + max(group.truncated_alerts, 0)
     if hidden > 0:
-        budget.blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"and {hidden} more"}]})
+        more = fit_mrkdwn(f"and {format_count(hidden)} more", MAX_CONTEXT)
+        budget.blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": more}]})
+
+
+def _listed_link(alert: Alert) -> str:
+    """The alert's runbook (else its graph) as a mrkdwn link; empty when neither has a short http(s) URL."""
+    for kind in (LinkKind.RUNBOOK, LinkKind.GENERATOR):
+        link = alert.link(kind)
+        url = safe_url(link.url, MAX_LISTED_URL, what="listed link") if link is not None else None
+        if link is not None and url is not None:
+            return mrkdwn_link(url, truncate(one_line(link.text), MAX_BUTTON_TEXT))
+    return ""
 
 
 def _buttons(group: AlertGroup, first: Alert) -> list[dict[str, Any]]:
     buttons: list[dict[str, Any]] = []
     for kind, text in _BUTTONS:
         link = first.link(kind) or group.link(kind)
-        if link is None or len(link.url) > MAX_URL:
+        url = safe_url(link.url, MAX_URL, what=f"{kind.value} button") if link is not None else None
+        if url is None:
             continue
         button: dict[str, Any] = {
             "type": "button",
             "text": {"type": "plain_text", "text": truncate(text, MAX_BUTTON_TEXT), "emoji": True},
-            "url": link.url,
+            "url": url,
             "action_id": f"link-{kind.value}",
         }
         if kind is LinkKind.RUNBOOK and group.status is Status.FIRING:
@@ -220,11 +235,11 @@ def _context(group: AlertGroup, first: Alert) -> str:
     return " \u00b7 ".join(parts)
 
 
-def _fallback(group: AlertGroup, first: Alert, state: str) -> str:
+def _fallback(group: AlertGroup, first: Alert, state: str, prefix: str = "") -> str:
     """The notification text: state, severity, name, what broke and where, escaped like everything else."""
     drill = "[DRILL] " if group.drill else ""
     where = " ".join(p for p in (first.account, first.region) if p)
-    text = f"{drill}[{state}] [{group.severity.value.upper()}] {group.title}"
+    text = f"{prefix}{drill}[{state}] [{group.severity.value.upper()}] {group.title}"
     summary = first.summary if len(group.alerts) == 1 else _group_summary(group)
     if summary:
         text += f": {summary}"
