@@ -3,7 +3,10 @@
 They check what they receive against the documented contracts (PROTOCOLS.md section 2) and answer as the real
 services do: PagerDuty 202 `{"status": "success", ...}` or 400 with errors; Slack 200 `ok` or 400 `invalid_blocks`.
 A test can script the next answers (`script`): a status with an optional `Retry-After`, a delay, or a
-connection reset, to exercise retries. Everything received is kept in `received`, in order.
+connection reset, to exercise retries; or one of the faults after which the request *was* taken: answered past
+the client's read time-out (`hold`), reset after accepting (`reset_after_accept`), or accepted slowly (`delay`
+with no status). `Chaos` draws such faults at random, and whole outages in windows of its clock. Everything
+received is kept in `received`, in order, with the fault it met.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -25,24 +29,49 @@ PAGERDUTY_SEVERITIES = ("critical", "error", "warning", "info")
 
 @dataclass
 class Answer:
-    """A scripted answer: `status` (with `body` and `retry_after`), after `delay` seconds, or a `reset`."""
+    """A scripted answer: `status` (with `body` and `retry_after`), after `delay` seconds, or a `reset` (nothing
+    accepted). With no `status` the request is judged as the real service would, after `delay`: a slow 2xx. Once
+    judged, `hold` seconds pass before the answer is written (accepted, then answered too late), or the connection
+    is reset instead of answering (`reset_after_accept`). `fault` names it in the counts."""
 
     status: int = 0  # 0: answer as the real service would
     body: str = ""
     retry_after: float | None = None
     delay: float = 0.0
     reset: bool = False
+    hold: float = 0.0
+    reset_after_accept: bool = False
+    fault: str = ""
+
+
+# Faults after which nothing was accepted, and faults after which the request was accepted but its answer is lost.
+REFUSING_FAULTS = ("500", "503", "429", "timeout", "reset")
+ACCEPTING_FAULTS = ("accepted-then-timeout", "accepted-then-reset", "slow-2xx")
+OUTAGE_KINDS = ("503", "reset", "slow-2xx")  # every request refused; reset unanswered; accepted but answered late
+
+
+@dataclass(frozen=True)
+class Outage:
+    """From `start` for `seconds` (on the chaos clock) every request meets `kind` (one of `OUTAGE_KINDS`)."""
+
+    start: float
+    seconds: float
+    kind: str = "503"
 
 
 @dataclass
 class Chaos:
-    """Fail `rate` of the requests, at random but repeatably (`seed`): 500, 503, 429 with Retry-After, a reply
-    slower than the client waits (`slow` seconds, then 504), or a connection reset. Nothing failed is accepted."""
+    """Fail `rate` of the requests, at random but repeatably (`seed`), with one of `faults`: 500, 503, 429 with
+    Retry-After, a reply slower than the client waits (`slow` seconds, then 504), or a connection reset (none of
+    these accepted); or accepted and then answered `slow` seconds late, accepted and then reset, accepted only
+    after `slow` seconds (`ACCEPTING_FAULTS`). During an `Outage` (by `clock`), every request meets its kind."""
 
     rate: float
     seed: int = 7
     slow: float = 0.5
-    faults: tuple[str, ...] = ("500", "503", "429", "timeout", "reset")
+    faults: tuple[str, ...] = REFUSING_FAULTS
+    outages: tuple[Outage, ...] = ()
+    clock: Callable[[], float] = time.monotonic
     counts: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -52,18 +81,33 @@ class Chaos:
         self._lock = threading.Lock()
 
     def draw(self) -> Answer | None:
+        now = self.clock()
+        outage = next((o for o in self.outages if o.start <= now < o.start + o.seconds), None)
         with self._lock:
-            if self._random.random() >= self.rate:
+            if outage is not None:
+                fault = f"outage-{outage.kind}"
+            elif self._random.random() >= self.rate:
                 return None
-            fault = self._random.choice(self.faults)
+            else:
+                fault = self._random.choice(self.faults)
             self.counts[fault] = self.counts.get(fault, 0) + 1
-        if fault == "429":
-            return Answer(status=429, body="rate_limited", retry_after=1)
-        if fault == "timeout":
-            return Answer(status=504, body="gateway_timeout", delay=self.slow)
-        if fault == "reset":
-            return Answer(reset=True)
-        return Answer(status=int(fault), body="server_error")
+        return self.answer(fault)
+
+    def answer(self, fault: str) -> Answer:
+        kind = fault.removeprefix("outage-")
+        if kind == "429":
+            return Answer(status=429, body="rate_limited", retry_after=1, fault=fault)
+        if kind == "timeout":
+            return Answer(status=504, body="gateway_timeout", delay=self.slow, fault=fault)
+        if kind == "reset":
+            return Answer(reset=True, fault=fault)
+        if kind == "accepted-then-timeout":
+            return Answer(hold=self.slow, fault=fault)
+        if kind == "accepted-then-reset":
+            return Answer(reset_after_accept=True, fault=fault)
+        if kind == "slow-2xx":
+            return Answer(delay=self.slow, fault=fault)
+        return Answer(status=int(kind), body="server_error", fault=fault)
 
 
 @dataclass
@@ -74,6 +118,7 @@ class Received:
     raw: bytes
     answered: int = 0
     problems: list[str] = field(default_factory=list)
+    fault: str = ""  # the fault this request met ("" when none)
 
 
 class StandIn:
@@ -86,6 +131,8 @@ class StandIn:
         self.connections = 0  # TCP connections accepted: keep-alive shows as fewer connections than requests
         self.script: deque[Answer] = deque()
         self.lock = threading.Lock()
+        self.sleep: Callable[[float], None] = time.sleep  # how delays pass (a run on a faster clock scales them)
+        self.busy = 0  # requests being handled: `idle()` waits for the late ones
         self.server = _Server((host, port), _handler_for(self))
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, name=f"{kind}-stand-in", daemon=True)
@@ -117,6 +164,16 @@ class StandIn:
 
     def accepted(self) -> list[Received]:
         return [r for r in self.received if r.answered in (200, 202)]
+
+    def idle(self, timeout: float = 30.0) -> bool:
+        """Wait until no request is being handled (a slow one accepts late): True when idle."""
+        ends = time.monotonic() + timeout
+        while time.monotonic() < ends:
+            with self.lock:
+                if not self.busy:
+                    return True
+            time.sleep(0.01)
+        return False
 
     def clear(self) -> None:
         with self.lock:
@@ -395,6 +452,21 @@ def _handler_for(stand_in: StandIn) -> type[BaseHTTPRequestHandler]:
                 stand_in.connections += 1
 
         def do_POST(self) -> None:
+            with stand_in.lock:
+                stand_in.busy += 1
+            try:
+                self._post()
+            finally:
+                with stand_in.lock:
+                    stand_in.busy -= 1
+
+        def _reset(self) -> None:
+            # An RST instead of an answer: SO_LINGER with a zero timeout, then close.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+            self.close_connection = True
+
+        def _post(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length)
             try:
@@ -406,15 +478,13 @@ def _handler_for(stand_in: StandIn) -> type[BaseHTTPRequestHandler]:
             if answer is None:
                 answer = (stand_in.chaos.draw() if stand_in.chaos else None) or Answer()
             record = Received(path=self.path, headers=dict(self.headers.items()), body=body, raw=raw)
+            record.fault = answer.fault
             with stand_in.lock:
                 stand_in.received.append(record)
             if answer.delay:
-                time.sleep(answer.delay)
+                stand_in.sleep(answer.delay)
             if answer.reset:
-                # An RST instead of an answer: SO_LINGER with a zero timeout, then close.
-                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                self.connection.close()
-                self.close_connection = True
+                self._reset()
                 return
             if answer.status:
                 status, text, problems = answer.status, answer.body, list[str]()
@@ -422,6 +492,11 @@ def _handler_for(stand_in: StandIn) -> type[BaseHTTPRequestHandler]:
                 status, text, problems = stand_in.judge(body, raw)
             record.answered = status
             record.problems = problems
+            if answer.reset_after_accept:
+                self._reset()
+                return
+            if answer.hold:
+                stand_in.sleep(answer.hold)
             data = text.encode()
             self.send_response(status)
             content_type = "application/json" if stand_in.kind == "pagerduty" else "text/html"

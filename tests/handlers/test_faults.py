@@ -7,30 +7,42 @@ from typing import Any
 
 import pytest
 
-from tools.faults import run
+from tools.faults import ALL_FAULTS, run
 from tools.redrive import plan, redrive
+from tools.standins import ACCEPTING_FAULTS
+
+# A small run of `make faults` (tools/faults.py): 120 alerts, 30% of requests failing with every fault kind, a
+# one-minute 503 outage and a 30-second brown-out (every request accepted, answered past the read time-out).
+SMALL = {"n": 120, "outages": ((0.2, 60.0, "503"), (0.6, 30.0, "slow-2xx")), "scale": 40.0}
 
 
-def test_1000_alerts_with_30_percent_of_requests_failing() -> None:
-    lines: list[str] = []
-    reports = run(1000, rate=0.3, say=lines.append)
-    for report in reports:
-        assert report.alerts == 1000
-        assert report.delivered + report.dead_lettered == 1000, report
-        assert report.duplicates == 0, report
-        assert report.delivered_after_redrive == 1000, report
-        assert report.duplicates_after_redrive == 0, report
-        assert set(report.faults) == {"500", "503", "429", "timeout", "reset"}
-        assert sum(report.faults.values()) > 250  # about 30% of the requests really failed
+def test_faults_lose_nothing_and_slack_is_posted_at_most_once_per_lambda_attempt() -> None:
+    summary = run(**SMALL, say=lambda line: None)  # type: ignore[arg-type]
+    by = {r.destination: r for r in summary.reports}
+    line = summary.line()
+    assert line["lost"] == 0 and line["alerts"] == 120
+    assert set(line) == {"alerts", "lost", "dead_lettered", "duplicates_pagerduty", "duplicates_slack",
+                         "accepted_then_lost"}  # fmt: skip
+    for report in by.values():
+        assert report.delivered_after_redrive == 120, report
+        assert report.lambda_timeouts == 0, report
+        assert set(report.faults) >= set(ALL_FAULTS), report.faults  # every kind injected, the outages too
+        assert {"outage-503", "outage-slow-2xx"} <= set(report.faults), report.faults
+    # PagerDuty sends again at once when an answer is lost (dedup_key makes it harmless): it shows, and is counted.
+    assert by["pagerduty"].duplicates > 0
+    # Slack: never re-posted within an invocation, so at most once per Lambda attempt (the first and 2 retries).
+    assert by["slack"].most_posts <= 1 + 2, by["slack"]
+    assert line["duplicates_slack"] == by["slack"].duplicates_after_redrive
 
 
-def test_heavy_failures_go_to_the_dead_letter_queue_and_the_redrive_heals_them() -> None:
-    reports = run(150, rate=0.7, faults=("500", "503", "reset"), retries=0, say=lambda line: None)
-    for report in reports:
-        assert report.dead_lettered > 10, report
-        assert report.delivered + report.dead_lettered == 150
-        assert report.duplicates == report.duplicates_after_redrive == 0
-        assert report.delivered_after_redrive == 150
+def test_without_the_protection_the_accepted_faults_duplicate() -> None:
+    """The fault injection is real: with idempotency off and Slack re-posting a POST whose answer was lost, the
+    faults after which the request was accepted make duplicates at both destinations, many to one Slack alert."""
+    summary = run(**SMALL, faults=ACCEPTING_FAULTS, protect=False, say=lambda line: None)  # type: ignore[arg-type]
+    by = {r.destination: r for r in summary.reports}
+    assert by["pagerduty"].duplicates > 0 and by["slack"].duplicates > 0
+    assert by["slack"].most_posts > 1 + 2, by["slack"]  # the brown-out: up to 5 posts in one invocation
+    assert summary.line()["lost"] == 0
 
 
 def test_redrive_plans_each_kind_of_message() -> None:
