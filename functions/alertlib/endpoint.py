@@ -463,8 +463,11 @@ class _Entry:
         self.size = _cost(self.value)
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)  # one, not one per call
+
+
 def _dumps(value: Any) -> str:
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    text = _ENCODER.encode(value)
     return _SNS_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
@@ -510,6 +513,12 @@ def _bound_identity(body: dict[str, Any]) -> dict[str, Any]:
     its `fingerprint` (or, without one, on its labels). A key too long to carry becomes its hash here, on every
     body whether it fits or not, so a small resolve keeps the key of a large firing."""
     body = dict(body)
+    alerts = body.get("alerts")
+    if body.get("status") not in ("firing", "resolved") and isinstance(alerts, list):
+        # parse derives a missing or odd status from the alerts it sees: from a part's share, it could say resolved
+        # while another part fires. Derived here once, from them all, every part carries the group's status.
+        firing = any(isinstance(a, dict) and a.get("status") == "firing" for a in alerts)
+        body["status"] = "firing" if firing else "resolved"
     group_key = _scalar_str(body.get("groupKey"))
     if not group_key:
         body.pop("groupKey", None)  # parse ignores it: the group is keyed as if it were absent
@@ -518,7 +527,6 @@ def _bound_identity(body: dict[str, Any]) -> dict[str, Any]:
             body["groupKey"] = _digest(group_key)
     elif _cost(group_key) > MAX_KEY_BYTES:
         body["groupKey"] = _digest(group_key)
-    alerts = body.get("alerts")
     if isinstance(alerts, list):
         body["alerts"] = [_bound_fingerprint(a) if isinstance(a, dict) else a for a in alerts]
     return body
