@@ -3,7 +3,10 @@
 Behind a Lambda function URL (payload format 2.0). Every answer is deliberate: 401 with no detail (nothing is
 processed), 413 over 1 MB, 400 with the reason for bad JSON or a body that is not Alertmanager's, 429 with
 `Retry-After` over the rate limit, 405 for other methods, 202 once every part is published. Bad input is never a
-500; a 500 means publishing failed, and Alertmanager retries it.
+500 (`decode_body`: strict JSON, depth checked without recursion); a 500 means publishing failed, and Alertmanager
+retries it: the failed attempt gives back its rate-limit units and its signature, and leaves a record of the parts
+of a split body that went, so the retry publishes only the rest. Every part fits SNS whatever is large
+(`split_body`).
 """
 
 from __future__ import annotations
