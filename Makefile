@@ -20,7 +20,7 @@ help:
 	@echo "make check         lint, types and tests: exactly what CI runs"
 	@echo "make bench         cold start, warm latency and memory of a forwarder"
 	@echo "make preview FILE= show the request bodies for a payload (nothing is sent)"
-	@echo "make faults        1,000 alerts through the forwarders while PagerDuty and Slack fail 30% of requests"
+	@echo "make faults        1,000 alerts per forwarder through real faults (lost answers, resets, outages of minutes)"
 	@echo "make fuzz          10,000 generated payloads through parse, normalise, redact and render: limits and time"
 	@echo "make drill-local   the pager drill against the local pipeline (dev environment)"
 	@echo "make synth ENV=    synthesize an environment (config/ENV.json); no AWS credentials needed"

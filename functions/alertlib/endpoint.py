@@ -307,21 +307,26 @@ def decode_body(raw: bytes) -> dict[str, Any]:
     return scrubbed
 
 
-def check_alertmanager_body(body: Mapping[str, Any]) -> None:
-    """What parse lets through but the webhook never sends: label and annotation maps whose values are not
-    strings (parse would write them as JSON text; a sender that does so is broken, and says so with a 400)."""
+def check_alertmanager_body(body: dict[str, Any]) -> None:
+    """Label and annotation maps hold text. A number, boolean or null value (some hand-written senders send them)
+    is taken as its JSON text in place, as the forwarders' parse reads it, so the split and the forwarders see the
+    same labels and the same fingerprint; a map that is not an object, or a value that is itself a list or an
+    object, is refused with a 400 (a label has no structure)."""
     for name in ("groupLabels", "commonLabels", "commonAnnotations"):
-        _check_string_map(body.get(name), name)
+        _check_string_map(body, name, name)
     for index, alert in enumerate(body.get("alerts") or []):
         for name in ("labels", "annotations"):
-            _check_string_map(alert.get(name), f"alert {index} {name}")
+            _check_string_map(alert, name, f"alert {index} {name}")
 
 
-def _check_string_map(value: Any, where: str) -> None:
+def _check_string_map(parent: dict[str, Any], key: str, where: str) -> None:
+    value = parent.get(key)
     if value is None:
         return
-    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+    if not isinstance(value, dict) or any(isinstance(v, dict | list) for v in value.values()):
         raise MalformedInput(f"{where} must map names to strings")
+    if not all(isinstance(v, str) for v in value.values()):
+        parent[key] = {k: v if isinstance(v, str) else json.dumps(v) for k, v in value.items()}
 
 
 def _check_depth(value: Any) -> None:

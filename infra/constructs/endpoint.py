@@ -30,8 +30,9 @@ def endpoint_statements(
             actions=["secretsmanager:GetSecretValue"],
             resources=[auth_secret.secret_arn],
         ),
-        # endpoint.DynamoRateLimiter: consume() updates a counter, first_use() puts a signature, forget() deletes it
-        # again when nothing was published.
+        # endpoint.DynamoRateLimiter: consume() updates a counter and refund() gives back what a failed publish
+        # took (UpdateItem); first_use() puts a signature and forget() deletes it when nothing was published; after a
+        # partial publish, each part that went is put and the retry takes it by a conditional delete.
         iam.PolicyStatement(
             sid="CountAndRememberInOwnTable",
             actions=["dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:DeleteItem"],
