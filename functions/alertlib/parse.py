@@ -683,7 +683,7 @@ def _list(body: Mapping[str, Any] | None, key: str) -> list[Any]:
 def _required_str(body: Mapping[str, Any], key: str) -> str:
     """A required text field; a number is read as its text (`404`), anything else is refused."""
     value = _opt_str(body, key)
-    if not value or not value.strip():
+    if not value:
         raise MalformedInput(f"{key} is missing or empty")
     return value
 
