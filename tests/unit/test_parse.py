@@ -320,7 +320,7 @@ def test_parse_region_names_cover_every_botocore_region_and_partition() -> None:
             assert re.fullmatch(partition["regionRegex"], code)
             assert partition_of(code) == partition["partition"], code
             assert region_from_name(region["description"]) == code, region["description"]
-            if region["description"].startswith("Europe ("):  # CloudWatch said "EU (...)" until 2021
+            if region["description"].startswith("Europe ("):  # recorded notifications say "EU (London)"
                 assert region_from_name(region["description"].replace("Europe", "EU")) == code
             seen += 1
     assert seen >= 45
