@@ -235,6 +235,19 @@ def test_scalar_label_values_are_taken_as_their_text(endpoint: Endpoint, world: 
     assert sent["commonLabels"]["code"] == "500" and sent["commonAnnotations"]["ratio"] == "0.25"
 
 
+def test_an_empty_list_where_a_map_belongs_is_an_empty_map(endpoint: Endpoint, world: dict[str, Any]) -> None:
+    """PHP's `json_encode([])` writes an empty map as `[]`; the forwarders read it as no annotations, so the
+    endpoint does too rather than refusing an alert the sender will not retry."""
+    body = alertmanager(1)
+    body["alerts"][0]["annotations"] = []
+    body["commonAnnotations"] = []
+    response = endpoint.handle(request(body))
+    assert response.status == 202, response.body
+    [message] = published(world, "critical")
+    sent = json.loads(message["Message"])
+    assert sent["alerts"][0]["annotations"] == {} and sent["commonAnnotations"] == {}
+
+
 def test_non_ascii_labels_survive(endpoint: Endpoint, world: dict[str, Any]) -> None:
     body = alertmanager(1)
     body["alerts"][0]["labels"]["service"] = "Zahlungsdienst – Zürich 🚨"

@@ -236,10 +236,10 @@ def _fastest(body: dict[str, Any]) -> float:
     return min(times)
 
 
-def _many(n: int, size: int) -> dict[str, Any]:
+def _many(n: int, size: int, char: str = "p") -> dict[str, Any]:
     body = alertmanager(n)
     for alert in body["alerts"]:
-        alert["labels"]["pod"] = "p" * size  # every alert cut when size is large
+        alert["labels"]["pod"] = char * size  # every alert cut when size is large
     return body
 
 
@@ -249,13 +249,17 @@ def _many(n: int, size: int) -> dict[str, Any]:
         (_many(600, 0), _many(2400, 0)),  # 310 KB and 1.25 MB of small alerts, both split
         (_many(1, 260_000), _many(4, 260_000)),  # 260 KB and 1 MB of alerts each cut
         (many_moderate_labels(), about_1mb()),
+        # characters JSON or SNS escape take the slow path of the cut: one escape per character (8.5 s before)
+        (_many(1, 110_000, "\ufffe"), _many(6, 55_000, "\ufffe")),
+        (_many(1, 110_000, "\x01"), _many(6, 55_000, "\x01")),
     ],
-    ids=["small alerts", "alerts cut", "labels cut"],
+    ids=["small alerts", "alerts cut", "labels cut", "U+FFFE cut", "control characters cut"],
 )
 def test_split_is_linear(small: dict[str, Any], large: dict[str, Any]) -> None:
     """A 1 MB body splits well under a second on this 2-core machine, and 4 times the input takes about 4 times
     as long, not 16 (generous bounds: other work shares the machine)."""
     small_time, large_time = _fastest(small), _fastest(large)
+    assert all(len(part.encode()) <= MAX_SNS_BYTES for part in split_body(copy.deepcopy(large)))
     assert large_time < 1.5
     assert large_time < 10 * max(small_time, 0.005)
 
