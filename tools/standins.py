@@ -12,6 +12,8 @@ received is kept in `received`, in order, with the fault it met.
 from __future__ import annotations
 
 import json
+import math
+import re
 import socket
 import struct
 import sys
@@ -22,6 +24,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+# PagerDuty's `timestamp` is a JSON-schema date-time: RFC 3339, offsets in hours and minutes only
+RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})")
 
 PAGERDUTY_ACTIONS = ("trigger", "acknowledge", "resolve")
 PAGERDUTY_SEVERITIES = ("critical", "error", "warning", "info")
@@ -201,9 +206,6 @@ def pagerduty_problems(body: Any, size: int) -> list[str]:
     acknowledge or resolve); a trigger's payload: summary (1-1024), source, severity, an ISO 8601 timestamp,
     component/group/class strings, custom_details an object; client a string, client_url a URL; links
     [{href (URL), text?}], images [{src (https URL), href? (URL), alt?}]; and no NaN or infinity (not JSON)."""
-    import math
-    import re
-    from datetime import datetime
 
     url = re.compile(r"https?://[^\s/?#][^\s]*", re.IGNORECASE)
 
@@ -239,11 +241,8 @@ def pagerduty_problems(body: Any, size: int) -> list[str]:
         if payload and payload.get("severity") not in PAGERDUTY_SEVERITIES:
             problems.append("payload.severity must be critical, error, warning or info")
         timestamp = payload.get("timestamp")
-        if timestamp is not None:
-            try:
-                datetime.fromisoformat(timestamp)
-            except (TypeError, ValueError):
-                problems.append("payload.timestamp must be an ISO 8601 date-time")
+        if timestamp is not None and (not isinstance(timestamp, str) or not RFC3339.fullmatch(timestamp)):
+            problems.append("payload.timestamp must be an RFC 3339 date-time")
         for name in ("component", "group", "class"):
             if name in payload and not isinstance(payload[name], str):
                 problems.append(f"payload.{name} must be a string")

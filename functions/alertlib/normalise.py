@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
@@ -126,9 +127,7 @@ def _from_state_change(message: AlarmStateChange, route_severity: Severity) -> A
             dimensions=metric.dimensions,
             statistic=metric.statistic or (statistic if isinstance(statistic, str) else None),
             period=metric.period,
-            threshold=float(threshold)
-            if isinstance(threshold, int | float) and not isinstance(threshold, bool)
-            else None,
+            threshold=_finite(threshold),
             expression=metric.expression,
             unit=metric.unit,
         )
@@ -255,6 +254,17 @@ def _alarm_summary(metric: Metric | None, reason: str, alarm_rule: str | None, c
         names = ", ".join(child.rsplit(":alarm:", 1)[-1] for child in children[:3])
         return f"rule {alarm_rule}" + (f"; triggered by {names}" if names else "")
     return reason.split(". ", maxsplit=1)[0] if reason else ""
+
+
+def _finite(value: object) -> float | None:
+    """A JSON number as a finite float; None for anything else (a bool, text, or an int too large for a float)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _reason_value(reason: str) -> str:

@@ -640,7 +640,11 @@ def parse_time(raw: Any) -> datetime | None:
     return _in_range(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
 
 
-def _from_epoch(seconds: float) -> datetime | None:
+def _from_epoch(raw: float) -> datetime | None:
+    try:
+        seconds = float(raw)  # an int of 400 digits overflows here, not in isfinite
+    except OverflowError:
+        return None
     if not math.isfinite(seconds) or seconds < 0:
         return None
     if seconds >= 1e11:  # milliseconds: 1e11 seconds is the year 5138

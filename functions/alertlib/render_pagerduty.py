@@ -11,6 +11,7 @@ cut; custom_details take the room that is left, their largest parts cut first an
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
 from typing import Any
 
 from alertlib.models import Alert, AlertGroup, LinkKind, Source, Status
@@ -101,9 +102,9 @@ def _trigger(group: AlertGroup, dedup_key: str, alerts: tuple[Alert, ...]) -> di
         "client": CLIENT if group.source is not Source.ALERTMANAGER else "Alertmanager",
         "links": _links(group, first),
     }
-    timestamp = first.starts_at
-    if timestamp is not None and timestamp.year > 1:
-        event["payload"]["timestamp"] = timestamp.isoformat()
+    timestamp = _rfc3339(first.starts_at)
+    if timestamp is not None:
+        event["payload"]["timestamp"] = timestamp
     client_url = _client_url(group, first)
     if client_url:
         event["client_url"] = client_url
@@ -259,3 +260,18 @@ def _fit(event: dict[str, Any]) -> dict[str, Any]:
 
 def _size(event: dict[str, Any]) -> int:
     return json_size(event) + _ROUTING_KEY_ROOM
+
+
+def _rfc3339(moment: datetime | None) -> str | None:
+    """The time in UTC as RFC 3339 with milliseconds (`2026-11-22T02:50:00.000Z`), which PagerDuty's date-time
+    accepts whatever offset the source wrote (`+05:30:15` is valid to Python, not to RFC 3339); None when it has
+    no UTC equivalent (year 1, year 9999 with a negative offset)."""
+    if moment is None:
+        return None
+    try:
+        utc = (moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    except (OverflowError, ValueError):
+        return None
+    if utc.year < 2:
+        return None
+    return utc.isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 
 import pytest
 
@@ -344,3 +345,19 @@ def test_normalise_eventbridge_event_without_resources_is_keyed_by_its_arn_all_t
     without = group_of({**event, "resources": []})
     assert without.dedup_key == with_arn.dedup_key
     assert without.alerts[0].link(LinkKind.CONSOLE) == with_arn.alerts[0].link(LinkKind.CONSOLE)
+
+
+def test_normalise_numbers_too_large_for_a_float_are_absent_not_a_crash() -> None:
+    """An int of 400 digits passes JSON (under Python's 4,300-digit limit) but overflows a float: as a time or a
+    threshold it is absent, and the alert still goes out (it used to raise OverflowError: retried, dead-lettered)."""
+    huge = 10**400
+    body = alertmanager(1)
+    body["alerts"][0]["startsAt"] = huge
+    group = group_of(sns_event(body))
+    assert len(group.alerts) == 1
+    cloudwatch = group_of(sns_event(alarm(StateChangeTime=huge)))
+    assert cloudwatch.alerts[0].status is Status.FIRING
+    event = load_event("eventbridge-alarm-state-change-single-metric__aws-docs.json")
+    event["detail"]["state"]["reasonData"] = json.dumps({"threshold": huge, "statistic": "Average"})
+    [alert] = group_of(event).alerts
+    assert alert.metric is not None and alert.metric.threshold is None

@@ -64,7 +64,7 @@ def test_pagerduty_trigger_carries_what_where_how_bad_and_next_steps() -> None:
     assert payload["group"] == "123456789012/us-east-1"
     assert "prod-rds-orders-db-CPUUtilization" in payload["summary"]
     assert "97.5" in payload["summary"]
-    assert payload["timestamp"] == "2026-11-22T02:55:00+00:00"
+    assert payload["timestamp"] == "2026-11-22T02:55:00.000Z"
     details = payload["custom_details"]
     assert details["threshold"] == "> 90 for 5 of 5 periods"
     assert details["reason"].startswith("Threshold Crossed")
@@ -588,6 +588,8 @@ def _pd_body() -> dict[str, Any]:
         (lambda b: b["payload"].update(source=7), "source"),
         (lambda b: b["payload"].update(severity="page"), "severity"),
         (lambda b: b["payload"].update(timestamp="yesterday"), "timestamp"),
+        (lambda b: b["payload"].update(timestamp="2026-11-22T02:50:00+05:30:15"), "timestamp"),
+        (lambda b: b["payload"].update(timestamp="2026-11-22 02:50:00"), "timestamp"),
         (lambda b: b["payload"].update(component=1), "component"),
         (lambda b: b["payload"].update(group=[]), "group"),
         (lambda b: b["payload"].update({"class": {}}), "class"),
@@ -786,3 +788,20 @@ def test_safe_url_encodes_what_could_end_a_link_and_never_cuts(url: str, expecte
 )
 def test_format_count_is_short(count: int, text: str) -> None:
     assert format_count(count) == text
+
+
+@pytest.mark.parametrize(
+    ("written", "sent"),
+    [
+        ("2026-11-22T02:50:00+05:30:15", "2026-11-21T21:19:45.000Z"),  # Python reads offsets with seconds
+        ("2026-11-22T02:50:00.123456789-07:00", "2026-11-22T09:50:00.123Z"),
+        ("2026-11-22 02:50:00 UTC", "2026-11-22T02:50:00.000Z"),
+        ("9999-12-31T23:00:00-05:00", None),  # no UTC equivalent: left out, not a crash
+    ],
+)
+def test_render_pagerduty_timestamp_is_rfc3339_in_utc(written: str, sent: str | None) -> None:
+    body = alertmanager(1)
+    body["alerts"][0]["startsAt"] = written
+    [event] = render_pagerduty(group_of(sns_event(body)))
+    assert event["payload"].get("timestamp") == sent
+    assert pagerduty_problems({**event, "routing_key": "r" * 32}, 1000) == []
