@@ -12,11 +12,14 @@ outwards:
 
 - the local part is the run of word characters (any script), `.`, `+`, `-` and `_` to the left, including
   percent escapes of those and of UTF-8 bytes; it stops at any other character or escape (`%22`, `%3D`), and
-  where Latin letters meet CJK ones (`联系jane@example.com请`: CJK text has no spaces between words);
-- the domain is the run of dot-separated labels to the right (any script; `.` and the fullwidth and ideographic
-  full stops as dots; escaped UTF-8 bytes) up to its last label that can be a top-level domain (two letters or
-  more, or `xn--`), or an address literal `[10.0.0.1]` / `[IPv6:…]`;
-- the first character of the local part is kept (unless it is a percent escape), the rest becomes `***@***`.
+  where Latin letters meet CJK ones (`联系jane@example.com请`: CJK text has no spaces between words); or a
+  quoted local part (`"jane doe"@example.com`, at most 64 characters, quoted pairs allowed), masked whole;
+- the domain is the run of dot-separated labels to the right (any script; `.`, the fullwidth and ideographic
+  full stops and `%2E` / `%252E` as dots; escaped UTF-8 bytes) up to its last label that can be a top-level
+  domain (two letters or more, or `xn--`), or an address literal `[10.0.0.1]` / `[IPv6:…]`, or a bare IPv4
+  address (`ops@10.0.0.1`; `lodash@4.17.21` is a version, not an address);
+- the first character of the local part is kept (unless it is a percent escape or a quote), the rest becomes
+  `***@***`.
 
 Phone numbers (-> `[phone]`). Runs of digits joined by at most three separator characters (spaces of every
 width, `.`, `-` and every dash, `/`, parentheses) are read as groups; a group glued to a Latin letter or `_`
@@ -29,10 +32,21 @@ never phone numbers. A window of groups is a phone number when it is:
 - North American: `[1] (AAA) BBB-CCCC`, `AAA-BBB-CCCC`, `1-800-555-0199` (area code 2-9);
 - national with a trunk `0`: first group `0[1-9]` of 2-5 digits, 2-6 groups of two digits or more, 9-12 digits
   (UK `020 7946 0958`, `07700 900123`; France `01 23 45 67 89`, `06.12.34.56.78`; Germany `030 12345678`,
-  `(030) 1234567`, `030/12345678`); dots need three groups or more (`0123.4567` is a decimal);
+  `(030) 1234567`, `030/12345678`); dots need three groups or more (`0123.4567` is a decimal); the group after
+  the trunk group does not start with `0` (a subscriber number never starts with the trunk digit, so
+  `010 020 030 040` and `01 02 03 04 05` are lists of zero-padded values); exactly three groups of four digits
+  joined by dashes are an AWS account id as the console shows it (`0123-4567-8901`), not a national number
+  (the spaced `0123 4567 8901` still is one, and after a phone word any shape is);
+- fixed national shapes without a trunk `0`: a Chinese mobile `1[3-9]X XXXX XXXX` (3-4-4) and a Russian number
+  with the trunk `8`, `8 (AAA) BBB-CC-DD` (1-3-3-2-2), joined by spaces, dashes or parentheses;
 - any 7-15 digits, bare or grouped, right after a phone word (`phone`, `tel`, `tel:`, `call`, `mobile`, `cell`,
   `fax`, `sms`, `Telefon`, `Handy`, `téléphone`, `tél`, `portable`, `电话`, …) and at most a short gap
   (`:`, `=`, `#`, `no.`, `number`, `me at`): `call 5551234567`, `phone=0201234567`, `tel:5551234567`.
+
+An extension right after a number is part of it: `555-123-4567x89`, `555-123-4567 ext. 89`,
+`+44 20 7946 0958 extension 123` (`x`, `ext`, `extn`, `extension`, then 1-6 digits that end the word).
+Not handled (kept): Chinese and Russian numbers written in other groupings (`13800138000`, `8 495 1234567`)
+unless after a phone word or with `+86` / `+7`, and other national formats without a `+`.
 
 So a bare 10- or 12-digit number (byte counts, account ids, epoch times), a dashed account id
 (`1234-5678-9012`), a decimal (`1234.5678 ms`), a version, a UUID or an ARN is kept. Numbers written with
@@ -73,18 +87,25 @@ _CJK_LETTER = re.compile(f"[{_CJK}]")
 _OTHER_LETTER = re.compile(rf"[^\W\d_{_CJK}]")
 _DOTS = "．。｡"
 _DOMAIN_CHAR = r"(?:[^\W_]|[\-\u0300-\u036f]|%(?:25)?[89A-Fa-f][0-9A-Fa-f])"
-# An `@` (or a look-alike, or one percent-encoded once or twice) between a local-part character and a label
-# followed by a dot: the filter that keeps the Python work to the places where an address can be.
+_DOT = rf"(?:[.{_DOTS}]|%(?:25)?2[Ee])"  # a dot between labels, also percent-encoded once or twice
+_IPV4 = r"\d{1,3}(?:\.\d{1,3}){3}(?!\w|\.\w)"
+# An `@` (or a look-alike, or one percent-encoded once or twice) between a local-part character (or the closing
+# quote of a quoted one) and a label followed by a dot, or an IPv4 address: the filter that keeps the Python work
+# to the places where an address can be.
 _MARKER = re.compile(
-    r"(?:(?<=[\w.+\-])|(?<=%[0-9A-Fa-f]{2}))(?:[@\uff20\ufe6b]|%(?:25)?40)"
-    rf"(?=\[|(?:{_DOMAIN_CHAR}++[.{_DOTS}])+(?:[^\W\d_]{{2}}|xn--|%))"
+    r'(?:(?<=[\w.+\-"])|(?<=%[0-9A-Fa-f]{2}))(?:[@\uff20\ufe6b]|%(?:25)?40)'
+    rf"(?=\[|(?:{_DOMAIN_CHAR}++{_DOT})+(?:[^\W\d_]{{2}}|xn--|%)|{_IPV4})"
 )
 # Percent escapes allowed in a local part: + - . 0-9 A-Z _ a-z and UTF-8 bytes, written reversed ("%41" -> "14%").
 _ESC_REV = r"(?:[BbDdEe]2|[0-9]3|[1-9A-Fa-f][46]|[0-9Aa][57]|[Ff]5|[0-9A-Fa-f][89A-Fa-f])%"
 # The local part read leftwards from the marker, on the reversed text: possessive, so each run is read once.
 _LOCAL_REV = re.compile(rf"(?:{_ESC_REV}(?:52%)?|(?![0-9A-Fa-f]{{2}}%|[0-9A-Fa-f]{{2}}52%)[\w.+\-\u0300-\u036f])*+")
-_DOMAIN = re.compile(rf"\[(?:IPv6:)?[0-9A-Fa-f:.]{{2,45}}\]|(?:{_DOMAIN_CHAR}|[.{_DOTS}])*+")
-_LABEL_SPLIT = re.compile(f"[.{_DOTS}]")
+# A quoted local part read leftwards from its closing quote, on the reversed text: at most 64 characters of
+# printable text and quoted pairs (`\\"` reversed is `"\\`), possessive, so it is read once.
+_QUOTED_REV = re.compile(r'"(?:[^"\\\x00-\x1f\x7f]|["\\]\\){1,64}+"')
+_DOMAIN = re.compile(rf"\[(?:IPv6:)?[0-9A-Fa-f:.]{{2,45}}\]|(?:{_DOMAIN_CHAR}|{_DOT})*+")
+_IPV4_DOMAIN = re.compile(_IPV4)
+_LABEL_SPLIT = re.compile(_DOT)
 _ESCAPED_LABEL = re.compile(r"(?:%(?:25)?[89A-Fa-f][0-9A-Fa-f])+")
 _LITERAL = re.compile(r"\[(?:IPv6:[0-9A-Fa-f:.]*[0-9A-Fa-f]|\d{1,3}(?:\.\d{1,3}){3})\]")
 
@@ -99,14 +120,18 @@ def _scrub_emails(text: str) -> str:
             continue
         if not reversed_text:
             reversed_text = text[::-1]
-        local = _local_length(reversed_text, len(text) - at, at - done)
+        if text[at - 1] == '"':
+            quoted = _QUOTED_REV.match(reversed_text, len(text) - at, len(text) - done)
+            local = quoted.end() - quoted.start() if quoted else 0
+        else:
+            local = _local_length(reversed_text, len(text) - at, at - done)
         if not local:
             continue
         domain = _domain_length(text, after)
         if not domain:
             continue
         start = at - local
-        first = text[start] if text[start] != "%" else ""
+        first = text[start] if text[start] not in '%"' else ""
         pieces += (text[done:start], first, EMAIL_MASK)
         done = after + domain
     if not pieces:
@@ -129,14 +154,24 @@ def _domain_length(text: str, position: int) -> int:
     domain = run.group(0)
     if domain.startswith("["):
         return len(domain) if _LITERAL.fullmatch(domain) else 0
-    labels = _LABEL_SPLIT.split(_same_script(domain))
+    domain = _same_script(domain)
+    starts, ends = [0], []  # where each label starts and ends: a dot may be three characters (`%2E`)
+    for dot in _LABEL_SPLIT.finditer(domain):
+        ends.append(dot.start())
+        starts.append(dot.end())
+    ends.append(len(domain))
+    labels = [domain[start:end] for start, end in zip(starts, ends, strict=True)]
     if "" in labels:
         labels = labels[: labels.index("")]
-    while len(labels) >= 2 and not _is_tld(labels[-1]):
-        labels.pop()
-    if len(labels) < 2:
-        return 0
-    return sum(len(label) for label in labels) + len(labels) - 1
+    last = len(labels) - 1
+    while last >= 1 and not _is_tld(labels[last]):
+        last -= 1
+    if last >= 1:
+        return ends[last]
+    ipv4 = _IPV4_DOMAIN.match(text, position)  # ops@10.0.0.1
+    if ipv4 and all(int(octet) <= 255 for octet in ipv4.group(0).split(".")):
+        return ipv4.end() - position
+    return 0
 
 
 def _is_tld(label: str) -> bool:
@@ -162,8 +197,12 @@ _DASHES = "\\-\u2010-\u2015\u2212\ufe63\uff0d"
 # that does not start inside a word or a number: a failed start is never retried inside the same run.
 _CHAIN = re.compile(rf"(?<![^\W{_CJK}]|[+(])(?:\+[{_SPACES}]?)?\(?\d[\d(){_SPACES}{_DASHES}./]{{5,}}+")
 _SEPARATOR = re.compile(rf"[{_SPACES}]*(?:([{_DASHES}])|([./]))?[{_SPACES}]*")
-# Could the run hold a number that needs no `+` and no phone word? A trunk `0` or a North American shape.
-_MAYBE = re.compile(r"(?<!\d)0|(?<!\d)[2-9]\d\d\D{0,3}\d{3}\D{1,3}\d{4}(?!\d)")
+# Could the run hold a number that needs no `+` and no phone word? A trunk `0`, a North American shape, a Chinese
+# mobile or a Russian trunk `8`.
+_MAYBE = re.compile(
+    r"(?<!\d)0|(?<!\d)[2-9]\d\d\D{0,3}\d{3}\D{1,3}\d{4}(?!\d)|(?<!\d)1[3-9]\d\D{1,3}\d{4}\D{1,3}\d{4}(?!\d)"
+    r"|(?<!\d)8\D{1,3}\d{3}\D{1,3}\d{3}\D{1,3}\d\d\D{1,3}\d\d(?!\d)"
+)
 _PHONE_WORD = re.compile(
     r"(?:(?<![^\W\d_])(?:telephone|t[eé]l[eé]phone|telefon[oe]?|tel[eé]fono|tel|t[eé]l|phone|call|mobile|mobil"
     r"|mob|cellphone|cell|fax|sms|whatsapp|handy|portable|gsm)|电话|電話|手机|手機|携帯|전화)"
@@ -172,6 +211,8 @@ _PHONE_WORD = re.compile(
     re.I,
 )
 _GLUE = re.compile(rf"[^\W{_CJK}]")  # a word character that is not CJK: a number glued to it is part of a word
+# An extension right after a number is part of it: `x89`, ` ext. 89`, ` extension 89`.
+_EXTENSION = re.compile(rf"[{_SPACES}]{{0,2}}(?:x|ext|extn|extension)\.?:?[{_SPACES}]{{0,2}}\d{{1,6}}(?!\w)", re.I)
 
 
 def _scrub_phones(text: str) -> str:
@@ -237,7 +278,7 @@ def _phones_in(text: str, start: int, chain: str) -> list[tuple[int, int]]:
         return []
     groups = _Groups(start, chain)
     last = len(groups.digits)
-    if _glued_after(text, groups.ends[-1]):
+    if _glued_after(text, groups.ends[-1]) and not _EXTENSION.match(text, groups.ends[-1]):
         last -= 1
     taken = _not_numbers(groups, last)
     found: list[tuple[int, int]] = []
@@ -247,7 +288,9 @@ def _phones_in(text: str, start: int, chain: str) -> list[tuple[int, int]]:
         if end < 0:
             index += 1
             continue
-        found.append((start if index == 0 and plus else groups.starts[index], groups.ends[end]))
+        stop = groups.ends[end]
+        extension = _EXTENSION.match(text, stop) if end == len(groups.digits) - 1 else None
+        found.append((start if index == 0 and plus else groups.starts[index], extension.end() if extension else stop))
         index = end + 1
         plus = context = False
     return found
@@ -311,9 +354,11 @@ def _phone_at(groups: _Groups, taken: list[bool], index: int, last: int, *, plus
     elif first[:2] == "00" and first[2:3] not in ("", "0"):
         low, high = 10, 17  # 0044 20 7946 0958
     elif first[0] == "0" and first[1:2] not in ("", "0") and len(first) <= 5:
+        if index + 1 < last and digits[index + 1][0] == "0":
+            return -1  # a subscriber number never starts with the trunk 0: 010 020 030 is a list of values
         low, high = 9, 12  # a trunk prefix: national numbers of the UK, France, Germany, ...
     else:
-        return _north_american(groups, taken, index, last)
+        return max(_north_american(groups, taken, index, last), _fixed_shape(groups, taken, index, last))
     best = -1
     total = 0
     short = slash = False
@@ -333,10 +378,36 @@ def _phone_at(groups: _Groups, taken: list[bool], index: int, last: int, *, plus
             continue
         if high == 12 and not (count >= 2 and not short and (not slash or count == 2)):
             continue
+        if high == 12 and count == 3 and _account_id(groups, index):
+            continue
         if high == 17 and count < 2:
             continue
         best = end
     return best
+
+
+def _account_id(groups: _Groups, index: int) -> bool:
+    """Groups `index`..`index + 2` are 4-4-4 digits joined by dashes: an AWS account id as the console shows it."""
+    digits, kinds = groups.digits, groups.kinds
+    return all(len(d) == 4 for d in digits[index : index + 3]) and kinds[index + 1] == kinds[index + 2] == "-"
+
+
+def _fixed_shape(groups: _Groups, taken: list[bool], index: int, last: int) -> int:
+    """A Chinese mobile `1[3-9]X XXXX XXXX` or a Russian `8 (AAA) BBB-CC-DD`: the index of its last group, or -1."""
+    digits, kinds = groups.digits, groups.kinds
+    first = digits[index]
+    if len(first) == 3 and first[0] == "1" and first[1] in "3456789":
+        shape: tuple[int, ...] = (3, 4, 4)
+    elif first == "8":
+        shape = (1, 3, 3, 2, 2)
+    else:
+        return -1
+    end = index + len(shape) - 1
+    if end >= last or tuple(len(d) for d in digits[index : end + 1]) != shape or any(taken[index : end + 1]):
+        return -1
+    if any(kinds[k] in (None, "/", ".") for k in range(index + 1, end + 1)):
+        return -1
+    return end
 
 
 def _north_american(groups: _Groups, taken: list[bool], index: int, last: int) -> int:

@@ -152,6 +152,16 @@ ADVERSARIAL: dict[str, Callable[[int], str]] = {
     "dates": lambda n: "22.11.2026 " * (n // 11),
     "parenthesised digits": lambda n: "(1)" * (n // 3),
     "dotted quads": lambda n: "1.2.3.4." * (n // 8),
+    "quotes before @": lambda n: 'a"@b.cd ' * (n // 8),
+    "one long quoted local part": lambda n: '"' + "a " * (n // 2) + '"@example.com',
+    "many quoted local parts": lambda n: '"a b"@c.de ' * (n // 11),
+    "IPv4 domains": lambda n: "a@1.2.3.4" * (n // 9),
+    "encoded dots": lambda n: "a%2540b%252E" * (n // 12),
+    "extensions": lambda n: "555-123-4567x1 ext " * (n // 19),
+    "zero-padded lists": lambda n: "010 " * (n // 4),
+    "dashed account ids": lambda n: "0123-4567-8901-" * (n // 15),
+    "Chinese mobile shapes": lambda n: "138 0013 " * (n // 9),
+    "Russian shapes": lambda n: "8 (495) 123-45-" * (n // 15),
 }
 
 
