@@ -154,6 +154,10 @@ def _domain_length(text: str, position: int) -> int:
     domain = run.group(0)
     if domain.startswith("["):
         return len(domain) if _LITERAL.fullmatch(domain) else 0
+    if domain[:1].isdigit():
+        ipv4 = _ipv4_length(text, position)
+        if ipv4 == len(domain):
+            return ipv4  # the whole run is an IPv4 address: no label to look for
     domain = _same_script(domain)
     starts, ends = [0], []  # where each label starts and ends: a dot may be three characters (`%2E`)
     for dot in _LABEL_SPLIT.finditer(domain):
@@ -168,7 +172,12 @@ def _domain_length(text: str, position: int) -> int:
         last -= 1
     if last >= 1:
         return ends[last]
-    ipv4 = _IPV4_DOMAIN.match(text, position)  # ops@10.0.0.1
+    return _ipv4_length(text, position)
+
+
+def _ipv4_length(text: str, position: int) -> int:
+    """The length of the IPv4 address at `position` (`ops@10.0.0.1`), or 0."""
+    ipv4 = _IPV4_DOMAIN.match(text, position)
     if ipv4 and all(int(octet) <= 255 for octet in ipv4.group(0).split(".")):
         return ipv4.end() - position
     return 0
