@@ -174,17 +174,19 @@ def _cpu_seconds(scrub: Callable[[str], str], text: str) -> float:
 
 @pytest.mark.parametrize("shape", ADVERSARIAL)
 def test_redact_text_is_linear_on_adversarial_input(shape: str) -> None:
-    """256 KB of each worst case scrubs well under a second, and 4x the input costs about 4x the time."""
+    """4x the input costs about 4x the time, and 256 KB of each worst case scrubs in under a second of CPU here
+    (0.07-0.8 s measured; the budget is 3 s so a slower CI machine stays green, while the quadratic paths this
+    guards against took 6 s at 32 KB and 353 s at 240 KB)."""
     make = ADVERSARIAL[shape]
     small = min(_cpu_seconds(redact_text, make(64 * K)) for _ in range(2))
     large = min(_cpu_seconds(redact_text, make(256 * K)) for _ in range(2))
-    assert large < 1.0, f"{shape}: 256 KB took {large:.2f} s"
+    assert large < 3.0, f"{shape}: 256 KB took {large:.2f} s"
     assert large < 10 * small + 0.05, f"{shape}: 64 KB {small:.3f} s, 256 KB {large:.3f} s"
 
 
 def test_redact_url_is_linear() -> None:
     url = "https://am.example.com/#/silences/new?filter=" + "%20%2B1" * (256 * K // 6)
-    assert _cpu_seconds(redact_url, url) < 1.0
+    assert _cpu_seconds(redact_url, url) < 3.0
 
 
 def test_redact_group_scrubs_each_distinct_string_once() -> None:
