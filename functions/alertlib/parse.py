@@ -316,7 +316,8 @@ def _alarm_notification(body: Mapping[str, Any]) -> AlarmNotification:
     name = _required_str(body, "AlarmName")
     new_state = _state_value(body.get("NewStateValue"), "NewStateValue")
     account = (_opt_str(body, "AWSAccountId") or "").strip() or None
-    arn = (_opt_str(body, "AlarmArn") or "").strip()
+    arn = _opt_str(body, "AlarmArn") or ""
+    arn = arn if arn.strip() else ""  # kept as sent otherwise: it is the identity, and names may end in a space
     region_name = _opt_str(body, "Region")
     place = _ARN_PLACE.match(arn)
     region = place.group("region") if place and REGION_CODE.fullmatch(place.group("region")) else None

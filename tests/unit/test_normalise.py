@@ -361,3 +361,10 @@ def test_normalise_numbers_too_large_for_a_float_are_absent_not_a_crash() -> Non
     event["detail"]["state"]["reasonData"] = json.dumps({"threshold": huge, "statistic": "Average"})
     [alert] = group_of(event).alerts
     assert alert.metric is not None and alert.metric.threshold is None
+
+
+@pytest.mark.parametrize("name", ["orders-db-cpu ", "orders\u2028", "Zürich cpu\t"])
+def test_normalise_alarm_named_with_trailing_space_has_one_key_with_and_without_arn(name: str) -> None:
+    without = group_of(sns_event(_no_arn(name=name)))
+    with_arn = group_of(sns_event(alarm(name=name)))
+    assert without.dedup_key == with_arn.dedup_key
