@@ -11,10 +11,12 @@ cut; custom_details take the room that is left, their largest parts cut first an
 from __future__ import annotations
 
 import hashlib
+import itertools
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from alertlib.models import Alert, AlertGroup, LinkKind, Source, Status
+from alertlib.models import Alert, AlertGroup, Link, LinkKind, Source, Status
 from alertlib.text import clip_count, fit_json, json_size, one_line, safe_url, truncate
 
 MAX_SUMMARY = 1024
@@ -43,14 +45,15 @@ def render_pagerduty(
     INSUFFICIENT_DATA has a PagerDuty alert of its own (`<key>#insufficient-data`): a trigger on the alarm's own
     key would be deduplicated into an open alert, and a later ALARM would be swallowed by a low-urgency one.
     Leaving INSUFFICIENT_DATA resolves that alert."""
+    shared = _Shared.of(group)  # what every event of the group reads, found once: linear in the alerts
     if per_alert and group.source is Source.ALERTMANAGER:  # the same key whether an alert is alone or not
-        return [_event_for_alert(group, alert) for alert in group.alerts]
+        return [_event_for_alert(group, alert, shared) for alert in group.alerts]
     if group.status is Status.INSUFFICIENT_DATA:
-        return [_fit(_trigger(group, insufficient_key(group.dedup_key), group.alerts))]
+        return [_fit(_trigger(group, insufficient_key(group.dedup_key), group.alerts, shared))]
     events = (
         [_resolve(group.dedup_key)]
         if group.status is Status.RESOLVED
-        else [_fit(_trigger(group, group.dedup_key, group.alerts))]
+        else [_fit(_trigger(group, group.dedup_key, group.alerts, shared))]
     )
     left_insufficient = any(a.previous is Status.INSUFFICIENT_DATA for a in group.alerts)
     if left_insufficient and insufficient_data != "ignore":
@@ -65,11 +68,24 @@ def insufficient_key(dedup_key: str) -> str:
     return "insufficient-data:" + hashlib.sha256(dedup_key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _event_for_alert(group: AlertGroup, alert: Alert) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Shared:
+    """The group's links by kind and its drill flag: each a scan of every alert, so read once per render, not once
+    per event (1,500 alerts rendered one event each took 11 s when every event scanned the group again)."""
+
+    links: dict[LinkKind, Link | None]
+    drill: bool
+
+    @classmethod
+    def of(cls, group: AlertGroup) -> _Shared:
+        return cls(links={kind: group.link(kind) for kind in LinkKind}, drill=group.drill)
+
+
+def _event_for_alert(group: AlertGroup, alert: Alert, shared: _Shared) -> dict[str, Any]:
     key = hashlib.sha256(f"{group.key}\x00{alert.id}".encode("utf-8", "surrogatepass")).hexdigest()
     if alert.status is Status.RESOLVED:
         return _resolve(key)
-    return _fit(_trigger(group, key, (alert,)))
+    return _fit(_trigger(group, key, (alert,), shared))
 
 
 def _resolve(dedup_key: str) -> dict[str, Any]:
@@ -83,7 +99,7 @@ def _dedup_key(key: str) -> str:
     return "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _trigger(group: AlertGroup, dedup_key: str, alerts: tuple[Alert, ...]) -> dict[str, Any]:
+def _trigger(group: AlertGroup, dedup_key: str, alerts: tuple[Alert, ...], shared: _Shared) -> dict[str, Any]:
     firing = [a for a in alerts if a.status is not Status.RESOLVED] or list(alerts)
     first = firing[0]
     severity = max((a.severity for a in firing), key=lambda s: s.rank)
@@ -97,10 +113,10 @@ def _trigger(group: AlertGroup, dedup_key: str, alerts: tuple[Alert, ...]) -> di
             "component": truncate(_component(first), MAX_SOURCE, what="PagerDuty component"),
             "group": truncate(_group(group, first), MAX_SOURCE, what="PagerDuty group"),
             "class": truncate(_class(first), MAX_SOURCE, what="PagerDuty class"),
-            "custom_details": _details(group, alerts),
+            "custom_details": _details(group, alerts, shared),
         },
         "client": CLIENT if group.source is not Source.ALERTMANAGER else "Alertmanager",
-        "links": _links(group, first),
+        "links": _links(shared, first),
     }
     timestamp = _rfc3339(first.starts_at)
     if timestamp is not None:
@@ -161,7 +177,7 @@ def _class(alert: Alert) -> str:
     return alert.labels.get("alertname") or ""
 
 
-def _details(group: AlertGroup, alerts: tuple[Alert, ...]) -> dict[str, Any]:
+def _details(group: AlertGroup, alerts: tuple[Alert, ...], shared: _Shared) -> dict[str, Any]:
     first = alerts[0]
     details: dict[str, Any] = {}
     if group.source is Source.ALERTMANAGER:
@@ -207,17 +223,17 @@ def _details(group: AlertGroup, alerts: tuple[Alert, ...]) -> dict[str, Any]:
             details["tags"] = _clip_map(first.labels)
         if first.status is Status.INSUFFICIENT_DATA:
             details["note"] = "INSUFFICIENT_DATA: the alarm has no data to evaluate; never a critical page"
-    if group.drill:
+    if shared.drill:
         details["drill"] = True
     details["message_id"] = _clip(group.message_id)
     return details
 
 
-def _links(group: AlertGroup, alert: Alert) -> list[dict[str, str]]:
+def _links(shared: _Shared, alert: Alert) -> list[dict[str, str]]:
     """The most useful first (a runbook before a graph); a URL too long or not http(s) is left out."""
     links: list[dict[str, str]] = []
     for kind in _LINK_ORDER:
-        link = alert.link(kind) or group.link(kind)
+        link = alert.link(kind) or shared.links[kind]
         href = safe_url(link.url, MAX_HREF, what=f"{kind.value} link") if link is not None else None
         if link is not None and href is not None:
             links.append({"href": href, "text": truncate(one_line(link.text), MAX_LINK_TEXT, what="link text")})
@@ -236,7 +252,7 @@ def _clip(text: str | None) -> str:
 
 
 def _clip_map(values: Any) -> dict[str, str]:
-    return {truncate(str(k), 200): _clip(str(v)) for k, v in list(values.items())[:100]}
+    return {truncate(str(k), 200): _clip(str(v)) for k, v in itertools.islice(values.items(), 100)}
 
 
 def _fit(event: dict[str, Any]) -> dict[str, Any]:
