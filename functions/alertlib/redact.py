@@ -64,6 +64,7 @@ import dataclasses
 import enum
 import functools
 import hashlib
+import itertools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -106,7 +107,6 @@ _QUOTED_REV = re.compile(r'"(?:[^"\\\x00-\x1f\x7f]|["\\]\\){1,64}+"')
 _DOMAIN = re.compile(rf"\[(?:IPv6:)?[0-9A-Fa-f:.]{{2,45}}\]|(?:{_DOMAIN_CHAR}|{_DOT})*+")
 _IPV4_DOMAIN = re.compile(_IPV4)
 _LABEL_SPLIT = re.compile(_DOT)
-_GLUED_TLD = re.compile(r"[^\W\d_]{2,}(?=[\d-])")  # letters of a top-level domain with a digit or dash after
 _ESCAPED_LABEL = re.compile(r"(?:%(?:25)?[89A-Fa-f][0-9A-Fa-f])+")
 _LITERAL = re.compile(r"\[(?:IPv6:[0-9A-Fa-f:.]*[0-9A-Fa-f]|\d{1,3}(?:\.\d{1,3}){3})\]")
 
@@ -170,9 +170,10 @@ def _domain_length(text: str, position: int) -> int:
         labels = labels[: labels.index("")]
     last = len(labels) - 1
     if last >= 1 and not _is_tld(labels[last]):
-        glued = _GLUED_TLD.match(labels[last])  # `example.com1-800-…`, `example.org0`: text glued to the address
-        if glued and any(c.isalpha() for c in labels[last - 1]):
-            return starts[last] + glued.end()
+        # `example.com1-800-…`, `example.org0`, `example.com³`: text glued after the top-level domain's letters
+        letters = sum(1 for _ in itertools.takewhile(str.isalpha, labels[last]))
+        if letters >= 2 and any(c.isalpha() for c in labels[last - 1]):
+            return starts[last] + letters
     while last >= 1 and not _is_tld(labels[last]):
         last -= 1
     if last >= 1:
