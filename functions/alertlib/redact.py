@@ -168,16 +168,13 @@ def _domain_length(text: str, position: int) -> int:
     labels = [domain[start:end] for start, end in zip(starts, ends, strict=True)]
     if "" in labels:
         labels = labels[: labels.index("")]
-    last = len(labels) - 1
-    if last >= 1 and not _is_tld(labels[last]):
-        # `example.com1-800-…`, `example.org0`, `example.com³`: text glued after the top-level domain's letters
+    for last in range(len(labels) - 1, 0, -1):  # the right-most label that can end a domain
+        if _is_tld(labels[last]):
+            return ends[last]
+        # `example.com1-800-…`, `example.org22.11.2026`, `example.com³`: text glued after a top-level domain
         letters = sum(1 for _ in itertools.takewhile(str.isalpha, labels[last]))
         if letters >= 2 and any(c.isalpha() for c in labels[last - 1]):
             return starts[last] + letters
-    while last >= 1 and not _is_tld(labels[last]):
-        last -= 1
-    if last >= 1:
-        return ends[last]
     return _ipv4_length(text, position)
 
 
