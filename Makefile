@@ -86,7 +86,7 @@ faults: $(STAMP)
 	$(PY) -m tools.faults
 
 fuzz: $(STAMP)
-	FUZZ_EXAMPLES=10000 FUZZ_SHRINK=1 $(PY) -m pytest -q -s tests/unit/test_fuzz.py
+	CI= FUZZ_EXAMPLES=10000 FUZZ_SHRINK=1 $(PY) -m pytest -q -s tests/unit/test_fuzz.py
 
 drill-local: $(STAMP)
 	$(PY) -m tools.drill --env dev --local
