@@ -182,7 +182,7 @@ class Forwarder:
                 )
             except (DeliveryError, ConfigurationError) as exc:
                 self._failed(outcome, counters, source, str(exc), None)
-                self._fall_back(group, str(exc), deadline, now)
+                self._fall_back(group, str(exc), deadline, now, maybe_delivered=getattr(exc, "maybe_delivered", False))
                 continue
             except Exception as exc:  # noqa: BLE001 - the handler boundary (idempotency store, a bug)
                 self._failed(outcome, counters, source, f"delivery crashed ({type(exc).__name__})", exc)
@@ -228,13 +228,23 @@ class Forwarder:
         except Exception as exc:  # noqa: BLE001 - the ledger must never turn a delivery into a failure
             logger.warning("ledger write failed", extra={"reason": type(exc).__name__, "alert_key": group.dedup_key})
 
-    def _fall_back(self, group: AlertGroup, reason: str, deadline: Deadline, now: datetime) -> None:
+    def _fall_back(
+        self, group: AlertGroup, reason: str, deadline: Deadline, now: datetime, *, maybe_delivered: bool = False
+    ) -> None:
         """PagerDuty kept failing: say so in the critical Slack channel, carrying the alert. The event itself
-        still fails, so it is retried and kept in the dead-letter queue."""
+        still fails, so it is retried and kept in the dead-letter queue. When PagerDuty's answer was lost, the
+        notice says the page may or may not have gone, rather than that it did not."""
         secret = self.settings.fallback_slack_secret
         if self.destination is not Destination.PAGERDUTY or not secret:
             return
-        if group.status is Status.RESOLVED:
+        if maybe_delivered:
+            what = "the resolve of this alert" if group.status is Status.RESOLVED else "this alert"
+            notice = (
+                f"PagerDuty's answer to {what} was lost ({reason}): it may or may not have been taken. Check "
+                "PagerDuty; if no incident is open (or it is still open after the resolve), act by hand. The event "
+                "is kept in the dead-letter queue and retried."
+            )
+        elif group.status is Status.RESOLVED:
             notice = (
                 f"PagerDuty did not take the resolve of this alert ({reason}). The incident may still be open: "
                 "resolve it by hand. The event is kept in the dead-letter queue and retried."

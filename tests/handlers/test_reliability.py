@@ -134,6 +134,22 @@ def test_pagerduty_failing_falls_back_to_slack_and_the_event_still_fails(
     assert len(slack.accepted()) == 1
 
 
+def test_pagerduty_answer_lost_falls_back_saying_it_may_have_paged(
+    build: Callable[..., Forwarder], pagerduty: StandIn, slack: StandIn
+) -> None:
+    """A lost answer is not a refusal: the notice says the page may have gone, and asks for a check, not a page."""
+    pagerduty.then(*[Answer(delay=1.5)] * 10)  # every attempt accepted, answered after the client stopped waiting
+    forwarder = build(Destination.PAGERDUTY, fallback_slack_secret=SLACK_SECRET)
+    forwarder.deliverer.read_timeout = 0.5
+    forwarder.deliverer.retries = 1
+    with pytest.raises(DeliveriesFailedError, match="may have been delivered"):
+        forwarder.run(sns_event(alarm()), FakeContext())
+    [message] = slack.accepted()
+    text = json.dumps(message.body)
+    assert "answer to this alert was lost" in text and "may or may not have been taken" in text
+    assert "Nobody may have been paged" not in text
+
+
 def test_a_new_alarm_going_ok_sends_nothing(
     build: Callable[..., Forwarder], pagerduty: StandIn, slack: StandIn
 ) -> None:
