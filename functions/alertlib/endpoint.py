@@ -25,8 +25,9 @@ from alertlib.aws import AwsClient
 from alertlib.errors import ConfigurationError, MalformedInput
 from alertlib.normalise import fingerprint, label_matchers
 from alertlib.observability import logger
-from alertlib.parse import AlertmanagerMessage, parse_payload, scrub_surrogates
+from alertlib.parse import AlertmanagerMessage, check_depth, parse_payload, read_str, scrub_surrogates
 from alertlib.severity import parse_severity
+from alertlib.text import one_line
 
 MAX_BODY_BYTES = 1024 * 1024
 SNS_LIMIT = 256 * 1024  # bytes of one SNS message: the message, subject and attributes together
@@ -191,7 +192,7 @@ class Endpoint:
                 raise MalformedInput("not an Alertmanager webhook body")
             check_alertmanager_body(body)
         except MalformedInput as exc:
-            return Response(400, {"error": _one_line(str(exc))})
+            return Response(400, {"error": one_line(str(exc))[:200]})
         taken = min(len(message.alerts), self.settings.rate_limit_per_minute)
         wait = self.limiter.consume(source, taken, now)
         if wait is not None:
@@ -298,8 +299,8 @@ def decode_body(raw: bytes) -> dict[str, Any]:
     except RecursionError:
         raise MalformedInput(f"invalid JSON: nested deeper than {MAX_DEPTH} levels") from None
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError and the hooks' refusals
-        raise MalformedInput(f"invalid JSON: {_one_line(str(exc))}") from None
-    _check_depth(body)
+        raise MalformedInput(f"invalid JSON: {one_line(str(exc))[:200]}") from None
+    check_depth(body, MAX_DEPTH, what="invalid JSON:")
     if not isinstance(body, dict):
         raise MalformedInput("the body must be a JSON object (Alertmanager webhook v4)")
     scrubbed: dict[str, Any] = scrub_surrogates(body)
@@ -331,18 +332,6 @@ def _check_string_map(parent: dict[str, Any], key: str, where: str) -> None:
         parent[key] = {k: v if isinstance(v, str) else json.dumps(v) for k, v in value.items()}
 
 
-def _check_depth(value: Any) -> None:
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
-        for child in children:
-            if isinstance(child, dict | list):
-                if depth >= MAX_DEPTH:
-                    raise MalformedInput(f"invalid JSON: nested deeper than {MAX_DEPTH} levels")
-                stack.append((child, depth + 1))
-
-
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
@@ -367,10 +356,6 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         duplicate = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
         raise ValueError(f"duplicate key {duplicate[:40]!r}")
     return mapping
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())[:200]
 
 
 def split_body(body: dict[str, Any], limit: int = MAX_SNS_BYTES) -> list[str]:
@@ -511,15 +496,6 @@ def _digest(text: str) -> str:
     return "sha256:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _scalar_str(value: Any) -> str | None:
-    """A string field as parse reads it (`_opt_str`): a string, a number as text, else absent."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    return None
-
-
 def _bound_identity(body: dict[str, Any]) -> dict[str, Any]:
     """The forwarders key a group on `groupKey` (or, without one, on the receiver and group labels) and an alert on
     its `fingerprint` (or, without one, on its labels). A key too long to carry becomes its hash here, on every
@@ -531,7 +507,7 @@ def _bound_identity(body: dict[str, Any]) -> dict[str, Any]:
         # while another part fires. Derived here once, from them all, every part carries the group's status.
         firing = any(isinstance(a, dict) and a.get("status") == "firing" for a in alerts)
         body["status"] = "firing" if firing else "resolved"
-    group_key = _scalar_str(body.get("groupKey"))
+    group_key = read_str(body.get("groupKey"))
     if not group_key:
         body.pop("groupKey", None)  # parse ignores it: the group is keyed as if it were absent
         group_key = _synthetic_group_key(body)
@@ -546,7 +522,7 @@ def _bound_identity(body: dict[str, Any]) -> dict[str, Any]:
 
 def _bound_fingerprint(alert: dict[str, Any]) -> dict[str, Any]:
     raw = alert.get("fingerprint")
-    value = _scalar_str(raw)
+    value = read_str(raw)
     if value is None and raw is not None:
         return {k: v for k, v in alert.items() if k != "fingerprint"}  # parse ignores it
     if value is not None and _cost(value) > MAX_FINGERPRINT_BYTES:
@@ -558,7 +534,7 @@ def _synthetic_group_key(body: Mapping[str, Any]) -> str:
     """normalise's key of a group without `groupKey` (`{{ toJson . }}` output): receiver and group labels."""
     group_labels = body.get("groupLabels")
     labels = group_labels if isinstance(group_labels, dict) and group_labels else body.get("commonLabels")
-    return f"{_scalar_str(body.get('receiver')) or ''}:{label_matchers(labels if isinstance(labels, dict) else {})}"
+    return f"{read_str(body.get('receiver')) or ''}:{label_matchers(labels if isinstance(labels, dict) else {})}"
 
 
 def _fit_shell(shell: dict[str, Any], budget: int, cuts: _Cuts) -> dict[str, Any]:
@@ -571,14 +547,14 @@ def _fit_shell(shell: dict[str, Any], budget: int, cuts: _Cuts) -> dict[str, Any
         # Cutting the receiver or the group labels would change the key normalise makes of them: carry it whole.
         fitted["groupKey"] = _synthetic_group_key(shell)
     for name in ("version", "status", "groupKey"):  # the group key is short or a hash (`_bound_identity`)
-        value = _scalar_str(shell.get(name))
+        value = read_str(shell.get(name))
         if value is not None:
             fitted[name] = value if name == "groupKey" else _clip(value, MAX_SCALAR_BYTES)
     truncated = shell.get("truncatedAlerts")
     if _cost(truncated) <= MAX_SCALAR_BYTES and truncated is not None:
         fitted["truncatedAlerts"] = truncated
     entries: list[_Entry] = []
-    receiver = _scalar_str(shell.get("receiver"))
+    receiver = read_str(shell.get("receiver"))
     if receiver is not None:
         entries.append(_Entry(None, "receiver", receiver, url=False))
     for where in ("groupLabels", "commonLabels"):
@@ -603,7 +579,7 @@ def _fit_alert(alert: dict[str, Any], budget: int, cuts: _Cuts) -> dict[str, Any
     labels = raw_labels if isinstance(raw_labels, dict) else {}
     fitted: dict[str, Any] = {}
     for name in ("status", "fingerprint", "startsAt", "endsAt"):  # the fingerprint is short or a hash
-        value = _scalar_str(alert.get(name))
+        value = read_str(alert.get(name))
         if value is not None:
             fitted[name] = value if name == "fingerprint" else _clip(value, MAX_SCALAR_BYTES)
     if not fitted.get("fingerprint"):  # as normalise keys it: the fingerprint of the whole labels, as parse reads them

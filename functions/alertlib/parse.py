@@ -226,11 +226,11 @@ def parse_message(envelope: Envelope) -> Message:
     body = envelope.body
     if isinstance(body, str):
         body = _decode_json(body, envelope)
-        _check_depth(body)
+        check_depth(body)
         if _ESCAPED_SURROGATE.search(envelope.body):
             body = scrub_surrogates(body)
     else:
-        _check_depth(body)
+        check_depth(body)
         body = scrub_surrogates(body)  # an event Lambda decoded for us: rare, so always checked
     if not isinstance(body, dict):
         raise MalformedInput(f"message is JSON {type(body).__name__}, not an object")
@@ -260,16 +260,17 @@ def parse_payload(body: Mapping[str, Any]) -> Message:
 MAX_DEPTH = 64  # real payloads nest 7 deep; every later stage may recurse, so nothing deeper goes further
 
 
-def _check_depth(value: Any) -> None:
-    """Refuse JSON nested deeper than `MAX_DEPTH` before anything recurses into it (walked without recursion)."""
+def check_depth(value: Any, limit: int = MAX_DEPTH, *, what: str = "message is") -> None:
+    """Refuse JSON nested deeper than `limit` before anything recurses into it (walked without recursion, so the
+    answer is the same whatever the interpreter's recursion limit). The endpoint uses it with its own limit."""
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         node, depth = stack.pop()
         children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else None
         if children is None:
             continue
-        if depth > MAX_DEPTH:
-            raise MalformedInput(f"message is nested deeper than {MAX_DEPTH} levels")
+        if depth > limit:
+            raise MalformedInput(f"{what} nested deeper than {limit} levels")
         stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
 
 
@@ -368,7 +369,7 @@ def _inner_json(text: str) -> Any:
         return None
     try:
         decoded = json.loads(text)
-        _check_depth(decoded)
+        check_depth(decoded)
     except (ValueError, RecursionError, MalformedInput):
         return None
     return scrub_surrogates(decoded) if isinstance(decoded, dict) else None
@@ -694,7 +695,12 @@ def _required_str(body: Mapping[str, Any], key: str) -> str:
 
 
 def _opt_str(body: Mapping[str, Any] | None, key: str) -> str | None:
-    value = body.get(key) if isinstance(body, dict) else None
+    return read_str(body.get(key) if isinstance(body, dict) else None)
+
+
+def read_str(value: Any) -> str | None:
+    """A string field as every source is read: a string, a number as its text, else absent. The endpoint keys
+    what it cuts with it, so its keys and the forwarders' are made alike."""
     if isinstance(value, str):
         return value
     if isinstance(value, int | float) and not isinstance(value, bool):
