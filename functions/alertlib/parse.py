@@ -13,7 +13,7 @@ import math
 import re
 import reprlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -31,7 +31,11 @@ STATE_CHANGE = "CloudWatch Alarm State Change"
 
 @dataclass(frozen=True, slots=True)
 class Envelope:
-    """One record of an invocation: an SNS record, or the whole event when it came without SNS."""
+    """One record of an invocation: an SNS record (delivered by SNS itself, or through SQS with raw delivery off),
+    a flush the forwarder sent itself, or the whole event when it came without SNS.
+
+    `message_id` is SNS's MessageId (idempotency keys on it); `sqs_message_id` names the SQS record (what
+    `batchItemFailures` names) and `receipt_handle` lets its visibility be changed."""
 
     message_id: str
     body: Any  # the SNS Message string, or the event itself (a dict) when it came without SNS
@@ -39,6 +43,9 @@ class Envelope:
     subject: str | None = None
     attributes: Mapping[str, str] = field(default_factory=dict)
     problem: str | None = None  # set when the record itself is unusable: parse_message refuses it
+    sqs_message_id: str | None = None
+    receipt_handle: str | None = None
+    flush_channel: str | None = None  # a flush record: the channel whose buffered alerts are due
 
     @property
     def topic_name(self) -> str | None:
@@ -57,8 +64,63 @@ def split_event(event: Any) -> list[Envelope]:
     if isinstance(records, list):
         if not records:
             return [Envelope(message_id=_digest(event), body=event, problem="event has an empty Records list")]
-        return [_sns_envelope(record, index) for index, record in enumerate(records)]
+        return [_record_envelope(record, index) for index, record in enumerate(records)]
     return [Envelope(message_id=_direct_message_id(event), body=event)]
+
+
+def is_sqs_event(event: Any) -> bool:
+    """An event from an SQS event source mapping (answered with `batchItemFailures`)."""
+    records = event.get("Records") if isinstance(event, dict) else None
+    return (
+        isinstance(records, list)
+        and bool(records)
+        and all(isinstance(r, dict) and r.get("eventSource") == "aws:sqs" for r in records)
+    )
+
+
+FLUSH = "flush"  # {"alert_forwarding": "flush", "channel": "<channel>"}: sent by a forwarder to its own queue
+
+
+def flush_body(channel: str) -> str:
+    return json.dumps({"alert_forwarding": FLUSH, "channel": channel}, separators=(",", ":"))
+
+
+def _record_envelope(record: Any, index: int) -> Envelope:
+    if isinstance(record, dict) and record.get("eventSource") == "aws:sqs" and "Sns" not in record:
+        return _sqs_envelope(record, index)
+    return _sns_envelope(record, index)
+
+
+def _sqs_envelope(record: Mapping[str, Any], index: int) -> Envelope:
+    """An SQS record whose body is SNS's notification JSON (raw message delivery off), or a flush."""
+    sqs_id = record.get("messageId")
+    sqs_id = sqs_id if isinstance(sqs_id, str) and sqs_id else f"record-{index}-{_digest(record)}"
+    handle = record.get("receiptHandle")
+    handle = handle if isinstance(handle, str) and handle else None
+    body = record.get("body")
+    refused = Envelope(message_id=sqs_id, body=body, sqs_message_id=sqs_id, receipt_handle=handle)
+    if not isinstance(body, str):
+        return replace(refused, body=record, problem=f"SQS record {index} has no body string")
+    stripped = body.strip()
+    notification: Any = None
+    if stripped.startswith("{"):
+        try:
+            notification = json.loads(stripped)
+        except (ValueError, RecursionError):
+            notification = None
+    if not isinstance(notification, dict):
+        first = stripped.splitlines()[0][:60] if stripped else ""
+        return replace(refused, problem=f"SQS body is not an SNS notification (starts {first!r})")
+    if notification.get("alert_forwarding") == FLUSH:
+        channel = notification.get("channel")
+        if not isinstance(channel, str) or not channel:
+            return replace(refused, problem="flush record names no channel")
+        return replace(refused, body=None, flush_channel=channel)
+    if notification.get("Type") != "Notification" or not isinstance(notification.get("Message"), str):
+        keys = ", ".join(sorted(str(k) for k in notification)[:6])
+        return replace(refused, problem=f"SQS body is not an SNS notification (keys: {keys[:120]})")
+    envelope = _sns_envelope({"Sns": notification}, index)
+    return replace(envelope, sqs_message_id=sqs_id, receipt_handle=handle)
 
 
 def _sns_envelope(record: Any, index: int) -> Envelope:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,12 +15,48 @@ from alertlib.parse import (
     AlarmStateChange,
     AlertmanagerMessage,
     Envelope,
+    flush_body,
+    is_sqs_event,
     parse_message,
     parse_time,
     split_event,
     treat_missing_data,
 )
 from tests.conftest import load_event, sns_event
+
+
+def sqs_event(*messages: Any, topic: str = "arn:aws:sns:us-east-1:123456789012:prod-critical") -> dict[str, Any]:
+    """The SQS event an event source mapping hands a forwarder: each SNS record of `sns_event` as the notification
+    JSON SNS puts in the queue (raw message delivery off). A str starting with `flush:` is a flush record."""
+    records = []
+    for index, message in enumerate(messages):
+        if isinstance(message, str) and message.startswith("flush:"):
+            body = flush_body(message.removeprefix("flush:"))
+        else:
+            sns = sns_event(message, topic=topic)["Records"][0]["Sns"]
+            sns["MessageId"] = f"sns-{index}-{_digest_of(message)}"
+            body = json.dumps(sns)
+        records.append(
+            {
+                "messageId": f"sqs-{index}-{_digest_of(body)}",
+                "receiptHandle": f"handle-{index}",
+                "body": body,
+                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1795143300000"},
+                "messageAttributes": {},
+                "md5OfBody": "-",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:test-slack-forwarder-queue",
+                "awsRegion": "us-east-1",
+            }
+        )
+    return {"Records": records}
+
+
+def _digest_of(value: Any) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:12]
+
 
 ALARM = load_event("cloudwatch-alarm-sns-message-body-metric-alarm__aws-recorded-localstack-snapshot.json")
 FIRING = load_event("alertmanager-webhook-v4-firing__alertmanager-bot.json")
@@ -442,3 +479,44 @@ def test_parse_json_inside_string_fields_nested_too_deep_is_ignored() -> None:
     change = _only(event)
     assert isinstance(change, AlarmStateChange)
     assert change.state.reason_data == {}
+
+
+def test_split_sqs_record_reads_the_sns_notification_inside() -> None:
+    event = sqs_event(ALARM)
+    [envelope] = split_event(event)
+    sns = json.loads(event["Records"][0]["body"])
+    assert is_sqs_event(event) and not is_sqs_event(sns_event(ALARM))
+    assert envelope.message_id == sns["MessageId"]  # idempotency keys on SNS's id, the same on every redelivery
+    assert envelope.sqs_message_id == event["Records"][0]["messageId"]
+    assert envelope.receipt_handle == "handle-0"
+    assert envelope.topic_arn == "arn:aws:sns:us-east-1:123456789012:prod-critical"
+    assert envelope.problem is None and envelope.flush_channel is None
+    assert isinstance(parse_message(envelope), AlarmNotification)
+
+
+def test_split_sqs_flush_record() -> None:
+    [envelope] = split_event(sqs_event("flush:slack#alerting/test/slack"))
+    assert envelope.flush_channel == "slack#alerting/test/slack"
+    assert envelope.sqs_message_id and envelope.problem is None
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ("Hello from SQS", "not an SNS notification"),
+        ('{"AlarmName": "raw delivery"}', "keys: AlarmName"),
+        ('{"Type": "Notification"}', "not an SNS notification"),
+        ("{not json", "not an SNS notification"),
+        ('{"alert_forwarding": "flush"}', "names no channel"),
+        (None, "no body string"),
+    ],
+)
+def test_split_sqs_bad_body_is_refused_alone(body: Any, reason: str) -> None:
+    event = sqs_event(ALARM, ALARM)
+    event["Records"][0]["body"] = body
+    bad, good = split_event(event)
+    assert bad.problem and reason in bad.problem and "\n" not in bad.problem
+    assert bad.sqs_message_id == event["Records"][0]["messageId"]
+    with pytest.raises(MalformedInput):
+        parse_message(bad)
+    assert isinstance(parse_message(good), AlarmNotification)
