@@ -27,6 +27,8 @@ class Resources:
     dead_letter_queue_arn: str
     topic_arns: list[str]  # every topic a forwarder subscribes to
     forwarder_arns: list[str]
+    forwarder_queue_arns: list[str]
+    forwarder_dead_letter_queue_arns: list[str]
 
     def arn(self, service: str, resource: str) -> str:
         return f"arn:{self.partition}:{service}:{self.region}:{self.account}:{resource}"
@@ -61,9 +63,13 @@ def drill_policy(r: Resources) -> Document:
 
 
 def redrive_policy(r: Resources) -> Document:
-    """`tools.redrive`: main (GetQueueUrl), redrive (ReceiveMessage, DeleteMessage), _release
-    (ChangeMessageVisibility) on the dead-letter queue, encrypted with the alerting key; lambda_invoker
-    (InvokeFunction on the forwarders); sns_subscribers (ListSubscriptionsByTopic on the topics they read)."""
+    """`tools.redrive`: the core dead-letter queue's messages: main (GetQueueUrl), redrive (ReceiveMessage,
+    DeleteMessage), _release (ChangeMessageVisibility), lambda_invoker (InvokeFunction on the forwarders),
+    sns_subscribers (ListSubscriptionsByTopic on the topics they read); a forwarder's dead-letter queue: move_back
+    (GetQueueUrl, StartMessageMoveTask, ListMessageMoveTasks; SQS moves the messages with the caller's permissions:
+    ReceiveMessage, DeleteMessage, GetQueueAttributes on the dead-letter queue, SendMessage on its source queue).
+    https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-api-permissions-reference.html
+    All the queues are encrypted with the alerting key."""
     return _document(
         {
             "Sid": "WorkTheDeadLetterQueue",
@@ -76,7 +82,33 @@ def redrive_policy(r: Resources) -> Document:
             ],
             "Resource": r.dead_letter_queue_arn,
         },
+        {
+            "Sid": "MoveForwarderDeadLettersBack",
+            "Effect": "Allow",
+            "Action": [
+                "sqs:GetQueueUrl",
+                "sqs:StartMessageMoveTask",
+                "sqs:ListMessageMoveTasks",
+                "sqs:ReceiveMessage",
+                "sqs:DeleteMessage",
+                "sqs:GetQueueAttributes",
+            ],
+            "Resource": r.forwarder_dead_letter_queue_arns,
+        },
+        {
+            "Sid": "SendToForwarderQueues",
+            "Effect": "Allow",
+            "Action": "sqs:SendMessage",
+            "Resource": r.forwarder_queue_arns,
+        },
         r.key_via("sqs"),
+        {
+            "Sid": "EncryptThroughSqs",
+            "Effect": "Allow",
+            "Action": "kms:GenerateDataKey",
+            "Resource": r.key_arn,
+            "Condition": {"StringEquals": {"kms:ViaService": f"sqs.{r.region}.amazonaws.com"}},
+        },
         {"Sid": "InvokeForwarders", "Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": r.forwarder_arns},
         {
             "Sid": "FindSubscribers",

@@ -92,8 +92,9 @@ class AlertingCore(Construct):
                 resources=["*"],
             )
         )
-        # SNS writes what a subscription could not deliver to the encrypted dead-letter queue, for these topics
-        # only (aws:SourceArn is the topic), as the SQS page's example for SNS:
+        # SNS delivers these topics' messages to the forwarders' encrypted queues and writes what a subscription
+        # could not deliver to the encrypted dead-letter queue, for these topics only (aws:SourceArn is the topic, as
+        # the SQS page's example for SNS and other event sources shows):
         # https://docs.aws.amazon.com/sns/latest/dg/sns-dead-letter-queues.html
         # https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-key-management.html#compatibility-with-aws-services
         if redrive_topics:
@@ -157,6 +158,10 @@ class AlertingCore(Construct):
             sort="entry",
             ttl="expires_at",
             removal=RemovalPolicy.RETAIN,
+        )
+        # The forwarders' pacing: per channel (one webhook or routing key), its send slot and buffered records.
+        self.pacer_table = encrypted_table(
+            self, "PacerTable", f"{env_name}-pacer", self.key, partition="channel", sort="item", ttl="expires_at"
         )
 
         self.secrets: dict[str, secretsmanager.Secret] = {}
@@ -227,7 +232,16 @@ def publisher_role(scope: Construct, env_name: str, publisher: AlertmanagerPubli
     return role
 
 
-def encrypted_queue(scope: Construct, construct_id: str, name: str, key: kms.IKey) -> sqs.Queue:
+def encrypted_queue(
+    scope: Construct,
+    construct_id: str,
+    name: str,
+    key: kms.IKey,
+    *,
+    visibility_timeout: Duration | None = None,
+    dead_letter_queue: sqs.DeadLetterQueue | None = None,
+    redrive_allow_policy: sqs.RedriveAllowPolicy | None = None,
+) -> sqs.Queue:
     """A queue that keeps what it holds for 14 days, encrypted with the alerting key, TLS only, retained."""
     return sqs.Queue(
         scope,
@@ -239,6 +253,9 @@ def encrypted_queue(scope: Construct, construct_id: str, name: str, key: kms.IKe
         retention_period=Duration.days(14),
         enforce_ssl=True,
         removal_policy=RemovalPolicy.RETAIN,
+        visibility_timeout=visibility_timeout,
+        dead_letter_queue=dead_letter_queue,
+        redrive_allow_policy=redrive_allow_policy,
     )
 
 

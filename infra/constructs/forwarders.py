@@ -1,4 +1,5 @@
-"""One forwarder Lambda per destination: subscribed to its topics, least privilege, dead-lettered on failure."""
+"""One forwarder Lambda per destination: its topics -> its own queue -> the function, least privilege, with its
+own dead-letter queue for what it could not deliver."""
 
 from __future__ import annotations
 
@@ -6,21 +7,31 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.constructs.alerting_core import AlertingCore, use_alerting_key
+from infra.constructs.alerting_core import AlertingCore, encrypted_queue, use_alerting_key
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14  # the newest Python runtime aws-cdk-lib 2.275 knows
 ARCHITECTURE = lambda_.Architecture.ARM_64
-RETRY_ATTEMPTS = 2
-MAX_EVENT_AGE = Duration.hours(6)
+# The event source mapping (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html): a batch of
+# at most 10, sent at once (window 0: a lone alarm is not held back; during a storm batches grow by themselves while
+# the previous one is being delivered), at most 2 invocations per forwarder at once, partial batch answers.
+BATCH_SIZE = 10
+BATCHING_WINDOW = Duration.seconds(0)
+MAX_CONCURRENCY = 2
+# AWS: a queue's visibility timeout at least 6 x the function's timeout, so that a message in a running invocation
+# (or one a throttled poller holds) is not received a second time.
+VISIBILITY_PER_TIMEOUT = 6
+# Received and not deleted this many times (each a failed invocation or a record the function reported failed,
+# then the visibility timeout): moved to the forwarder's own dead-letter queue.
+MAX_RECEIVE_COUNT = 5
 
 
 @dataclass(frozen=True)
@@ -33,8 +44,10 @@ class ForwarderSettings:
 
 
 class Forwarder(Construct):
-    """`<env>-<destination>-forwarder`: its own role, log group, routes (topic -> severity and secret names),
-    SNS subscriptions with a redrive policy, and Lambda's on-failure destination, both to the dead-letter queue."""
+    """`<env>-<destination>-forwarder`: its own role, log group, routes (topic -> severity and secret names), its
+    queue `<env>-<destination>-forwarder-queue` that its topics deliver to (an SNS delivery failure redrives to the
+    core dead-letter queue), the event source mapping from that queue, and the queue's own dead-letter queue
+    `<env>-<destination>-forwarder-dlq`, which SQS's redrive (StartMessageMoveTask) empties back into it."""
 
     def __init__(
         self,
@@ -57,13 +70,38 @@ class Forwarder(Construct):
             secret_names.add(fallback_slack_secret)
         secrets = [core.secrets[s] for s in sorted(secret_names)]
 
-        statements = forwarder_statements(core, secrets)
+        queue_name = f"{name}-queue"
+        # Built from the name, not referenced: the queue's redrive policy names the dead-letter queue, so a reference
+        # back from the dead-letter queue's redrive allow policy would be a circular dependency.
+        queue_arn = Stack.of(self).format_arn(service="sqs", resource=queue_name, arn_format=ArnFormat.NO_RESOURCE_NAME)
+        self.dead_letter_queue = encrypted_queue(
+            self,
+            "DeadLetterQueue",
+            f"{name}-dlq",
+            core.key,
+            redrive_allow_policy=sqs.RedriveAllowPolicy(
+                redrive_permission=sqs.RedrivePermission.BY_QUEUE,
+                source_queues=[sqs.Queue.from_queue_arn(self, "SourceQueue", queue_arn)],
+            ),
+        )
+        self.queue = encrypted_queue(
+            self,
+            "Queue",
+            queue_name,
+            core.key,
+            visibility_timeout=Duration.seconds(VISIBILITY_PER_TIMEOUT * settings.timeout_seconds),
+            dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=MAX_RECEIVE_COUNT, queue=self.dead_letter_queue),
+        )
+
+        statements = forwarder_statements(core, secrets, self.queue)
         environment = {
             **settings.environment,
             "ROUTES": json.dumps(routes, sort_keys=True, separators=(",", ":")),
             "REJECTED_QUEUE_URL": core.rejected_queue.queue_url,
             "IDEMPOTENCY_TABLE": core.idempotency_table.table_name,
             "LEDGER_TABLE": core.ledger_table.table_name,
+            "PACER_TABLE": core.pacer_table.table_name,
+            "QUEUE_URL": self.queue.queue_url,
             **({"FALLBACK_SLACK_SECRET": fallback_slack_secret} if fallback_slack_secret else {}),
             "POWERTOOLS_SERVICE_NAME": name,
             "POWERTOOLS_TRACE_DISABLED": "false" if settings.tracing else "true",
@@ -72,7 +110,7 @@ class Forwarder(Construct):
             self,
             name=name,
             description=f"{env_name}: alarms and alerts to {destination}",
-            role_description=f"{name}: logs, its secrets, the alerting key and the dead-letter queue; nothing else",
+            role_description=f"{name}: logs, its secrets, the alerting key, its queue and tables; nothing else",
             handler=f"{destination}_forwarder.handler",
             code=code,
             memory_mb=settings.memory_mb,
@@ -83,28 +121,49 @@ class Forwarder(Construct):
             tracing=settings.tracing,
         )
         self.function, self.role, self.log_group, policy = own.function, own.role, own.log_group, own.policy
-        # Written as L1 so that CDK grants nothing broader than the statements above (its own grant for an
-        # encrypted queue would add kms:GenerateDataKey* and kms:ReEncrypt*).
-        invoke_config = lambda_.CfnEventInvokeConfig(
+        # The L2 mapping grants nothing (SqsEventSource would add CDK's own grant on the queue and its key, broader
+        # than ReceiveFromOwnQueue and UseAlertingKey).
+        mapping = lambda_.EventSourceMapping(
             self,
-            "AsyncInvoke",
-            function_name=self.function.function_name,
-            qualifier="$LATEST",
-            maximum_retry_attempts=RETRY_ATTEMPTS,
-            maximum_event_age_in_seconds=int(MAX_EVENT_AGE.to_seconds()),
-            destination_config=lambda_.CfnEventInvokeConfig.DestinationConfigProperty(
-                on_failure=lambda_.CfnEventInvokeConfig.OnFailureProperty(destination=core.dead_letter_queue.queue_arn)
-            ),
+            "QueueMapping",
+            target=self.function,
+            event_source_arn=self.queue.queue_arn,
+            batch_size=BATCH_SIZE,
+            max_batching_window=BATCHING_WINDOW,
+            max_concurrency=MAX_CONCURRENCY,
+            report_batch_item_failures=True,
         )
-        invoke_config.node.add_dependency(policy)  # Lambda checks the role may send to the queue
+        mapping.node.add_dependency(policy)  # Lambda checks the role may receive from the queue
+        # SNS may send to the queue only for these topics. The key policy lets SNS use the key for them
+        # (AlertingCore's AllowSnsToUseTheKey).
+        # https://docs.aws.amazon.com/sns/latest/dg/subscribe-sqs-queue-to-sns-topic.html
+        self.queue.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="TopicsSend",
+                principals=[iam.ServicePrincipal("sns.amazonaws.com")],
+                actions=["sqs:SendMessage"],
+                resources=[self.queue.queue_arn],
+                conditions={"ArnEquals": {"aws:SourceArn": [topic.topic_arn for topic in topics]}},
+            )
+        )
         for topic in topics:
-            topic.add_subscription(
-                subscriptions.LambdaSubscription(self.function, dead_letter_queue=core.dead_letter_queue)
+            # Raw message delivery off: the body is SNS's notification JSON (TopicArn, MessageId, Subject, ...).
+            sns.Subscription(
+                self,
+                f"Subscription{topic.node.id}",
+                topic=topic,
+                endpoint=self.queue.queue_arn,
+                protocol=sns.SubscriptionProtocol.SQS,
+                raw_message_delivery=False,
+                dead_letter_queue=core.dead_letter_queue,
             )
 
 
-def forwarder_statements(core: AlertingCore, secrets: Sequence[secretsmanager.ISecret]) -> list[iam.PolicyStatement]:
-    """Exactly the AWS calls a forwarder makes, each beside the code path that makes it (functions/alertlib/)."""
+def forwarder_statements(
+    core: AlertingCore, secrets: Sequence[secretsmanager.ISecret], queue: sqs.IQueue
+) -> list[iam.PolicyStatement]:
+    """Exactly the AWS calls a forwarder makes, each beside the code path that makes it (functions/alertlib/), and
+    those its event source mapping makes with its role."""
     return [
         # deliver.powertools_secret: GetSecretValue, cached 5 minutes, fetched again after a 401/403/404/410.
         iam.PolicyStatement(
@@ -129,12 +188,42 @@ def forwarder_statements(core: AlertingCore, secrets: Sequence[secretsmanager.IS
             actions=["dynamodb:PutItem", "dynamodb:Query"],
             resources=[core.ledger_table.table_arn],
         ),
-        # forward.SqsParker sends refused payloads to the rejected queue; Lambda's on-failure destination sends
-        # failed events to the dead-letter queue with the function's role (Forwarder's AsyncInvoke below).
+        # Pacing: the channel's slot (conditional UpdateItem), buffered records (TransactWriteItems of Put/Update/
+        # ConditionCheck items, each authorised as its own action; Query, BatchWriteItem to delete them), members
+        # and storms (GetItem, BatchGetItem, DeleteItem).
         iam.PolicyStatement(
-            sid="KeepFailuresAndRefusals",
+            sid="PaceDeliveries",
+            actions=[
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:DeleteItem",
+                "dynamodb:Query",
+                "dynamodb:BatchWriteItem",
+                "dynamodb:BatchGetItem",
+                "dynamodb:ConditionCheckItem",
+            ],
+            resources=[core.pacer_table.table_arn],
+        ),
+        # Pacing: a flush is scheduled by sending its record to the forwarder's own queue (DelaySeconds), and a
+        # flush that could not send is retried sooner (ChangeMessageVisibility).
+        iam.PolicyStatement(
+            sid="ScheduleOwnFlushes",
+            actions=["sqs:SendMessage", "sqs:ChangeMessageVisibility"],
+            resources=[queue.queue_arn],
+        ),
+        # The event source mapping polls the queue with the function's role.
+        # https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html#events-sqs-permissions
+        iam.PolicyStatement(
+            sid="ReceiveFromOwnQueue",
+            actions=["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
+            resources=[queue.queue_arn],
+        ),
+        # forward.SqsParker sends refused payloads to the rejected queue.
+        iam.PolicyStatement(
+            sid="KeepRefusals",
             actions=["sqs:SendMessage"],
-            resources=[core.dead_letter_queue.queue_arn, core.rejected_queue.queue_arn],
+            resources=[core.rejected_queue.queue_arn],
         ),
     ]
 

@@ -1,14 +1,15 @@
 """Alarms on the pipeline itself, routed so that a broken forwarder is never reported only through itself.
 
 Metrics, dimensions and statistics as AWS documents them:
-- Lambda: https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html (Errors, Throttles,
-  DestinationDeliveryFailures, AsyncEventsDropped; FunctionName; Sum)
+- Lambda: https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html (Errors, Throttles;
+  FunctionName; Sum)
 - function URLs: https://docs.aws.amazon.com/lambda/latest/dg/urls-monitoring.html (Url5xxCount; FunctionName; Sum)
 - SNS: https://docs.aws.amazon.com/sns/latest/dg/sns-monitoring-using-cloudwatch.html
   (NumberOfNotificationsFailedToRedriveToDlq; TopicName; Sum)
 - EventBridge: https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-monitoring.html (FailedInvocations;
   RuleName, the default bus; Sum; sent only when not zero)
 - SQS: https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-available-cloudwatch-metrics.html
+  (ApproximateAgeOfOldestMessage, ApproximateNumberOfMessagesVisible; QueueName; Maximum)
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.constructs.forwarders import Forwarder
+from infra.constructs.forwarders import MAX_RECEIVE_COUNT, Forwarder
 
 MINUTE = Duration.minutes(1)
+QUEUE_AGE_SECONDS = 300  # an alert that waited 5 minutes is late enough to page about
 AT_LEAST_ONE = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
 
 
@@ -58,18 +60,8 @@ class SelfMonitoring(Construct):
             own = [health_topics[destination]]
             function = forwarder.function
             for metric, kind, meaning in (
-                ("Errors", "forwarder-errors", "deliveries failed after their retries, or the function crashed"),
-                ("Throttles", "forwarder-throttles", "invocations were throttled; alerts wait or are dropped"),
-                (
-                    "DestinationDeliveryFailures",
-                    "forwarder-destination-delivery-failures",
-                    "Lambda could not put a failed event in the dead-letter queue: that alert is lost",
-                ),
-                (
-                    "AsyncEventsDropped",
-                    "forwarder-async-events-dropped",
-                    "Lambda dropped events without running them to the end (too old, or out of retries)",
-                ),
+                ("Errors", "forwarder-errors", "invocations failed as a whole (a crash or a time-out)"),
+                ("Throttles", "forwarder-throttles", "invocations were throttled; alerts wait in its queue"),
             ):
                 self._alarm(
                     f"{destination}{metric}",
@@ -79,6 +71,31 @@ class SelfMonitoring(Construct):
                     function.metric(metric, statistic="Sum", period=MINUTE),
                     own,
                 )
+            self._alarm(
+                f"{destination}QueueAge",
+                f"forwarder-{destination}-queue-ApproximateAgeOfOldestMessage",
+                f"Alerts have waited more than {QUEUE_AGE_SECONDS // 60} minutes in the {destination} forwarder's "
+                "queue: it is stuck, failing, or far behind. Reported through the other forwarder and e-mail.",
+                "forwarder-queue-age",
+                forwarder.queue.metric_approximate_age_of_oldest_message(statistic="Maximum", period=MINUTE),
+                own,
+                threshold=QUEUE_AGE_SECONDS,
+                comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            )
+            self._alarm(
+                f"{destination}DeadLetters",
+                f"forwarder-{destination}-dead-letter-queue-NotEmpty",
+                f"Alerts the {destination} forwarder failed to deliver {MAX_RECEIVE_COUNT} times are parked in its "
+                "dead-letter queue: look, fix, redrive (python -m tools.redrive). Reported through the other "
+                "forwarder and e-mail.",
+                "forwarder-queue-dead-letters",
+                forwarder.dead_letter_queue.metric_approximate_number_of_messages_visible(
+                    statistic="Maximum", period=MINUTE
+                ),
+                own,
+                threshold=0,
+                comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            )
         self._alarm(
             "DeadLetterQueueNotEmpty",
             "forwarder-dead-letter-queue-NotEmpty",

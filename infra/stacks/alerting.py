@@ -89,6 +89,12 @@ class AlertingStack(Stack):
                     "in :*); X-Ray, when tracing is on, has no resource-level permissions. No action has a wildcard.",
                 ),
             )
+            Validations.of(self.forwarders[destination].dead_letter_queue).acknowledge(
+                Acknowledgment(
+                    id="AwsSolutions-SQS3",
+                    reason="This queue is the forwarder queue's dead-letter queue; an alarm watches it.",
+                ),
+            )
         self.endpoint = AlertmanagerEndpoint(
             self,
             "AlertmanagerEndpoint",
@@ -173,6 +179,12 @@ class AlertingStack(Stack):
         CfnOutput(self, "KeyArn", value=self.core.key.key_arn)
         for destination, forwarder in self.forwarders.items():
             CfnOutput(self, f"{destination.capitalize()}ForwarderName", value=forwarder.function.function_name)
+            CfnOutput(self, f"{destination.capitalize()}ForwarderQueueUrl", value=forwarder.queue.queue_url)
+            CfnOutput(
+                self,
+                f"{destination.capitalize()}ForwarderDeadLetterQueueUrl",
+                value=forwarder.dead_letter_queue.queue_url,
+            )
         CfnOutput(self, "SecretNames", value=", ".join(config.secret_names()) or "-")
         if self.core.publisher_role:
             CfnOutput(
@@ -192,6 +204,8 @@ class AlertingStack(Stack):
             dead_letter_queue_arn=self.core.dead_letter_queue.queue_arn,
             topic_arns=[topics[t].topic_arn for t in redriven],
             forwarder_arns=[f.function.function_arn for f in self.forwarders.values()],
+            forwarder_queue_arns=[f.queue.queue_arn for f in self.forwarders.values()],
+            forwarder_dead_letter_queue_arns=[f.dead_letter_queue.queue_arn for f in self.forwarders.values()],
         )
         for output, policy in POLICIES.items():
             CfnOutput(self, output, value=self.to_json_string(policy(resources)), description=f"IAM policy: {output}")

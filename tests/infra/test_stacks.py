@@ -218,24 +218,163 @@ def test_forwarders_runtime_architecture_and_environment(dev: Synthesized) -> No
     }
 
 
-def test_failure_destination_and_subscription_redrive_to_the_dead_letter_queue(dev: Synthesized) -> None:
-    queues = dev.resources("alerting", "AWS::SQS::Queue")
-    [queue_id] = [k for k, q in queues.items() if q["Properties"]["QueueName"] == "dev-alerting-dlq"]
-    queue = queues[queue_id]["Properties"]
-    assert queue["MessageRetentionPeriod"] == 14 * 24 * 3600
-    assert "KmsMasterKeyId" in queue
-    for config in dev.resources("alerting", "AWS::Lambda::EventInvokeConfig").values():
-        props = config["Properties"]
-        assert props["MaximumRetryAttempts"] == 2
-        assert props["MaximumEventAgeInSeconds"] == 6 * 3600
-        assert props["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": [queue_id, "Arn"]}
-    subscriptions = [
-        s["Properties"] for s in dev.resources("alerting", "AWS::SNS::Subscription").values()
-        if s["Properties"]["Protocol"] == "lambda"
-    ]  # fmt: skip
-    assert subscriptions
-    for subscription in subscriptions:
-        assert subscription["RedrivePolicy"] == {"deadLetterTargetArn": {"Fn::GetAtt": [queue_id, "Arn"]}}
+def _queues(dev: Synthesized) -> dict[str, dict[str, Any]]:
+    """Queue name -> (logical id, properties)."""
+    return {
+        q["Properties"]["QueueName"]: {"id": k, **q["Properties"]}
+        for k, q in dev.resources("alerting", "AWS::SQS::Queue").items()
+    }
+
+
+def _arn_of(logical: str) -> dict[str, Any]:
+    return {"Fn::GetAtt": [logical, "Arn"]}
+
+
+def test_each_forwarder_reads_its_own_encrypted_queue_with_its_own_dead_letter_queue(dev: Synthesized) -> None:
+    queues = _queues(dev)
+    core = queues["dev-alerting-dlq"]
+    assert core["MessageRetentionPeriod"] == 14 * 24 * 3600 and "KmsMasterKeyId" in core
+    [key] = dev.resources("alerting", "AWS::KMS::Key")
+    policies = dev.resources("alerting", "AWS::SQS::QueuePolicy").values()
+    for destination in ("pagerduty", "slack"):
+        queue, dlq = queues[f"dev-{destination}-forwarder-queue"], queues[f"dev-{destination}-forwarder-dlq"]
+        for q in (queue, dlq):
+            assert q["KmsMasterKeyId"] == _arn_of(key)
+            assert q["MessageRetentionPeriod"] == 14 * 24 * 3600
+            [policy] = [
+                p["Properties"]["PolicyDocument"] for p in policies if p["Properties"]["Queues"] == [{"Ref": q["id"]}]
+            ]
+            assert {
+                "Action": "sqs:*",
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                "Effect": "Deny",
+                "Principal": {"AWS": "*"},
+                "Resource": _arn_of(q["id"]),
+            } in policy["Statement"]
+        assert queue["VisibilityTimeout"] == 6 * 60  # 6 x the function's 60 s
+        assert queue["RedrivePolicy"] == {"deadLetterTargetArn": _arn_of(dlq["id"]), "maxReceiveCount": 5}
+        allow = dlq["RedriveAllowPolicy"]
+        assert allow["redrivePermission"] == "byQueue"
+        [source] = allow["sourceQueueArns"]
+        assert source["Fn::Join"][1][-1].endswith(f":dev-{destination}-forwarder-queue")
+
+
+def test_topics_deliver_to_the_queues_not_to_the_functions(dev: Synthesized) -> None:
+    queues = _queues(dev)
+    core = queues["dev-alerting-dlq"]["id"]
+    by_id = {q["id"]: name for name, q in queues.items()}
+    subscriptions = [s["Properties"] for s in dev.resources("alerting", "AWS::SNS::Subscription").values()]
+    assert not [s for s in subscriptions if s["Protocol"] == "lambda"]
+    assert not dev.resources("alerting", "AWS::Lambda::EventInvokeConfig")
+    permissions = dev.resources("alerting", "AWS::Lambda::Permission").values()
+    assert not [p for p in permissions if p["Properties"]["Principal"] == "sns.amazonaws.com"]
+    to_queues = [s for s in subscriptions if s["Protocol"] == "sqs"]
+    topics = {k: t["Properties"]["TopicName"] for k, t in dev.resources("alerting", "AWS::SNS::Topic").items()}
+    read: dict[str, set[str]] = {}
+    for subscription in to_queues:
+        assert subscription["RawMessageDelivery"] is False  # the body is SNS's notification JSON
+        assert subscription["RedrivePolicy"] == {"deadLetterTargetArn": _arn_of(core)}
+        queue = by_id[subscription["Endpoint"]["Fn::GetAtt"][0]]
+        read.setdefault(queue, set()).add(topics[subscription["TopicArn"]["Ref"]])
+    assert read == {
+        "dev-pagerduty-forwarder-queue": {"dev-critical", "dev-slack-forwarder-health"},
+        "dev-slack-forwarder-queue": {
+            "dev-critical", "dev-warning", "dev-slo", "dev-infrastructure", "dev-pagerduty-forwarder-health"
+        },
+    }  # fmt: skip
+    # SNS may send to each queue only from the topics it subscribes.
+    for name, topic_names in read.items():
+        [policy] = [
+            p["Properties"]["PolicyDocument"] for p in dev.resources("alerting", "AWS::SQS::QueuePolicy").values()
+            if p["Properties"]["Queues"] == [{"Ref": queues[name]["id"]}]
+        ]  # fmt: skip
+        [send] = [s for s in policy["Statement"] if s.get("Principal") == {"Service": "sns.amazonaws.com"}]
+        assert (send["Effect"], send["Action"]) == ("Allow", "sqs:SendMessage")
+        assert sorted(topics[r["Ref"]] for r in send["Condition"]["ArnEquals"]["aws:SourceArn"]) == sorted(topic_names)
+
+
+def test_event_source_mappings_batch_ten_at_once_two_at_a_time_with_partial_failures(dev: Synthesized) -> None:
+    queues = {q["id"]: name for name, q in _queues(dev).items()}
+    functions = {k: f["Properties"] for k, f in dev.resources("alerting", "AWS::Lambda::Function").items()}
+    mappings = dev.resources("alerting", "AWS::Lambda::EventSourceMapping").values()
+    wired = {}
+    for mapping in mappings:
+        props = mapping["Properties"]
+        assert props["BatchSize"] == 10
+        assert props["MaximumBatchingWindowInSeconds"] == 0
+        assert props["ScalingConfig"] == {"MaximumConcurrency": 2}
+        assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        function = functions[props["FunctionName"]["Ref"]]
+        wired[function["FunctionName"]] = queues[props["EventSourceArn"]["Fn::GetAtt"][0]]
+        env = function["Environment"]["Variables"]
+        assert env["QUEUE_URL"] == {"Ref": props["EventSourceArn"]["Fn::GetAtt"][0]}
+        assert mapping["DependsOn"]  # the role's policy first: Lambda checks it may receive
+    assert wired == {
+        "dev-pagerduty-forwarder": "dev-pagerduty-forwarder-queue",
+        "dev-slack-forwarder": "dev-slack-forwarder-queue",
+    }
+
+
+def test_pacer_table_like_the_others(dev: Synthesized) -> None:
+    found = dev.resources("alerting", "AWS::DynamoDB::GlobalTable")
+    ids = {t["Properties"]["TableName"]: k for k, t in found.items()}
+    tables = {name: found[k] for name, k in ids.items()}
+    pacer = tables["dev-pacer"]["Properties"]
+    assert pacer["KeySchema"] == [
+        {"AttributeName": "channel", "KeyType": "HASH"},
+        {"AttributeName": "item", "KeyType": "RANGE"},
+    ]
+    assert {a["AttributeName"]: a["AttributeType"] for a in pacer["AttributeDefinitions"]} == {
+        "channel": "S",
+        "item": "S",
+    }
+    assert pacer["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert pacer["BillingMode"] == "PAY_PER_REQUEST"
+    ledger = tables["dev-alerting-ledger"]["Properties"]
+    assert pacer["SSESpecification"] == ledger["SSESpecification"]
+    assert pacer["Replicas"][0]["SSESpecification"] == ledger["Replicas"][0]["SSESpecification"]
+    assert pacer["Replicas"][0]["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    table_id = ids["dev-pacer"]
+    for function in dev.resources("alerting", "AWS::Lambda::Function").values():
+        if function["Properties"]["FunctionName"].endswith("-forwarder"):
+            assert function["Properties"]["Environment"]["Variables"]["PACER_TABLE"] == {"Ref": table_id}
+
+
+def test_forwarder_role_holds_exactly_its_statements(dev: Synthesized) -> None:
+    queues = {name: q["id"] for name, q in _queues(dev).items()}
+    tables = {
+        t["Properties"]["TableName"]: k for k, t in dev.resources("alerting", "AWS::DynamoDB::GlobalTable").items()
+    }
+    for destination in ("pagerduty", "slack"):
+        [policy] = [
+            p for p in dev.resources("alerting", "AWS::IAM::Policy").values()
+            if p["Properties"]["Roles"][0]["Ref"].startswith(f"{destination.capitalize()}ForwarderRole")
+        ]  # fmt: skip
+        statements = {s["Sid"]: s for s in _statements(policy, "PolicyDocument")}
+        assert sorted(statements) == [
+            "KeepRefusals", "PaceDeliveries", "ReadOwnSecrets", "ReceiveFromOwnQueue", "RecordDeliveries",
+            "ScheduleOwnFlushes", "SendEachMessageOnce", "UseAlertingKey", "WriteOwnLogs",
+        ]  # fmt: skip
+        own = _arn_of(queues[f"dev-{destination}-forwarder-queue"])
+        assert statements["ReceiveFromOwnQueue"]["Action"] == [
+            "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"
+        ]  # fmt: skip
+        assert statements["ReceiveFromOwnQueue"]["Resource"] == own
+        assert statements["ScheduleOwnFlushes"]["Action"] == ["sqs:SendMessage", "sqs:ChangeMessageVisibility"]
+        assert statements["ScheduleOwnFlushes"]["Resource"] == own
+        assert statements["PaceDeliveries"]["Action"] == [
+            "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query",
+            "dynamodb:BatchWriteItem", "dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem",
+        ]  # fmt: skip
+        assert statements["PaceDeliveries"]["Resource"] == _arn_of(tables["dev-pacer"])
+        # Nothing is sent to the core dead-letter queue by the function any more (no on-failure destination).
+        assert statements["KeepRefusals"] == {
+            "Action": "sqs:SendMessage",
+            "Effect": "Allow",
+            "Resource": _arn_of(queues["dev-alerting-rejected"]),
+            "Sid": "KeepRefusals",
+        }
+        assert sorted(statements["UseAlertingKey"]["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
 
 
 def test_forwarder_iam_is_scoped_with_no_wildcard_action(dev: Synthesized) -> None:
@@ -290,11 +429,15 @@ def test_self_monitoring_never_reports_a_forwarder_only_through_itself(dev: Synt
     functions = {
         k: v["Properties"]["FunctionName"] for k, v in dev.resources("alerting", "AWS::Lambda::Function").items()
     }
+    polled_by = {
+        m["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]: functions[m["Properties"]["FunctionName"]["Ref"]]
+        for m in dev.resources("alerting", "AWS::Lambda::EventSourceMapping").values()
+    }
     readers: dict[str, set[str]] = {}
     for subscription in dev.resources("alerting", "AWS::SNS::Subscription").values():
         props = subscription["Properties"]
         topic = topics[props["TopicArn"]["Ref"]]
-        reader = functions[props["Endpoint"]["Fn::GetAtt"][0]] if props["Protocol"] == "lambda" else props["Endpoint"]
+        reader = polled_by[props["Endpoint"]["Fn::GetAtt"][0]] if props["Protocol"] == "sqs" else props["Endpoint"]
         readers.setdefault(topic, set()).add(reader)
     assert readers["dev-pagerduty-forwarder-health"] == {"dev-slack-forwarder", "oncall-dev@example.com"}
     assert readers["dev-slack-forwarder-health"] == {"dev-pagerduty-forwarder", "oncall-dev@example.com"}
@@ -339,6 +482,7 @@ def test_endpoint_is_wired_with_its_own_role(dev: Synthesized) -> None:
         "dev-alerting-idempotency": "expiration",
         "dev-alerting-ledger": "expires_at",
         "dev-alerting-audit": "expires_at",
+        "dev-pacer": "expires_at",
     }
     policy = next(
         p for p in dev.resources("alerting", "AWS::IAM::Policy").values()
@@ -408,11 +552,22 @@ def test_self_monitoring_covers_the_endpoint_async_failures_and_sns_redrives(dev
         assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == ("AWS/Lambda", metric, "Sum")
         assert [d["Name"] for d in alarm["Dimensions"]] == ["FunctionName"]
         assert routed(alarm) == both
-    for destination, other in (("pagerduty", "pagerduty"), ("slack", "slack")):
+    for destination in ("pagerduty", "slack"):
         for metric in ("DestinationDeliveryFailures", "AsyncEventsDropped"):
-            alarm = alarms[f"dev-forwarder-{destination}-{metric}"]
-            assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == ("AWS/Lambda", metric, "Sum")
-            assert routed(alarm) == [f"dev-{other}-forwarder-health"]  # read by the *other* forwarder
+            assert f"dev-forwarder-{destination}-{metric}" not in alarms  # no asynchronous invocation any more
+        age = alarms[f"dev-forwarder-{destination}-queue-ApproximateAgeOfOldestMessage"]
+        dead = alarms[f"dev-forwarder-{destination}-dead-letter-queue-NotEmpty"]
+        for alarm, metric, threshold, queue in (
+            (age, "ApproximateAgeOfOldestMessage", 300, f"dev-{destination}-forwarder-queue"),
+            (dead, "ApproximateNumberOfMessagesVisible", 0, f"dev-{destination}-forwarder-dlq"),
+        ):
+            assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == ("AWS/SQS", metric, "Maximum")
+            assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (threshold, "GreaterThanThreshold")
+            [dimension] = alarm["Dimensions"]
+            assert dimension["Name"] == "QueueName"
+            assert _queues(dev)[queue]["id"] == dimension["Value"]["Fn::GetAtt"][0]
+            # its own health topic, which the *other* forwarder and e-mail read
+            assert routed(alarm) == [f"dev-{destination}-forwarder-health"]
     redrive = {n: a for n, a in alarms.items() if a.get("MetricName") == "NumberOfNotificationsFailedToRedriveToDlq"}
     assert sorted(a["Dimensions"][0]["Value"]["Fn::GetAtt"][0] for a in redrive.values()) == sorted(topics)
     for alarm in redrive.values():
