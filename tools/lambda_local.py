@@ -168,6 +168,9 @@ def _serve(handler: str) -> int:
     sys.stdout = sys.stderr
     root = str(FUNCTIONS)
     sys.path[:] = [root] + [p for p in sys.path if p and Path(p).resolve() != FUNCTIONS.parent and p != root]
+    # Tests only: a folder holding a stub handler (never set by a template of infra/).
+    if os.environ.get("LOCAL_LAMBDA_STUB_PATH"):
+        sys.path.append(os.environ["LOCAL_LAMBDA_STUB_PATH"])
     module_name, attribute = handler.rsplit(".", 1)
     function = getattr(importlib.import_module(module_name), attribute)
     for line in sys.stdin:

@@ -1,10 +1,11 @@
 """The whole path on one machine, no AWS account: `python -m tools.serve [--port 9094] [--env dev] ...`.
 
-On 127.0.0.1 it starts moto's server as AWS (SNS topics, Secrets Manager, DynamoDB) seeded from the
-environment's config; the Alertmanager endpoint at `http://127.0.0.1:PORT/alertmanager`, handled by the same
-code as the Lambda; the forwarders, invoked with a Lambda SNS event for every message published to a topic they
-subscribe to (moto delivers each publish to this server over HTTP, as SNS would to a subscription); and local
-PagerDuty and Slack stand-ins, or the URLs given. It prints a line per delivery and runs until interrupted.
+On 127.0.0.1 it starts moto's server as AWS, holding every resource of the environment's synthesized templates
+(tools.world); the Alertmanager endpoint at `http://127.0.0.1:PORT/alertmanager`, handled by the same code as the
+Lambda; the forwarders, each fed by its event source mapping as Lambda would (moto's SNS delivers each publish to
+the forwarder queues itself; `LocalPipeline` polls them with the template's batch size and maximum concurrency and
+invokes the function with an SQS event); and local PagerDuty and Slack stand-ins, or the URLs given. It prints a
+line per delivery and runs until interrupted.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import tools  # noqa: F401 - puts functions/ on the path
 from tools.lambda_local import FunctionError, LocalLambda
 from tools.localaws import environ, moto_server
 from tools.standins import StandIn
-from tools.world import Denial, build_world, iam_enforced, synthesize
+from tools.world import Denial, MappingSpec, build_world, iam_enforced, synthesize
 
 DEFAULT_PORT = 9094
 ROUTING_KEY = "10ca1pipe11ne0000000000000000000"  # 32 characters, as PagerDuty's
@@ -65,6 +66,12 @@ class LocalPipeline:
     templates: dict[str, dict[str, Any]] | None = None
     retry_delays: tuple[float, ...] = (0.0, 0.0)  # Lambda's are about 60 and 120 s; none locally by default
     log_dir: str | None = None  # the functions' logs; default: a temporary folder
+    # For tests only: the visibility timeout (seconds) the event source mappings ask for when they receive, instead
+    # of the queue's own (6 x the function's timeout: 6 minutes). A record the function left (a failure) is then
+    # received again after this many seconds, so a test of retries and of maxReceiveCount waits seconds, not
+    # half an hour. None: the template's, as deployed. Nothing else changes (the function may still shorten it).
+    visibility_timeout: int | None = None
+    poll_wait_seconds: int = 1  # the mappings' long polling (Lambda's is 20 s; short here so that stop is quick)
 
     def __post_init__(self) -> None:
         self.webhook_token = self.webhook_token or secrets.token_urlsafe(24)
@@ -77,6 +84,12 @@ class LocalPipeline:
         self.denials: list[Denial] = []
         self._states: dict[str, str] = {}
         self.dead_lettered: list[dict[str, Any]] = []
+        self._stopping = threading.Event()
+        self._in_flight = 0  # event source mapping invocations running
+        self._in_flight_lock = threading.Lock()
+        self._pollers: list[threading.Thread] = []
+        self._environments: dict[str, queue.Queue[LocalLambda]] = {}  # function -> idle execution environments
+        self.invocations: list[MappingInvocation] = []  # every event source mapping invocation, in order
 
     # -- life cycle ----------------------------------------------------------------------------------------------
 
@@ -113,6 +126,14 @@ class LocalPipeline:
         self._worker = threading.Thread(target=self._work, name="pipeline-forwarders", daemon=True)
         self._worker.start()
         self._stack.callback(self._stop_worker)
+        self._stack.callback(self._stop_pollers)
+        for mapping in self.world.mappings:
+            if mapping.enabled:
+                poller = threading.Thread(
+                    target=self._poll, args=(mapping,), name=f"mapping-{mapping.function}", daemon=True
+                )
+                self._pollers.append(poller)
+                poller.start()
         return self
 
     def stop(self) -> None:
@@ -130,13 +151,28 @@ class LocalPipeline:
         return f"http://127.0.0.1:{self.port}/alertmanager"
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
-        """Until every published message went through the forwarders (or `timeout`)."""
+        """Until every published message went through the forwarders (or `timeout`): nothing waits for SNS's HTTP
+        deliveries or EventBridge, no event source mapping invocation runs, and every mapped queue is empty
+        (visible, in flight and delayed: a record left for a retry, or a scheduled flush, is still work)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self._queue.unfinished_tasks == 0:
-                return True
+            if self._queue.unfinished_tasks == 0 and self._in_flight == 0 and self.queued() == 0:
+                # again, after a moment: a poller may hold a batch it received but has not counted yet
+                time.sleep(0.05)
+                if self._queue.unfinished_tasks == 0 and self._in_flight == 0 and self.queued() == 0:
+                    return True
             time.sleep(0.05)
         return False
+
+    def queued(self) -> int:
+        """Messages in the mapped queues: visible, in flight (received, not deleted) and delayed."""
+        total = 0
+        for mapping in self.world.mappings:
+            attributes = self.sqs.get_queue_attributes(QueueUrl=mapping.queue_url, AttributeNames=list(_COUNTS))[
+                "Attributes"
+            ]
+            total += sum(int(attributes.get(name, 0)) for name in _COUNTS)
+        return total
 
     def publish(self, topic: str, message: Any, subject: str | None = None) -> str:
         """Publish to one of the environment's topics, as CloudWatch or EventBridge would."""
@@ -226,6 +262,18 @@ class LocalPipeline:
             self.functions[name] = self._stack.enter_context(function)
         self.endpoint_function = next((n for n, s in self.world.functions.items() if s.url), None)
         self._role_credentials = role_credentials
+        # As many execution environments as the function's event source mappings may run at once.
+        for mapping in self.world.mappings:
+            pool = self._environments.setdefault(mapping.function, queue.Queue())
+            if pool.qsize() == 0:
+                pool.put(self.functions[mapping.function])
+            spec = self.world.functions[mapping.function]
+            for _ in range(pool.qsize(), _concurrency(mapping)):
+                extra = LocalLambda(
+                    spec.name, spec.handler, self.functions[spec.name].environment, timeout=spec.timeout,
+                    memory=spec.memory, region=self.config.region, arn=spec.arn, log=logs / f"{spec.name}.log",
+                )  # fmt: skip
+                pool.put(self._stack.enter_context(extra))
 
     def admin(self, service: str) -> Any:
         """A client of the local account's administrator (IAM is enforced for everyone)."""
@@ -239,8 +287,17 @@ class LocalPipeline:
         return path.read_text(encoding="utf-8") if path.exists() else ""
 
     def subscribers(self, topic_arn: str) -> list[str]:
-        """The functions the templates subscribe to a topic."""
-        return [s.function for s in self.world.subscriptions if s.topic_arn == topic_arn and s.function]
+        """The functions the templates feed from a topic: subscribed directly, or through a queue that an event
+        source mapping polls."""
+        found: list[str] = []
+        for subscription in self.world.subscriptions:
+            if subscription.topic_arn != topic_arn:
+                continue
+            if subscription.function:
+                found.append(subscription.function)
+            elif subscription.protocol == "sqs":
+                found += [m.function for m in self.world.mappings if m.queue_arn == subscription.endpoint]
+        return found
 
     def emulate_alarm_action(self, alarm_name: str) -> int:
         """moto's set_alarm_state runs no action: publish what CloudWatch would, from the alarm's own definition,
@@ -327,6 +384,129 @@ class LocalPipeline:
                 self.say(f"pipeline: forwarding crashed: {type(exc).__name__}: {exc}")
             finally:
                 self._queue.task_done()
+
+    # -- event source mappings, as Lambda runs them --------------------------------------------------------------
+
+    def _poll(self, mapping: MappingSpec) -> None:
+        """One mapping: receive up to BatchSize (for at most the batching window), invoke with at most
+        MaximumConcurrency batches at once, with the function's own role, as Lambda's pollers do."""
+        import boto3
+
+        role = boto3.Session(
+            region_name=self.config.region, **_session_credentials(self._role_credentials[mapping.function])
+        )
+        sqs = role.client("sqs")
+        slots = threading.BoundedSemaphore(_concurrency(mapping))
+        receive: dict[str, Any] = {
+            "QueueUrl": mapping.queue_url,
+            "AttributeNames": ["All"],
+            "MessageAttributeNames": ["All"],
+        }
+        if self.visibility_timeout is not None:
+            receive["VisibilityTimeout"] = self.visibility_timeout
+        try:
+            sqs.get_queue_attributes(QueueUrl=mapping.queue_url, AttributeNames=["VisibilityTimeout"])
+        except Exception as exc:  # noqa: BLE001 - Lambda would refuse to create the mapping; said, and no polling
+            self.say(f"pipeline: the mapping of {mapping.function} cannot read its queue: {exc}")
+            return
+        while not self._stopping.is_set():
+            if not slots.acquire(timeout=0.2):
+                continue
+            try:
+                batch = self._receive(sqs, receive, mapping)
+            except Exception as exc:  # noqa: BLE001 - Lambda's poller backs off and tries again
+                slots.release()
+                if not self._stopping.is_set():
+                    self.say(f"pipeline: {mapping.function} could not receive: {type(exc).__name__}: {exc}")
+                    self._stopping.wait(1.0)
+                continue
+            if not batch:
+                slots.release()
+                continue
+            with self._in_flight_lock:
+                self._in_flight += 1
+            threading.Thread(
+                target=self._run_batch,
+                args=(mapping, sqs, batch, slots),
+                name=f"invoke-{mapping.function}",
+                daemon=True,
+            ).start()
+
+    def _receive(self, sqs: Any, receive: dict[str, Any], mapping: MappingSpec) -> list[dict[str, Any]]:
+        batch: list[dict[str, Any]] = []
+        window_ends = time.monotonic() + mapping.batching_window
+        while len(batch) < mapping.batch_size and not self._stopping.is_set():
+            wanted = min(10, mapping.batch_size - len(batch))  # SQS gives at most 10 per receive
+            wait = self.poll_wait_seconds if not batch else 0
+            answer = sqs.receive_message(**receive, MaxNumberOfMessages=wanted, WaitTimeSeconds=wait)
+            batch += answer.get("Messages", [])
+            if not batch or time.monotonic() >= window_ends:
+                break
+            if not answer.get("Messages"):
+                time.sleep(min(0.05, max(0.0, window_ends - time.monotonic())))
+        return batch
+
+    def _run_batch(
+        self, mapping: MappingSpec, sqs: Any, batch: list[dict[str, Any]], slots: threading.BoundedSemaphore
+    ) -> None:
+        try:
+            event = sqs_event(batch, mapping.queue_arn, self.config.region)
+            pool = self._environments[mapping.function]
+            environment = pool.get()
+            try:
+                result: Any = environment.invoke(event)
+                error = None
+            except FunctionError as exc:
+                result, error = None, str(exc)
+            finally:
+                pool.put(environment)
+            left = _left(batch, result, error, mapping.report_batch_item_failures)
+            for message in batch:
+                if message["MessageId"] not in left:
+                    sqs.delete_message(QueueUrl=mapping.queue_url, ReceiptHandle=message["ReceiptHandle"])
+            self.invocations.append(MappingInvocation(time.time(), mapping.function, len(batch), sorted(left), error))
+            for message in batch:
+                failed = message["MessageId"] in left
+                self._record(mapping.function, message, f"failed: {error or 'reported'}" if failed else "delivered")
+        except Exception as exc:  # noqa: BLE001 - printed; the records stay in the queue for the next poll
+            self.say(f"pipeline: {mapping.function} batch crashed: {type(exc).__name__}: {exc}")
+        finally:
+            with self._in_flight_lock:
+                self._in_flight -= 1
+            slots.release()
+
+    def _record(self, function: str, message: dict[str, Any], verdict: str) -> None:
+        from alertlib.errors import MalformedInput
+        from alertlib.forward import prepare
+        from alertlib.parse import split_event
+        from alertlib.settings import Settings
+
+        try:
+            body = json.loads(message.get("Body") or "")
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or body.get("Type") != "Notification":
+            return  # a flush record, or what the forwarder itself sent: not a published message
+        topic = str(body.get("TopicArn", "")).rsplit(":", 1)[-1]
+        try:
+            group = prepare(split_event(sns_event(body))[0], Settings(), datetime.now(UTC))
+            title, status = group.title, group.status.value
+        except MalformedInput as exc:
+            title, status = f"(refused: {exc})", "-"
+        except Exception:  # noqa: BLE001 - printing must not lose the record
+            title, status = "(unreadable)", "-"
+        destination = function.removeprefix(f"{self.config.name}-").removesuffix("-forwarder")
+        self.deliveries.append(Delivery(time.time(), destination, topic, title, status, verdict))
+        stamp = datetime.now(UTC).strftime("%H:%M:%S")
+        self.say(f"{stamp} {destination:<9} {topic:<24} {status:<17} {title[:60]:<60} {verdict}")
+
+    def _stop_pollers(self) -> None:
+        self._stopping.set()
+        for poller in self._pollers:
+            poller.join(timeout=self.poll_wait_seconds + 5)
+        deadline = time.monotonic() + 30
+        while self._in_flight and time.monotonic() < deadline:  # the batches running end before their functions
+            time.sleep(0.05)
 
     def _stop_worker(self) -> None:
         self._queue.put(None)
@@ -416,6 +596,83 @@ class LocalPipeline:
         except FunctionError:
             return 502, {"Content-Type": "application/json"}, b'{"message": "Internal Server Error"}'
         return int(answer["statusCode"]), dict(answer.get("headers") or {}), str(answer.get("body") or "").encode()
+
+
+_COUNTS = (
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
+)
+
+
+@dataclass
+class MappingInvocation:
+    """One invocation by an event source mapping: its batch size, the message ids it left, its error."""
+
+    at: float
+    function: str
+    records: int
+    left: list[str]
+    error: str | None
+
+
+def _concurrency(mapping: MappingSpec) -> int:
+    return mapping.maximum_concurrency or 5  # without MaximumConcurrency, Lambda starts with 5 pollers
+
+
+def _left(batch: list[dict[str, Any]], result: Any, error: str | None, partial: bool) -> set[str]:
+    """The message ids Lambda leaves in the queue after an invocation: all of them when it failed; with
+    ReportBatchItemFailures, those named in `batchItemFailures` (an answer naming a message not in the batch, or
+    no id, fails the whole batch); otherwise none.
+    https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html#services-sqs-batchfailurereporting"""
+    ids = {m["MessageId"] for m in batch}
+    if error is not None:
+        return ids
+    if not partial or not isinstance(result, dict) or not result.get("batchItemFailures"):
+        return set()
+    named: set[str] = set()
+    for failure in result["batchItemFailures"]:
+        item = failure.get("itemIdentifier") if isinstance(failure, dict) else None
+        if not item or item not in ids:
+            return ids
+        named.add(str(item))
+    return named
+
+
+def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
+    """The Lambda SQS event an event source mapping invokes a function with, from ReceiveMessage's messages.
+    https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html"""
+    records = []
+    for message in messages:
+        received = message.get("Attributes") or {}
+        attributes = {
+            name: str(received[name])
+            for name in ("ApproximateReceiveCount", "SentTimestamp", "SenderId", "ApproximateFirstReceiveTimestamp")
+            if name in received
+        }
+        message_attributes = {
+            name: {
+                "stringValue": value.get("StringValue"),
+                "stringListValues": [],
+                "binaryListValues": [],
+                "dataType": value.get("DataType", "String"),
+            }
+            for name, value in (message.get("MessageAttributes") or {}).items()
+        }
+        records.append(
+            {
+                "messageId": message["MessageId"],
+                "receiptHandle": message["ReceiptHandle"],
+                "body": message["Body"],
+                "attributes": attributes,
+                "messageAttributes": message_attributes,
+                "md5OfBody": message.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": region,
+            }
+        )
+    return {"Records": records}
 
 
 def _function_name(arn: str) -> str:

@@ -55,7 +55,9 @@ STOOD_IN = {
     "as the template says, then sends Lambda's on-failure record to its destination with the function's role",
     "AWS::Lambda::Permission": "nothing to stand in: the local pipeline invokes the functions itself",
     "AWS::Lambda::Url": "the local pipeline's HTTP server, which invokes the function with a function URL event",
-    "AWS::Lambda::EventSourceMapping": "recorded; the local pipeline polls the queue for the function",
+    "AWS::Lambda::EventSourceMapping": "recorded with its properties; the local pipeline polls the queue for the "
+    "function as Lambda does (batch size, at most MaximumConcurrency invocations, partial batch answers), with the "
+    "function's role",
     "AWS::CDK::Metadata": "not a resource",
 }
 # EventBridge rules are created in moto (their patterns are matched by moto's own TestEventPattern), but moto's
@@ -393,6 +395,20 @@ class SubscriptionSpec:
 
 
 @dataclass
+class MappingSpec:
+    """An event source mapping of the templates (AWS::Lambda::EventSourceMapping from an SQS queue)."""
+
+    function: str  # the function's name
+    queue_arn: str
+    queue_url: str
+    batch_size: int
+    batching_window: int  # seconds
+    maximum_concurrency: int | None
+    report_batch_item_failures: bool
+    enabled: bool = True
+
+
+@dataclass
 class RuleSpec:
     arn: str
     state: str
@@ -410,6 +426,7 @@ class World:
     templates: dict[str, dict[str, Any]]
     functions: dict[str, FunctionSpec] = field(default_factory=dict)
     subscriptions: list[SubscriptionSpec] = field(default_factory=list)
+    mappings: list[MappingSpec] = field(default_factory=list)
     topics: dict[str, str] = field(default_factory=dict)  # topic name -> ARN
     queues: dict[str, str] = field(default_factory=dict)  # queue name -> URL
     tables: dict[str, str] = field(default_factory=dict)  # table name -> ARN
@@ -526,7 +543,8 @@ class _Builder:
                 p = self.r(resource["Properties"])
                 function = self._function(p["FunctionName"]).name
                 self.world.permissions.append((function, p["Principal"], p["Action"], p.get("SourceArn")))
-            if kind in STOOD_IN and kind not in {"AWS::Lambda::Function", "AWS::Lambda::EventInvokeConfig"}:
+            own = {"AWS::Lambda::Function", "AWS::Lambda::EventInvokeConfig", "AWS::Lambda::EventSourceMapping"}
+            if kind in STOOD_IN and kind not in own:
                 self.world.stood_in[kind] = self.world.stood_in.get(kind, 0) + 1
                 if kind == "AWS::Lambda::Url":
                     self.r.attrs[(logical, "FunctionUrl")] = self.function_url
@@ -593,8 +611,8 @@ class _Builder:
         attributes: dict[str, str] = {k: json.dumps(p[k]) for k in ("RedrivePolicy", "FilterPolicy") if k in p}
         if "FilterPolicyScope" in p:
             attributes["FilterPolicyScope"] = str(p["FilterPolicyScope"])
-        if "RawMessageDelivery" in p:
-            attributes["RawMessageDelivery"] = str(p["RawMessageDelivery"]).lower()
+        if str(p.get("RawMessageDelivery", "false")).lower() == "true":  # moto reads any value given as true
+            attributes["RawMessageDelivery"] = "true"
         if function is not None:  # SNS invokes the function: here, through the local pipeline over HTTP
             protocol, endpoint = "http", self.subscription_endpoint(function)
         answer = self.clients("sns").subscribe(
@@ -734,6 +752,32 @@ class _Builder:
         spec.max_event_age = int(p.get("MaximumEventAgeInSeconds", spec.max_event_age))
         spec.on_failure = ((p.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
         kind = "AWS::Lambda::EventInvokeConfig"
+        self.world.stood_in[kind] = self.world.stood_in.get(kind, 0) + 1
+        self.r.refs[logical] = logical
+
+    def _aws_lambda_eventsourcemapping(self, logical: str, p: dict[str, Any]) -> None:
+        known = {"FunctionName", "EventSourceArn", "BatchSize", "MaximumBatchingWindowInSeconds", "ScalingConfig",
+                 "FunctionResponseTypes", "Enabled", "Tags"}  # fmt: skip
+        unknown = set(p) - known
+        source = str(p["EventSourceArn"])
+        if unknown or ":sqs:" not in source:
+            raise NotImplementedError(f"{logical}: the local world polls SQS queues only, without {sorted(unknown)}")
+        queue_name = source.rsplit(":", 1)[-1]
+        self.world.mappings.append(
+            MappingSpec(
+                function=self._function(p["FunctionName"]).name,
+                queue_arn=source,
+                queue_url=self.world.queues[queue_name],
+                batch_size=int(p.get("BatchSize", 10)),  # Lambda's default for SQS
+                batching_window=int(p.get("MaximumBatchingWindowInSeconds", 0)),
+                maximum_concurrency=int(p["ScalingConfig"]["MaximumConcurrency"])
+                if "MaximumConcurrency" in (p.get("ScalingConfig") or {})
+                else None,
+                report_batch_item_failures="ReportBatchItemFailures" in (p.get("FunctionResponseTypes") or []),
+                enabled=str(p.get("Enabled", True)).lower() != "false",
+            )
+        )
+        kind = "AWS::Lambda::EventSourceMapping"
         self.world.stood_in[kind] = self.world.stood_in.get(kind, 0) + 1
         self.r.refs[logical] = logical
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -78,3 +79,116 @@ def test_cloudwatch_publish_goes_through_the_forwarders(
     pagerduty, slack = recorders
     assert len(pagerduty.accepted()) == 1  # dev routes only critical to PagerDuty
     assert len(slack.accepted()) == 2
+
+
+# -- the event source mappings, emulated from the template, with a stub forwarder ------------------------------------
+
+STUB = """
+import json, os, time
+
+def handler(event, context):
+    path = os.environ["STUB_LOG"]
+    started = time.time()
+    bodies = [json.loads(r["body"]) for r in event["Records"]]
+    messages = [json.loads(b["Message"]) if b.get("Type") == "Notification" else b for b in bodies]
+    if any(m.get("crash") for m in messages) and int(event["Records"][0]["attributes"]["ApproximateReceiveCount"]) < 2:
+        raise RuntimeError("crash on the first receive")
+    time.sleep(0.2)
+    with open(path, "a") as log:
+        log.write(json.dumps({"start": started, "end": time.time(), "records": [
+            {"id": r["messageId"], "source": r["eventSource"], "arn": r["eventSourceARN"], "n": m.get("n"),
+             "count": r["attributes"]["ApproximateReceiveCount"], "type": b.get("Type"), "topic": b.get("TopicArn")}
+            for r, b, m in zip(event["Records"], bodies, messages)]}) + "\\n")
+    return {"batchItemFailures": [
+        {"itemIdentifier": r["messageId"]} for r, m in zip(event["Records"], messages) if m.get("fail")]}
+"""
+
+
+@pytest.fixture
+def stubbed(tmp_path: Any) -> Iterator[tuple[LocalPipeline, Any]]:
+    """dev's templates, the forwarders' handler replaced by a stub that logs each batch it is invoked with."""
+    from tools.world import synthesize
+
+    (tmp_path / "stub_forwarder.py").write_text(STUB)
+    log = tmp_path / "batches.jsonl"
+    templates = synthesize("dev")
+    for template in templates.values():
+        for resource in template["Resources"].values():
+            props = resource.get("Properties", {})
+            if resource["Type"] == "AWS::Lambda::Function" and str(props.get("FunctionName")).endswith("-forwarder"):
+                props["Handler"] = "stub_forwarder.handler"
+                props["Environment"]["Variables"].update(
+                    {"LOCAL_LAMBDA_STUB_PATH": str(tmp_path), "STUB_LOG": str(log)}
+                )
+    with LocalPipeline(
+        port=free_port(), templates=templates, visibility_timeout=1, webhook_token="t0ken-local-pipeline",
+        say=lambda _: None,
+    ) as running:  # fmt: skip
+        yield running, log
+
+
+def _batches(log: Any) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def test_mapping_invokes_with_sqs_batches_of_at_most_ten_two_at_a_time(stubbed: tuple[LocalPipeline, Any]) -> None:
+    pipeline, log = stubbed
+    for n in range(40):
+        pipeline.publish("warning", {"n": n})  # warning: the Slack forwarder's queue only, in dev
+    assert pipeline.wait_idle(60)
+    batches = _batches(log)
+    records = [r for b in batches for r in b["records"]]
+    assert sorted(r["n"] for r in records) == list(range(40))  # each once, nothing left
+    assert all(1 <= len(b["records"]) <= 10 for b in batches)
+    assert any(len(b["records"]) > 1 for b in batches)  # batches grow while the previous ones run
+    assert {(r["source"], r["arn"].rsplit(":", 1)[-1], r["type"]) for r in records} == {
+        ("aws:sqs", "dev-slack-forwarder-queue", "Notification")
+    }
+    assert {r["topic"].rsplit(":", 1)[-1] for r in records} == {"dev-warning"}
+    overlaps = max(sum(1 for o in batches if o["start"] < b["end"] and b["start"] < o["end"]) for b in batches)
+    assert overlaps <= 2  # MaximumConcurrency 2
+    assert pipeline.denials == []  # received and deleted with the function's own role
+
+
+def test_mapping_leaves_reported_failures_until_the_dead_letter_queue_takes_them(
+    stubbed: tuple[LocalPipeline, Any],
+) -> None:
+    pipeline, log = stubbed
+    pipeline.publish("warning", {"n": 1, "fail": True})
+    pipeline.publish("warning", {"n": 2})
+    assert pipeline.wait_idle(60)  # the queue is empty: the failed record went to the forwarder's DLQ
+    records = [r for b in _batches(log) for r in b["records"]]
+    assert [r["n"] for r in records].count(2) == 1
+    assert sorted(int(r["count"]) for r in records if r["n"] == 1) == [1, 2, 3, 4, 5]  # maxReceiveCount 5
+    dlq = pipeline.world.queues["dev-slack-forwarder-dlq"]
+    [parked] = pipeline.sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10)["Messages"]
+    assert json.loads(json.loads(parked["Body"])["Message"]) == {"n": 1, "fail": True}
+
+
+def test_mapping_leaves_the_whole_batch_when_the_function_fails(stubbed: tuple[LocalPipeline, Any]) -> None:
+    pipeline, log = stubbed
+    pipeline.publish("warning", {"n": 1, "crash": True})
+    assert pipeline.wait_idle(60)
+    assert [r["n"] for b in _batches(log) for r in b["records"]] == [1]  # received again, then done
+    errors = [i for i in pipeline.invocations if i.error]
+    assert errors and "crash on the first receive" in str(errors[0].error)
+    assert errors[0].left  # nothing was deleted after the error
+
+
+def test_mapping_without_receive_permission_is_refused_by_iam(tmp_path: Any) -> None:
+    from tools.world import synthesize
+
+    templates = synthesize("dev")
+    for template in templates.values():
+        for resource in template["Resources"].values():
+            if resource["Type"] == "AWS::IAM::Policy":
+                document = resource["Properties"]["PolicyDocument"]
+                document["Statement"] = [s for s in document["Statement"] if s.get("Sid") != "ReceiveFromOwnQueue"]
+    with LocalPipeline(port=free_port(), templates=templates, say=lambda _: None) as pipeline:
+        for _ in range(200):  # the mappings' pollers start on their own threads
+            denied = {(d.action, d.resource.rsplit(":", 1)[-1]) for d in pipeline.denials}
+            if len(denied) >= 2:
+                break
+            time.sleep(0.05)
+    assert ("sqs:GetQueueAttributes", "dev-pagerduty-forwarder-queue") in denied
+    assert ("sqs:GetQueueAttributes", "dev-slack-forwarder-queue") in denied
