@@ -12,12 +12,24 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from alertlib.models import Alert, AlertGroup, Link, LinkKind, Source, Status
-from alertlib.text import clip_count, fit_json, json_size, one_line, safe_url, truncate
+from alertlib.models import Alert, AlertGroup, Link, LinkKind, Severity, Source, Status
+from alertlib.text import (
+    ELLIPSIS,
+    clip_count,
+    fit_json,
+    format_count,
+    json_size,
+    one_line,
+    safe_url,
+    service_name,
+    short_line,
+    truncate,
+)
 
 MAX_SUMMARY = 1024
 MAX_EVENT_BYTES = 512 * 1024  # PagerDuty's limit as the stand-in reads it (KiB)
@@ -291,3 +303,196 @@ def _rfc3339(moment: datetime | None) -> str | None:
     if utc.year < 2:
         return None
     return utc.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# -- Storm incident: one PagerDuty alert for many alarms of one routing key ------------------------------------
+
+MAX_MEMBER_NAME = 255
+MAX_MEMBER_SERVICE = 60
+MAX_STORM_LINKS = 5
+MAX_DETAIL_SERVICES = 100
+STORM_CLASS = "alarm storm"
+_MEMBER_LINKS = (LinkKind.CONSOLE, LinkKind.RUNBOOK, LinkKind.DASHBOARD, LinkKind.GENERATOR)
+_SUMMARY_SERVICES = 8
+
+
+@dataclass(frozen=True, slots=True)
+class StormMember:
+    """One alarm of a storm incident, as the pacer keeps it: enough to name it, count it and link to it."""
+
+    dedup_key: str  # the alarm's own PagerDuty dedup key (its identity in the storm)
+    title: str
+    severity: Severity
+    service: str
+    state: Status  # FIRING or RESOLVED (INSUFFICIENT_DATA counts as not firing)
+    first_seen: datetime
+    source: str  # what PagerDuty's `source` would have said for the alarm alone
+    links: tuple[Link, ...] = ()
+
+    @classmethod
+    def of(cls, group: AlertGroup, alert: Alert, *, first_seen: datetime) -> StormMember:
+        """The member for one alert of a prepared group: the same dedup key, source and service as elsewhere."""
+        if group.source is Source.ALERTMANAGER and len(group.alerts) > 1:
+            key = hashlib.sha256(f"{group.key}\x00{alert.id}".encode("utf-8", "surrogatepass")).hexdigest()
+        else:
+            key = group.dedup_key
+        return cls(
+            dedup_key=_dedup_key(key),
+            title=short_line(alert.title, MAX_MEMBER_NAME) or "(unnamed)",
+            severity=alert.severity,
+            service=service_name(alert),
+            state=Status.RESOLVED if alert.status is Status.RESOLVED else Status.FIRING,
+            first_seen=first_seen,
+            source=short_line(_source(group, alert), MAX_SOURCE) or "unknown",
+            links=tuple(link for kind in _MEMBER_LINKS if (link := alert.link(kind)) is not None),
+        )
+
+
+def storm_dedup_key(storm_id: str) -> str:
+    """`storm-<storm id>`, at most 255 characters (hashed when longer)."""
+    return _dedup_key(f"storm-{storm_id}")
+
+
+def render_storm(
+    members: Sequence[StormMember],
+    *,
+    storm_id: str,
+    route_name: str,
+    action: str,
+    opened_at: datetime,
+) -> dict[str, Any]:
+    """One Events API v2 event for the storm incident of one routing key (the routing key is added by `deliver`).
+
+    A trigger names the route, counts the alarms and the firing ones by service in its summary, takes the severity
+    of the most severe firing member, lists EVERY member in custom_details (name, state, severity, service, first
+    seen; firing most severe first, then resolved), whole members first and "N more not listed" only when 512 KB
+    demands it, and links to the first members' consoles. A resolve carries the same dedup key. Linear in the
+    members (plus a sort), each member's text read from a bounded prefix."""
+    key = storm_dedup_key(storm_id)
+    if action == "resolve":
+        return _resolve(key)
+    if action != "trigger":
+        raise ValueError(f"storm action must be trigger or resolve, not {action!r}")
+    latest: dict[str, StormMember] = {}
+    for member in members:  # one per alarm; the later state wins
+        latest.pop(member.dedup_key, None)
+        latest[member.dedup_key] = member
+    firing = [m for m in latest.values() if m.state is not Status.RESOLVED]
+    resolved = [m for m in latest.values() if m.state is Status.RESOLVED]
+    firing.sort(key=lambda m: (-m.severity.rank, _member_epoch(m.first_seen)))
+    resolved.sort(key=lambda m: _member_epoch(m.first_seen))
+    route = short_line(route_name, 200) or "unnamed route"
+    severity = max((m.severity for m in firing or resolved), key=lambda s: s.rank, default=Severity.INFO)
+    by_service: dict[str, list[int]] = {}
+    by_severity: dict[str, int] = {}
+    for member in firing:
+        counts = by_service.setdefault(_member_service(member), [0, 0])
+        counts[0] += 1
+        by_severity[member.severity.value] = by_severity.get(member.severity.value, 0) + 1
+    for member in resolved:
+        by_service.setdefault(_member_service(member), [0, 0])[1] += 1
+    busiest = sorted(((s, c[0]) for s, c in by_service.items() if c[0]), key=lambda item: -item[1])
+    summary = f"Alarm storm on {route}: {format_count(len(latest))} alarms, {format_count(len(firing))} still firing"
+    if busiest:
+        shown = ", ".join(f"{s} {format_count(n)}" for s, n in busiest[:_SUMMARY_SERVICES])
+        summary += f" ({shown}{', ' + ELLIPSIS if len(busiest) > _SUMMARY_SERVICES else ''})"
+    event: dict[str, Any] = {
+        "event_action": "trigger",
+        "dedup_key": key,
+        "payload": {
+            "summary": truncate(one_line(summary), MAX_SUMMARY, what="PagerDuty summary"),
+            "source": truncate(f"alert forwarding \u00b7 {route}", MAX_SOURCE, what="PagerDuty source"),
+            "severity": severity.value,
+            "group": truncate(route, MAX_SOURCE, what="PagerDuty group"),
+            "class": STORM_CLASS,
+            "custom_details": {},
+        },
+        "client": CLIENT,
+        "links": _storm_links(firing + resolved),
+    }
+    if busiest:
+        event["payload"]["component"] = truncate(busiest[0][0], MAX_SOURCE, what="PagerDuty component")
+    timestamp = _rfc3339(opened_at)
+    if timestamp is not None:
+        event["payload"]["timestamp"] = timestamp
+    details: dict[str, Any] = {
+        "storm_id": truncate(storm_id, MAX_DETAIL_VALUE),
+        "route": route,
+        "opened_at": timestamp or truncate(opened_at.isoformat(), 64),
+        "alarms": len(latest),
+        "firing": len(firing),
+        "resolved": len(resolved),
+        "firing_by_severity": by_severity,
+        "by_service": _services_detail(by_service),
+        "members": [],
+    }
+    event["payload"]["custom_details"] = details
+    details["members"] = _fit_members([_member_detail(m) for m in firing + resolved], EVENT_BUDGET - _size(event))
+    return _fit(event)
+
+
+def _services_detail(by_service: dict[str, list[int]]) -> dict[str, Any]:
+    """Firing and resolved counts per service, the busiest `MAX_DETAIL_SERVICES` by name and the rest summed."""
+    ordered = sorted(by_service.items(), key=lambda item: (-item[1][0], -item[1][1]))
+    detail: dict[str, Any] = {s: {"firing": c[0], "resolved": c[1]} for s, c in ordered[:MAX_DETAIL_SERVICES]}
+    rest = ordered[MAX_DETAIL_SERVICES:]
+    if rest:
+        detail[f"{ELLIPSIS} {len(rest)} more services"] = {
+            "firing": sum(c[0] for _, c in rest),
+            "resolved": sum(c[1] for _, c in rest),
+        }
+    return detail
+
+
+def _member_service(member: StormMember) -> str:
+    return short_line(member.service, MAX_MEMBER_SERVICE) or "other"
+
+
+def _member_epoch(moment: datetime) -> float:
+    try:
+        return moment.timestamp() if moment.year > 1 else float("inf")
+    except (OverflowError, ValueError, OSError):
+        return float("inf")
+
+
+def _member_detail(member: StormMember) -> dict[str, str]:
+    return {
+        "name": short_line(member.title, MAX_MEMBER_NAME) or "(unnamed)",
+        "state": "firing" if member.state is not Status.RESOLVED else "resolved",
+        "severity": member.severity.value,
+        "service": _member_service(member),
+        "first_seen": _rfc3339(member.first_seen) or "unknown",
+    }
+
+
+def _fit_members(members: list[dict[str, str]], room: int) -> list[Any]:
+    """Whole members while they fit in `room` bytes (with the marker saying how many are left out); linear."""
+    used = 2  # the brackets
+    kept = 0
+    marker_room = len(f',"{ELLIPSIS} {len(members)} more not listed (see the counts)"'.encode())
+    for index, member in enumerate(members):
+        size = json_size(member) + (1 if index else 0)
+        reserve = marker_room if index + 1 < len(members) else 0
+        if used + size + reserve > room:
+            break
+        used += size
+        kept += 1
+    fitted: list[Any] = list(members[:kept])
+    if kept < len(members):
+        fitted.append(f"{ELLIPSIS} {len(members) - kept} more not listed (see the counts)")
+    return fitted
+
+
+def _storm_links(members: list[StormMember]) -> list[dict[str, str]]:
+    """Each of the first members' console (else runbook, dashboard, graph), at most `MAX_STORM_LINKS`."""
+    links: list[dict[str, str]] = []
+    for member in members:
+        if len(links) >= MAX_STORM_LINKS:
+            break
+        for link in member.links:
+            href = safe_url(link.url, MAX_HREF, what="storm link")
+            if href is not None:
+                name = short_line(member.title, 200) or "alarm"
+                links.append({"href": href, "text": truncate(f"{name} ({link.kind.value})", MAX_LINK_TEXT)})
+                break
+    return links

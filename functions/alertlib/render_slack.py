@@ -9,12 +9,24 @@ early and show one address while opening another), http(s) only, and left out wh
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from alertlib.models import Alert, AlertGroup, LinkKind, Source, Status
-from alertlib.text import escape_mrkdwn, fit_mrkdwn, format_count, mrkdwn_link, one_line, safe_url, truncate
+from alertlib.models import Alert, AlertGroup, LinkKind, Severity, Source, Status
+from alertlib.text import (
+    escape_mrkdwn,
+    fit_mrkdwn,
+    format_count,
+    mrkdwn_link,
+    one_line,
+    plural,
+    safe_url,
+    service_name,
+    short_line,
+    truncate,
+)
 
 MAX_BLOCKS = 50
 MAX_SECTION = 3000
@@ -271,3 +283,354 @@ def format_duration(seconds: float) -> str:
     if minutes:
         return f"{minutes}m {secs}s"
     return f"{secs}s"
+
+
+# -- Digest: many groups of one channel in one message ---------------------------------------------------------
+
+_SEVERITY_MARK = {Severity.CRITICAL: "\U0001f534", Severity.ERROR: "\U0001f7e0", Severity.WARNING: "\U0001f7e1",
+                  Severity.INFO: "\U0001f535"}  # fmt: skip
+_SEVERITIES = (Severity.CRITICAL, Severity.ERROR, Severity.WARNING, Severity.INFO)
+_STORM = "\U0001f6a8"
+_NO_DATA = "\u26aa"
+_FLAPPED = "\u21a9\ufe0f"
+MAX_DIGEST_NAME = 80  # an alert named in a compact list
+MAX_LISTED_LINE = 600  # one listed alert, links included
+MAX_DIGEST_FIELD = 400
+_DIGEST_LINKS = ((LinkKind.RUNBOOK, "Runbook"), (LinkKind.CONSOLE, "Console"), (LinkKind.GENERATOR, "Graph"))
+# What the later parts of a digest keep for themselves while the earlier ones fill up (characters of block text).
+_RESERVE_FIELDS = 1600
+_RESERVE_ALSO_FIRING = 2500
+_RESERVE_RESOLVED = 1000
+_RESERVE_FLAPPED = 700
+_CONTEXT_ROOM = MAX_CONTEXT
+
+
+@dataclass
+class _Entry:
+    """One alert of the digest: its newest state, and whether it fired in this digest."""
+
+    alert: Alert
+    order: int  # first appearance in the digest
+    fired: bool
+    service: str = ""
+    name: str = ""
+
+
+@dataclass
+class _Digest:
+    firing: list[_Entry]  # newest state firing, most severe first, then oldest
+    no_data: list[_Entry]  # newest state insufficient data
+    resolved: list[_Entry]  # resolved, and did not fire in this digest
+    flapped: list[_Entry]  # fired and resolved within this digest
+    messages: int
+    sources: list[Source]
+    drill: bool
+
+
+def render_digest(
+    groups: Sequence[AlertGroup], *, now: datetime, max_listed: int, title: str | None = None
+) -> dict[str, Any]:
+    """One webhook body for many groups that arrived together on one channel (a storm), read on a phone: a header
+    with the counts, counts by severity and by service, the first `max_listed` firing alerts (most severe first, then
+    oldest) with their links, every other firing alert named by service (bounded: "and N more"), the resolves, and
+    the alerts that fired and resolved within this digest. `groups` come oldest first and may hold several states of
+    one alert (the same group dedup key and alert id): the newest state counts. Within every Slack limit whatever
+    the input; linear in the number of alerts (plus a sort), reading a bounded prefix of each alert's text."""
+    digest = _digest(groups)
+    budget = _Budget()
+    active = digest.firing + digest.no_data
+    resolved_count = len(digest.resolved) + len(digest.flapped)
+    counts = _digest_counts(len(digest.firing), resolved_count, len(digest.no_data))
+    status = Status.FIRING if digest.firing else Status.INSUFFICIENT_DATA if digest.no_data else Status.RESOLVED
+    mark = _STORM if digest.firing else _EMOJI[status]
+    drill = "DRILL \u00b7 " if digest.drill else ""
+    named = f" \u00b7 {short_line(title, MAX_HEADER)}" if title else ""
+    header = truncate(one_line(plain(f"{mark} {drill}{counts}{named}")), MAX_HEADER, what="Slack header")
+    budget.left -= len(header) + _CONTEXT_ROOM
+    budget.blocks.append({"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}})
+
+    fields = _digest_fields(digest)
+    if fields:
+        budget.left -= sum(len(f) for f in fields)
+        budget.blocks.append({"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]})
+
+    later = {
+        "also": _RESERVE_ALSO_FIRING if len(active) > max(max_listed, 0) else 0,
+        "resolved": _RESERVE_RESOLVED if digest.resolved else 0,
+        "flapped": _RESERVE_FLAPPED if digest.flapped else 0,
+    }
+    listed = min(max(max_listed, 0), MAX_LISTED)
+    lines = [_listed_line(entry, now) for entry in active[:listed]]
+    shown = _add_lines(budget, "", lines, budget.left - sum(later.values()))
+    later["also"] = 0
+    rest = active[shown:]
+    if rest:
+        word = "firing" if any(e.alert.status is Status.FIRING for e in rest) else "with no data"
+        heading = f"*Also {word} ({format_count(len(rest))})*"
+        room = budget.left - later["resolved"] - later["flapped"]
+        _add_lines(budget, heading, _named_by_service(rest, room - len(heading) - 1), room)
+    later["resolved"] = 0
+    if digest.resolved:
+        heading = f"*{_EMOJI[Status.RESOLVED]} Resolved ({format_count(len(digest.resolved))})*"
+        room = budget.left - later["flapped"]
+        _add_lines(budget, heading, _named_by_service(digest.resolved, room - len(heading) - 1), room)
+    if digest.flapped:
+        heading = f"*{_FLAPPED} Fired and resolved in this digest ({format_count(len(digest.flapped))})*"
+        _add_lines(budget, heading, _named_by_service(digest.flapped, budget.left - len(heading) - 1), budget.left)
+
+    sources = ", ".join(_SOURCE_NAMES[s] for s in digest.sources)
+    context = " \u00b7 ".join(p for p in (f"Digest of {plural(digest.messages, 'message')}", sources) if p)
+    colour_bar = {"type": "context", "elements": [{"type": "mrkdwn", "text": fit_mrkdwn(context, MAX_CONTEXT)}]}
+    return {
+        "text": _digest_fallback(digest, counts, title),
+        "blocks": budget.blocks[: MAX_BLOCKS - 1],
+        "attachments": [{"color": COLOURS[status], "fallback": truncate(header, 300), "blocks": [colour_bar]}],
+    }
+
+
+_SOURCE_NAMES = {
+    Source.CLOUDWATCH: "CloudWatch",
+    Source.EVENTBRIDGE: "CloudWatch via EventBridge",
+    Source.CLOUDWATCH_LAMBDA: "CloudWatch",
+    Source.ALERTMANAGER: "Alertmanager",
+}
+
+
+def _digest(groups: Sequence[AlertGroup]) -> _Digest:
+    """Each alert once, in its newest state (the groups come oldest first), sorted into what people read."""
+    entries: dict[tuple[str, str], _Entry] = {}
+    sources: dict[Source, None] = {}
+    drill = False
+    for group in groups:
+        sources[group.source] = None
+        for alert in group.alerts:
+            key = (group.dedup_key, alert.id)
+            entry = entries.get(key)
+            if entry is None:
+                entries[key] = _Entry(alert, len(entries), alert.status is Status.FIRING)
+            else:
+                entry.alert = alert
+                entry.fired = entry.fired or alert.status is Status.FIRING
+    firing: list[_Entry] = []
+    no_data: list[_Entry] = []
+    resolved: list[_Entry] = []
+    flapped: list[_Entry] = []
+    for entry in entries.values():
+        alert = entry.alert
+        drill = drill or alert.drill
+        entry.service = service_name(alert)
+        entry.name = _compact_name(alert)
+        if alert.status is Status.FIRING:
+            firing.append(entry)
+        elif alert.status is Status.INSUFFICIENT_DATA:
+            no_data.append(entry)
+        else:
+            (flapped if entry.fired else resolved).append(entry)
+    for active in (firing, no_data):
+        active.sort(key=lambda e: (-e.alert.severity.rank, _epoch(e.alert.starts_at), e.order))
+    return _Digest(firing, no_data, resolved, flapped, len(groups), list(sources), drill)
+
+
+def _epoch(moment: datetime | None) -> float:
+    """Seconds since the epoch for sorting; unknown or out-of-range times sort last."""
+    if moment is None or moment.year < 2:
+        return float("inf")
+    try:
+        return moment.timestamp()
+    except (OverflowError, ValueError, OSError):
+        return float("inf")
+
+
+def _compact_name(alert: Alert) -> str:
+    """The alarm name; an Alertmanager alert's name and where it fired (its alertname is shared by the group)."""
+    name = short_line(alert.title, MAX_DIGEST_NAME) or "(unnamed)"
+    if alert.source is Source.ALERTMANAGER:
+        where = next((alert.labels[k] for k in ("instance", "pod", "host") if alert.labels.get(k)), "")
+        if where:
+            name = truncate(f"{name} {short_line(where, MAX_DIGEST_NAME)}", MAX_DIGEST_NAME)
+    return name
+
+
+def _digest_counts(firing: int, resolved: int, no_data: int) -> str:
+    parts = []
+    if firing or not (resolved or no_data):
+        parts.append(f"{plural(firing, 'alert')} firing")
+    if resolved:
+        parts.append(f"{format_count(resolved)} resolved" if parts else f"{plural(resolved, 'alert')} resolved")
+    if no_data:
+        parts.append(f"{format_count(no_data)} with no data" if parts else f"{plural(no_data, 'alert')} with no data")
+    return ", ".join(parts)
+
+
+def _digest_fields(digest: _Digest) -> list[str]:
+    """Counts by severity and by service, firing and resolved: mrkdwn fields, each bounded."""
+    fields: list[str] = []
+    resolved = digest.resolved + digest.flapped
+    for heading, entries, extra in (("Firing", digest.firing, digest.no_data), ("Resolved", resolved, [])):
+        if not entries and not extra:
+            continue
+        by_severity: dict[Severity, int] = {}
+        for entry in entries:
+            by_severity[entry.alert.severity] = by_severity.get(entry.alert.severity, 0) + 1
+        lines = [
+            f"{_SEVERITY_MARK[s]} {format_count(by_severity[s])} {s.value}" for s in _SEVERITIES if s in by_severity
+        ]
+        if extra:
+            lines.append(f"{_NO_DATA} {format_count(len(extra))} with no data")
+        fields.append(f"*{heading} by severity*\n" + "\n".join(lines))
+        by_service: dict[str, int] = {}
+        for entry in entries + extra:
+            by_service[entry.service] = by_service.get(entry.service, 0) + 1
+        fields.append(f"*{heading} by service*\n" + _counted(by_service, MAX_DIGEST_FIELD - len(heading) - 16))
+    return fields
+
+
+def _counted(counts: dict[str, int], limit: int) -> str:
+    """`RDS 200 · ECS 150 · and 12 more services`, most first, escaped, within `limit` characters."""
+    ordered = sorted(counts.items(), key=lambda item: -item[1])  # stable: first seen first among equals
+    parts: list[str] = []
+    used = 0
+    for index, (service, count) in enumerate(ordered):
+        part = f"{escape_mrkdwn(service)} {format_count(count)}"
+        more = len(ordered) - index - 1
+        tail = len(f" \u00b7 and {format_count(more + 1)} more services") if more else 0
+        if used + len(part) + 3 + tail > limit:
+            parts.append(f"and {format_count(len(ordered) - index)} more services")
+            break
+        parts.append(part)
+        used += len(part) + 3
+    return " \u00b7 ".join(parts)
+
+
+def _listed_line(entry: _Entry, now: datetime) -> str:
+    """One listed alert: severity, name, what broke, where and since when, its runbook and console; mrkdwn."""
+    alert = entry.alert
+    mark = _NO_DATA if alert.status is Status.INSUFFICIENT_DATA else _SEVERITY_MARK[alert.severity]
+    words = "NO DATA" if alert.status is Status.INSUFFICIENT_DATA else alert.severity.value.upper()
+    line = f"{mark} *{words}* \u00b7 *{escape_mrkdwn(entry.name)}*"
+    summary = short_line(alert.summary, 200)
+    if summary and summary != entry.name:
+        line += "\n" + escape_mrkdwn(summary)
+    where = [entry.service, *(short_line(p, 40) for p in (alert.account, alert.region) if p)]
+    detail = escape_mrkdwn(" \u00b7 ".join(where))
+    if _epoch(alert.starts_at) != float("inf") and alert.starts_at is not None:
+        detail += f" \u00b7 since {_slack_date(alert.starts_at)}"
+        detail += f" ({format_duration((now - alert.starts_at).total_seconds())})" if _same_kind(now, alert) else ""
+    line += "\n" + detail
+    for kind, text in _DIGEST_LINKS:
+        link = alert.link(kind)
+        url = safe_url(link.url, MAX_LISTED_URL, what=f"digest {kind.value} link") if link is not None else None
+        if url is not None and len(line) + len(url) + len(text) + 6 <= MAX_LISTED_LINE:
+            line += f" \u00b7 {mrkdwn_link(url, text)}"
+    return line if len(line) <= MAX_LISTED_LINE else fit_mrkdwn(one_line(f"{words} {entry.name}"), MAX_LISTED_LINE)
+
+
+def _same_kind(now: datetime, alert: Alert) -> bool:
+    """Whether `now - starts_at` can be computed (both aware, or both naive)."""
+    start = alert.starts_at
+    return start is not None and (now.tzinfo is None) == (start.tzinfo is None)
+
+
+def _named_by_service(entries: list[_Entry], limit: int) -> list[str]:
+    """Every entry named compactly, one line per service (most alerts first): `*RDS* (200): a, b … and 190 more`.
+    Within `limit` characters in all: the services shown share the room fairly (the short lines whole), and services
+    past what the room can show are counted on a last line. Linear in the entries (plus sorting the services)."""
+    if limit < 40 or not entries:
+        return [f"{format_count(len(entries))} alerts"] if entries and limit >= 20 else []
+    by_service: dict[str, list[str]] = {}
+    for entry in entries:
+        by_service.setdefault(entry.service, []).append(escape_mrkdwn(entry.name))
+    services = sorted(by_service.items(), key=lambda item: -len(item[1]))
+    shown = services[: max(1, limit // 120)]
+    hidden = services[len(shown) :]
+    room = limit - 1  # the newlines
+    if hidden:
+        hidden_alerts = sum(len(names) for _, names in hidden)
+        last = f"and {plural(len(hidden), 'more service')} ({plural(hidden_alerts, 'alert')})"
+        room -= len(last) + 1
+    lines: dict[str, str] = {}
+    wanted = {service: _service_line(service, names, None) for service, names in shown}
+    for position, (service, _) in enumerate(sorted(shown, key=lambda item: len(wanted[item[0]]))):
+        share = room // (len(shown) - position)
+        line = wanted[service] if len(wanted[service]) <= share else _service_line(service, by_service[service], share)
+        lines[service] = line
+        room -= len(line) + 1
+    ordered = [lines[service] for service, _ in shown if lines[service]]
+    if hidden:
+        ordered.append(last)
+    return ordered
+
+
+def _service_line(service: str, names: list[str], limit: int | None) -> str:
+    """`*RDS* (3): a, b, c`, or within `limit` characters: `*RDS* (200): a, b and 198 more`."""
+    head = f"*{escape_mrkdwn(service)}* ({format_count(len(names))}): "
+    if limit is None:
+        return head + ", ".join(names)
+    used = len(head)
+    kept: list[str] = []
+    for index, name in enumerate(names):
+        more = len(names) - index - 1
+        tail = len(f" and {format_count(more)} more") if more else 0
+        if used + len(name) + 2 + tail > limit:
+            break
+        kept.append(name)
+        used += len(name) + 2
+    left_out = len(names) - len(kept)
+    text = head + ", ".join(kept) + (f" and {format_count(left_out)} more" if left_out else "")
+    if len(text) > limit:
+        text = f"{format_count(len(names))} alerts"
+    return text if len(text) <= limit else ""
+
+
+def _add_lines(budget: _Budget, heading: str, lines: list[str], room: int) -> int:
+    """Sections of whole lines (never a cut link or entity) under `heading`, each within Slack's 3000 characters and
+    all within `room` and what the budget has left; returns how many lines went in (an empty line counts as in)."""
+    room = min(room, budget.left)
+    added = pending = 0
+    text = heading
+    used = len(heading)
+    for line in lines:
+        if not line:
+            added += 1
+            continue
+        if len(line) > MAX_SECTION - 2 or used + len(line) + 1 > room:
+            break
+        if len(text) + len(line) + 1 > MAX_SECTION:
+            if not _flush_section(budget, text):
+                pending = 0
+                break
+            added += pending
+            text, pending = "", 0
+        text = f"{text}\n{line}" if text else line
+        used += len(line) + 1
+        pending += 1
+    if pending and _flush_section(budget, text):
+        added += pending
+    return added
+
+
+def _flush_section(budget: _Budget, text: str) -> bool:
+    if len(budget.blocks) >= MAX_BLOCKS - 2:
+        return False
+    budget.blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})
+    budget.left -= len(text)
+    return True
+
+
+def _digest_fallback(digest: _Digest, counts: str, title: str | None) -> str:
+    """The notification text: counts, the busiest services, the most severe alert."""
+    text = ("[DRILL] " if digest.drill else "") + counts
+    if title:
+        text += f" \u00b7 {short_line(title, 200)}"
+    by_service: dict[str, int] = {}
+    for entry in digest.firing:
+        by_service[entry.service] = by_service.get(entry.service, 0) + 1
+    if by_service:
+        top = sorted(by_service.items(), key=lambda item: -item[1])[:5]
+        text += (
+            " (" + ", ".join(f"{s} {format_count(n)}" for s, n in top) + (", \u2026)" if len(by_service) > 5 else ")")
+        )
+    if digest.firing:
+        first = digest.firing[0]
+        text += f"; first: [{first.alert.severity.value.upper()}] {first.name}"
+    return fit_mrkdwn(one_line(text), MAX_TEXT, what="Slack text")

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
+
+if TYPE_CHECKING:
+    from alertlib.models import Alert
 
 ELLIPSIS = "…"
 MAX_COUNT = 999_999_999  # parse bounds counts below 10**9; a larger one is shown as "999999999+"
@@ -82,6 +85,40 @@ def safe_url(url: str | None, limit: int, *, what: str = "URL") -> str | None:
 def mrkdwn_link(url: str, text: str) -> str:
     """`<url|text>` for a URL from `safe_url`; the visible text escaped like any other text."""
     return f"<{escape_mrkdwn(url)}|{escape_mrkdwn(text)}>"
+
+
+MAX_SERVICE = 60
+_SERVICE_LABELS = ("service", "Service")
+_SERVICE_FALLBACK_LABELS = ("job", "app", "namespace")
+
+
+def service_name(alert: Alert) -> str:
+    """The service an alert belongs to, for counts and grouping in digests and storm incidents: its `service`
+    label or tag, else its metric's namespace without `AWS/` (`RDS`, `ECS`), else its `job`, `app` or `namespace`
+    label, else "other". One line of at most `MAX_SERVICE` characters, read from a bounded prefix (constant time
+    per alert, whatever the alert carries)."""
+    labels = alert.labels
+    found = next((labels[name] for name in _SERVICE_LABELS if labels.get(name)), None)
+    if found is None and alert.metric is not None and alert.metric.namespace:
+        namespace = alert.metric.namespace
+        found = namespace[4:] if namespace.startswith("AWS/") and len(namespace) > 4 else namespace
+    if found is None:
+        found = next((labels[name] for name in _SERVICE_FALLBACK_LABELS if labels.get(name)), None)
+    return short_line(found or "", MAX_SERVICE) or "other"
+
+
+def short_line(text: str, limit: int) -> str:
+    """`one_line` of a long text, cut to `limit` characters, reading only a bounded prefix of it."""
+    prefix = limit * 4 + 64
+    line = one_line(text[:prefix])
+    if len(text) > prefix and len(line) < limit:  # white space ate the prefix: still say it was cut
+        return line + ELLIPSIS
+    return truncate(line, limit)
+
+
+def plural(count: int, word: str) -> str:
+    """`1 alert`, `412 alerts` (the count through `format_count`)."""
+    return f"{format_count(count)} {word}{'' if count == 1 else 's'}"
 
 
 def format_count(count: int) -> str:
