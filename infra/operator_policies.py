@@ -65,7 +65,8 @@ def drill_policy(r: Resources) -> Document:
 def redrive_policy(r: Resources) -> Document:
     """`tools.redrive`: the core dead-letter queue's messages: main (GetQueueUrl), redrive (ReceiveMessage,
     DeleteMessage), _release (ChangeMessageVisibility), lambda_invoker (InvokeFunction on the forwarders),
-    sns_subscribers (ListSubscriptionsByTopic on the topics they read); a forwarder's dead-letter queue: move_back
+    sns_subscribers (ListSubscriptionsByTopic on the topics they read), lambda_invoker sending an SNS notification
+    back to a forwarder queue (GetQueueUrl, SendMessage); a forwarder's dead-letter queue: move_back
     (GetQueueUrl, StartMessageMoveTask, ListMessageMoveTasks; SQS moves the messages with the caller's permissions:
     ReceiveMessage, DeleteMessage, GetQueueAttributes on the dead-letter queue, SendMessage on its source queue).
     https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-api-permissions-reference.html
@@ -98,7 +99,7 @@ def redrive_policy(r: Resources) -> Document:
         {
             "Sid": "SendToForwarderQueues",
             "Effect": "Allow",
-            "Action": "sqs:SendMessage",
+            "Action": ["sqs:GetQueueUrl", "sqs:SendMessage"],
             "Resource": r.forwarder_queue_arns,
         },
         r.key_via("sqs"),

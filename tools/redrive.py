@@ -1,10 +1,16 @@
-"""Re-deliver what sits in the dead-letter queue: `python -m tools.redrive --env NAME [--dry-run]`.
+"""Re-deliver what sits in a dead-letter queue: `python -m tools.redrive --env NAME [--forwarder DEST] [--dry-run]`.
 
-The queue holds three kinds of message, and each is handled as what it is:
-- Lambda's on-failure records (`requestContext`, `requestPayload`): the original event is invoked again on the
-  function that failed, synchronously;
-- SNS subscription redrives (an SNS notification): re-invoked, as a Lambda SNS event, on every forwarder
-  subscribed to its topic (idempotency keeps the ones that already delivered from posting twice);
+A forwarder's own dead-letter queue (`--forwarder slack|pagerduty`, `<env>-<dest>-forwarder-dlq`) holds what its
+queue gave up on after 5 receives: SQS's own redrive (StartMessageMoveTask) moves it all back to the forwarder's
+queue, which its redrive allow policy alone permits, and the event source mapping delivers it again.
+
+The core dead-letter queue (`<env>-alerting-dlq`, the default) holds three kinds of message, each handled as what
+it is:
+- SNS subscription redrives (an SNS notification SNS could not deliver): sent again, as SNS would, to every
+  forwarder queue subscribed to its topic (or invoked as a Lambda SNS event on a function subscribed directly);
+  idempotency keeps the forwarders that already delivered from posting twice;
+- Lambda's on-failure records (`requestContext`, `requestPayload`, from before the forwarders read queues): the
+  original event is invoked again on the function that failed, synchronously;
 - payloads a forwarder refused (message attribute `reason`): bad input, not retried; counted and kept.
 A message is deleted only after its re-delivery succeeded. Progress and counts are printed.
 """
@@ -20,7 +26,8 @@ from typing import Any
 
 import tools  # noqa: F401 - puts functions/ on the path
 
-Invoke = Callable[[str, dict[str, Any]], None]  # (function name, event); raises when the invocation failed
+# (function name or queue ARN, event or SNS notification); raises when the invocation or the send failed
+Invoke = Callable[[str, dict[str, Any]], None]
 
 
 @dataclass
@@ -63,8 +70,8 @@ def plan(
     if isinstance(body, dict) and body.get("Type") == "Notification" and body.get("TopicArn"):
         from tools.serve import sns_event
 
-        event = sns_event(body)
-        return "invoke", [(name, event) for name in subscribers(str(body["TopicArn"]))]
+        targets = subscribers(str(body["TopicArn"]))
+        return "invoke", [(t, body if _is_queue(t) else sns_event(body)) for t in targets]
     return "unknown", []
 
 
@@ -147,35 +154,107 @@ def _release(sqs: Any, queue_url: str, message: dict[str, Any]) -> None:
     sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
 
 
-def lambda_invoker(client: Any) -> Invoke:
-    def invoke(function: str, event: dict[str, Any]) -> None:
-        answer = client.invoke(FunctionName=function, InvocationType="RequestResponse", Payload=json.dumps(event))
+def _is_queue(target: str) -> bool:
+    return target.startswith("arn:") and ":sqs:" in target
+
+
+def lambda_invoker(client: Any, sqs: Any | None = None) -> Invoke:
+    """Invoke a function synchronously; or, for a queue ARN, send the SNS notification to it as SNS does (raw
+    delivery off: the body is the notification JSON)."""
+
+    def invoke(target: str, event: dict[str, Any]) -> None:
+        if _is_queue(target):
+            assert sqs is not None, "a queue target needs an SQS client"
+            name, account = target.rsplit(":", 1)[-1], target.split(":")[4]
+            url = sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+            sqs.send_message(QueueUrl=url, MessageBody=json.dumps(event))
+            return
+        answer = client.invoke(FunctionName=target, InvocationType="RequestResponse", Payload=json.dumps(event))
         if answer.get("FunctionError"):
             payload = answer["Payload"].read().decode(errors="replace")
-            raise RuntimeError(f"{function}: {payload[:300]}")
+            raise RuntimeError(f"{target}: {payload[:300]}")
 
     return invoke
 
 
 def sns_subscribers(client: Any) -> Callable[[str], list[str]]:
+    """A topic's forwarder subscribers: function names (Lambda subscriptions) and queue ARNs (SQS subscriptions)."""
     cache: dict[str, list[str]] = {}
 
     def subscribers(topic_arn: str) -> list[str]:
         if topic_arn not in cache:
-            names: list[str] = []
+            found: list[str] = []
             for page in client.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic_arn):
                 for subscription in page["Subscriptions"]:
                     if subscription["Protocol"] == "lambda":
-                        names.append(subscription["Endpoint"].split(":function:", 1)[-1].split(":", 1)[0])
-            cache[topic_arn] = names
+                        found.append(subscription["Endpoint"].split(":function:", 1)[-1].split(":", 1)[0])
+                    elif subscription["Protocol"] == "sqs":
+                        found.append(subscription["Endpoint"])
+            cache[topic_arn] = found
         return cache[topic_arn]
 
     return subscribers
 
 
+@dataclass
+class Moved:
+    waiting: int  # messages in the dead-letter queue when the move started
+    status: str  # the move task's status: COMPLETED, FAILED, CANCELLED, RUNNING (still, when we stopped waiting)
+    moved: int
+    failure: str | None = None
+
+    def line(self) -> str:
+        failure = f" ({self.failure})" if self.failure else ""
+        return f"{self.waiting} messages waiting; move {self.status}{failure}: {self.moved} moved back"
+
+
+def move_back(
+    sqs: Any,
+    dead_letter_url: str,
+    *,
+    dry_run: bool = False,
+    say: Callable[[str], None] = print,
+    start: Callable[..., dict[str, Any]] | None = None,
+    tasks: Callable[..., dict[str, Any]] | None = None,
+    timeout: float = 900.0,
+    poll_seconds: float = 2.0,
+) -> Moved:
+    """SQS's own redrive of a forwarder's dead-letter queue: StartMessageMoveTask with no destination moves every
+    message back to its source queue (the only one its redrive allow policy names); then ListMessageMoveTasks
+    until the task ends. `start` and `tasks` default to the client's (a local world stands them in)."""
+    import time
+
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=dead_letter_url, AttributeNames=["QueueArn", "ApproximateNumberOfMessages"]
+    )["Attributes"]
+    arn, waiting = attributes["QueueArn"], int(attributes.get("ApproximateNumberOfMessages", 0))
+    if dry_run or not waiting:
+        moved = Moved(waiting, "NOT STARTED", 0)
+        say(f"{moved.line()}{' (dry run)' if dry_run else ''}")
+        return moved
+    (start or sqs.start_message_move_task)(SourceArn=arn)
+    deadline = time.monotonic() + timeout
+    while True:
+        [task, *_] = (tasks or sqs.list_message_move_tasks)(SourceArn=arn, MaxResults=1)["Results"]
+        if task["Status"] != "RUNNING" or time.monotonic() >= deadline:
+            break
+        say(f"... {task.get('ApproximateNumberOfMessagesMoved', 0)} moved")
+        time.sleep(poll_seconds)
+    moved = Moved(
+        waiting, task["Status"], int(task.get("ApproximateNumberOfMessagesMoved", 0)), task.get("FailureReason")
+    )
+    say(moved.line())
+    return moved
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.redrive", description=__doc__.split("\n")[0])
     parser.add_argument("--env", required=True, help="the environment (its queue is <env>-alerting-dlq)")
+    parser.add_argument(
+        "--forwarder",
+        choices=("pagerduty", "slack"),
+        help="move the forwarder's own dead-letter queue (<env>-<forwarder>-forwarder-dlq) back to its queue",
+    )
     parser.add_argument("--dry-run", action="store_true", help="say what would be re-delivered; change nothing")
     args = parser.parse_args(argv)
     import boto3
@@ -187,11 +266,15 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.env)
         session = boto3.Session(region_name=config.region)
         sqs = session.client("sqs")
+        if args.forwarder:
+            url = sqs.get_queue_url(QueueName=f"{config.name}-{args.forwarder}-forwarder-dlq")["QueueUrl"]
+            moved = move_back(sqs, url, dry_run=args.dry_run)
+            return 0 if moved.status in ("COMPLETED", "NOT STARTED") else 1
         queue_url = sqs.get_queue_url(QueueName=f"{config.name}-alerting-dlq")["QueueUrl"]
         counts = redrive(
             sqs,
             queue_url,
-            lambda_invoker(session.client("lambda")),
+            lambda_invoker(session.client("lambda"), sqs),
             sns_subscribers(session.client("sns")),
             dry_run=args.dry_run,
         )

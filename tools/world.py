@@ -8,8 +8,10 @@ queues with their policies, DynamoDB tables, secrets, log groups, IAM roles with
 alarms and EventBridge rules. Adding a resource in `infra/` is all it takes for it to exist here.
 
 What moto lacks is stood in, and said (`STOOD_IN`): Lambda functions run as local processes (`tools.lambda_local`)
-with their template's handler, environment and role; a Lambda subscription becomes an HTTP subscription to the
-local pipeline, which invokes the function as SNS would; a function URL is the pipeline's own HTTP server.
+with their template's handler, environment and role; an event source mapping is recorded for the local pipeline
+to poll the queue as Lambda does (SNS delivers to the queues itself, in moto); a Lambda subscription, if any,
+becomes an HTTP subscription to the local pipeline, which invokes the function as SNS would; a function URL is the
+pipeline's own HTTP server; SQS's redrive (StartMessageMoveTask) is `MessageMoves`.
 
 `iam_enforced()` makes moto enforce IAM as AWS does, for every action *and resource*: moto checks identity
 policies against actions only and passes "*" as the resource for most services, so the resource of each request
@@ -59,10 +61,77 @@ STOOD_IN = {
     "function as Lambda does (batch size, at most MaximumConcurrency invocations, partial batch answers), with the "
     "function's role",
     "AWS::CDK::Metadata": "not a resource",
+    # API calls moto 5.2 does not implement (not resources): `MessageMoves` does what SQS does.
+    "sqs:StartMessageMoveTask": "MessageMoves.start: moves every message of a dead-letter queue back to the queue "
+    "that names it (or DestinationArn), if its RedriveAllowPolicy allows, with the caller's credentials",
+    "sqs:ListMessageMoveTasks": "MessageMoves.list: the tasks MessageMoves.start ran (each completes at once)",
 }
 # EventBridge rules are created in moto (their patterns are matched by moto's own TestEventPattern), but moto's
 # EventBridge cannot deliver to SNS topics or Lambda functions: the local pipeline does (`LocalPipeline.put_event`).
 MOTO_EVENT_TARGETS = ("sqs", "logs")
+
+
+class MessageMoves:
+    """SQS's redrive (StartMessageMoveTask, ListMessageMoveTasks), which moto lacks, through `sqs` (a client, so that
+    IAM enforcement sees ReceiveMessage and DeleteMessage on the dead-letter queue and SendMessage on the
+    destination, as SQS asks of the caller). A task runs to completion before `start` returns."""
+
+    def __init__(self, sqs: Any) -> None:
+        self.sqs = sqs
+        self.tasks: dict[str, list[dict[str, Any]]] = {}
+
+    def start(self, *, SourceArn: str, DestinationArn: str | None = None, **_: Any) -> dict[str, str]:  # noqa: N803
+        source_url = self._url(SourceArn)
+        attributes = self.sqs.get_queue_attributes(QueueUrl=source_url, AttributeNames=["All"])["Attributes"]
+        destination = DestinationArn or self._source_of(SourceArn)
+        allow = json.loads(attributes.get("RedriveAllowPolicy") or '{"redrivePermission": "allowAll"}')
+        allowed = allow.get("redrivePermission") == "allowAll" or (
+            allow.get("redrivePermission") == "byQueue" and destination in allow.get("sourceQueueArns", [])
+        )
+        if destination is None or (DestinationArn is None and not allowed):
+            raise ValueError(f"{SourceArn}: no source queue may receive its messages back")
+        destination_url = self._url(destination)
+        moved = 0
+        while True:
+            batch = self.sqs.receive_message(
+                QueueUrl=source_url, MaxNumberOfMessages=10, AttributeNames=["All"], MessageAttributeNames=["All"]
+            ).get("Messages", [])
+            if not batch:
+                break
+            for message in batch:
+                extra = {"MessageAttributes": message["MessageAttributes"]} if message.get("MessageAttributes") else {}
+                self.sqs.send_message(QueueUrl=destination_url, MessageBody=message["Body"], **extra)
+                self.sqs.delete_message(QueueUrl=source_url, ReceiptHandle=message["ReceiptHandle"])
+                moved += 1
+        handle = secrets.token_hex(16)
+        self.tasks.setdefault(SourceArn, []).insert(
+            0,
+            {
+                "TaskHandle": handle,
+                "Status": "COMPLETED",
+                "SourceArn": SourceArn,
+                "DestinationArn": destination,
+                "ApproximateNumberOfMessagesMoved": moved,
+                "ApproximateNumberOfMessagesToMove": moved,
+            },
+        )
+        return {"TaskHandle": handle}
+
+    def list(self, *, SourceArn: str, MaxResults: int = 1) -> dict[str, Any]:  # noqa: N803
+        return {"Results": self.tasks.get(SourceArn, [])[:MaxResults]}
+
+    def _url(self, arn: str) -> str:
+        account, name = arn.split(":")[4], arn.rsplit(":", 1)[-1]
+        return str(self.sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"])
+
+    def _source_of(self, dead_letter_arn: str) -> str | None:
+        """The queue whose redrive policy names this dead-letter queue."""
+        for url in self.sqs.list_queues().get("QueueUrls", []):
+            attributes = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn", "RedrivePolicy"])
+            policy = json.loads(attributes["Attributes"].get("RedrivePolicy") or "{}")
+            if policy.get("deadLetterTargetArn") == dead_letter_arn:
+                return str(attributes["Attributes"]["QueueArn"])
+        return None
 
 
 def synthesize(env: str) -> dict[str, dict[str, Any]]:

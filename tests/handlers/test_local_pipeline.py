@@ -59,7 +59,9 @@ def test_alertmanager_post_reaches_the_given_urls(pipeline: LocalPipeline, recor
     assert pipeline.wait_idle()
     assert [r.body["event_action"] for r in pagerduty.accepted()] == ["trigger", "resolve"]
     assert pagerduty.accepted()[0].body["dedup_key"] == pagerduty.accepted()[1].body["dedup_key"]
-    assert [d.destination for d in pipeline.deliveries] == ["pagerduty", "slack", "pagerduty", "slack"]
+    # one record per forwarder and message, each through its own queue (the two mappings run side by side)
+    assert sorted(d.destination for d in pipeline.deliveries) == ["pagerduty", "pagerduty", "slack", "slack"]
+    assert {d.outcome for d in pipeline.deliveries} == {"delivered"}
 
 
 def test_wrong_token_is_refused_and_nothing_is_sent(
@@ -99,8 +101,9 @@ def handler(event, context):
             {"id": r["messageId"], "source": r["eventSource"], "arn": r["eventSourceARN"], "n": m.get("n"),
              "count": r["attributes"]["ApproximateReceiveCount"], "type": b.get("Type"), "topic": b.get("TopicArn")}
             for r, b, m in zip(event["Records"], bodies, messages)]}) + "\\n")
+    failing = not os.path.exists(path + ".mended")
     return {"batchItemFailures": [
-        {"itemIdentifier": r["messageId"]} for r, m in zip(event["Records"], messages) if m.get("fail")]}
+        {"itemIdentifier": r["messageId"]} for r, m in zip(event["Records"], messages) if m.get("fail") and failing]}
 """
 
 
@@ -192,3 +195,31 @@ def test_mapping_without_receive_permission_is_refused_by_iam(tmp_path: Any) -> 
             time.sleep(0.05)
     assert ("sqs:GetQueueAttributes", "dev-pagerduty-forwarder-queue") in denied
     assert ("sqs:GetQueueAttributes", "dev-slack-forwarder-queue") in denied
+
+
+def test_redrive_moves_a_forwarder_dead_letter_queue_back_with_sqs_redrive(stubbed: tuple[LocalPipeline, Any]) -> None:
+    from tools.redrive import move_back
+    from tools.world import MessageMoves
+
+    pipeline, log = stubbed
+    pipeline.publish("warning", {"n": 7, "fail": True})
+    assert pipeline.wait_idle(60)
+    dlq = pipeline.world.queues["dev-slack-forwarder-dlq"]
+    (log.parent / (log.name + ".mended")).write_text("")  # the cause is fixed
+    lines: list[str] = []
+    moves = MessageMoves(pipeline.sqs)
+    moved = move_back(pipeline.sqs, dlq, say=lines.append, start=moves.start, tasks=moves.list)
+    assert (moved.waiting, moved.status, moved.moved) == (1, "COMPLETED", 1)
+    assert moves.tasks  # moved by the (stood-in) StartMessageMoveTask, back to the queue its redrive allows
+    [task] = next(iter(moves.tasks.values()))
+    assert task["DestinationArn"].endswith(":dev-slack-forwarder-queue")
+    assert pipeline.wait_idle(60)
+    records = [r for b in _batches(log) for r in b["records"] if r["n"] == 7]
+    assert len(records) == 6 and records[-1]["count"] == "1"  # five failed receives, then once more after the move
+    assert (
+        pipeline.sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"][
+            "ApproximateNumberOfMessages"
+        ]
+        == "0"
+    )
+    assert move_back(pipeline.sqs, dlq, say=lines.append, start=moves.start, tasks=moves.list).status == "NOT STARTED"
