@@ -94,10 +94,15 @@ class _Shared:
 
 
 def _event_for_alert(group: AlertGroup, alert: Alert, shared: _Shared) -> dict[str, Any]:
-    key = hashlib.sha256(f"{group.key}\x00{alert.id}".encode("utf-8", "surrogatepass")).hexdigest()
+    key = _alert_key(group, alert)
     if alert.status is Status.RESOLVED:
         return _resolve(key)
     return _fit(_trigger(group, key, (alert,), shared))
+
+
+def _alert_key(group: AlertGroup, alert: Alert) -> str:
+    """The dedup key of one Alertmanager alert of a group (`per_alert`, and a storm member)."""
+    return hashlib.sha256(f"{group.key}\x00{alert.id}".encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _resolve(dedup_key: str) -> dict[str, Any]:
@@ -332,10 +337,8 @@ class StormMember:
     @classmethod
     def of(cls, group: AlertGroup, alert: Alert, *, first_seen: datetime) -> StormMember:
         """The member for one alert of a prepared group: the same dedup key, source and service as elsewhere."""
-        if group.source is Source.ALERTMANAGER and len(group.alerts) > 1:
-            key = hashlib.sha256(f"{group.key}\x00{alert.id}".encode("utf-8", "surrogatepass")).hexdigest()
-        else:
-            key = group.dedup_key
+        # An Alertmanager alert is a member by its per-alert key, alone in its group or not.
+        key = _alert_key(group, alert) if group.source is Source.ALERTMANAGER else group.dedup_key
         return cls(
             dedup_key=_dedup_key(key),
             title=short_line(alert.title, MAX_MEMBER_NAME) or "(unnamed)",

@@ -361,7 +361,7 @@ def render_digest(
     }
     listed = min(max(max_listed, 0), MAX_LISTED)
     lines = [_listed_line(entry, now) for entry in active[:listed]]
-    shown = _add_lines(budget, "", lines, budget.left - sum(later.values()))
+    shown = _add_lines(budget, "", lines, budget.left - sum(later.values()), gap="\n\n")
     later["also"] = 0
     rest = active[shown:]
     if rest:
@@ -582,9 +582,10 @@ def _service_line(service: str, names: list[str], limit: int | None) -> str:
     return text if len(text) <= limit else ""
 
 
-def _add_lines(budget: _Budget, heading: str, lines: list[str], room: int) -> int:
+def _add_lines(budget: _Budget, heading: str, lines: list[str], room: int, gap: str = "\n") -> int:
     """Sections of whole lines (never a cut link or entity) under `heading`, each within Slack's 3000 characters and
-    all within `room` and what the budget has left; returns how many lines went in (an empty line counts as in)."""
+    all within `room` and what the budget has left, joined by `gap`; returns how many lines went in (an empty line
+    counts as in)."""
     room = min(room, budget.left)
     added = pending = 0
     text = heading
@@ -593,16 +594,17 @@ def _add_lines(budget: _Budget, heading: str, lines: list[str], room: int) -> in
         if not line:
             added += 1
             continue
-        if len(line) > MAX_SECTION - 2 or used + len(line) + 1 > room:
+        if len(line) > MAX_SECTION - len(gap) or used + len(line) + len(gap) > room:
             break
-        if len(text) + len(line) + 1 > MAX_SECTION:
+        if len(text) + len(line) + len(gap) > MAX_SECTION:
             if not _flush_section(budget, text):
                 pending = 0
                 break
             added += pending
             text, pending = "", 0
-        text = f"{text}\n{line}" if text else line
-        used += len(line) + 1
+        separator = "\n" if text == heading else gap  # a heading sits right above its first line
+        text = f"{text}{separator}{line}" if text else line
+        used += len(line) + len(gap)
         pending += 1
     if pending and _flush_section(budget, text):
         added += pending

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from alertlib.errors import MalformedInput
 from alertlib.models import Alert, AlertGroup, Link, LinkKind, Metric, Severity, Source, Status
-from alertlib.render_pagerduty import EVENT_BUDGET, StormMember, render_storm, storm_dedup_key
+from alertlib.render_pagerduty import EVENT_BUDGET, StormMember, render_pagerduty, render_storm, storm_dedup_key
 from alertlib.render_slack import MAX_BLOCK_TEXT, render_digest
 from alertlib.text import encode_json, service_name
 from tests.conftest import NOW, sns_event
@@ -369,5 +369,7 @@ def test_storm_member_of_a_prepared_alarm_keeps_its_key_service_source_and_conso
     )  # fmt: skip
     assert member.links[0].kind is LinkKind.CONSOLE
     am = group_of(sns_event(alertmanager(3)))
-    keys = {StormMember.of(am, a, first_seen=START).dedup_key for a in am.alerts}
-    assert len(keys) == 3
+    keys = [StormMember.of(am, a, first_seen=START).dedup_key for a in am.alerts]
+    assert keys == [event["dedup_key"] for event in render_pagerduty(am, per_alert=True)]
+    alone = group_of(sns_event(alertmanager(1)))
+    assert StormMember.of(alone, alone.alerts[0], first_seen=START).dedup_key == keys[0]  # alone or not: one key
