@@ -35,3 +35,8 @@ class TransientDeliveryError(DeliveryError):
 
 class PermanentDeliveryError(DeliveryError):
     """400, 403, 404, 410 or an unexpected answer: retrying the same request cannot help."""
+
+
+class PacerError(ForwardingError):
+    """The pacer table or the forwarder's own queue failed: the alert is delivered directly instead (a duplicate or
+    an unpaced message beats silence). The message names the operation, never a payload."""

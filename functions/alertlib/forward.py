@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from alertlib.aws import AwsClient
 from alertlib.deliver import Deadline, Delivered, Deliverer, Destination
-from alertlib.errors import ConfigurationError, DeliveryError, MalformedInput, NotAStateChange
+from alertlib.errors import ConfigurationError, DeliveryError, MalformedInput, NotAStateChange, PacerError
 from alertlib.models import AlertGroup, Source, Status
 from alertlib.normalise import normalise
 from alertlib.observability import (
@@ -28,11 +30,27 @@ from alertlib.observability import (
     Counters,
     logger,
 )
-from alertlib.parse import Envelope, parse_message, split_event
+from alertlib.pacing import (
+    ALERTS_BUFFERED,
+    ALERTS_STALE,
+    DIGESTS_SENT,
+    MAX_FLUSH_EVENTS,
+    PACER_FAILED,
+    STORM_EVENTS_SENT,
+    Pacer,
+    Slot,
+    changed_ms,
+    channel_for,
+    flush_key,
+    pace_for,
+    pending_key,
+    secret_of,
+)
+from alertlib.parse import Envelope, is_sqs_event, parse_message, split_event
 from alertlib.redact import redact_group
 from alertlib.reliability import Ledger, OncePerMessage, latest
-from alertlib.render_pagerduty import render_pagerduty
-from alertlib.render_slack import render_slack
+from alertlib.render_pagerduty import StormMember, render_pagerduty, render_storm
+from alertlib.render_slack import render_digest, render_slack
 from alertlib.settings import Settings
 
 
@@ -86,12 +104,16 @@ class Forwarder:
     parker: Any = None  # callable(envelope, reason) keeping a refused record; None: log and count only
     once: OncePerMessage | None = None  # idempotency: each send at most once per message
     ledger: Ledger | None = None  # a record of every delivery
+    pacer: Pacer | None = None  # paces each channel and buffers storms (SQS events only)
+    clock: Callable[[], float] = time.time  # the pacer's clock (epoch seconds); rendering reads `now`
 
     def __post_init__(self) -> None:
         if self.once is None and self.settings.idempotency_table:
             self.once = OncePerMessage(self.settings.idempotency_table, self._send, self.deliverer.send_slack)
         if self.ledger is None and self.settings.ledger_table:
             self.ledger = Ledger(self.settings.ledger_table)
+        if self.pacer is None and self.settings.pacer_table:
+            self.pacer = Pacer(self.settings.pacer_table, self.settings.queue_url, dynamodb=self.ledger)
 
     @classmethod
     def from_env(cls, destination: Destination) -> Forwarder:
@@ -106,24 +128,64 @@ class Forwarder:
         return cls(destination=destination, settings=settings, deliverer=deliverer, parker=parker)
 
     def run(self, event: Any, context: Any, now: datetime | None = None) -> dict[str, Any]:
+        """An SNS event (or one without SNS): the `Outcome`, raising when a delivery failed so Lambda retries. An
+        SQS event: exactly `{"batchItemFailures": [...]}` naming the records to be received again."""
         deadline = Deadline.from_context(context)
         if self.once is not None:
             self.once.register(context)
         counters = Counters(self.destination.value)
         outcome = Outcome()
+        sqs = is_sqs_event(event)
+        failed: list[Envelope] = []
         try:
-            for envelope in split_event(event):
-                self._one(envelope, deadline, counters, outcome, now or datetime.now(UTC))
+            envelopes = split_event(event)
+            if sqs and self.pacer is not None:
+                failed = self._paced(envelopes, deadline, counters, outcome, now)
+            else:
+                for envelope in envelopes:
+                    before = outcome.failed
+                    self._one(envelope, deadline, counters, outcome, now or datetime.now(UTC))
+                    if outcome.failed > before:
+                        failed.append(envelope)
         finally:
             counters.flush()
+        if sqs:
+            return {"batchItemFailures": self._batch_item_failures(failed)}
         if outcome.failed:
             raise DeliveriesFailedError(
                 f"{outcome.failed} {self.destination.value} deliveries failed; first: {outcome.failures[0]}"
             )
         return outcome.as_dict()
 
+    def _batch_item_failures(self, failed: Sequence[Envelope]) -> list[dict[str, str]]:
+        """The SQS records to receive again, each once, seen again soon (not after the visibility timeout)."""
+        named: dict[str, Envelope] = {}
+        for envelope in failed:
+            if envelope.sqs_message_id:
+                named.setdefault(envelope.sqs_message_id, envelope)
+        for envelope in named.values():
+            if self.pacer is not None and envelope.receipt_handle:
+                try:
+                    self.pacer.change_visibility(envelope.receipt_handle)
+                except PacerError as exc:  # the queue's visibility timeout applies instead
+                    logger.warning("visibility not shortened", extra={"reason": str(exc)})
+        return [{"itemIdentifier": sqs_id} for sqs_id in named]
+
     def _one(self, envelope: Envelope, deadline: Deadline, counters: Counters, outcome: Outcome, now: datetime) -> None:
         logger.set_correlation_id(envelope.message_id)
+        if envelope.flush_channel:
+            outcome.ignored += 1
+            logger.info("flush ignored: no pacer table", extra={"channel": envelope.flush_channel})
+            return
+        group = self._accept(envelope, counters, outcome, now)
+        if group is None:
+            return
+        secrets = self._secrets(envelope, group, counters, outcome)
+        if secrets:
+            self._deliver(envelope, group, secrets, deadline, counters, outcome, now)
+
+    def _accept(self, envelope: Envelope, counters: Counters, outcome: Outcome, now: datetime) -> AlertGroup | None:
+        """The prepared group of a record, or None when it is not forwarded (ignored, refused and kept, failed)."""
         outcome.received += 1
         try:
             group = prepare(envelope, self.settings, now)
@@ -131,7 +193,7 @@ class Forwarder:
             outcome.ignored += 1
             counters.add(ALERTS_IGNORED, "unknown")
             logger.info("not forwarded", extra={"reason": str(exc), "message_id": envelope.message_id})
-            return
+            return None
         except MalformedInput as exc:
             outcome.rejected += 1
             outcome.reasons.append(str(exc))
@@ -147,10 +209,10 @@ class Forwarder:
                     f"could not keep a refused payload ({type(park_error).__name__})",
                     park_error,
                 )
-            return
+            return None
         except Exception as exc:  # noqa: BLE001 - the handler boundary: a bug must not lose the other records
             self._failed(outcome, counters, "unknown", f"could not prepare the message ({type(exc).__name__})", exc)
-            return
+            return None
         source = group.source.value
         counters.add(ALERTS_RECEIVED, source)
         if self.ledger is not None and group.status is Status.RESOLVED and group.source is not Source.ALERTMANAGER:
@@ -160,15 +222,31 @@ class Forwarder:
                 counters.add(ALERTS_IGNORED, source)
                 logger.info("not forwarded", extra={"reason": "OK after INSUFFICIENT_DATA with nothing open",
                                                     "message_id": envelope.message_id})  # fmt: skip
-                return
+                return None
             group = checked
+        return group
+
+    def _secrets(self, envelope: Envelope, group: AlertGroup, counters: Counters, outcome: Outcome) -> tuple[str, ...]:
         route = self.settings.route_for(envelope.topic_arn)
         if not route.secrets:
             error = ConfigurationError(f"no {self.destination.value} secret routed for topic {envelope.topic_name!r}")
-            self._failed(outcome, counters, source, str(error), None)
-            return
+            self._failed(outcome, counters, group.source.value, str(error), None)
+        return route.secrets
+
+    def _deliver(  # noqa: PLR0917 - the invocation's deadline, counters, outcome and clock
+        self,
+        envelope: Envelope,
+        group: AlertGroup,
+        secrets: Sequence[str],
+        deadline: Deadline,
+        counters: Counters,
+        outcome: Outcome,
+        now: datetime,
+    ) -> None:
+        """One record to each of `secrets`, as rendered for it alone (today's path, and the fast path)."""
+        source = group.source.value
         bodies = render_for(self.destination, group, self.settings, now)
-        sends = [(secret, index, body) for secret in route.secrets for index, body in enumerate(bodies)]
+        sends = [(secret, index, body) for secret in secrets for index, body in enumerate(bodies)]
         for secret, index, body in sends:
             key = {
                 "message": envelope.message_id,
@@ -201,6 +279,339 @@ class Forwarder:
                     "attempts": delivered.attempts,
                 },
             )
+
+    # -- pacing: SQS events with a pacer table ------------------------------------------------------------------
+
+    def _paced(
+        self, envelopes: Sequence[Envelope], deadline: Deadline, counters: Counters, outcome: Outcome,
+        now: datetime | None,
+    ) -> list[Envelope]:  # fmt: skip
+        """Each record accepted as today, then paced per channel (fast path, or buffered and flushed); flush records
+        flush their channel. Returns the records to receive again."""
+        failed: list[Envelope] = []
+        flushes: dict[str, list[Envelope]] = {}
+        channels: dict[str, list[tuple[Envelope, AlertGroup]]] = {}
+        for envelope in envelopes:
+            logger.set_correlation_id(envelope.message_id)
+            if envelope.flush_channel:
+                flushes.setdefault(envelope.flush_channel, []).append(envelope)
+                continue
+            before = outcome.failed
+            group = self._accept(envelope, counters, outcome, now or datetime.now(UTC))
+            secrets = self._secrets(envelope, group, counters, outcome) if group is not None else ()
+            if outcome.failed > before:
+                failed.append(envelope)
+            if group is not None:
+                for secret in secrets:
+                    channels.setdefault(channel_for(self.destination, secret), []).append((envelope, group))
+        for channel, records in channels.items():
+            failed.extend(self._pace(channel, records, deadline, counters, outcome, now or datetime.now(UTC)))
+        for channel, flush_records in flushes.items():
+            logger.set_correlation_id(flush_records[0].message_id)
+            if not self._flush(channel, deadline, counters, outcome, now or datetime.now(UTC)):
+                failed.extend(flush_records)
+        return failed
+
+    def _pace(  # noqa: PLR0917 - the invocation's deadline, counters, outcome and clock
+        self, channel: str, records: list[tuple[Envelope, AlertGroup]], deadline: Deadline, counters: Counters,
+        outcome: Outcome, now: datetime,
+    ) -> list[Envelope]:  # fmt: skip
+        """One channel's records of this batch: the ordering guard, then the fast path for a lone record, else
+        buffered (durable: the record is done) and flushed now if the slot is free, else scheduled."""
+        assert self.pacer is not None
+        pace = pace_for(self.destination, self.settings)
+        now_ms = self._now_ms()
+        secret = secret_of(channel)
+        failed: list[Envelope] = []
+        fresh: list[tuple[Envelope, AlertGroup]] = []
+        for envelope, group in sorted(records, key=lambda record: changed_ms(record[1]) or now_ms):
+            try:
+                is_fresh = self.pacer.fresh(channel, group.dedup_key, changed_ms(group), now_ms)
+            except PacerError as exc:
+                self._pacer_failed(exc, counters, group.source.value)
+                failed.extend(self._direct(envelope, group, secret, deadline, counters, outcome, now))
+                continue
+            if not is_fresh:
+                outcome.ignored += 1
+                counters.add(ALERTS_STALE, group.source.value)
+                logger.info(
+                    "not forwarded: a newer state of this alert came first",
+                    extra={"alert_key": group.dedup_key, "status": group.status.value, "channel": channel},
+                )
+                continue
+            fresh.append((envelope, group))
+        if not fresh:
+            return failed
+        try:
+            if len(fresh) == 1 and self.pacer.take_fast(
+                channel, now_ms, pace.base_ms, storm_free=self.destination is Destination.PAGERDUTY
+            ):
+                envelope, group = fresh[0]
+                return failed + self._direct(envelope, group, secret, deadline, counters, outcome, now)
+            pending = [(pending_key(envelope, group, 0, now_ms), envelope) for envelope, group in fresh]
+            self.pacer.buffer(channel, pending, now_ms)
+        except PacerError as exc:
+            for envelope, group in fresh:
+                self._pacer_failed(exc, counters, group.source.value)
+                failed.extend(self._direct(envelope, group, secret, deadline, counters, outcome, now))
+            return failed
+        for _, group in fresh:
+            counters.add(ALERTS_BUFFERED, group.source.value)
+        logger.info("buffered", extra={"channel": channel, "records": len(fresh)})
+        if not self._flush(channel, deadline, counters, outcome, now):
+            failed.extend(envelope for envelope, _ in fresh)  # kept in the table: received again, flushed again
+        return failed
+
+    def _direct(  # noqa: PLR0917 - the invocation's deadline, counters, outcome and clock
+        self, envelope: Envelope, group: AlertGroup, secret: str, deadline: Deadline, counters: Counters,
+        outcome: Outcome, now: datetime,
+    ) -> list[Envelope]:  # fmt: skip
+        before = outcome.failed
+        self._deliver(envelope, group, (secret,), deadline, counters, outcome, now)
+        return [envelope] if outcome.failed > before else []
+
+    def _flush(self, channel: str, deadline: Deadline, counters: Counters, outcome: Outcome, now: datetime) -> bool:
+        """Sends what is buffered for a channel as one message when its slot is free (else makes sure a flush is
+        scheduled). False when it failed: the buffered records stay for the retry."""
+        assert self.pacer is not None
+        pace = pace_for(self.destination, self.settings)
+        now_ms = self._now_ms()
+        lease_ms = int(max(deadline.left(), 1.0) * 1000)  # held while sending; a crashed flush frees it then
+        try:
+            slot = self.pacer.take_flush(channel, now_ms, lease_ms)
+            if slot is None:
+                current = self.pacer.slot(channel)
+                if current.pending > 0:
+                    self.pacer.schedule(channel, now_ms, current.next_at)
+                return True
+            items = self.pacer.pending(channel, self.settings.flush_max)
+        except PacerError as exc:
+            self._pacer_failed(exc, counters, None)
+            return False
+        if not items:
+            self._release(channel, now_ms)
+            return True
+        prepared: list[tuple[str, Envelope, AlertGroup | None]] = []
+        for key, envelope in items:
+            try:
+                prepared.append((key, envelope, prepare(envelope, self.settings, now)))
+            except Exception as exc:  # noqa: BLE001 - it prepared when buffered; it must not block the channel
+                logger.warning("buffered record dropped", extra={"reason": str(exc)[:200], "item": key[:300]})
+                prepared.append((key, envelope, None))
+        try:
+            if self.destination is Destination.PAGERDUTY:
+                sent = self._flush_pagerduty(channel, slot, prepared, deadline, counters, outcome, now)
+            else:
+                sent = self._flush_slack(channel, prepared, deadline, counters, outcome, now)
+        except PacerError as exc:
+            self._pacer_failed(exc, counters, None)
+            sent = None
+        if sent is None:
+            self._release(channel, self._now_ms() + pace.base_ms)
+            return False
+        taken, events = sent
+        interval = pace.next_interval(slot.interval_ms, len(taken))
+        next_at = self._now_ms() + max(interval, pace.per_event_ms * events)
+        try:
+            left = self.pacer.finish(channel, taken, next_at=next_at, interval_ms=interval)
+            if left.pending > 0:
+                self.pacer.schedule(channel, self._now_ms(), next_at, force=True)
+        except PacerError as exc:
+            self._pacer_failed(exc, counters, None)
+            return False
+        logger.info("flushed", extra={"channel": channel, "records": len(taken), "events": events,
+                                      "interval_ms": interval, "pending": left.pending})  # fmt: skip
+        return True
+
+    def _flush_slack(  # noqa: PLR0917 - the invocation's deadline, counters, outcome and clock
+        self, channel: str, prepared: list[tuple[str, Envelope, AlertGroup | None]], deadline: Deadline,
+        counters: Counters, outcome: Outcome, now: datetime,
+    ) -> tuple[list[str], int] | None:  # fmt: skip
+        """One Slack message for the whole flush: the alert's own message when it holds one, else a digest."""
+        keys = [key for key, _, _ in prepared]
+        groups = [group for _, _, group in prepared if group is not None]
+        if not groups:
+            return keys, 0
+        secret = secret_of(channel)
+        if len(groups) == 1:
+            envelope = next(e for _, e, g in prepared if g is not None)
+            body, message = (
+                render_slack(groups[0], now=now, max_listed=self.settings.max_listed_alerts),
+                envelope.message_id,
+            )
+        else:
+            body = render_digest(groups, now=now, max_listed=self.settings.max_listed_alerts, title=_title(prepared))
+            message = flush_key(keys)
+        if self._send_part(message, 0, body, secret, groups, deadline, counters, outcome) is not None:
+            return None
+        self._delivered(groups, counters, outcome)
+        if len(groups) > 1:
+            counters.add(DIGESTS_SENT, groups[0].source.value)
+        return keys, 1
+
+    def _flush_pagerduty(  # noqa: PLR0917 - the invocation's deadline, counters, outcome and clock
+        self, channel: str, slot: Slot, prepared: list[tuple[str, Envelope, AlertGroup | None]], deadline: Deadline,
+        counters: Counters, outcome: Outcome, now: datetime,
+    ) -> tuple[list[str], int] | None:  # fmt: skip
+        """Individual events (paced) while fewer than STORM_MIN alerts fire and no storm is open; else the storm
+        incident, one trigger with every member, resolved when its last member is. Alerts not in the storm (paged
+        before it) keep their own events."""
+        assert self.pacer is not None
+        secret = secret_of(channel)
+        firing = sum(1 for _, _, g in prepared if g is not None and g.status is not Status.RESOLVED)
+        storm_id = slot.storm_id
+        if storm_id is None and firing < self.settings.storm_min:
+            return self._flush_individual(prepared, secret, deadline, counters, outcome, now, MAX_FLUSH_EVENTS, [])
+        now_ms = self._now_ms()
+        if storm_id is None:
+            storm_id, opened_ms = self.pacer.open_storm(channel, f"{now_ms}-{uuid.uuid4().hex[:8]}", now_ms)
+        else:
+            opened_ms = self.pacer.storm_opened_at(channel, storm_id) or now_ms
+        before = self.pacer.members(channel, storm_id)
+        state = dict(before)
+        alone: list[tuple[str, Envelope, AlertGroup | None]] = []
+        taken: list[str] = []
+        for key, envelope, group in prepared:
+            if group is None:
+                taken.append(key)
+                continue
+            members = [StormMember.of(group, alert, first_seen=alert.starts_at or now) for alert in group.alerts]
+            if group.status is Status.RESOLVED and not all(
+                m.dedup_key in state and state[m.dedup_key].state is not Status.RESOLVED for m in members
+            ):
+                alone.append((key, envelope, group))  # paged on its own before the storm: resolved on its own
+                continue
+            for member in members:
+                known = state.get(member.dedup_key)
+                if member.state is Status.RESOLVED and known is None:
+                    continue  # a resolved alert of a firing group that never joined
+                state[member.dedup_key] = replace(member, first_seen=known.first_seen) if known else member
+            taken.append(key)
+        changes = [
+            (member, before[k].state if k in before else None)
+            for k, member in state.items()
+            if k not in before or before[k].state is not member.state
+        ]
+        open_after = sum(1 for m in state.values() if m.state is not Status.RESOLVED)
+        opened_at = datetime.fromtimestamp(opened_ms / 1000, UTC)
+        events: list[dict[str, Any]] = []
+        if changes:
+            named_before = all(k in before for k, m in state.items())
+            if open_after or not named_before:
+                events.append(render_storm(list(state.values()), storm_id=storm_id, route_name=secret,
+                                           action="trigger", opened_at=opened_at))  # fmt: skip
+            if not open_after:
+                events.append(render_storm(list(state.values()), storm_id=storm_id, route_name=secret,
+                                           action="resolve", opened_at=opened_at))  # fmt: skip
+        storm_groups = [g for k, _, g in prepared if g is not None and k in taken]
+        message = flush_key([key for key, _, _ in prepared])
+        for part, event in enumerate(events):
+            error = self._send_part(message, f"storm-{part}", event, secret, storm_groups, deadline, counters, outcome)
+            if error is not None:
+                self._fall_back_flush(storm_groups, error, deadline, now, message)
+                return None
+        if events:
+            self._delivered(storm_groups, counters, outcome)
+            counters.add(STORM_EVENTS_SENT, storm_groups[0].source.value if storm_groups else "unknown", len(events))
+        sent = self._flush_individual(
+            alone, secret, deadline, counters, outcome, now, MAX_FLUSH_EVENTS - len(events), taken
+        )
+        if sent is None:
+            return None
+        self.pacer.update_storm(channel, storm_id, changes, now_ms)
+        if changes and not open_after:
+            self.pacer.close_storm(channel, storm_id)
+            logger.info("storm resolved", extra={"channel": channel, "storm_id": storm_id, "members": len(state)})
+        return sent[0], len(events) + sent[1]
+
+    def _flush_individual(  # noqa: PLR0917 - the invocation's deadline, counters, outcome and clock
+        self, prepared: list[tuple[str, Envelope, AlertGroup | None]], secret: str, deadline: Deadline,
+        counters: Counters, outcome: Outcome, now: datetime, budget: int, taken: list[str],
+    ) -> tuple[list[str], int] | None:  # fmt: skip
+        """Each record's own PagerDuty events (keyed as if delivered alone), oldest first, at most `budget` events:
+        the rest wait for the next flush."""
+        taken = list(taken)
+        events = 0
+        for key, envelope, group in prepared:
+            if group is None:
+                taken.append(key)
+                continue
+            bodies = render_for(self.destination, group, self.settings, now)
+            if events and events + len(bodies) > budget:
+                break
+            for index, body in enumerate(bodies):
+                error = self._send_part(envelope.message_id, index, body, secret, [group], deadline, counters, outcome)
+                if error is not None:
+                    groups = [g for _, _, g in prepared if g is not None]
+                    self._fall_back_flush(groups, error, deadline, now, flush_key([k for k, _, _ in prepared]))
+                    return None
+            self._delivered([group], counters, outcome)
+            events += len(bodies)
+            taken.append(key)
+        return taken, events
+
+    def _send_part(  # noqa: PLR0917 - the invocation's deadline, counters, outcome and clock
+        self, message: str, part: int | str, body: dict[str, Any], secret: str, groups: Sequence[AlertGroup],
+        deadline: Deadline, counters: Counters, outcome: Outcome,
+    ) -> Exception | None:  # fmt: skip
+        """One body of a flush, at most once per (message, part); the error when it was not taken."""
+        key = {"message": message, "destination": self.destination.value, "secret": secret, "part": part}
+        source = groups[0].source.value if groups else "unknown"
+        try:
+            delivered = self.once.send(key, body, secret, deadline) if self.once else self._send(body, secret, deadline)
+        except (DeliveryError, ConfigurationError) as exc:
+            self._failed(outcome, counters, source, str(exc), None)
+            return exc
+        except Exception as exc:  # noqa: BLE001 - the handler boundary (idempotency store, a bug)
+            self._failed(outcome, counters, source, f"delivery crashed ({type(exc).__name__})", exc)
+            return exc
+        counters.add(DELIVERY_RETRIED, source, max(delivered.attempts - 1, 0))
+        return None
+
+    def _delivered(self, groups: Sequence[AlertGroup], counters: Counters, outcome: Outcome) -> None:
+        for group in groups:
+            outcome.delivered += 1
+            counters.add(ALERTS_DELIVERED, group.source.value)
+            self._record(group)
+
+    def _fall_back_flush(
+        self, groups: Sequence[AlertGroup], error: Exception, deadline: Deadline, now: datetime, message: str
+    ) -> None:
+        """PagerDuty did not take a flush: one Slack notice for the whole flush, never one per alert."""
+        secret = self.settings.fallback_slack_secret
+        if self.destination is not Destination.PAGERDUTY or not secret or not groups:
+            return
+        maybe = getattr(error, "maybe_delivered", False)
+        if len(groups) == 1:
+            self._fall_back(groups[0], str(error), deadline, now, maybe_delivered=maybe)
+            return
+        what = "may or may not have taken" if maybe else "did not take"
+        title = f"\u26a0\ufe0f PagerDuty {what} these alerts ({str(error)[:80]}): check PagerDuty, page by hand"
+        body = render_digest(groups, now=now, max_listed=self.settings.max_listed_alerts, title=title)
+        key = {"message": message, "destination": "fallback", "secret": secret, "part": 0}
+        try:
+            if self.once is not None:
+                self.once.send(key, body, secret, deadline, slack=True)
+            else:
+                self.deliverer.send_slack(body, secret, deadline)
+        except Exception as exc:  # noqa: BLE001 - the fallback is best effort; the flush is failing anyway
+            logger.error("fallback to Slack failed", extra={"reason": str(exc)[:200]})
+            return
+        logger.warning("fallback sent to Slack", extra={"alerts": len(groups)})
+
+    def _release(self, channel: str, next_at: int) -> None:
+        assert self.pacer is not None
+        try:
+            self.pacer.release(channel, next_at)
+        except PacerError as exc:  # the lease ends by itself
+            logger.warning("slot not released", extra={"reason": str(exc)})
+
+    def _pacer_failed(self, exc: PacerError, counters: Counters, source: str | None) -> None:
+        counters.add(PACER_FAILED, source or "unknown")
+        logger.warning("pacer failed: delivering directly", extra={"reason": str(exc)[:200]})
+
+    def _now_ms(self) -> int:
+        return int(self.clock() * 1000)
 
     def _against_ledger(self, group: AlertGroup) -> AlertGroup | None:
         """An OK, read against what was delivered: None when it leaves INSUFFICIENT_DATA with nothing open (every
@@ -284,6 +695,14 @@ class Forwarder:
         if self.parker is None:
             return
         self.parker(envelope, reason)  # raising here fails the record (kept by Lambda), never the others
+
+
+def _title(prepared: Sequence[tuple[str, Envelope, AlertGroup | None]]) -> str | None:
+    """A digest's title: the topics its alerts came from (at most three named)."""
+    names = list(dict.fromkeys(e.topic_name for _, e, g in prepared if g is not None and e.topic_name))
+    if not names:
+        return None
+    return ", ".join(names[:3]) + (f" +{len(names) - 3}" if len(names) > 3 else "")
 
 
 class SqsParker(AwsClient):

@@ -190,14 +190,3 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, tuple | list):
         return [to_jsonable(v) for v in value]
     return value
-
-
-@dataclass(frozen=True, slots=True)
-class StormMember:
-    """One alert inside a PagerDuty storm incident, as the pacer keeps it (`member#<storm id>#<key>`)."""
-
-    key: str  # the alert group's dedup key
-    status: Status  # firing, or resolved once its OK came
-    title: str
-    severity: Severity
-    service: str

@@ -79,7 +79,7 @@ class Ledger(AwsClient):
         self.table = table
 
     def record(self, group: AlertGroup, destination: Destination, delivered_at: float) -> None:
-        changed = _state_changed_at(group)
+        changed = state_changed_at(group)
         latency = max(delivered_at - changed.timestamp(), 0.0) if changed else None
         item: dict[str, Any] = {
             "alert": {"S": group.dedup_key},
@@ -127,7 +127,8 @@ def latest(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
     return max(rows, key=lambda r: r["delivered_at"]) if rows else None
 
 
-def _state_changed_at(group: AlertGroup) -> datetime | None:
+def state_changed_at(group: AlertGroup) -> datetime | None:
+    """When the group's state changed: the newest start of its firing alerts, or end of its resolved ones."""
     times = [
         (a.ends_at if group.status is Status.RESOLVED else a.starts_at)
         for a in group.alerts

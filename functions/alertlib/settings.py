@@ -43,6 +43,15 @@ class Settings:
     idempotency_table: str | None = None  # DynamoDB table for Powertools idempotency: each send once
     ledger_table: str | None = None  # DynamoDB table recording every delivery (drills read it)
     fallback_slack_secret: str | None = None  # PagerDuty forwarder: where to say "PagerDuty delivery failed"
+    pacer_table: str | None = None  # DynamoDB pacer table: paces each channel, buffers storms (None: no pacing)
+    queue_url: str | None = None  # the forwarder's own SQS queue: where it schedules its flushes
+    # Pacing (not read from the environment: the limits are the destinations', not a deployment's choice).
+    slack_interval_ms: int = 1000  # one message per second per webhook
+    slack_max_interval_ms: int = 30_000  # while storming, a digest at most every 30 s
+    pagerduty_interval_ms: int = 500  # 120 events a minute per routing key
+    pagerduty_max_interval_ms: int = 20_000
+    storm_min: int = 5  # new PagerDuty alerts in one flush (no storm open) that open a storm incident
+    flush_max: int = 500  # buffered records taken by one flush; more are left to the next
 
     def route_for(self, topic_arn: str | None) -> Route:
         """The route of a topic: by name, then by ARN, then `default`, then the severity the name implies."""
@@ -75,6 +84,8 @@ class Settings:
             idempotency_table=env.get("IDEMPOTENCY_TABLE") or None,
             ledger_table=env.get("LEDGER_TABLE") or None,
             fallback_slack_secret=env.get("FALLBACK_SLACK_SECRET") or None,
+            pacer_table=env.get("PACER_TABLE") or None,
+            queue_url=env.get("QUEUE_URL") or None,
         )
 
 

@@ -1,0 +1,311 @@
+"""Pacing under moto: the fast path, buffering, flushes, intervals, ordering, PagerDuty storms, redeliveries, a
+failing store. The forwarders run in process against the local stand-ins; the pacer's clock is the test's."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from alertlib.deliver import Destination
+from alertlib.forward import Forwarder
+from alertlib.models import Severity
+from alertlib.pacing import channel_for
+from alertlib.settings import Route
+from tests.conftest import PAGERDUTY_SECRET, SLACK_SECRET, FakeContext
+from tests.unit.helpers import alarm
+from tests.unit.test_parse import sqs_event
+from tools.standins import Answer, StandIn
+
+PACER = "pacer"
+T0 = 1_795_000_000.0  # the pacer's clock (epoch seconds) at the start of each test
+SLACK = channel_for(Destination.SLACK, SLACK_SECRET)
+PAGERDUTY = channel_for(Destination.PAGERDUTY, PAGERDUTY_SECRET)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def store(secrets: Any) -> dict[str, Any]:
+    import boto3
+
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    dynamodb.create_table(
+        TableName=PACER,
+        KeySchema=[{"AttributeName": "channel", "KeyType": "HASH"}, {"AttributeName": "item", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "channel", "AttributeType": "S"},
+            {"AttributeName": "item", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    queue_url = sqs.create_queue(QueueName="test-forwarder-queue")["QueueUrl"]
+    return {"dynamodb": dynamodb, "sqs": sqs, "queue_url": queue_url}
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def paced(make_forwarder: Callable[..., Forwarder], store: dict[str, Any], clock: Clock) -> Callable[..., Forwarder]:
+    def build(destination: Destination, **overrides: Any) -> Forwarder:
+        settings = {"pacer_table": PACER, "queue_url": store["queue_url"], **overrides}
+        forwarder = make_forwarder(destination, **settings)
+        forwarder.clock = clock
+        return forwarder
+
+    return build
+
+
+def item(store: dict[str, Any], channel: str, key: str) -> dict[str, Any]:
+    answer = store["dynamodb"].get_item(TableName=PACER, Key={"channel": {"S": channel}, "item": {"S": key}})
+    return answer.get("Item", {})
+
+
+def items(store: dict[str, Any], channel: str, prefix: str) -> list[dict[str, Any]]:
+    answer = store["dynamodb"].query(
+        TableName=PACER,
+        KeyConditionExpression="channel = :c AND begins_with(#i, :p)",
+        ExpressionAttributeNames={"#i": "item"},
+        ExpressionAttributeValues={":c": {"S": channel}, ":p": {"S": prefix}},
+    )
+    return list(answer["Items"])
+
+
+def number(found: dict[str, Any], name: str) -> int:
+    return int(found[name]["N"]) if name in found else 0
+
+
+def flushes(store: dict[str, Any]) -> int:
+    """How many flushes the forwarder scheduled on its queue (they wait out their delay there)."""
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed"]
+    answer = store["sqs"].get_queue_attributes(QueueUrl=store["queue_url"], AttributeNames=names)
+    return sum(int(answer["Attributes"][name]) for name in names)
+
+
+def at(minute: int, second: int = 0) -> str:
+    return f"2026-11-22T02:{minute:02d}:{second:02d}.000+0000"
+
+
+def cpu(name: str, state: str = "ALARM", when: str | None = None) -> dict[str, Any]:
+    return alarm(name=name, state=state, StateChangeTime=when or at(55))
+
+
+def test_pacing_fast_path_sends_a_lone_alert_at_once(
+    paced: Callable[..., Forwarder], slack: StandIn, store: dict[str, Any]
+) -> None:
+    answer = paced(Destination.SLACK).run(sqs_event(cpu("a")), FakeContext())
+    assert answer == {"batchItemFailures": []}
+    assert len(slack.accepted()) == 1
+    assert slack.accepted()[0].body["blocks"][0]["type"] == "header"
+    slot = item(store, SLACK, "slot")
+    assert number(slot, "next_at") == int(T0 * 1000) + 1000
+    assert number(slot, "pending") == 0 and items(store, SLACK, "pending#") == []
+
+
+def test_pacing_a_second_alert_within_the_interval_waits_for_a_scheduled_flush(
+    paced: Callable[..., Forwarder], slack: StandIn, store: dict[str, Any], clock: Clock
+) -> None:
+    forwarder = paced(Destination.SLACK)
+    forwarder.run(sqs_event(cpu("a")), FakeContext())
+    clock.advance(0.2)
+    assert forwarder.run(sqs_event(cpu("b")), FakeContext()) == {"batchItemFailures": []}
+    assert len(slack.accepted()) == 1  # not yet: durable in the table
+    assert number(item(store, SLACK, "slot"), "pending") == 1
+    assert flushes(store) == 1
+    assert number(item(store, SLACK, "slot"), "flush_at") == int(T0 * 1000) + 1000  # when the slot is free
+    clock.advance(1.0)
+    assert forwarder.run(sqs_event(f"flush:{SLACK}"), FakeContext()) == {"batchItemFailures": []}
+    assert len(slack.accepted()) == 2
+    assert slack.accepted()[1].body["blocks"][0]["text"]["text"].endswith(": b")  # its own message
+    assert number(item(store, SLACK, "slot"), "pending") == 0 and items(store, SLACK, "pending#") == []
+
+
+def test_pacing_a_busy_batch_is_one_digest_and_the_interval_grows_then_resets(
+    paced: Callable[..., Forwarder], slack: StandIn, store: dict[str, Any], clock: Clock
+) -> None:
+    forwarder = paced(Destination.SLACK)
+    assert forwarder.run(sqs_event(*(cpu(f"db-{i}") for i in range(10))), FakeContext())["batchItemFailures"] == []
+    [digest] = slack.accepted()
+    text = json.dumps(digest.body)
+    assert all(f"db-{i}" in text for i in range(10))
+    assert number(item(store, SLACK, "slot"), "interval_ms") == 2000  # doubled: a storm is on
+    for expected in (4000, 8000, 16000, 30000, 30000):
+        clock.advance(60)
+        forwarder.run(sqs_event(*(cpu(f"x{expected}-{i}") for i in range(3))), FakeContext())
+        assert number(item(store, SLACK, "slot"), "interval_ms") == expected
+    clock.advance(60)
+    forwarder.run(sqs_event(cpu("quiet")), FakeContext())  # a lone alert: the fast path, the base interval again
+    assert number(item(store, SLACK, "slot"), "interval_ms") == 1000
+    assert all(not r.problems for r in slack.accepted())
+
+
+def test_pacing_buffer_is_atomic_with_its_count_and_a_redelivery_is_stored_once(
+    paced: Callable[..., Forwarder], slack: StandIn, store: dict[str, Any], clock: Clock
+) -> None:
+    forwarder = paced(Destination.SLACK)
+    forwarder.run(sqs_event(cpu("first")), FakeContext())  # takes the slot for a second
+    event = sqs_event(cpu("alpha"), cpu("bravo"), cpu("charlie"))
+    for _ in range(3):  # SQS delivers at least once
+        assert forwarder.run(event, FakeContext()) == {"batchItemFailures": []}
+    assert len(items(store, SLACK, "pending#")) == 3
+    assert number(item(store, SLACK, "slot"), "pending") == 3
+    clock.advance(1.5)
+    forwarder.run(sqs_event(f"flush:{SLACK}"), FakeContext())
+    digest = json.dumps(slack.accepted()[-1].body)
+    assert len(slack.accepted()) == 2
+    assert all(digest.count(name) >= 1 for name in ("alpha", "bravo", "charlie"))
+    assert number(item(store, SLACK, "slot"), "pending") == 0
+
+
+def test_pacing_a_lone_alert_never_overtakes_a_buffered_one(
+    paced: Callable[..., Forwarder], pagerduty: StandIn, store: dict[str, Any], clock: Clock
+) -> None:
+    forwarder = paced(Destination.PAGERDUTY)
+    forwarder.run(sqs_event(cpu("first")), FakeContext())
+    forwarder.run(sqs_event(cpu("a", when=at(55, 1))), FakeContext())  # slot busy: buffered
+    clock.advance(5)  # the slot is free again, but "a" is still buffered
+    forwarder.run(sqs_event(cpu("a", state="OK", when=at(56))), FakeContext())
+    actions = [(r.body["event_action"], r.body["dedup_key"]) for r in pagerduty.accepted()]
+    keys = [key for _, key in actions]
+    assert [action for action, _ in actions] == ["trigger", "trigger", "resolve"]
+    assert keys[1] == keys[2]  # a's trigger, then its resolve
+
+
+def test_pacing_an_ok_received_before_its_older_alarm_never_pages(
+    paced: Callable[..., Forwarder], pagerduty: StandIn, slack: StandIn, clock: Clock
+) -> None:
+    for destination, server in ((Destination.PAGERDUTY, pagerduty), (Destination.SLACK, slack)):
+        forwarder = paced(destination)
+        forwarder.run(sqs_event(cpu("late", state="OK", when=at(57))), FakeContext())
+        clock.advance(5)
+        forwarder.run(sqs_event(cpu("late", state="ALARM", when=at(55))), FakeContext())
+        clock.advance(5)
+        forwarder.run(sqs_event(cpu("late", state="ALARM", when=at(55))), FakeContext())  # and its redelivery
+        assert len(server.accepted()) == 1, destination  # the OK alone: the older ALARM is stale
+    assert pagerduty.accepted()[0].body["event_action"] == "resolve"
+    assert "RESOLVED" in slack.accepted()[0].body["blocks"][0]["text"]["text"]
+
+
+def test_pacing_an_ok_in_the_same_batch_as_its_alarm_comes_after_it(
+    paced: Callable[..., Forwarder], pagerduty: StandIn, slack: StandIn
+) -> None:
+    ok, firing = cpu("x", state="OK", when=at(56)), cpu("x", when=at(55))
+    paced(Destination.PAGERDUTY).run(sqs_event(ok, firing), FakeContext())  # the OK first in the batch
+    assert [r.body["event_action"] for r in pagerduty.accepted()] == ["trigger", "resolve"]
+    paced(Destination.SLACK).run(sqs_event(ok, firing), FakeContext())
+    [digest] = slack.accepted()
+    assert "resolved" in json.dumps(digest.body).lower()
+
+
+def test_pacing_storm_opens_one_incident_names_every_alarm_and_resolves_with_the_last_ok(
+    paced: Callable[..., Forwarder], pagerduty: StandIn, store: dict[str, Any], clock: Clock
+) -> None:
+    forwarder = paced(Destination.PAGERDUTY)
+    forwarder.run(sqs_event(cpu("before")), FakeContext())  # paged alone before the storm
+    clock.advance(2)
+    names = [f"storm-{i}" for i in range(12)]
+    assert forwarder.run(sqs_event(*(cpu(n) for n in names[:10])), FakeContext()) == {"batchItemFailures": []}
+    clock.advance(60)
+    forwarder.run(sqs_event(*(cpu(n) for n in names[10:])), FakeContext())
+    events = [r.body for r in pagerduty.accepted()]
+    storm = [e for e in events if e["dedup_key"].startswith("storm-")]
+    assert len(events) == 3 and len(storm) == 2  # one page before, one storm trigger per flush
+    assert len({e["dedup_key"] for e in storm}) == 1
+    assert all(e["event_action"] == "trigger" for e in storm)
+    assert all(name in json.dumps(storm[-1]) for name in names)
+    slot = item(store, PAGERDUTY, "slot")
+    storm_id = slot["storm_id"]["S"]
+    assert number(item(store, PAGERDUTY, f"storm#{storm_id}"), "open") == 12
+
+    clock.advance(60)
+    forwarder.run(sqs_event(*(cpu(n, state="OK", when=at(58)) for n in names[:6])), FakeContext())
+    assert "storm_id" in item(store, PAGERDUTY, "slot")  # six still firing
+    clock.advance(60)
+    forwarder.run(sqs_event(cpu("before", state="OK", when=at(58))), FakeContext())  # resolved on its own
+    clock.advance(60)
+    forwarder.run(sqs_event(*(cpu(n, state="OK", when=at(58)) for n in names[6:])), FakeContext())
+    events = [r.body for r in pagerduty.accepted()]
+    assert (events[-1]["event_action"], events[-1]["dedup_key"]) == ("resolve", storm[0]["dedup_key"])
+    assert "storm_id" not in item(store, PAGERDUTY, "slot")
+    assert number(item(store, PAGERDUTY, f"storm#{storm_id}"), "open") == 0
+    members = items(store, PAGERDUTY, f"member#{storm_id}#")
+    assert len(members) == 12 and all(m["state"]["S"] == "resolved" for m in members)
+    last: dict[str, str] = {}
+    for event in events:
+        last[event["dedup_key"]] = event["event_action"]
+    assert set(last.values()) == {"resolve"}  # nothing left open
+    assert all(not r.problems for r in pagerduty.received)
+
+
+def test_pacing_few_alerts_are_paged_one_by_one_within_the_limit(
+    paced: Callable[..., Forwarder], pagerduty: StandIn, store: dict[str, Any]
+) -> None:
+    paced(Destination.PAGERDUTY).run(sqs_event(*(cpu(f"few-{i}") for i in range(4))), FakeContext())
+    events = [r.body for r in pagerduty.accepted()]
+    assert len(events) == 4 and not any(e["dedup_key"].startswith("storm-") for e in events)
+    assert number(item(store, PAGERDUTY, "slot"), "next_at") >= int(T0 * 1000) + 4 * 500
+
+
+def test_pacing_a_failing_store_delivers_directly(
+    make_forwarder: Callable[..., Forwarder],
+    store: dict[str, Any],
+    slack: StandIn,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    forwarder = make_forwarder(Destination.SLACK, pacer_table="no-such-table", queue_url=store["queue_url"])
+    answer = forwarder.run(sqs_event(cpu("a"), cpu("b")), FakeContext())
+    assert answer == {"batchItemFailures": []}
+    assert len(slack.accepted()) == 2  # unpaced, but nothing lost
+    assert "PacerFailed" in capsys.readouterr().out
+
+
+def test_pacing_a_bad_record_fails_only_itself(
+    paced: Callable[..., Forwarder], slack: StandIn, store: dict[str, Any]
+) -> None:
+    event = sqs_event(cpu("good"), cpu("unrouted"), cpu("other"))
+    body = json.loads(event["Records"][1]["body"])
+    body["TopicArn"] = "arn:aws:sns:us-east-1:123456789012:unknown"
+    event["Records"][1]["body"] = json.dumps(body)
+    event["Records"].append({**event["Records"][0], "messageId": "junk", "body": "not json"})
+    forwarder = paced(Destination.SLACK, routes={"prod-critical": Route(Severity.CRITICAL, (SLACK_SECRET,))})
+    answer = forwarder.run(event, FakeContext())
+    assert answer == {"batchItemFailures": [{"itemIdentifier": event["Records"][1]["messageId"]}]}
+    assert len(slack.accepted()) == 1
+    assert all(name in json.dumps(slack.accepted()[0].body) for name in ("good", "other"))
+
+
+def test_pacing_a_failed_flush_keeps_its_records_and_is_received_again(
+    paced: Callable[..., Forwarder], slack: StandIn, store: dict[str, Any], clock: Clock
+) -> None:
+    forwarder = paced(Destination.SLACK)
+    slack.then(Answer(status=400, body="invalid_blocks"))
+    event = sqs_event(cpu("a"), cpu("b"))
+    answer = forwarder.run(event, FakeContext())
+    assert {f["itemIdentifier"] for f in answer["batchItemFailures"]} == {r["messageId"] for r in event["Records"]}
+    assert number(item(store, SLACK, "slot"), "pending") == 2
+    clock.advance(2)
+    assert forwarder.run(event, FakeContext()) == {"batchItemFailures": []}  # received again: flushed once
+    assert number(item(store, SLACK, "slot"), "pending") == 0
+    assert len(slack.accepted()) == 1
+
+
+def test_pacing_sns_events_still_answer_the_outcome(paced: Callable[..., Forwarder], slack: StandIn) -> None:
+    from tests.conftest import sns_event
+
+    outcome = paced(Destination.SLACK).run(sns_event(cpu("a")), FakeContext())
+    assert outcome["delivered"] == 1
