@@ -328,26 +328,34 @@ class _Digest:
 
 
 def render_digest(
-    groups: Sequence[AlertGroup], *, now: datetime, max_listed: int, title: str | None = None
+    groups: Sequence[AlertGroup],
+    *,
+    now: datetime,
+    max_listed: int,
+    title: str | None = None,
+    notice: str | None = None,
 ) -> dict[str, Any]:
     """One webhook body for many groups that arrived together on one channel (a storm), read on a phone: a header
     with the counts, counts by severity and by service, the first `max_listed` firing alerts (most severe first, then
     oldest) with their links, every other firing alert named by service (bounded: "and N more"), the resolves, and
     the alerts that fired and resolved within this digest. `groups` come oldest first and may hold several states of
     one alert (the same group dedup key and alert id): the newest state counts. Within every Slack limit whatever
-    the input; linear in the number of alerts (plus a sort), reading a bounded prefix of each alert's text."""
+    the input; linear in the number of alerts (plus a sort), reading a bounded prefix of each alert's text.
+    `notice` (our words, as in `render_slack`) opens the message: the PagerDuty forwarder's fallback uses it."""
     digest = _digest(groups)
     budget = _Budget()
     active = digest.firing + digest.no_data
     resolved_count = len(digest.resolved) + len(digest.flapped)
     counts = _digest_counts(len(digest.firing), resolved_count, len(digest.no_data))
     status = Status.FIRING if digest.firing else Status.INSUFFICIENT_DATA if digest.no_data else Status.RESOLVED
-    mark = _STORM if digest.firing else _EMOJI[status]
+    mark = "\u26a0\ufe0f PagerDuty delivery failed \u00b7" if notice else _STORM if digest.firing else _EMOJI[status]
     drill = "DRILL \u00b7 " if digest.drill else ""
     named = f" \u00b7 {short_line(title, MAX_HEADER)}" if title else ""
     header = truncate(one_line(plain(f"{mark} {drill}{counts}{named}")), MAX_HEADER, what="Slack header")
     budget.left -= len(header) + _CONTEXT_ROOM
     budget.blocks.append({"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}})
+    if notice:
+        budget.section("", notice, 1000)
 
     fields = _digest_fields(digest)
     if fields:
@@ -382,7 +390,7 @@ def render_digest(
     context = " \u00b7 ".join(p for p in (f"Digest of {plural(digest.messages, 'message')}", sources) if p)
     colour_bar = {"type": "context", "elements": [{"type": "mrkdwn", "text": fit_mrkdwn(context, MAX_CONTEXT)}]}
     return {
-        "text": _digest_fallback(digest, counts, title),
+        "text": _digest_fallback(digest, counts, title, "[PagerDuty delivery failed] " if notice else ""),
         "blocks": budget.blocks[: MAX_BLOCKS - 1],
         "attachments": [{"color": COLOURS[status], "fallback": truncate(header, 300), "blocks": [colour_bar]}],
     }
@@ -619,9 +627,9 @@ def _flush_section(budget: _Budget, text: str) -> bool:
     return True
 
 
-def _digest_fallback(digest: _Digest, counts: str, title: str | None) -> str:
+def _digest_fallback(digest: _Digest, counts: str, title: str | None, prefix: str) -> str:
     """The notification text: counts, the busiest services, the most severe alert."""
-    text = ("[DRILL] " if digest.drill else "") + counts
+    text = prefix + ("[DRILL] " if digest.drill else "") + counts
     if title:
         text += f" \u00b7 {short_line(title, 200)}"
     by_service: dict[str, int] = {}

@@ -190,6 +190,15 @@ def test_digest_of_real_payloads_from_both_sources() -> None:
     assert "Digest of 10 messages \u00b7 CloudWatch, Alertmanager" in _text(message)
 
 
+def test_digest_notice_opens_the_message_in_our_words() -> None:
+    notice = "PagerDuty did not take these alerts (HTTP 400): check PagerDuty, page by hand <!channel> " * 30
+    message = render_digest([_group(f"a{i}") for i in range(100)], now=NOW, max_listed=40, notice=notice)
+    _sendable(message)
+    assert message["blocks"][0]["text"]["text"].startswith("\u26a0\ufe0f PagerDuty delivery failed \u00b7 100 alerts")
+    assert message["blocks"][1]["text"]["text"].startswith("PagerDuty did not take these alerts (HTTP 400)")
+    assert message["text"].startswith("[PagerDuty delivery failed] 100 alerts firing")
+
+
 def test_digest_of_nothing_is_still_a_valid_message() -> None:
     message = render_digest([], now=NOW, max_listed=10)
     assert slack_problems(message) == []
@@ -231,7 +240,7 @@ def _hostile(i: int, status: Status = Status.FIRING) -> AlertGroup:
 def test_digest_of_ten_thousand_hostile_groups_keeps_every_limit(listed: int) -> None:
     groups = [_hostile(i, Status.RESOLVED if i % 3 == 0 else Status.FIRING) for i in range(10_000)]
     groups += [_hostile(i) for i in range(0, 300, 3)]  # fired again after their OK
-    message = render_digest(groups, now=NOW, max_listed=listed, title=HOSTILE)
+    message = render_digest(groups, now=NOW, max_listed=listed, title=HOSTILE, notice=HOSTILE if listed == 40 else None)
     _sendable(message)
     assert len(_blocks_text(message)) <= MAX_BLOCK_TEXT
     assert len(message["text"]) <= 3000
