@@ -12,7 +12,7 @@ NODE_STAMP := node_modules/.installed
 CDK := npx --no-install cdk
 
 .PHONY: help venv demo test lint format typecheck check bench preview clean synth synth-all diff deploy bootstrap \
-	faults fuzz drill-local
+	faults fuzz drill-local storm
 
 help:
 	@echo "make demo          run the samples through the real forwarders against local PagerDuty and Slack stand-ins"
@@ -21,6 +21,7 @@ help:
 	@echo "make bench         cold start, warm latency and memory of a forwarder"
 	@echo "make preview FILE= show the request bodies for a payload (nothing is sent)"
 	@echo "make faults        1,000 alerts per forwarder through real faults (lost answers, resets, outages of minutes)"
+	@echo "make storm         1,000 CloudWatch alarms within a minute, then their OKs, through the local pipeline"
 	@echo "make fuzz          10,000 generated payloads through parse, normalise, redact and render: limits and time"
 	@echo "make drill-local   the pager drill against the local pipeline (dev environment)"
 	@echo "make synth ENV=    synthesize an environment (config/ENV.json); no AWS credentials needed"
@@ -84,6 +85,9 @@ bench: $(STAMP)
 
 faults: $(STAMP)
 	$(PY) -m tools.faults
+
+storm: $(STAMP)
+	$(PY) -m tools.storm
 
 fuzz: $(STAMP)
 	CI= FUZZ_EXAMPLES=10000 FUZZ_SHRINK=1 $(PY) -m pytest -q -s tests/unit/test_fuzz.py

@@ -4,6 +4,8 @@ The AWS side is dev's, built from its synthesized templates (`tools.world`): the
 template environment (routes, tables, queues, HTTP time-outs and retries), their Lambda time-out, retry attempts,
 maximum event age, secrets and dead-letter queue are the template's. One difference, for counting: the PagerDuty
 forwarder's Slack fallback is off (its notices would count as Slack deliveries; it is tested in tests/handlers).
+The stand-ins enforce the services' rate limits (Slack 1 message/s per webhook, PagerDuty 120 events/min per routing
+key) on the virtual clock; their 429s are counted apart from the injected faults.
 
 The faults: 30% of requests meet one at random, either refused (500, 503, 429 with Retry-After, a 504 slower than
 the read time-out, a reset) or **accepted and then the answer lost** (answered past the read time-out, reset after
@@ -72,6 +74,7 @@ class DestinationReport:
     duplicates: int = 0  # extra acceptances before the redrive
     accepted_then_lost: int = 0  # accepted while the client saw a failure, and dead-lettered
     answers_lost: int = 0  # requests accepted whose answer never reached the client
+    rate_limited: int = 0  # requests the service's rate limit refused (429), apart from the injected faults
     most_posts: int = 0  # the most acceptances of one alert before the redrive
     faults: dict[str, int] = field(default_factory=dict)
     duplicates_by_fault: dict[str, int] = field(default_factory=dict)
@@ -351,6 +354,7 @@ def _run(
         )
         stand_in = stand_ins[destination]
         stand_in.sleep = timeline.wait
+        stand_in.clock = timeline.now  # the services' rate limits count virtual seconds too
         # "Too slow" is past the production read time-out (and the connect time-out a client might add to it).
         slow = settings.connect_timeout + settings.read_timeout + 2.0
         stand_in.chaos = Chaos(
@@ -426,6 +430,9 @@ def _run(
         stand_ins[destination].idle()  # a slow request may still be accepted: count it
         stand_ins[destination].chaos = None  # healthy from here on
         stand_ins[destination].sleep = time.sleep
+        stand_ins[destination].clock = time.monotonic
+        if (limit := stand_ins[destination].limit) is not None:
+            limit.reset()  # what it counted was on the virtual clock
     say(f"  first pass: {time.monotonic() - started:.0f} s on the wall clock")
     first = {d: list(stand_ins[d].received) for d in forwarders}
     for destination, report in reports.items():
@@ -466,6 +473,7 @@ def _count(report: DestinationReport, received: list[Any], destination: str) -> 
     report.most_posts = max((len(requests) for requests in per_alert.values()), default=0)
     report.answers_lost = sum(1 for r in accepted if r.fault)
     report.faults = dict(Counter(r.fault for r in received if r.fault))
+    report.rate_limited = sum(1 for r in received if r.limited)
     # A duplicate is caused by an earlier acceptance whose answer was lost: name its fault.
     causes: Counter[str] = Counter()
     for requests in per_alert.values():
@@ -514,7 +522,7 @@ def table(summary: Summary) -> list[str]:
     for r in summary.reports:
         faults = ", ".join(f"{k} {v}" for k, v in sorted(r.faults.items()))
         causes = ", ".join(f"{k} {v}" for k, v in sorted(r.duplicates_by_fault.items())) or "none"
-        lines.append(f"{r.destination}: faults injected: {faults}")
+        lines.append(f"{r.destination}: faults injected: {faults}; refused by the rate limit: {r.rate_limited}")
         lines.append(f"{r.destination}: duplicates before the redrive, by the fault that lost the answer: {causes}")
         if r.lambda_timeouts:
             lines.append(f"{r.destination}: {r.lambda_timeouts} invocations ran past the Lambda time-out")

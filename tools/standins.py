@@ -7,6 +7,14 @@ connection reset, to exercise retries; or one of the faults after which the requ
 the client's read time-out (`hold`), reset after accepting (`reset_after_accept`), or accepted slowly (`delay`
 with no status). `Chaos` draws such faults at random, and whole outages in windows of its clock. Everything
 received is kept in `received`, in order, with the fault it met.
+
+Both enforce the services' rate limits by default (`limits=True`; a test that needs none says `limits=False`): the
+Slack webhook takes 1 message per second per webhook with a burst of 2 (a token bucket), else 429 with
+`Retry-After: 1`; PagerDuty takes 120 events per routing key per sliding 60 seconds, else 429 (PagerDuty documents
+no `Retry-After`). Only a request the service would accept takes a token; a refused one takes none. Every request
+is recorded with when it was judged (`at`, on the stand-in's `clock`) and whether the limit refused it (`limited`);
+`stats()` counts what was accepted and refused, and the most accepted per second and per sliding minute for one
+webhook or routing key.
 """
 
 from __future__ import annotations
@@ -115,6 +123,80 @@ class Chaos:
         return Answer(status=int(kind), body="server_error", fault=fault)
 
 
+class RateLimit:
+    """A service's rate limit per key (a webhook, a routing key): `admit` answers None when the request is taken
+    (and counts it), else the seconds to wait before asking again."""
+
+    def admit(self, key: str, now: float) -> float | None:
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        raise NotImplementedError
+
+
+class TokenBucket(RateLimit):
+    """`rate` requests per second per key, `burst` at once: a key's bucket holds up to `burst` tokens, refilled at
+    `rate` per second; a request takes one, or waits for the next."""
+
+    def __init__(self, rate: float = 1.0, burst: int = 2) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, when counted)
+
+    def admit(self, key: str, now: float) -> float | None:
+        tokens, then = self._buckets.get(key, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + max(now - then, 0.0) * self.rate)
+        if tokens >= 1.0:
+            self._buckets[key] = (tokens - 1.0, now)
+            return None
+        self._buckets[key] = (tokens, now)
+        return (1.0 - tokens) / self.rate
+
+    def reset(self) -> None:
+        self._buckets.clear()
+
+
+class SlidingWindow(RateLimit):
+    """At most `events` requests per key within any `window` seconds."""
+
+    def __init__(self, events: int = 120, window: float = 60.0) -> None:
+        self.events = events
+        self.window = window
+        self._taken: dict[str, deque[float]] = {}
+
+    def admit(self, key: str, now: float) -> float | None:
+        taken = self._taken.setdefault(key, deque())
+        while taken and taken[0] <= now - self.window:
+            taken.popleft()
+        if len(taken) >= self.events:
+            return taken[0] + self.window - now
+        taken.append(now)
+        return None
+
+    def reset(self) -> None:
+        self._taken.clear()
+
+
+SLACK_RETRY_AFTER = 1  # seconds, as Slack answers a webhook's 429
+
+
+def service_limit(kind: str) -> RateLimit:
+    """The documented limit of the service a stand-in plays: Slack's incoming webhooks 1 message per second (short
+    bursts allowed), PagerDuty's Events API v2 120 events per minute per routing key."""
+    return SlidingWindow(events=120, window=60.0) if kind == "pagerduty" else TokenBucket(rate=1.0, burst=2)
+
+
+def max_in_window(times: list[float], window: float) -> int:
+    """The most of `times` within any half-open window [t, t + `window`)."""
+    ordered = sorted(times)
+    most = first = 0
+    for last, at in enumerate(ordered):
+        while at - ordered[first] >= window:
+            first += 1
+        most = max(most, last - first + 1)
+    return most
+
+
 @dataclass
 class Received:
     path: str
@@ -124,13 +206,23 @@ class Received:
     answered: int = 0
     problems: list[str] = field(default_factory=list)
     fault: str = ""  # the fault this request met ("" when none)
+    at: float = 0.0  # when it was judged, on the stand-in's clock (arrival, then the moment it was answered)
+    limited: bool = False  # refused (429) by the rate limit
+    key: str = ""  # what the limit counts by: the webhook's path, the event's routing key
+
+    @property
+    def accepted(self) -> bool:
+        return self.answered in (200, 202)
 
 
 class StandIn:
     """One stand-in server; `kind` is "pagerduty" or "slack"."""
 
-    def __init__(self, kind: str, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, kind: str, host: str = "127.0.0.1", port: int = 0, *, limits: bool = True) -> None:
         self.kind = kind
+        # The service's rate limit (`service_limit`); None when a test switches it off (`limits=False`).
+        self.limit: RateLimit | None = service_limit(kind) if limits else None
+        self.clock: Callable[[], float] = time.monotonic  # the limit's time and each request's `at`
         self.chaos: Chaos | None = None  # when set, that share of requests fails at random
         self.received: list[Received] = []
         self.connections = 0  # TCP connections accepted: keep-alive shows as fewer connections than requests
@@ -184,6 +276,30 @@ class StandIn:
         with self.lock:
             self.received.clear()
             self.script.clear()
+            if self.limit is not None:
+                self.limit.reset()
+
+    def stats(self, since: float | None = None) -> dict[str, int]:
+        """What was accepted and refused by the rate limit (from `since` on the stand-in's clock), and the most
+        accepted within one second and within one sliding minute for one key (webhook or routing key)."""
+        with self.lock:
+            records = [r for r in self.received if since is None or r.at >= since]
+        by_key: dict[str, list[float]] = {}
+        for record in records:
+            if record.accepted:
+                by_key.setdefault(record.key, []).append(record.at)
+        return {
+            "accepted": sum(len(times) for times in by_key.values()),
+            "refused": sum(1 for r in records if r.limited),
+            "max_per_second": max((max_in_window(t, 1.0) for t in by_key.values()), default=0),
+            "max_per_minute": max((max_in_window(t, 60.0) for t in by_key.values()), default=0),
+        }
+
+    def limit_key(self, path: str, body: Any) -> str:
+        """A webhook is its URL's path; PagerDuty counts by routing key."""
+        if self.kind == "pagerduty":
+            return str(body.get("routing_key")) if isinstance(body, dict) else ""
+        return path
 
     # -- the contracts -------------------------------------------------------------------------------------------
 
@@ -478,6 +594,8 @@ def _handler_for(stand_in: StandIn) -> type[BaseHTTPRequestHandler]:
                 answer = (stand_in.chaos.draw() if stand_in.chaos else None) or Answer()
             record = Received(path=self.path, headers=dict(self.headers.items()), body=body, raw=raw)
             record.fault = answer.fault
+            record.at = stand_in.clock()
+            record.key = stand_in.limit_key(self.path, body)
             with stand_in.lock:
                 stand_in.received.append(record)
             if answer.delay:
@@ -485,10 +603,23 @@ def _handler_for(stand_in: StandIn) -> type[BaseHTTPRequestHandler]:
             if answer.reset:
                 self._reset()
                 return
+            retry_after = answer.retry_after
             if answer.status:
                 status, text, problems = answer.status, answer.body, list[str]()
             else:
                 status, text, problems = stand_in.judge(body, raw)
+                if status < 300 and stand_in.limit is not None:
+                    with stand_in.lock:
+                        record.at = stand_in.clock()
+                        wait = stand_in.limit.admit(record.key, record.at)
+                    if wait is not None:
+                        record.limited = True
+                        status, problems = 429, []
+                        if stand_in.kind == "pagerduty":
+                            text = json.dumps({"status": "throttle event", "message": "Requests for this service "
+                                               "are arriving too quickly. Please retry later."})  # fmt: skip
+                        else:
+                            text, retry_after = "rate_limited", SLACK_RETRY_AFTER
             record.answered = status
             record.problems = problems
             if answer.reset_after_accept:
@@ -501,8 +632,8 @@ def _handler_for(stand_in: StandIn) -> type[BaseHTTPRequestHandler]:
             content_type = "application/json" if stand_in.kind == "pagerduty" else "text/html"
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
-            if answer.retry_after is not None:
-                self.send_header("Retry-After", f"{answer.retry_after:g}")
+            if retry_after is not None:
+                self.send_header("Retry-After", f"{retry_after:g}")
             self.end_headers()
             try:
                 self.wfile.write(data)
