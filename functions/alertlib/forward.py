@@ -2,7 +2,10 @@
 
 `prepare` and `render_for` are pure and used by the handlers, `tools.preview` and the local pipeline alike.
 `Forwarder.run` is the handler boundary: it owns the choice between dropping with a metric (bad input) and
-raising so that Lambda retries and the dead-letter queue keeps the event (failed deliveries).
+failing so that the event is received again and the dead-letter queue keeps it (failed deliveries). An SNS event
+fails by raising (Lambda retries); an SQS batch names its failed records in `batchItemFailures`, and with a pacer
+table each channel is paced (`pacing.py`): a lone alert goes at once, a storm becomes one digest or one storm
+incident per interval.
 """
 
 from __future__ import annotations
@@ -294,7 +297,10 @@ class Forwarder:
         for envelope in envelopes:
             logger.set_correlation_id(envelope.message_id)
             if envelope.flush_channel:
-                flushes.setdefault(envelope.flush_channel, []).append(envelope)
+                if envelope.flush_channel.startswith(f"{self.destination.value}#"):
+                    flushes.setdefault(envelope.flush_channel, []).append(envelope)
+                else:  # not this forwarder's channel: nothing it could send there
+                    logger.warning("flush of another destination ignored", extra={"channel": envelope.flush_channel})
                 continue
             before = outcome.failed
             group = self._accept(envelope, counters, outcome, now or datetime.now(UTC))

@@ -228,3 +228,16 @@ def test_metrics_by_source_and_destination(
     assert seen[("AlertsDelivered", "cloudwatch", "slack")] == 1
     assert seen[("AlertsDelivered", "alertmanager", "slack")] == 1
     assert seen[("PayloadRejected", "unknown", "slack")] == 1
+
+
+def test_sqs_batch_names_only_the_records_whose_delivery_failed(
+    make_forwarder: Make, slack: StandIn, context: FakeContext
+) -> None:
+    from tests.unit.test_parse import sqs_event
+
+    slack.then(Answer(status=404, body="channel_not_found"))
+    event = sqs_event(alarm(name="refused"), alarm(name="taken"))
+    event["Records"].append({**event["Records"][0], "messageId": "junk", "body": "Hello from SNS!"})
+    answer = make_forwarder(Destination.SLACK).run(event, context)
+    assert answer == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
+    assert [r.answered for r in slack.received] == [404, 200]  # the junk record is refused, never failed

@@ -82,3 +82,37 @@ def test_one_topic_to_two_slack_channels(
         monkeypatch.setenv("ROUTES", json.dumps(routes))
         assert slack_forwarder.handler(sns_event(alarm()), FakeContext())["delivered"] == 2
         assert len(slack.accepted()) == len(second.accepted()) == 1
+
+
+def test_handlers_answer_an_sqs_batch_with_its_failed_records(
+    environment: None, monkeypatch: pytest.MonkeyPatch, aws: Any, pagerduty: StandIn, slack: StandIn
+) -> None:
+    """As the event source mapping calls them: the SNS notification inside each SQS record, paced through the pacer
+    table; the answer names only the records to receive again."""
+    import boto3
+
+    from tests.unit.test_parse import sqs_event
+
+    boto3.client("dynamodb", region_name="us-east-1").create_table(
+        TableName="pacer",
+        KeySchema=[{"AttributeName": "channel", "KeyType": "HASH"}, {"AttributeName": "item", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "channel", "AttributeType": "S"},
+            {"AttributeName": "item", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    queue_url = boto3.client("sqs", region_name="us-east-1").create_queue(QueueName="queue")["QueueUrl"]
+    monkeypatch.setenv("PACER_TABLE", "pacer")
+    monkeypatch.setenv("QUEUE_URL", queue_url)
+    assert pagerduty_forwarder.handler(sqs_event(alarm()), FakeContext()) == {"batchItemFailures": []}
+    assert pagerduty.received[0].body["payload"]["severity"] == "critical"
+
+    monkeypatch.setenv("ROUTES", json.dumps({"prod-critical": {"severity": "critical", "secret": SLACK_SECRET}}))
+    event = sqs_event(alarm(name="a"), alarm(name="b"))
+    body = json.loads(event["Records"][1]["body"])
+    body["TopicArn"] = "arn:aws:sns:us-east-1:123456789012:unrouted"
+    event["Records"][1]["body"] = json.dumps(body)
+    answer = slack_forwarder.handler(event, FakeContext())
+    assert answer == {"batchItemFailures": [{"itemIdentifier": event["Records"][1]["messageId"]}]}
+    assert len(slack.accepted()) == 1

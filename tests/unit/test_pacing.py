@@ -309,3 +309,47 @@ def test_pacing_sns_events_still_answer_the_outcome(paced: Callable[..., Forward
 
     outcome = paced(Destination.SLACK).run(sns_event(cpu("a")), FakeContext())
     assert outcome["delivered"] == 1
+
+
+def test_pacing_a_failed_pagerduty_flush_says_so_once_in_slack(
+    paced: Callable[..., Forwarder], pagerduty: StandIn, slack: StandIn, store: dict[str, Any]
+) -> None:
+    forwarder = paced(Destination.PAGERDUTY, fallback_slack_secret=SLACK_SECRET)
+    pagerduty.then(*[Answer(status=400, body='{"status": "invalid event"}')] * 5)
+    event = sqs_event(*(cpu(f"down-{i}") for i in range(8)))
+    answer = forwarder.run(event, FakeContext())
+    assert len(answer["batchItemFailures"]) == 8  # kept: received again
+    [notice] = slack.accepted()  # one notice for the whole flush, naming every alert
+    assert "PagerDuty" in notice.body["blocks"][0]["text"]["text"]
+    assert all(f"down-{i}" in json.dumps(notice.body) for i in range(8))
+    assert number(item(store, PAGERDUTY, "slot"), "pending") == 8
+
+
+def test_pacing_redelivered_alerts_are_paged_once_with_idempotency(
+    paced: Callable[..., Forwarder], pagerduty: StandIn, store: dict[str, Any], clock: Clock
+) -> None:
+    store["dynamodb"].create_table(
+        TableName="idempotency",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    forwarder = paced(Destination.PAGERDUTY, idempotency_table="idempotency")
+    lone, pair = sqs_event(cpu("lone")), sqs_event(cpu("p1"), cpu("p2"))
+    for _ in range(3):
+        forwarder.run(lone, FakeContext())
+        forwarder.run(pair, FakeContext())
+        clock.advance(30)
+        forwarder.run(sqs_event(f"flush:{PAGERDUTY}"), FakeContext())
+    keys = [r.body["dedup_key"] for r in pagerduty.accepted()]
+    assert sorted(keys) == sorted(set(keys)) and len(keys) == 3  # each alarm paged once
+
+
+def test_pacing_without_a_pacer_table_an_sqs_batch_names_its_failed_records(
+    make_forwarder: Callable[..., Forwarder], pagerduty: StandIn, secrets: Any
+) -> None:
+    pagerduty.then(Answer(status=400, body="{}"))
+    event = sqs_event(cpu("fails"), cpu("goes"), "flush:pagerduty#x")
+    answer = make_forwarder(Destination.PAGERDUTY).run(event, FakeContext())
+    assert answer == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
+    assert [r.answered for r in pagerduty.received] == [400, 202]
