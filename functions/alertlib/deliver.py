@@ -68,8 +68,13 @@ class SecretSource(Protocol):
 def powertools_secret(name: str, *, force_fetch: bool = False) -> str:
     """A secret's string from Secrets Manager through Powertools' parameters, cached for five minutes."""
     from aws_lambda_powertools.utilities import parameters
+    from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
+
+    from alertlib.aws import session
 
     quiet_secret_loggers()
+    if "secrets" not in DEFAULT_PROVIDERS:  # Powertools' own provider, on the container's one boto3 session
+        DEFAULT_PROVIDERS["secrets"] = parameters.SecretsProvider(boto3_session=session())
     try:
         value = parameters.get_secret(name, max_age=SECRET_MAX_AGE, force_fetch=force_fetch)
     except parameters.exceptions.GetParameterError as exc:

@@ -1,4 +1,5 @@
-"""The asset's bytecode: compiled at bundling for the runtime's Python version, or left out with a warning."""
+"""The asset's cold path: its bytecode compiled at bundling for the runtime's Python version (or left out with a
+warning), and one boto3 session for every client of a container."""
 
 from __future__ import annotations
 
@@ -98,3 +99,27 @@ def test_bundler_ships_bytecode_only_for_its_own_python_version(
     assert not list(target.rglob("stale*"))
     assert bool(list(target.rglob("*.pyc"))) is compiled
     assert (target / "pkg" / "mod.py").is_file()
+
+
+def test_every_client_of_a_container_comes_from_one_boto3_session(aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cold path pays botocore's service lists and endpoint data once: the secrets provider and the library's
+    clients share boto3's default session (one loader), which a test or the local world may reset."""
+    import boto3
+    from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
+
+    from alertlib.aws import AwsClient, session
+    from alertlib.deliver import powertools_secret
+
+    class Ledger(AwsClient):
+        service = "dynamodb"
+
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+    aws.create_secret(Name="bench/secret", SecretString="value")
+    assert powertools_secret("bench/secret") == "value"
+    assert session() is boto3.DEFAULT_SESSION
+    loader = session()._session.get_component("data_loader")
+    assert DEFAULT_PROVIDERS["secrets"].client._loader is loader
+    assert Ledger().client._loader is loader
+    boto3.DEFAULT_SESSION = None
+    assert session() is not None
+    assert session()._session.get_component("data_loader") is not loader
