@@ -471,8 +471,14 @@ class Forwarder:
         now_ms = self._now_ms()
         if storm_id is None:
             storm_id, opened_ms = self.pacer.open_storm(channel, f"{now_ms}-{uuid.uuid4().hex[:8]}", now_ms)
+            joinable = True
         else:
-            opened_ms = self.pacer.storm_opened_at(channel, storm_id) or now_ms
+            opened, joined_at = self.pacer.storm_times(channel, storm_id)
+            opened_ms = opened or now_ms
+            quiet_for = now_ms - (joined_at or opened_ms)
+            # A storm that went quiet takes no new alert (a new problem days later is paged on its own), unless a
+            # storm-sized flush comes again.
+            joinable = firing >= self.settings.storm_min or quiet_for < self.settings.storm_quiet_ms
         before = self.pacer.members(channel, storm_id)
         state = dict(before)
         alone: list[tuple[str, Envelope, AlertGroup | None]] = []
@@ -486,6 +492,9 @@ class Forwarder:
                 m.dedup_key in state and state[m.dedup_key].state is not Status.RESOLVED for m in members
             ):
                 alone.append((key, envelope, group))  # paged on its own before the storm: resolved on its own
+                continue
+            if group.status is not Status.RESOLVED and not joinable:
+                alone.append((key, envelope, group))
                 continue
             for member in members:
                 known = state.get(member.dedup_key)
@@ -591,9 +600,18 @@ class Forwarder:
         if len(groups) == 1:
             self._fall_back(groups[0], str(error), deadline, now, maybe_delivered=maybe)
             return
-        what = "may or may not have taken" if maybe else "did not take"
-        title = f"\u26a0\ufe0f PagerDuty {what} these alerts ({str(error)[:80]}): check PagerDuty, page by hand"
-        body = render_digest(groups, now=now, max_listed=self.settings.max_listed_alerts, title=title)
+        reason = str(error)[:300]
+        if maybe:
+            notice = (
+                f"PagerDuty's answer to these {len(groups)} alerts was lost ({reason}): they may or may not have been "
+                "taken. Check PagerDuty; if no incident is open for them, act by hand. They are kept and retried."
+            )
+        else:
+            notice = (
+                f"PagerDuty did not take these {len(groups)} alerts ({reason}). Nobody may have been paged: page the "
+                "on-call by hand (and resolve by hand what is listed as resolved). They are kept and retried."
+            )
+        body = render_digest(groups, now=now, max_listed=self.settings.max_listed_alerts, notice=notice)
         key = {"message": message, "destination": "fallback", "secret": secret, "part": 0}
         try:
             if self.once is not None:

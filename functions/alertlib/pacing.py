@@ -396,13 +396,15 @@ class Pacer:
         )
         if not opened:
             storm_id = self.slot(channel).storm_id or storm_id
-        return storm_id, self.storm_opened_at(channel, storm_id) or now_ms
+        return storm_id, self.storm_times(channel, storm_id)[0] or now_ms
 
-    def storm_opened_at(self, channel: str, storm_id: str) -> int | None:
+    def storm_times(self, channel: str, storm_id: str) -> tuple[int | None, int | None]:
+        """When a storm opened, and when an alert last joined it (epoch ms)."""
         answer = self._call(
             "get_item", TableName=self.table, Key=self._key(channel, f"storm#{storm_id}"), ConsistentRead=True
         )
-        return _int(((answer or {}).get("Item") or {}).get("opened_at"))
+        item = (answer or {}).get("Item") or {}
+        return _int(item.get("opened_at")), _int(item.get("joined_at"))
 
     def members(self, channel: str, storm_id: str) -> dict[str, StormMember]:
         """Every alert of a storm by its key, in the order they joined."""
@@ -460,14 +462,16 @@ class Pacer:
                 put["ExpressionAttributeValues"] = values
             ops.append(_Op(item, {"Put": put}, int(firing_now) - int(firing_before)))
 
+        joined = any(member.state is not Status.RESOLVED for member, _ in changes)
+
         def storm_update(count: int) -> dict[str, Any]:
             return {
                 "Update": {
                     "TableName": self.table,
                     "Key": self._key(channel, f"storm#{storm_id}"),
-                    "UpdateExpression": "ADD #open :n",
+                    "UpdateExpression": "ADD #open :n" + (" SET joined_at = :now" if joined else ""),
                     "ExpressionAttributeNames": {"#open": "open"},
-                    "ExpressionAttributeValues": {":n": _n(count)},
+                    "ExpressionAttributeValues": {":n": _n(count), **({":now": _n(now_ms)} if joined else {})},
                 }
             }
 

@@ -51,6 +51,7 @@ class Settings:
     pagerduty_interval_ms: int = 500  # 120 events a minute per routing key
     pagerduty_max_interval_ms: int = 20_000
     storm_min: int = 5  # new PagerDuty alerts in one flush (no storm open) that open a storm incident
+    storm_quiet_ms: int = 15 * 60_000  # a storm nobody joined for this long takes no new alert (they page alone)
     flush_max: int = 500  # buffered records taken by one flush; more are left to the next
 
     def route_for(self, topic_arn: str | None) -> Route:

@@ -353,3 +353,22 @@ def test_pacing_without_a_pacer_table_an_sqs_batch_names_its_failed_records(
     answer = make_forwarder(Destination.PAGERDUTY).run(event, FakeContext())
     assert answer == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
     assert [r.answered for r in pagerduty.received] == [400, 202]
+
+
+def test_pacing_a_quiet_storm_takes_no_new_alert(
+    paced: Callable[..., Forwarder], pagerduty: StandIn, store: dict[str, Any], clock: Clock
+) -> None:
+    forwarder = paced(Destination.PAGERDUTY)
+    names = [f"s{i}" for i in range(6)]
+    forwarder.run(sqs_event(*(cpu(n) for n in names)), FakeContext())
+    clock.advance(60)
+    forwarder.run(sqs_event(*(cpu(n, state="OK", when=at(58)) for n in names[:5])), FakeContext())
+    clock.advance(20 * 60)  # one member still firing, nothing joined for 20 minutes
+    forwarder.run(sqs_event(cpu("new-problem", when=at(59))), FakeContext())
+    last = pagerduty.accepted()[-1].body
+    assert last["event_action"] == "trigger" and "new-problem" in last["dedup_key"]  # paged on its own
+    clock.advance(60)
+    forwarder.run(sqs_event(cpu(names[5], state="OK", when=at(59))), FakeContext())
+    last = pagerduty.accepted()[-1].body
+    assert last["event_action"] == "resolve" and last["dedup_key"].startswith("storm-")
+    assert "storm_id" not in item(store, PAGERDUTY, "slot")
