@@ -215,6 +215,12 @@ def iam_enforced(encrypted: Mapping[str, str] | None = None) -> Iterator[list[De
             # moto names the action after the endpoint's signing name (`monitoring:`); IAM's prefix is `cloudwatch:`
             service, _, action = str(self._action).partition(":")
             self._action = f"{_IAM_PREFIX.get(service, service)}:{action}"
+            items = _transaction_items(self._action, self._body, self._region, str(self._access_key.arn))
+            if items is not None:  # DynamoDB authorises a transaction item by item, each as its own action
+                for needed, table in items:
+                    self._action, self._resource_checked = needed, table
+                    old_check(self, table)
+                return
             self._resource_checked = resource
             old_check(self, resource)
             key = keys.get(resource)
@@ -240,6 +246,34 @@ def iam_enforced(encrypted: Mapping[str, str] | None = None) -> Iterator[list[De
                     delattr(cls, "_determine_resource")
                 else:
                     setattr(cls, "_determine_resource", previous)  # noqa: B010
+
+
+_TRANSACTION_ACTIONS = {
+    "Put": "dynamodb:PutItem",
+    "Update": "dynamodb:UpdateItem",
+    "Delete": "dynamodb:DeleteItem",
+    "ConditionCheck": "dynamodb:ConditionCheckItem",
+    "Get": "dynamodb:GetItem",
+}
+
+
+def _transaction_items(action: str, body: Any, region: str, caller: str) -> list[tuple[str, str]] | None:
+    """For TransactWriteItems / TransactGetItems, (action, table ARN) per item, as IAM authorises them
+    (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html); else None."""
+    if action not in ("dynamodb:TransactWriteItems", "dynamodb:TransactGetItems"):
+        return None
+    partition, account = caller.split(":")[1], caller.split(":")[4]
+    try:
+        request = json.loads(body.decode() if isinstance(body, bytes) else body)
+        found = []
+        for item in request["TransactItems"]:
+            [(kind, detail)] = item.items()
+            table = str(detail["TableName"])
+            arn = table if table.startswith("arn:") else f"arn:{partition}:dynamodb:{region}:{account}:table/{table}"
+            found.append((_TRANSACTION_ACTIONS[kind], arn))
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return None  # an unreadable request: checked as moto does
+    return found
 
 
 def _patch_resources() -> list[tuple[type, Any]]:
