@@ -314,7 +314,7 @@ class Forwarder:
             failed.extend(self._pace(channel, records, deadline, counters, outcome, now or datetime.now(UTC)))
         for channel, flush_records in flushes.items():
             logger.set_correlation_id(flush_records[0].message_id)
-            if not self._flush(channel, deadline, counters, outcome, now or datetime.now(UTC)):
+            if not self._flush(channel, deadline, counters, outcome, now or datetime.now(UTC), scheduled=True):
                 failed.extend(flush_records)
         return failed
 
@@ -376,9 +376,13 @@ class Forwarder:
         self._deliver(envelope, group, (secret,), deadline, counters, outcome, now)
         return [envelope] if outcome.failed > before else []
 
-    def _flush(self, channel: str, deadline: Deadline, counters: Counters, outcome: Outcome, now: datetime) -> bool:
+    def _flush(
+        self, channel: str, deadline: Deadline, counters: Counters, outcome: Outcome, now: datetime,
+        *, scheduled: bool = False,
+    ) -> bool:  # fmt: skip
         """Sends what is buffered for a channel as one message when its slot is free (else makes sure a flush is
-        scheduled). False when it failed: the buffered records stay for the retry."""
+        scheduled: always again when this was the scheduled flush, come early or while another flush sends). False
+        when it failed: the buffered records stay for the retry."""
         assert self.pacer is not None
         pace = pace_for(self.destination, self.settings)
         now_ms = self._now_ms()
@@ -388,7 +392,7 @@ class Forwarder:
             if slot is None:
                 current = self.pacer.slot(channel)
                 if current.pending > 0:
-                    self.pacer.schedule(channel, now_ms, current.next_at)
+                    self.pacer.schedule(channel, now_ms, current.next_at, force=scheduled)
                 return True
             items = self.pacer.pending(channel, self.settings.flush_max)
         except PacerError as exc:

@@ -372,3 +372,18 @@ def test_pacing_a_quiet_storm_takes_no_new_alert(
     last = pagerduty.accepted()[-1].body
     assert last["event_action"] == "resolve" and last["dedup_key"].startswith("storm-")
     assert "storm_id" not in item(store, PAGERDUTY, "slot")
+
+
+def test_pacing_a_flush_that_comes_early_schedules_itself_again(
+    paced: Callable[..., Forwarder], slack: StandIn, store: dict[str, Any], clock: Clock
+) -> None:
+    forwarder = paced(Destination.SLACK)
+    forwarder.run(sqs_event(cpu("a")), FakeContext())
+    forwarder.run(sqs_event(cpu("b")), FakeContext())  # buffered; a flush scheduled for when the slot is free
+    assert flushes(store) == 1
+    clock.advance(0.5)  # the flush comes early (clocks differ): the slot is still busy
+    assert forwarder.run(sqs_event(f"flush:{SLACK}"), FakeContext()) == {"batchItemFailures": []}
+    assert flushes(store) == 2 and len(slack.accepted()) == 1  # scheduled again, nothing lost
+    clock.advance(1)
+    forwarder.run(sqs_event(f"flush:{SLACK}"), FakeContext())
+    assert len(slack.accepted()) == 2 and number(item(store, SLACK, "slot"), "pending") == 0
