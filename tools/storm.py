@@ -241,6 +241,7 @@ class Result:
     publish_lateness_s: float = 0.0
     settled_s: float = 0.0
     unresolved_keys: list[str] = field(default_factory=list)
+    slack_times: list[float] = field(default_factory=list)  # each accepted Slack message, seconds after the start
     lost_names: list[str] = field(default_factory=list)
 
     def line(self) -> dict[str, Any]:
@@ -373,6 +374,7 @@ def measure(
         storm_incidents=len({str(r.body.get("dedup_key")) for r in triggers if len(represented(r, by_index)) > 1}),
         digests=sum(1 for r in slack.received if r.at >= start and len(represented(r, by_index)) > 1),
         unresolved_keys=open_keys,
+        slack_times=sorted(r.at - start for r in slack.received if r.accepted and r.at >= start),
         lost_names=[a.name for a in sorted(lost_alarms.values(), key=lambda a: a.index)],
     )
 
