@@ -394,7 +394,7 @@ class Forwarder:
                 if current.pending > 0:
                     self.pacer.schedule(channel, now_ms, current.next_at, force=scheduled)
                 return True
-            items = self.pacer.pending(channel, self.settings.flush_max)
+            items = self.pacer.pending(channel, pace.flush_max)
         except PacerError as exc:
             self._pacer_failed(exc, counters, None)
             return False
@@ -420,7 +420,8 @@ class Forwarder:
             self._release(channel, self._now_ms() + pace.base_ms)
             return False
         taken, events = sent
-        interval = pace.next_interval(slot.interval_ms, len(taken))
+        backlog = len(items) >= pace.flush_max or len(taken) < len(items)
+        interval = pace.next_interval(slot.interval_ms, len(taken), backlog=backlog)
         next_at = self._now_ms() + max(interval, pace.per_event_ms * events)
         try:
             left = self.pacer.finish(channel, taken, next_at=next_at, interval_ms=interval)

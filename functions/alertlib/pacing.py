@@ -55,24 +55,37 @@ SLOT = "slot"
 
 @dataclass(frozen=True, slots=True)
 class Pace:
-    """A destination's pace: the interval between sends of one channel, and its cap while storming."""
+    """A destination's pace: the interval between sends of one channel, its cap while storming, how many buffered
+    records one flush takes, and how soon the next flush goes while a backlog remains."""
 
     base_ms: int
     max_ms: int
     per_event_ms: int  # PagerDuty: each event of a flush counts against the per-minute limit
+    flush_max: int
+    backlog_ms: int
 
-    def next_interval(self, current: int | None, records: int) -> int:
-        """Doubles while storming (a flush of two records or more), back to the base after a quiet flush."""
+    def next_interval(self, current: int | None, records: int, *, backlog: bool = False) -> int:
+        """Doubles while storming (a flush of two records or more), back to the base after a quiet flush; while a
+        backlog remains (the flush was full) at most `backlog_ms`, so the backlog drains in bounded time."""
         if records <= 1:
             return self.base_ms
-        return min(max(current or self.base_ms, self.base_ms) * 2, self.max_ms)
+        grown = min(max(current or self.base_ms, self.base_ms) * 2, self.max_ms)
+        return min(grown, max(self.backlog_ms, self.base_ms)) if backlog else grown
 
 
 def pace_for(destination: Destination, settings: Settings) -> Pace:
     if destination is Destination.PAGERDUTY:
         interval = settings.pagerduty_interval_ms
-        return Pace(interval, settings.pagerduty_max_interval_ms, interval)
-    return Pace(settings.slack_interval_ms, settings.slack_max_interval_ms, 0)
+        return Pace(
+            interval, settings.pagerduty_max_interval_ms, interval, settings.flush_max, settings.backlog_interval_ms
+        )
+    return Pace(
+        settings.slack_interval_ms,
+        settings.slack_max_interval_ms,
+        0,
+        settings.slack_flush_max,
+        settings.backlog_interval_ms,
+    )
 
 
 def channel_for(destination: Destination, secret: str) -> str:

@@ -387,3 +387,23 @@ def test_pacing_a_flush_that_comes_early_schedules_itself_again(
     clock.advance(1)
     forwarder.run(sqs_event(f"flush:{SLACK}"), FakeContext())
     assert len(slack.accepted()) == 2 and number(item(store, SLACK, "slot"), "pending") == 0
+
+
+def test_pacing_a_backlog_drains_in_digests_that_name_every_alert(
+    paced: Callable[..., Forwarder], slack: StandIn, store: dict[str, Any], clock: Clock
+) -> None:
+    forwarder = paced(Destination.SLACK, slack_flush_max=20, backlog_interval_ms=5000)
+    forwarder.run(sqs_event(cpu("first")), FakeContext())
+    names = [f"backlog-{i:03d}" for i in range(50)]
+    for start in range(0, 50, 10):
+        forwarder.run(sqs_event(*(cpu(n) for n in names[start : start + 10])), FakeContext())
+    assert number(item(store, SLACK, "slot"), "pending") == 50
+    for expected_left in (30, 10, 0):
+        clock.advance(31)
+        forwarder.run(sqs_event(f"flush:{SLACK}"), FakeContext())
+        assert number(item(store, SLACK, "slot"), "pending") == expected_left
+        if expected_left:  # a full flush: the next comes within the backlog interval, not the storm's 30 s
+            slot = item(store, SLACK, "slot")
+            assert number(slot, "next_at") - int(clock.now * 1000) <= 5000
+    sent = " ".join(json.dumps(r.body) for r in slack.accepted())
+    assert len(slack.accepted()) == 4 and all(name in sent for name in names)
