@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import random
 import re
 import statistics
@@ -241,6 +242,9 @@ class Result:
     publish_lateness_s: float = 0.0
     settled_s: float = 0.0
     unresolved_keys: list[str] = field(default_factory=list)
+    server_errors: int = 0  # requests moto's server failed (500), as AWS would fail them rarely
+    server_error: str = ""
+    pipeline_problems: list[str] = field(default_factory=list)
     slack_times: list[float] = field(default_factory=list)  # each accepted Slack message, seconds after the start
     lost_names: list[str] = field(default_factory=list)
 
@@ -456,39 +460,78 @@ def run(
         if pipeline_say is not None:
             pipeline_say(line)
 
-    with LocalPipeline(env=env, port=free_port(), say=pipeline_line) as pipeline:
-        slack, pagerduty = pipeline.slack, pipeline.pagerduty
-        assert slack is not None
-        assert pagerduty is not None
-        pages, messages = quiet(pipeline, quiet_repetitions, say) if quiet_repetitions else ([], [])
-        topics = tuple(t for t in TOPICS if t in pipeline.config.topics) or tuple(pipeline.config.topics)
-        alarms = plan(alerts, seconds, seed, topics)
-        steps = [(a.alarm_at, a, "ALARM") for a in alarms] + [(a.ok_at, a, "OK") for a in alarms]
-        say(
-            f"  storm: {alerts} alarms on {', '.join(topics)} within {seconds:g} s, their OKs within the next "
-            f"{seconds:g} s"
-        )
-        start = time.monotonic()
-        reporter = _Progress(pipeline, start, say)
-        reporter.start()
-        try:
-            published = publish_on_schedule(pipeline, steps, start)
-            lateness = max(at - (start + offset) for offset, alarm, state in steps
-                           for at in [published[(alarm.index, state)]])  # fmt: skip
-            say(f"  published {len(published)} notifications by {time.monotonic() - start:.0f} s; waiting until idle")
-            idle = pipeline.wait_idle(timeout)
-            slack.idle()
-            pagerduty.idle()
-        finally:
-            reporter.stop()
-        settled = time.monotonic() - start
-        result = measure(pipeline, alarms, published, start)
-        result.idle = idle
-        result.settled_s = settled
-        result.publish_lateness_s = lateness
-        result.quiet_page_ms, result.quiet_slack_ms = pages, messages
-        result.invocations = len(getattr(pipeline, "invocations", []))
-        return result
+    errors = _ServerErrors()
+    logging.getLogger("werkzeug").addFilter(errors)
+    try:
+        with LocalPipeline(env=env, port=free_port(), say=pipeline_line) as pipeline:
+            result = _run(
+                pipeline, alerts=alerts, seconds=seconds, seed=seed, quiet_repetitions=quiet_repetitions,
+                timeout=timeout, say=say,
+            )  # fmt: skip
+    finally:
+        logging.getLogger("werkzeug").removeFilter(errors)
+    result.server_errors, result.server_error = errors.count, errors.first
+    result.pipeline_problems = problems
+    return result
+
+
+def _run(
+    pipeline: LocalPipeline,
+    *,
+    alerts: int,
+    seconds: float,
+    seed: int,
+    quiet_repetitions: int,
+    timeout: float,
+    say: Callable[[str], None],
+) -> Result:
+    slack, pagerduty = pipeline.slack, pipeline.pagerduty
+    assert slack is not None
+    assert pagerduty is not None
+    pages, messages = quiet(pipeline, quiet_repetitions, say) if quiet_repetitions else ([], [])
+    topics = tuple(t for t in TOPICS if t in pipeline.config.topics) or tuple(pipeline.config.topics)
+    alarms = plan(alerts, seconds, seed, topics)
+    steps = [(a.alarm_at, a, "ALARM") for a in alarms] + [(a.ok_at, a, "OK") for a in alarms]
+    say(
+        f"  storm: {alerts} alarms on {', '.join(topics)} within {seconds:g} s, their OKs within the next {seconds:g} s"
+    )
+    start = time.monotonic()
+    reporter = _Progress(pipeline, start, say)
+    reporter.start()
+    try:
+        published = publish_on_schedule(pipeline, steps, start)
+        lateness = max(at - (start + offset) for offset, alarm, state in steps
+                       for at in [published[(alarm.index, state)]])  # fmt: skip
+        say(f"  published {len(published)} notifications by {time.monotonic() - start:.0f} s; waiting until idle")
+        idle = pipeline.wait_idle(timeout)
+        slack.idle()
+        pagerduty.idle()
+    finally:
+        reporter.stop()
+    settled = time.monotonic() - start
+    result = measure(pipeline, alarms, published, start)
+    result.idle = idle
+    result.settled_s = settled
+    result.publish_lateness_s = lateness
+    result.quiet_page_ms, result.quiet_slack_ms = pages, messages
+    result.invocations = len(getattr(pipeline, "invocations", []))
+    return result
+
+
+class _ServerErrors(logging.Filter):
+    """Counts the errors moto's server logs (a request it answered 500), instead of printing their tracebacks."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+        self.first = ""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR:
+            self.count += 1
+            if not self.first and record.exc_info and record.exc_info[1] is not None:
+                self.first = f"{type(record.exc_info[1]).__name__}: {record.exc_info[1]}"
+        return False
 
 
 class _Progress:
@@ -553,6 +596,7 @@ def table(result: Result, alerts: int, seconds: float) -> list[str]:
         ("quiet alarm -> page, median", f"{_median(result.quiet_page_ms)} ms", ""),
         ("quiet alarm -> Slack, median", f"{_median(result.quiet_slack_ms)} ms", ""),
         ("forwarder invocations", f"{result.invocations}", ""),
+        ("AWS (moto) requests failed", f"{result.server_errors} {result.server_error}"[:90], ""),
         ("idle after", f"{result.settled_s:.0f} s (publishing at most {result.publish_lateness_s:.2f} s late)",
          goal(result.idle)),
     ]  # fmt: skip
