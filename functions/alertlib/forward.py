@@ -353,7 +353,12 @@ class Forwarder:
                 channel, now_ms, pace.base_ms, storm_free=self.destination is Destination.PAGERDUTY
             ):
                 envelope, group = fresh[0]
-                return failed + self._direct(envelope, group, secret, deadline, counters, outcome, now)
+                failed += self._direct(envelope, group, secret, deadline, counters, outcome, now)
+                try:
+                    self.pacer.push(channel, now_ms + pace.base_ms, self._now_ms() + pace.base_ms)
+                except PacerError as exc:  # sent already; only the pace may be shorter once
+                    self._pacer_failed(exc, counters, group.source.value)
+                return failed
             pending = [(pending_key(envelope, group, 0, now_ms), envelope) for envelope, group in fresh]
             self.pacer.buffer(channel, pending, now_ms)
         except PacerError as exc:

@@ -214,6 +214,18 @@ class Pacer:
             },
         )
 
+    def push(self, channel: str, taken_next: int, next_at: int) -> None:
+        """After a fast-path send: the next send waits a whole interval from when this one ended (the interval is
+        between requests as the destination sees them), unless the slot changed hands meanwhile."""
+        self._conditional(
+            "update_item",
+            TableName=self.table,
+            Key=self._key(channel, SLOT),
+            UpdateExpression="SET next_at = :next",
+            ConditionExpression="next_at = :taken AND :next > :taken",
+            ExpressionAttributeValues={":taken": _n(taken_next), ":next": _n(next_at)},
+        )
+
     def take_flush(self, channel: str, now_ms: int, lease_ms: int) -> Slot | None:
         """Takes the slot for a flush (None when it is not free): the next send is held back until `lease_ms` is
         over, and the scheduled flush is cleared (this is it)."""

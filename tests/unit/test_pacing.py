@@ -117,6 +117,21 @@ def test_pacing_fast_path_sends_a_lone_alert_at_once(
     assert number(slot, "pending") == 0 and items(store, SLACK, "pending#") == []
 
 
+def test_pacing_the_next_send_waits_a_whole_interval_after_a_slow_fast_path_send(
+    paced: Callable[..., Forwarder], slack: StandIn, store: dict[str, Any], clock: Clock
+) -> None:
+    forwarder = paced(Destination.SLACK)
+    send = forwarder.deliverer.send_slack
+
+    def slow_send(*args: Any, **kwargs: Any) -> Any:
+        clock.advance(0.4)  # the request reaches Slack 0.4 s after the slot was taken
+        return send(*args, **kwargs)
+
+    forwarder.deliverer.send_slack = slow_send  # type: ignore[method-assign]
+    forwarder.run(sqs_event(cpu("a")), FakeContext())
+    assert number(item(store, SLACK, "slot"), "next_at") == int(T0 * 1000) + 1400
+
+
 def test_pacing_a_second_alert_within_the_interval_waits_for_a_scheduled_flush(
     paced: Callable[..., Forwarder], slack: StandIn, store: dict[str, Any], clock: Clock
 ) -> None:
