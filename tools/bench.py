@@ -305,6 +305,9 @@ def _environment(slack_url: str, aws: dict[str, str]) -> tuple[dict[str, str], s
     from tools.world import build_world, synthesize
 
     config = load_config(ENV)
+    os.environ["MOTO_ACCOUNT_ID"] = (
+        config.account
+    )  # moto's server (in this process) answers in the environment's account
     secrets: dict[str, str] = {}
     for routing in config.topics.values():
         if routing.pagerduty:
@@ -366,7 +369,7 @@ def main() -> int:
     bare = _without_bytecode(asset)
     bytecode = _bytecode(asset)
     compiled = sum(1 for p in bytecode if p.suffix == ".pyc")
-    with StandIn("slack") as slack, moto_server() as aws:
+    with StandIn("slack", limits=False) as slack, moto_server() as aws:  # latency, not Slack's rate limit
         shipped, described = _environment(slack.url, aws)
         former = {k: v for k, v in shipped.items() if k not in ("IDEMPOTENCY_TABLE", "LEDGER_TABLE")}
         boot = _boot_ms(shipped, asset)
