@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -33,6 +35,9 @@ def moto_server(secrets: Mapping[str, str] = ()) -> Iterator[dict[str, str]]:  #
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per AWS call otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
     server.start()
+    wsgi = server._server  # werkzeug's server; its app is moto's dispatcher
+    assert wsgi is not None
+    wsgi.app = _one_at_a_time(wsgi.app)
     host, port = server.get_host_and_port()
     environment = {**FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": f"http://{host}:{port}"}
     # moto keeps its state per process: a second server in the same process starts from a clean account.
@@ -55,6 +60,25 @@ def moto_server(secrets: Mapping[str, str] = ()) -> Iterator[dict[str, str]]:  #
         yield environment
     finally:
         server.stop()
+
+
+def _one_at_a_time(app: Any) -> Any:
+    """moto's backends are not thread-safe: two DynamoDB transactions at once fail inside moto with "dictionary
+    changed size during iteration" (seen under `make storm`). AWS serialises what must be serialised; here every
+    request is handled whole, response included, before the next one starts."""
+    lock = threading.Lock()
+
+    def serialised(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        with lock:
+            result = app(environ, start_response)
+            try:
+                return list(result)
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+
+    return serialised
 
 
 @contextmanager
