@@ -196,7 +196,7 @@ class Pacer:
         """The fast path: the slot is free and nothing is buffered (and, for PagerDuty, no storm is open). Taking it
         sets when the next send may go."""
         condition = (
-            "(attribute_not_exists(next_at) OR next_at <= :now) AND (attribute_not_exists(pending) OR pending = :zero)"
+            "(attribute_not_exists(next_at) OR next_at <= :now) AND (attribute_not_exists(pending) OR pending <= :zero)"
         )
         if storm_free:
             condition += " AND attribute_not_exists(storm_id)"
