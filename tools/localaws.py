@@ -63,12 +63,15 @@ def moto_server(secrets: Mapping[str, str] = ()) -> Iterator[dict[str, str]]:  #
 
 
 def _one_at_a_time(app: Any) -> Any:
-    """moto's backends are not thread-safe: two DynamoDB transactions at once fail inside moto with "dictionary
-    changed size during iteration" (seen under `make storm`). AWS serialises what must be serialised; here every
-    request is handled whole, response included, before the next one starts."""
+    """moto's DynamoDB backend is not thread-safe: two transactions at once fail inside moto with "dictionary changed
+    size during iteration" (seen under `make storm`). AWS serialises what must be serialised; here each DynamoDB
+    request is handled whole, response included, before the next one starts. Other services are left concurrent
+    (an SQS long poll holds its request for up to its wait time)."""
     lock = threading.Lock()
 
-    def serialised(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    def serialised(environ: dict[str, Any], start_response: Any) -> Any:
+        if not str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith("DynamoDB_"):
+            return app(environ, start_response)
         with lock:
             result = app(environ, start_response)
             try:
