@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from alertlib.aws import AwsClient
+from alertlib.aws import AwsClient, session
 from alertlib.deliver import Deadline, Delivered, Destination
 from alertlib.models import AlertGroup, Status
 
@@ -38,7 +38,9 @@ class OncePerMessage:
         )
 
         self.config = IdempotencyConfig(expires_after_seconds=IDEMPOTENCY_SECONDS, raise_on_no_idempotency_key=True)
-        persistence = DynamoDBPersistenceLayer(table_name=table)
+        persistence = DynamoDBPersistenceLayer(
+            table_name=table, boto3_session=session()
+        )  # one session: see aws.session
         self._send = send
         self._send_slack = send_slack or send
 

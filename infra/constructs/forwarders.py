@@ -188,9 +188,9 @@ def forwarder_statements(
             actions=["dynamodb:PutItem", "dynamodb:Query"],
             resources=[core.ledger_table.table_arn],
         ),
-        # Pacing: the channel's slot (conditional UpdateItem), buffered records (TransactWriteItems of Put/Update/
-        # ConditionCheck items, each authorised as its own action; Query, BatchWriteItem to delete them), members
-        # and storms (GetItem, BatchGetItem, DeleteItem).
+        # Pacing (alertlib.pacing.Pacer): the channel's slot (GetItem, conditional UpdateItem), the ordering guard
+        # (conditional UpdateItem), buffered records, members and storms (TransactWriteItems of Put, Update and
+        # Delete items, each authorised as its own action, as AWS does; Query to read them, GetItem a storm).
         iam.PolicyStatement(
             sid="PaceDeliveries",
             actions=[
@@ -199,9 +199,6 @@ def forwarder_statements(
                 "dynamodb:UpdateItem",
                 "dynamodb:DeleteItem",
                 "dynamodb:Query",
-                "dynamodb:BatchWriteItem",
-                "dynamodb:BatchGetItem",
-                "dynamodb:ConditionCheckItem",
             ],
             resources=[core.pacer_table.table_arn],
         ),

@@ -364,7 +364,6 @@ def test_forwarder_role_holds_exactly_its_statements(dev: Synthesized) -> None:
         assert statements["ScheduleOwnFlushes"]["Resource"] == own
         assert statements["PaceDeliveries"]["Action"] == [
             "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query",
-            "dynamodb:BatchWriteItem", "dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem",
         ]  # fmt: skip
         assert statements["PaceDeliveries"]["Resource"] == _arn_of(tables["dev-pacer"])
         # Nothing is sent to the core dead-letter queue by the function any more (no on-failure destination).
