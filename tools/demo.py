@@ -112,13 +112,28 @@ def main() -> int:
         failed = [d for d in pipeline.deliveries if d.outcome.startswith("failed")]
         print(
             f"\n{len(pagerduty.accepted())} PagerDuty events and {len(slack.accepted())} Slack messages accepted; "
-            f"{sum(d.outcome == 'refused' for d in pipeline.deliveries)} refused (the plain-text message), "
-            f"{len(failed)} failed."
+            f"{_kept_refusals(pipeline)} refused and kept in the rejected queue (the plain-text message, once per "
+            f"forwarder), {len(failed)} failed."
         )
         if problems or failed or not pagerduty.accepted() or not slack.accepted():
             print(f"demo: contract problems {problems}, failures {[d.outcome for d in failed]}", file=sys.stderr)
             return 1
     return 0
+
+
+def _kept_refusals(pipeline: LocalPipeline) -> int:
+    """Refused records are kept in the rejected queue with their reason (the forwarders' SQS answers name only
+    failures, so the queue is where refusals are counted)."""
+    sqs = pipeline.admin("sqs")
+    urls = [url for name, url in pipeline.world.queues.items() if name.endswith("-rejected")]
+    return sum(
+        int(
+            sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"][
+                "ApproximateNumberOfMessages"
+            ]
+        )
+        for url in urls
+    )
 
 
 if __name__ == "__main__":
