@@ -411,7 +411,16 @@ class Forwarder:
             try:
                 prepared.append((key, envelope, prepare(envelope, self.settings, now)))
             except Exception as exc:  # noqa: BLE001 - it prepared when buffered; it must not block the channel
-                logger.warning("buffered record dropped", extra={"reason": str(exc)[:200], "item": key[:300]})
+                reason = f"buffered record no longer prepares ({type(exc).__name__}): {str(exc)[:200]}"
+                counters.add(PAYLOAD_REJECTED, "unknown")
+                try:
+                    self._park(envelope, reason)  # kept in the rejected queue with the reason, never dropped unseen
+                except Exception as park_error:  # noqa: BLE001 - not kept: leave it buffered, the flush fails
+                    logger.error("buffered record could not be kept", extra={"reason": str(park_error)[:200]})
+                    self._release(channel, self._now_ms() + pace.base_ms)
+                    return False
+                extra = {"reason": reason, "item": key[:300], "message_id": envelope.message_id}
+                logger.warning("buffered record refused and kept", extra=extra)
                 prepared.append((key, envelope, None))
         try:
             if self.destination is Destination.PAGERDUTY:

@@ -422,3 +422,53 @@ def test_pacing_a_backlog_drains_in_digests_that_name_every_alert(
             assert number(slot, "next_at") - int(clock.now * 1000) <= 5000
     sent = " ".join(json.dumps(r.body) for r in slack.accepted())
     assert len(slack.accepted()) == 4 and all(name in sent for name in names)
+
+
+def test_pacing_a_buffered_record_that_no_longer_prepares_is_kept_not_dropped(
+    paced: Callable[..., Forwarder], slack: StandIn, store: dict[str, Any], clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """A record buffered fine but refused at its flush (a deploy changed the parser or the settings) goes to the
+    rejected queue with its reason; the others of the flush are still sent."""
+    import alertlib.forward as forward
+
+    kept: list[tuple[str, str]] = []
+    forwarder = paced(Destination.SLACK)
+    forwarder.parker = lambda envelope, reason: kept.append((envelope.message_id, reason))
+    forwarder.run(sqs_event(cpu("a")), FakeContext())
+    clock.advance(0.2)
+    forwarder.run(sqs_event(cpu("b"), cpu("c")), FakeContext())
+    assert len(slack.accepted()) == 1
+    real = forward.prepare
+
+    def refuse_b(envelope: Any, settings: Any, now: Any) -> Any:
+        if '"b"' in str(envelope.body):
+            raise ValueError("no longer readable")
+        return real(envelope, settings, now)
+
+    monkeypatch.setattr(forward, "prepare", refuse_b)
+    clock.advance(1.0)
+    assert forwarder.run(sqs_event(f"flush:{SLACK}"), FakeContext()) == {"batchItemFailures": []}
+    assert len(kept) == 1 and "no longer prepares" in kept[0][1]
+    assert len(slack.accepted()) == 2 and "c" in json.dumps(slack.accepted()[1].body)
+    assert items(store, SLACK, "pending#") == []
+
+
+def test_pacing_a_buffered_record_that_cannot_be_kept_stays_buffered(
+    paced: Callable[..., Forwarder], slack: StandIn, store: dict[str, Any], clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    import alertlib.forward as forward
+
+    def cannot_keep(envelope: Any, reason: str) -> None:
+        raise RuntimeError("SQS down")
+
+    forwarder = paced(Destination.SLACK)
+    forwarder.parker = cannot_keep
+    forwarder.run(sqs_event(cpu("a")), FakeContext())
+    clock.advance(0.2)
+    forwarder.run(sqs_event(cpu("b")), FakeContext())
+    monkeypatch.setattr(forward, "prepare", lambda *_: (_ for _ in ()).throw(ValueError("no")))
+    clock.advance(1.0)
+    assert forwarder.run(sqs_event(f"flush:{SLACK}"), FakeContext())["batchItemFailures"] != []
+    assert len(items(store, SLACK, "pending#")) == 1
