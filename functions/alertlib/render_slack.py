@@ -302,6 +302,7 @@ _RESERVE_FIELDS = 1600
 _RESERVE_ALSO_FIRING = 2500
 _RESERVE_RESOLVED = 1000
 _RESERVE_FLAPPED = 700
+_RESERVE_COUNTED = 250  # what resolves keep while the firing alerts are named: a heading and "and N more" lines
 _CONTEXT_ROOM = MAX_CONTEXT
 
 
@@ -370,17 +371,17 @@ def render_digest(
     listed = min(max(max_listed, 0), MAX_LISTED)
     lines = [_listed_line(entry, now) for entry in active[:listed]]
     shown = _add_lines(budget, "", lines, budget.left - sum(later.values()), gap="\n\n")
-    later["also"] = 0
     rest = active[shown:]
     if rest:
         word = "firing" if any(e.alert.status is Status.FIRING for e in rest) else "with no data"
         heading = f"*Also {word} ({format_count(len(rest))})*"
-        room = budget.left - later["resolved"] - later["flapped"]
+        # Firing alerts come before resolves: these keep only the room to be counted, and get back whatever the
+        # firing ones leave.
+        room = budget.left - _counted_room(digest.resolved) - _counted_room(digest.flapped)
         _add_lines(budget, heading, _named_by_service(rest, room - len(heading) - 1), room)
-    later["resolved"] = 0
     if digest.resolved:
         heading = f"*{_EMOJI[Status.RESOLVED]} Resolved ({format_count(len(digest.resolved))})*"
-        room = budget.left - later["flapped"]
+        room = budget.left - _counted_room(digest.flapped)
         _add_lines(budget, heading, _named_by_service(digest.resolved, room - len(heading) - 1), room)
     if digest.flapped:
         heading = f"*{_FLAPPED} Fired and resolved in this digest ({format_count(len(digest.flapped))})*"
@@ -541,8 +542,11 @@ def _same_kind(now: datetime, alert: Alert) -> bool:
 
 def _named_by_service(entries: list[_Entry], limit: int) -> list[str]:
     """Every entry named compactly, one line per service (most alerts first): `*RDS* (200): a, b … and 190 more`.
-    Within `limit` characters in all: the services shown share the room fairly (the short lines whole), and services
-    past what the room can show are counted on a last line. Linear in the entries (plus sorting the services)."""
+    Within `limit` characters in all (the newlines between lines included): the shortest lines go in whole first and
+    the longer ones share what is left, each cut at a name boundary with "and N more" (never dropped while a name
+    fits), so the room is used up; services past what the room can show are counted on a last line. A line longer
+    than a section is wrapped after a comma into pieces that each fit one (`_add_lines` keeps lines whole). Linear in
+    the entries (plus sorting the services)."""
     if limit < 40 or not entries:
         return [f"{format_count(len(entries))} alerts"] if entries and limit >= 20 else []
     by_service: dict[str, list[str]] = {}
@@ -551,43 +555,81 @@ def _named_by_service(entries: list[_Entry], limit: int) -> list[str]:
     services = sorted(by_service.items(), key=lambda item: -len(item[1]))
     shown = services[: max(1, limit // 120)]
     hidden = services[len(shown) :]
-    room = limit - 1  # the newlines
+    room = limit
     if hidden:
         hidden_alerts = sum(len(names) for _, names in hidden)
         last = f"and {plural(len(hidden), 'more service')} ({plural(hidden_alerts, 'alert')})"
         room -= len(last) + 1
-    lines: dict[str, str] = {}
+    lines: dict[str, list[str]] = {}
     wanted = {service: _service_line(service, names, None) for service, names in shown}
-    for position, (service, _) in enumerate(sorted(shown, key=lambda item: len(wanted[item[0]]))):
-        share = room // (len(shown) - position)
-        line = wanted[service] if len(wanted[service]) <= share else _service_line(service, by_service[service], share)
+    for position, (service, _) in enumerate(sorted(shown, key=lambda item: _length(wanted[item[0]]))):
+        share = room // (len(shown) - position) - 1  # this line's newline
+        line = wanted[service]
+        if _length(line) > share:
+            line = _service_line(service, by_service[service], share)
         lines[service] = line
-        room -= len(line) + 1
-    ordered = [lines[service] for service, _ in shown if lines[service]]
+        room -= _length(line) + 1 if line else 0
+    ordered = [piece for service, _ in shown for piece in lines[service]]
     if hidden:
         ordered.append(last)
     return ordered
 
 
-def _service_line(service: str, names: list[str], limit: int | None) -> str:
-    """`*RDS* (3): a, b, c`, or within `limit` characters: `*RDS* (200): a, b and 198 more`."""
+def _counted_room(entries: list[_Entry]) -> int:
+    """The room a part of resolves needs to be counted: `_RESERVE_COUNTED`, or less when all of it takes less."""
+    if not entries:
+        return 0
+    need = 60  # its heading
+    services: set[str] = set()
+    for entry in entries:
+        need += len(escape_mrkdwn(entry.name)) + 2 + (0 if entry.service in services else len(entry.service) + 30)
+        services.add(entry.service)
+        if need >= _RESERVE_COUNTED:
+            return _RESERVE_COUNTED
+    return need
+
+
+def _length(pieces: list[str]) -> int:
+    """Characters of a wrapped line, the newlines between its pieces included."""
+    return sum(len(piece) for piece in pieces) + len(pieces) - 1 if pieces else 0
+
+
+_WRAP = MAX_SECTION - 100  # a piece of a service line, with room for a heading above it and "and N more" after it
+
+
+def _service_line(service: str, names: list[str], limit: int | None) -> list[str]:
+    """`*RDS* (3): a, b, c`, or within `limit` characters: `*RDS* (200): a, b and 198 more`; wrapped after a comma
+    into pieces of at most `_WRAP` characters plus the tail (a newline takes the place of the space, so the length
+    is the same). `[]` when not even the count fits."""
     head = f"*{escape_mrkdwn(service)}* ({format_count(len(names))}): "
-    if limit is None:
-        return head + ", ".join(names)
-    used = len(head)
-    kept: list[str] = []
-    for index, name in enumerate(names):
-        more = len(names) - index - 1
-        tail = len(f" and {format_count(more)} more") if more else 0
-        if used + len(name) + 2 + tail > limit:
-            break
-        kept.append(name)
-        used += len(name) + 2
+    kept = names
+    if limit is not None:
+        used = len(head)
+        count = 0
+        for index, name in enumerate(names):
+            more = len(names) - index - 1
+            tail = len(f" and {format_count(more)} more") if more else 0
+            if used + len(name) + tail > limit:
+                break
+            count += 1
+            used += len(name) + 2
+        kept = names[:count]
     left_out = len(names) - len(kept)
-    text = head + ", ".join(kept) + (f" and {format_count(left_out)} more" if left_out else "")
-    if len(text) > limit:
-        text = f"{format_count(len(names))} alerts"
-    return text if len(text) <= limit else ""
+    pieces: list[str] = []
+    text = head
+    for index, name in enumerate(kept):
+        if index and len(text) + 2 + len(name) > _WRAP:
+            pieces.append(text + ",")
+            text = name
+        else:
+            text += (", " if index else "") + name
+    pieces.append(text + (f" and {format_count(left_out)} more" if left_out else ""))
+    if not kept:
+        pieces = [f"{head}and {format_count(left_out)} more"]  # not one name fits: the service and its count
+    if limit is not None and _length(pieces) > limit:
+        counted = f"{format_count(len(names))} alerts"
+        return [counted] if len(counted) <= limit else []
+    return pieces
 
 
 def _add_lines(budget: _Budget, heading: str, lines: list[str], room: int, gap: str = "\n") -> int:

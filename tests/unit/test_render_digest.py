@@ -169,6 +169,73 @@ def test_digest_of_a_thousand_alerts_names_what_fits_and_counts_the_rest() -> No
     assert named + sum(int(n) for n in re.findall(r" and (\d+) more", resolved)) == 500
 
 
+def _long_names(count: int, prefix: str = "prod") -> list[str]:
+    """Alarm names of 60 characters, as real CloudWatch alarm names run (issue 10)."""
+    return [f"{prefix}-{i:04d}-".ljust(60, "x") for i in range(count)]
+
+
+def _also_counts(text: str, names: list[str]) -> tuple[int, int]:
+    """How many of `names` the "Also firing" part names, and how many its "and N more" count."""
+    start = text.index("*Also firing")
+    end = text.find("*\u2705 Resolved", start)
+    also = text[start : end if end >= 0 else len(text)]
+    named = sum(name in also for name in names)
+    return named, sum(int(n) for n in re.findall(r" and (\d+) more$", also, re.MULTILINE))
+
+
+def _within_sections(message: dict[str, Any]) -> None:
+    assert slack_problems(message) == []
+    assert len(_blocks_text(message)) <= MAX_BLOCK_TEXT
+    for block in message["blocks"]:
+        assert len(block.get("text", {}).get("text", "")) <= 3000
+
+
+def test_digest_of_a_hundred_long_names_names_every_one() -> None:
+    names = _long_names(100)  # a service line of 90 such names is longer than a section: it used to name none
+    message = render_digest([_group(n) for n in names], now=NOW, max_listed=10)
+    _within_sections(message)
+    text = _blocks_text(message)
+    assert "*Also firing (90)*" in text
+    assert [n for n in names if n not in text] == []
+    assert _also_counts(text, names[10:]) == (90, 0)
+
+
+@pytest.mark.parametrize("total", [150, 1000])
+def test_digest_of_many_long_names_names_what_fits_and_counts_the_rest_exactly(total: int) -> None:
+    names = _long_names(total)
+    message = render_digest([_group(n) for n in names], now=NOW, max_listed=10)
+    _within_sections(message)
+    text = _blocks_text(message)
+    assert all(n in text for n in names[:10])
+    named, more = _also_counts(text, names[10:])
+    assert named + more == total - 10
+    assert named >= 85  # the room left after ten detailed alerts holds about 90 names of 60 characters
+    assert all(n in text for n in names[10 : 10 + named])  # oldest first, cut at a name boundary
+
+
+def test_digest_names_firing_alerts_before_resolves_and_counts_every_service() -> None:
+    firing = [(n, f"AWS/S{i % 3}") for i, n in enumerate(_long_names(300))]
+    resolved = _long_names(200, "gone")
+    groups = [_group(n, namespace=ns) for n, ns in firing] + [_group(n, Status.RESOLVED) for n in resolved]
+    message = render_digest(groups, now=NOW, max_listed=10)
+    _within_sections(message)
+    text = _blocks_text(message)
+    rest = [n for n, _ in firing[10:]]
+    named, more = _also_counts(text, rest)
+    assert named + more == 290 and named >= 75
+    for service in ("S0", "S1", "S2"):  # every service keeps its line, cut with "and N more" rather than dropped
+        assert re.search(rf"^\*{service}\* \(\d+\): {firing[0][0][:4]}", text, re.MULTILINE)
+    gone = text[text.index("Resolved (200)") :]
+    counted = sum(int(n) for n in re.findall(r" and (\d+) more", gone))
+    assert sum(n in gone for n in resolved) + counted == 200
+
+
+def test_digest_names_resolves_when_room_remains() -> None:
+    groups = [_group(n) for n in _long_names(30)] + [_group(f"gone-{i}", Status.RESOLVED) for i in range(40)]
+    text = _blocks_text(render_digest(groups, now=NOW, max_listed=10))
+    assert all(f"gone-{i}," in text or text.endswith(f"gone-{i}") for i in range(40))
+
+
 def test_digest_of_resolves_only_is_green() -> None:
     message = render_digest([_group(f"ok-{i}", Status.RESOLVED) for i in range(3)], now=NOW, max_listed=5)
     assert message["blocks"][0]["text"]["text"] == "\u2705 3 alerts resolved"
