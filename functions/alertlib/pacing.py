@@ -22,6 +22,8 @@ import contextlib
 import hashlib
 import json
 import math
+import random
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -48,6 +50,7 @@ SEEN_SECONDS = 14 * 24 * 3600
 MAX_DELAY_SECONDS = 900  # SQS's DelaySeconds limit
 STALE_FLUSH_MS = 30_000  # a scheduled flush this late is taken as lost: another is scheduled
 MAX_TRANSACT = 100  # DynamoDB's TransactWriteItems limit
+TRANSACT_ATTEMPTS = 6  # two invocations buffering on one slot conflict (TransactionConflict): tried again, jittered
 MAX_FLUSH_EVENTS = 20  # individual PagerDuty events in one flush (10 s of the 120/min budget); the rest wait
 RETRY_VISIBILITY_SECONDS = 10  # a record that failed is seen again this soon, not after the visibility timeout
 SLOT = "slot"
@@ -526,7 +529,7 @@ class Pacer:
         chunk = MAX_TRANSACT - 1
         for start in range(0, len(ops), chunk):
             batch = list(ops[start : start + chunk])
-            for _ in range(3):
+            for attempt in range(TRANSACT_ATTEMPTS):
                 if not batch:
                     break
                 weight = sum(op.weight for op in batch)
@@ -536,8 +539,9 @@ class Pacer:
                     applied += weight
                     batch = []
                     break
-                if not failed:
-                    raise PacerError("pacer transaction cancelled without a failed condition")
+                if not failed:  # TransactionConflict: another invocation's transaction held an item (the slot)
+                    time.sleep(random.uniform(0.02, 0.05) * (attempt + 1))  # noqa: S311 - jitter, not secrecy
+                    continue
                 batch = [op for index, op in enumerate(batch) if index not in failed]
             if batch:
                 raise PacerError("pacer transaction kept failing its conditions")
@@ -553,7 +557,10 @@ class Pacer:
             if _code(exc) != "TransactionCanceledException":
                 raise PacerError(f"pacer transact_write_items failed ({_code(exc)})") from exc
             reasons = exc.response.get("CancellationReasons") or []
-            return {i for i, r in enumerate(reasons) if r.get("Code") == "ConditionalCheckFailed"}
+            failed = {i for i, r in enumerate(reasons) if r.get("Code") == "ConditionalCheckFailed"}
+            if not failed and not any(r.get("Code") == "TransactionConflict" for r in reasons):
+                raise PacerError("pacer transaction cancelled without a failed condition or a conflict") from exc
+            return failed  # empty: a conflict with a concurrent transaction, tried again
         except BotoCoreError as exc:
             raise PacerError(f"pacer transact_write_items failed ({type(exc).__name__})") from exc
         return None

@@ -472,3 +472,45 @@ def test_pacing_a_buffered_record_that_cannot_be_kept_stays_buffered(
     clock.advance(1.0)
     assert forwarder.run(sqs_event(f"flush:{SLACK}"), FakeContext())["batchItemFailures"] != []
     assert len(items(store, SLACK, "pending#")) == 1
+
+
+def test_pacing_a_transaction_conflict_with_another_invocation_is_tried_again(store: dict[str, Any]) -> None:
+    """DynamoDB cancels a transaction that meets another on the same item (the slot) with TransactionConflict;
+    two invocations buffering on one channel do that in a storm. It is tried again, not turned into an unpaced
+    send; a cancellation that is neither a condition nor a conflict is a store failure."""
+    from botocore.exceptions import ClientError
+
+    from alertlib.aws import AwsClient
+    from alertlib.errors import PacerError
+    from alertlib.pacing import Pacer
+
+    class Conflicting:
+        def __init__(self, real: Any, codes: list[str]) -> None:
+            self.real, self.codes, self.calls = real, codes, 0
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.real, name)
+
+        def transact_write_items(self, **kwargs: Any) -> Any:
+            self.calls += 1
+            if self.codes:
+                code = self.codes.pop(0)
+                reasons = [{"Code": code}] + [{"Code": "None"}] * (len(kwargs["TransactItems"]) - 1)
+                raise ClientError(
+                    {"Error": {"Code": "TransactionCanceledException"}, "CancellationReasons": reasons},
+                    "TransactWriteItems",
+                )
+            return self.real.transact_write_items(**kwargs)
+
+    envelope = sqs_event(cpu("a"))["Records"][0]
+    from alertlib.parse import split_event
+
+    [parsed] = split_event({"Records": [envelope]})
+    conflicting = Conflicting(store["dynamodb"], ["TransactionConflict", "TransactionConflict"])
+    pacer = Pacer(PACER, store["queue_url"], dynamodb=AwsClient(conflicting))
+    assert pacer.buffer(SLACK, [("pending#1#a#0", parsed)], int(T0 * 1000)) == 1
+    assert conflicting.calls == 3
+    assert number(item(store, SLACK, "slot"), "pending") == 1
+    other = Pacer(PACER, store["queue_url"], dynamodb=AwsClient(Conflicting(store["dynamodb"], ["ValidationError"])))
+    with pytest.raises(PacerError):
+        other.buffer(SLACK, [("pending#2#b#0", parsed)], int(T0 * 1000))
