@@ -20,7 +20,14 @@ from typing import Any
 
 from alertlib.aws import AwsClient
 from alertlib.deliver import Deadline, Delivered, Deliverer, Destination
-from alertlib.errors import ConfigurationError, DeliveryError, MalformedInput, NotAStateChange, PacerError
+from alertlib.errors import (
+    ConfigurationError,
+    DeliveryError,
+    MalformedInput,
+    NotAStateChange,
+    PacerError,
+    PermanentDeliveryError,
+)
 from alertlib.models import AlertGroup, Source, Status
 from alertlib.normalise import normalise
 from alertlib.observability import (
@@ -37,6 +44,7 @@ from alertlib.pacing import (
     ALERTS_BUFFERED,
     ALERTS_STALE,
     DIGESTS_SENT,
+    FLUSH_RETRY_MS,
     MAX_FLUSH_EVENTS,
     PACER_FAILED,
     STORM_EVENTS_SENT,
@@ -109,6 +117,7 @@ class Forwarder:
     ledger: Ledger | None = None  # a record of every delivery
     pacer: Pacer | None = None  # paces each channel and buffers storms (SQS events only)
     clock: Callable[[], float] = time.time  # the pacer's clock (epoch seconds); rendering reads `now`
+    _flush_error: Exception | None = field(default=None, init=False, repr=False)  # the last failed send of a flush
 
     def __post_init__(self) -> None:
         if self.once is None and self.settings.idempotency_table:
@@ -272,6 +281,7 @@ class Forwarder:
             counters.add(ALERTS_DELIVERED, source)
             counters.add(DELIVERY_RETRIED, source, max(delivered.attempts - 1, 0))
             self._record(group)
+            self._mark_paged(secret, group, counters)
             logger.info(
                 "delivered",
                 extra={
@@ -391,6 +401,7 @@ class Forwarder:
         assert self.pacer is not None
         pace = pace_for(self.destination, self.settings)
         now_ms = self._now_ms()
+        self._flush_error = None
         lease_ms = int(max(deadline.left(), 1.0) * 1000)  # held while sending; a crashed flush frees it then
         try:
             slot = self.pacer.take_flush(channel, now_ms, lease_ms)
@@ -430,9 +441,19 @@ class Forwarder:
         except PacerError as exc:
             self._pacer_failed(exc, counters, None)
             sent = None
+        if sent is None and _refused(self._flush_error):
+            sent = self._park_flush(prepared, str(self._flush_error), counters)
         if sent is None:
-            self._release(channel, self._now_ms() + pace.base_ms)
-            return False
+            # The destination is failing: the records stay buffered and a flush is scheduled again (not left to this
+            # record's receive count: five failed receives in a one-minute outage would dead-letter the only flush).
+            retry_at = self._now_ms() + FLUSH_RETRY_MS
+            self._release(channel, retry_at)
+            try:
+                self.pacer.schedule(channel, self._now_ms(), retry_at, force=True)
+            except PacerError as exc:
+                self._pacer_failed(exc, counters, None)
+                return False
+            return True
         taken, events = sent
         backlog = len(items) >= pace.flush_max or len(taken) < len(items)
         interval = pace.next_interval(slot.interval_ms, len(taken), backlog=backlog)
@@ -492,19 +513,23 @@ class Forwarder:
             storm_id, opened_ms = self.pacer.open_storm(channel, f"{now_ms}-{uuid.uuid4().hex[:8]}", now_ms)
             joinable = True
         else:
-            opened, joined_at = self.pacer.storm_times(channel, storm_id)
+            opened, _ = self.pacer.storm_times(channel, storm_id)
             opened_ms = opened or now_ms
-            quiet_for = now_ms - (joined_at or opened_ms)
+            quiet_for = now_ms - opened_ms  # the storm's age: a trickle of joins must not keep it open to all
             # A storm that went quiet takes no new alert (a new problem days later is paged on its own), unless a
             # storm-sized flush comes again.
             joinable = firing >= self.settings.storm_min or quiet_for < self.settings.storm_quiet_ms
         before = self.pacer.members(channel, storm_id)
+        paged_alone = self.pacer.paged(channel)
         state = dict(before)
         alone: list[tuple[str, Envelope, AlertGroup | None]] = []
         taken: list[str] = []
         for key, envelope, group in prepared:
             if group is None:
                 taken.append(key)
+                continue
+            if group.dedup_key in paged_alone:
+                alone.append((key, envelope, group))  # its own incident is open: its states stay on it
                 continue
             members = [StormMember.of(group, alert, first_seen=alert.starts_at or now) for alert in group.alerts]
             if group.status is Status.RESOLVED and not all(
@@ -580,6 +605,7 @@ class Forwarder:
                     self._fall_back_flush(groups, error, deadline, now, flush_key([k for k, _, _ in prepared]))
                     return None
             self._delivered([group], counters, outcome)
+            self._mark_paged(secret, group, counters)
             events += len(bodies)
             taken.append(key)
         return taken, events
@@ -591,16 +617,38 @@ class Forwarder:
         """One body of a flush, at most once per (message, part); the error when it was not taken."""
         key = {"message": message, "destination": self.destination.value, "secret": secret, "part": part}
         source = groups[0].source.value if groups else "unknown"
+        self._flush_error = None
         try:
             delivered = self.once.send(key, body, secret, deadline) if self.once else self._send(body, secret, deadline)
         except (DeliveryError, ConfigurationError) as exc:
             self._failed(outcome, counters, source, str(exc), None)
+            self._flush_error = exc
             return exc
         except Exception as exc:  # noqa: BLE001 - the handler boundary (idempotency store, a bug)
             self._failed(outcome, counters, source, f"delivery crashed ({type(exc).__name__})", exc)
+            self._flush_error = exc
             return exc
         counters.add(DELIVERY_RETRIED, source, max(delivered.attempts - 1, 0))
         return None
+
+    def _park_flush(
+        self, prepared: list[tuple[str, Envelope, AlertGroup | None]], reason: str, counters: Counters
+    ) -> tuple[list[str], int] | None:
+        """The destination refused the body itself (400, 413): sending it again cannot help and would block the
+        channel for good. Each record is kept in the rejected queue with the reason (its alarm pages the operators)
+        and taken out of the buffer; None when one cannot be kept (the flush fails and is tried again)."""
+        for key, envelope, group in prepared:
+            if group is None:
+                continue
+            try:
+                self._park(envelope, f"the destination refused a flush that held it: {reason}"[:1000])
+            except Exception as exc:  # noqa: BLE001 - not kept: leave the records buffered
+                logger.error("refused flush could not be kept", extra={"reason": str(exc)[:200], "item": key[:300]})
+                return None
+            counters.add(PAYLOAD_REJECTED, group.source.value)
+        logger.error("flush refused by the destination; its records are kept in the rejected queue",
+                     extra={"reason": reason[:300], "records": len(prepared)})  # fmt: skip
+        return [key for key, _, _ in prepared], 0
 
     def _delivered(self, groups: Sequence[AlertGroup], counters: Counters, outcome: Outcome) -> None:
         for group in groups:
@@ -641,6 +689,18 @@ class Forwarder:
             logger.error("fallback to Slack failed", extra={"reason": str(exc)[:200]})
             return
         logger.warning("fallback sent to Slack", extra={"alerts": len(groups)})
+
+    def _mark_paged(self, secret: str, group: AlertGroup, counters: Counters) -> None:
+        """PagerDuty, paced: an alert paged on its own is remembered until its resolve, so that a storm opened
+        meanwhile leaves it out and its own incident is resolved by its own OK."""
+        if self.pacer is None or self.destination is not Destination.PAGERDUTY:
+            return
+        try:
+            self.pacer.mark_paged(
+                channel_for(self.destination, secret), group.dedup_key, open_=group.status is not Status.RESOLVED
+            )
+        except PacerError as exc:  # the alert went; a storm might take its next state in: logged and counted
+            self._pacer_failed(exc, counters, group.source.value)
 
     def _release(self, channel: str, next_at: int) -> None:
         assert self.pacer is not None
@@ -746,6 +806,11 @@ def _title(prepared: Sequence[tuple[str, Envelope, AlertGroup | None]]) -> str |
     if not names:
         return None
     return ", ".join(names[:3]) + (f" +{len(names) - 3}" if len(names) > 3 else "")
+
+
+def _refused(error: Exception | None) -> bool:
+    """The destination refused the request itself (a malformed or oversized body): not an outage, not a key."""
+    return isinstance(error, PermanentDeliveryError) and error.status in {400, 413}
 
 
 class SqsParker(AwsClient):

@@ -47,10 +47,14 @@ STORM_EVENTS_SENT = "StormEventsSent"  # one PagerDuty storm incident event for 
 
 PENDING_SECONDS = 14 * 24 * 3600  # as long as SQS keeps a message
 SEEN_SECONDS = 14 * 24 * 3600
+# Storm and member items outlive any alarm left firing (a TTL that deleted a member still firing would leave the
+# storm incident open forever); the storm item is deleted when the storm resolves.
+STORM_SECONDS = 400 * 24 * 3600
 MAX_DELAY_SECONDS = 900  # SQS's DelaySeconds limit
 STALE_FLUSH_MS = 30_000  # a scheduled flush this late is taken as lost: another is scheduled
 MAX_TRANSACT = 100  # DynamoDB's TransactWriteItems limit
 TRANSACT_ATTEMPTS = 6  # two invocations buffering on one slot conflict (TransactionConflict): tried again, jittered
+FLUSH_RETRY_MS = 60_000  # a flush the destination failed is scheduled again this much later (until it goes)
 MAX_FLUSH_EVENTS = 20  # individual PagerDuty events in one flush (10 s of the 120/min budget); the rest wait
 RETRY_VISIBILITY_SECONDS = 10  # a record that failed is seen again this soon, not after the visibility timeout
 SLOT = "slot"
@@ -397,6 +401,34 @@ class Pacer:
             }
         }
 
+    def mark_paged(self, channel: str, alert_key: str, *, open_: bool) -> None:
+        """An alert paged on its own (its own PagerDuty incident): remembered while open, so a storm never takes it
+        in (its own incident would then never be resolved)."""
+        key = self._key(channel, f"paged#{alert_key}")
+        if open_:
+            self._call(
+                "put_item", TableName=self.table, Item={**key, "expires_at": _n(int(time.time()) + STORM_SECONDS)}
+            )
+        else:
+            self._call("delete_item", TableName=self.table, Key=key)
+
+    def paged(self, channel: str) -> set[str]:
+        """The alerts of the channel paged on their own and not yet resolved."""
+        found: set[str] = set()
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "channel = :c AND begins_with(#item, :p)",
+            "ExpressionAttributeNames": {"#item": "item"},
+            "ExpressionAttributeValues": {":c": {"S": channel}, ":p": {"S": "paged#"}},
+            "ProjectionExpression": "#item",
+        }
+        while True:
+            answer = self._call("query", **kwargs) or {}
+            found.update(i["item"]["S"].removeprefix("paged#") for i in answer.get("Items", []))
+            if "LastEvaluatedKey" not in answer:
+                return found
+            kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
     # -- PagerDuty storms --------------------------------------------------------------------------------------
 
     def open_storm(self, channel: str, storm_id: str, now_ms: int) -> tuple[str, int]:
@@ -409,7 +441,7 @@ class Pacer:
                 "item": {"S": f"storm#{storm_id}"},
                 "open": _n(0),
                 "opened_at": _n(now_ms),
-                "expires_at": _n(now_ms // 1000 + PENDING_SECONDS),
+                "expires_at": _n(now_ms // 1000 + STORM_SECONDS),
             },
             ConditionExpression="attribute_not_exists(#item)",
             ExpressionAttributeNames={"#item": "item"},
@@ -481,7 +513,7 @@ class Pacer:
                     "state": {"S": Status.FIRING.value if firing_now else Status.RESOLVED.value},
                     "member": {"S": _member_json(member)},
                     "joined_at": _n(now_ms * 1000 + order),
-                    "expires_at": _n(now_ms // 1000 + PENDING_SECONDS),
+                    "expires_at": _n(now_ms // 1000 + STORM_SECONDS),
                 },
                 "ConditionExpression": condition,
                 "ExpressionAttributeNames": names,
@@ -575,15 +607,21 @@ class Pacer:
         """One call; None when it failed with an expected code (`ok`), `PacerError` on any other failure."""
         from botocore.exceptions import BotoCoreError, ClientError
 
-        try:
-            answer: dict[str, Any] = getattr((client or self._dynamodb).client, operation)(**kwargs)
-        except ClientError as exc:
-            if _code(exc) in ok:
-                return None
-            raise PacerError(f"pacer {operation} failed ({_code(exc)})") from exc
-        except BotoCoreError as exc:
-            raise PacerError(f"pacer {operation} failed ({type(exc).__name__})") from exc
-        return answer
+        for attempt in range(TRANSACT_ATTEMPTS):
+            try:
+                answer: dict[str, Any] = getattr((client or self._dynamodb).client, operation)(**kwargs)
+            except ClientError as exc:
+                if _code(exc) in ok:
+                    return None
+                if _code(exc) == "TransactionConflictException" and attempt + 1 < TRANSACT_ATTEMPTS:
+                    # a write on an item a transaction holds (the slot while another invocation buffers)
+                    time.sleep(random.uniform(0.02, 0.05) * (attempt + 1))  # noqa: S311 - jitter, not secrecy
+                    continue
+                raise PacerError(f"pacer {operation} failed ({_code(exc)})") from exc
+            except BotoCoreError as exc:
+                raise PacerError(f"pacer {operation} failed ({type(exc).__name__})") from exc
+            return answer
+        raise PacerError(f"pacer {operation} kept conflicting")  # not reached: the last attempt raises above
 
 
 def _pending_item(channel: str, item: str, envelope: Envelope, now_ms: int) -> dict[str, Any]:

@@ -304,19 +304,41 @@ def test_pacing_a_bad_record_fails_only_itself(
     assert all(name in json.dumps(slack.accepted()[0].body) for name in ("good", "other"))
 
 
-def test_pacing_a_failed_flush_keeps_its_records_and_is_received_again(
+def test_pacing_a_failed_flush_keeps_its_records_and_schedules_itself_again(
     paced: Callable[..., Forwarder], slack: StandIn, store: dict[str, Any], clock: Clock
 ) -> None:
+    """An outage: the records stay buffered and a flush is scheduled a minute later, again and again until it goes
+    (five failed receives of one flush record within a minute-long outage must not dead-letter the only flush)."""
     forwarder = paced(Destination.SLACK)
-    slack.then(Answer(status=400, body="invalid_blocks"))
+    slack.then(*[Answer(status=503, body="down")] * 5)
     event = sqs_event(cpu("a"), cpu("b"))
-    answer = forwarder.run(event, FakeContext())
-    assert {f["itemIdentifier"] for f in answer["batchItemFailures"]} == {r["messageId"] for r in event["Records"]}
-    assert number(item(store, SLACK, "slot"), "pending") == 2
-    clock.advance(2)
-    assert forwarder.run(event, FakeContext()) == {"batchItemFailures": []}  # received again: flushed once
+    assert forwarder.run(event, FakeContext()) == {"batchItemFailures": []}  # durable in the table
+    slot = item(store, SLACK, "slot")
+    assert number(slot, "pending") == 2
+    assert number(slot, "flush_at") == int(T0 * 1000) + 60_000
+    assert flushes(store) == 1
+    assert slack.accepted() == []
+    clock.advance(61)
+    assert forwarder.run(sqs_event(f"flush:{SLACK}"), FakeContext()) == {"batchItemFailures": []}
     assert number(item(store, SLACK, "slot"), "pending") == 0
     assert len(slack.accepted()) == 1
+
+
+def test_pacing_a_flush_the_destination_refuses_is_kept_and_unblocks_the_channel(
+    paced: Callable[..., Forwarder], slack: StandIn, store: dict[str, Any], clock: Clock
+) -> None:
+    """Slack refuses the body itself (400): sending it again cannot help and would block every later alert of the
+    webhook. The records are kept in the rejected queue with the reason; the next alert goes."""
+    kept: list[str] = []
+    forwarder = paced(Destination.SLACK)
+    forwarder.parker = lambda envelope, reason: kept.append(reason)
+    slack.then(Answer(status=400, body="invalid_blocks"))
+    assert forwarder.run(sqs_event(cpu("a"), cpu("b")), FakeContext()) == {"batchItemFailures": []}
+    assert len(kept) == 2 and all("refused" in reason for reason in kept)
+    assert number(item(store, SLACK, "slot"), "pending") == 0
+    clock.advance(60)
+    forwarder.run(sqs_event(cpu("c")), FakeContext())
+    assert [r.answered for r in slack.received][-1] == 200 and "c" in json.dumps(slack.accepted()[-1].body)
 
 
 def test_pacing_sns_events_still_answer_the_outcome(paced: Callable[..., Forwarder], slack: StandIn) -> None:
@@ -330,14 +352,14 @@ def test_pacing_a_failed_pagerduty_flush_says_so_once_in_slack(
     paced: Callable[..., Forwarder], pagerduty: StandIn, slack: StandIn, store: dict[str, Any]
 ) -> None:
     forwarder = paced(Destination.PAGERDUTY, fallback_slack_secret=SLACK_SECRET)
-    pagerduty.then(*[Answer(status=400, body='{"status": "invalid event"}')] * 5)
+    pagerduty.then(*[Answer(status=503, body='{"status": "down"}')] * 5)
     event = sqs_event(*(cpu(f"down-{i}") for i in range(8)))
-    answer = forwarder.run(event, FakeContext())
-    assert len(answer["batchItemFailures"]) == 8  # kept: received again
+    assert forwarder.run(event, FakeContext()) == {"batchItemFailures": []}  # kept buffered, flushed again later
     [notice] = slack.accepted()  # one notice for the whole flush, naming every alert
     assert "PagerDuty" in notice.body["blocks"][0]["text"]["text"]
     assert all(f"down-{i}" in json.dumps(notice.body) for i in range(8))
     assert number(item(store, PAGERDUTY, "slot"), "pending") == 8
+    assert flushes(store) == 1
 
 
 def test_pacing_redelivered_alerts_are_paged_once_with_idempotency(
@@ -514,3 +536,45 @@ def test_pacing_a_transaction_conflict_with_another_invocation_is_tried_again(st
     other = Pacer(PACER, store["queue_url"], dynamodb=AwsClient(Conflicting(store["dynamodb"], ["ValidationError"])))
     with pytest.raises(PacerError):
         other.buffer(SLACK, [("pending#2#b#0", parsed)], int(T0 * 1000))
+
+
+def test_pacing_an_alarm_paged_on_its_own_stays_on_its_own_incident_during_a_storm(
+    paced: Callable[..., Forwarder], pagerduty: StandIn, store: dict[str, Any], clock: Clock
+) -> None:
+    """x-db was paged alone; a storm opens; x-db's OK must resolve x-db's own incident (a storm that took it in
+    would never send that resolve), and the storm resolves with its own members."""
+    forwarder = paced(Destination.PAGERDUTY)
+    forwarder.run(sqs_event(cpu("x-db", when=at(50))), FakeContext())
+    clock.advance(2)
+    storm = [f"s{i}" for i in range(10)]
+    forwarder.run(sqs_event(*(cpu(n, when=at(55)) for n in storm)), FakeContext())
+    assert "storm_id" in item(store, PAGERDUTY, "slot")
+    clock.advance(30)
+    forwarder.run(sqs_event(cpu("x-db", state="OK", when=at(57))), FakeContext())
+    clock.advance(30)
+    forwarder.run(sqs_event(*(cpu(n, state="OK", when=at(58)) for n in storm)), FakeContext())
+    clock.advance(30)
+    forwarder.run(sqs_event(f"flush:{PAGERDUTY}"), FakeContext())
+    last: dict[str, str] = {}
+    for record in pagerduty.accepted():
+        last[record.body["dedup_key"]] = record.body["event_action"]
+    assert {k: v for k, v in last.items() if v != "resolve"} == {}
+    assert any(k.endswith(":x-db") for k in last) and any(k.startswith("storm-") for k in last)
+
+
+def test_pacing_a_storm_older_than_its_join_window_pages_a_new_problem_on_its_own(
+    paced: Callable[..., Forwarder], pagerduty: StandIn, store: dict[str, Any], clock: Clock
+) -> None:
+    """A trickle of joins must not keep a storm open to every new problem: past the window (15 min from the
+    storm's start) a lone new alarm gets its own incident, which notifies even when the storm's is acknowledged."""
+    forwarder = paced(Destination.PAGERDUTY)
+    forwarder.run(sqs_event(*(cpu(f"web-{i}", when=at(50)) for i in range(10))), FakeContext())
+    for minute in range(4):
+        clock.advance(300)
+        forwarder.run(sqs_event(cpu(f"trickle-{minute}", when=at(51 + minute))), FakeContext())
+        forwarder.run(sqs_event(f"flush:{PAGERDUTY}"), FakeContext())
+    clock.advance(300)
+    forwarder.run(sqs_event(cpu("payments-db-down", when=at(58))), FakeContext())
+    forwarder.run(sqs_event(f"flush:{PAGERDUTY}"), FakeContext())
+    own = [r for r in pagerduty.accepted() if r.body["dedup_key"].endswith(":payments-db-down")]
+    assert own and own[-1].body["event_action"] == "trigger"
