@@ -1,9 +1,12 @@
 """`make faults`: 1,000 alerts through both forwarders while PagerDuty and Slack fail, as they really do.
 
 The AWS side is dev's, built from its synthesized templates (`tools.world`): the forwarders' settings are their
-template environment (routes, tables, queues, HTTP time-outs and retries), their Lambda time-out, retry attempts,
-maximum event age, secrets and dead-letter queue are the template's. One difference, for counting: the PagerDuty
-forwarder's Slack fallback is off (its notices would count as Slack deliveries; it is tested in tests/handlers).
+template environment (routes, tables, HTTP time-outs and retries), their Lambda time-out, secrets, queues, dead-letter
+queues and event source mappings are the template's. Two differences: the PagerDuty forwarder's Slack fallback is off
+(its notices would count as Slack deliveries; it is tested in tests/handlers), and **the pacer table is unset**
+(`PACER_TABLE` removed from the forwarders' environment): pacing runs on the wall clock and schedules its flushes as
+delayed SQS messages, neither of which follows the virtual clock, and it turns a stream of alerts into digests; it is
+`make storm`'s subject. Each record is thus delivered as it comes, the path a quiet channel takes.
 The stand-ins enforce the services' rate limits (Slack 1 message/s per webhook, PagerDuty 120 events/min per routing
 key) on the virtual clock; their 429s are counted apart from the injected faults.
 
@@ -12,53 +15,61 @@ the read time-out, a reset) or **accepted and then the answer lost** (answered p
 accepting, a 2xx slower than the read time-out): the faults that can duplicate. On top, outages that last minutes:
 every request answered 503, reset, or accepted but answered too late.
 
-Time: a run would take hours on the wall clock (read time-outs of seconds, Lambda's retries a minute and two minutes
-apart, outages of minutes), so each destination runs on a `Timeline`, a clock of virtual seconds. While an
-invocation runs, virtual time runs `scale` times faster than the wall clock: the deliverer's deadline and socket
-time-outs, and the stand-ins' delays, are scaled by it (a 10 s read time-out lasts 10/scale s); the deliverer's
-backoff sleeps and Lambda's retry delays move the clock on without waiting. Alerts arrive one a second; a failed
-invocation is retried by Lambda a minute and then two minutes later, each invocation on its own timeline from the
-time it starts (invocations overlap, as Lambda's do); after the retries, the event goes to the dead-letter queue
-with Lambda's on-failure record.
+Delivery, as it ships: SNS puts each alert in each forwarder's queue (the body is SNS's notification JSON, raw
+delivery off); the event source mapping (batch size, window 0, maximum concurrency: the template's) hands the
+function an SQS event of what is visible when an invocation can start. A record the function names in
+`batchItemFailures` is received again after the visibility it set (`RETRY_VISIBILITY_SECONDS`, 10 s: the shipped
+function sets it through its pacer's ChangeMessageVisibility; with the pacer table unset it sets none, so the model
+applies it); an invocation that raised or ran past the function's time-out leaves its whole batch for the queue's
+visibility timeout (the template's). A message already received maxReceiveCount times (the queue's RedrivePolicy) is
+moved, with its body, to the forwarder's dead-letter queue instead of being received again, as SQS does.
+
+Time: a run would take hours on the wall clock (read time-outs of seconds, outages of minutes), so each destination
+runs on a `Timeline`, a clock of virtual seconds. While an invocation runs, virtual time runs `scale` times faster
+than the wall clock: the deliverer's deadline and socket time-outs, and the stand-ins' delays, are scaled by it (a
+10 s read time-out lasts 10/scale s); the deliverer's backoff sleeps and the queue's visibility move the clock on
+without waiting. Alerts arrive one a second; each invocation runs on its destination's timeline from the time it
+starts (at most maximum-concurrency of them overlap, as the mapping's do).
 
 Counted per destination, honestly: alerts delivered more than once (by `dedup_key` for PagerDuty, by the message's
 alarm for Slack; every accepted request counts, including late ones), alerts lost (never accepted, not
 dead-lettered), dead-lettered, and accepted-then-lost (accepted while the client saw a failure, and dead-lettered:
-delivered and dead-lettered both). Then the queue is redriven against healthy stand-ins, as an operator would.
-Ends with one JSON line.
+delivered and dead-lettered both). Then each forwarder's dead-letter queue is redriven as an operator would
+(`tools.redrive --forwarder`: SQS's StartMessageMoveTask back to its queue) and the queue is delivered against healthy
+stand-ins on the wall clock. Ends with one JSON line.
 """
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import json
 import sys
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 import tools  # noqa: F401 - puts functions/ on the path
 from tools.localaws import environ, moto_server
-from tools.redrive import redrive
+from tools.redrive import move_back
 from tools.standins import ACCEPTING_FAULTS, REFUSING_FAULTS, Chaos, Outage, StandIn
 
 ROUTING_KEY = "fa17fa17fa17fa17fa17fa17fa17fa17"
 ENV = "dev"
 ACCOUNT, REGION = "111111111111", "eu-west-1"  # config/dev.json
 TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:{ENV}-critical"
-# Lambda's waits before the retries of a failed asynchronous invocation ("one minute ... two minutes", not
-# configurable): https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html. How many
-# retries, and the maximum event age, are the template's.
-LAMBDA_RETRY_DELAYS = (60.0, 120.0)
 ARRIVAL_SECONDS = 1.0  # virtual seconds between two alerts
+EPOCH = datetime(2026, 11, 22, 2, 55, 1, tzinfo=UTC).timestamp()  # virtual second 0, for the SQS timestamps
 ALL_FAULTS = REFUSING_FAULTS + ACCEPTING_FAULTS
 # Three outages of the full run, as fractions of the arrivals' span: a 3-minute 503, a 4-minute unreachable
-# service (resets: longer than Lambda's 3-minute retry span, so some events are dead-lettered), and a 1-minute
-# brown-out in which every request is accepted and answered too late.
+# service (resets), both longer than a queue's retry span (5 receives about 10 s apart, plus the invocations), so
+# some alerts are dead-lettered, and a 1-minute brown-out in which every request is accepted and answered too late.
 OUTAGES = ((0.15, 180.0, "503"), (0.45, 240.0, "reset"), (0.75, 60.0, "slow-2xx"))
 
 
@@ -67,6 +78,12 @@ class DestinationReport:
     destination: str
     alerts: int
     invocations: int = 0
+    receives: int = 0  # records handed to the function (a message received again counts again)
+    item_failures: int = 0  # records the function named in batchItemFailures
+    invocation_errors: int = 0  # invocations that raised (the whole batch is received again)
+    max_receives: int = 0  # the queue's maxReceiveCount
+    redrive_failures: int = 0  # records that failed again after the redrive
+    longest_invocation: float = 0.0  # virtual seconds
     lambda_timeouts: int = 0  # invocations that ran past the function's time-out (Lambda would have killed them)
     delivered: int = 0  # distinct alerts accepted before the redrive
     dead_lettered: int = 0
@@ -126,6 +143,10 @@ class Timeline:
         if seconds > 0:
             self._base += seconds
 
+    def at_wall_speed(self, seconds: float) -> None:
+        """`seconds` of the wall clock just spent count once, not `scale` times (an AWS call to moto)."""
+        self._base -= seconds * (self.scale - 1)
+
     def wait(self, seconds: float) -> None:
         if seconds > 0:
             time.sleep(seconds / self.scale)
@@ -159,6 +180,29 @@ def scaled_deliverer_clock() -> Iterator[None]:
         yield
 
 
+@contextmanager
+def aws_calls_at_wall_speed() -> Iterator[None]:
+    """An AWS call (to moto: idempotency, ledger) takes its wall-clock time on a timeline, not `scale` times it:
+    scaled, a batch's few hundred milliseconds of moto calls would pass for seconds, past the Lambda time-out."""
+    from unittest import mock
+
+    from botocore.endpoint import Endpoint
+
+    original = Endpoint.make_request
+
+    def make_request(self: Any, *args: Any, **kwargs: Any) -> Any:
+        timeline: Timeline | None = getattr(_CURRENT, "timeline", None)
+        started = time.monotonic()
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            if timeline is not None:
+                timeline.at_wall_speed(time.monotonic() - started)
+
+    with mock.patch.object(Endpoint, "make_request", make_request):
+        yield
+
+
 def scaled_deliverer(scale: float, **kwargs: Any) -> Any:
     """The production `Deliverer`, its socket time-outs divided by `scale` (its clock is `_ScaledTime`)."""
     from requests.adapters import HTTPAdapter
@@ -184,7 +228,8 @@ def scaled_deliverer(scale: float, **kwargs: Any) -> Any:
 # -- the alerts --------------------------------------------------------------------------------------------------
 
 
-def alarm_event(index: int) -> dict[str, Any]:
+def notification(index: int) -> dict[str, Any]:
+    """The SNS notification of one alarm, as SNS puts it in a subscribed queue (raw message delivery off)."""
     name = f"faults-rds-db{index:04d}-CPUUtilization"
     message = {
         "AlarmName": name,
@@ -207,19 +252,18 @@ def alarm_event(index: int) -> dict[str, Any]:
             "Dimensions": [{"name": "DBInstanceIdentifier", "value": f"db{index:04d}"}],
         },
     }
-    record = {
+    return {
         "Type": "Notification",
-        "MessageId": f"fault-{index:05d}",
+        "MessageId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"faults/sns/{index}")),
         "TopicArn": TOPIC,
         "Subject": "ALARM",
         "Message": json.dumps(message),
         "Timestamp": "2026-11-22T02:55:01.000Z",
+        "SignatureVersion": "1",
+        "Signature": "-",
+        "SigningCertURL": f"https://sns.{REGION}.amazonaws.com/SimpleNotificationService-0.pem",
+        "UnsubscribeURL": f"https://sns.{REGION}.amazonaws.com/?Action=Unsubscribe",
         "MessageAttributes": {},
-    }
-    return {
-        "Records": [
-            {"EventSource": "aws:sns", "EventVersion": "1.0", "EventSubscriptionArn": f"{TOPIC}:x", "Sns": record}
-        ]
     }
 
 
@@ -276,7 +320,7 @@ def run(
     stand_ins = {d: StandIn(d).start() for d in ("pagerduty", "slack")}
     try:
         overrides = {"MOTO_ACCOUNT_ID": ACCOUNT, "AWS_DEFAULT_REGION": REGION, "POWERTOOLS_METRICS_DISABLED": "true"}
-        with moto_server() as aws, environ({**aws, **overrides}), scaled_deliverer_clock():
+        with moto_server() as aws, environ({**aws, **overrides}), scaled_deliverer_clock(), aws_calls_at_wall_speed():
             reports = _run(
                 n, rate=rate, seed=seed, say=say, stand_ins=stand_ins, faults=faults, outages=outages, scale=scale,
                 protect=protect, destinations=destinations,
@@ -306,9 +350,10 @@ def _run(
 
     from alertlib.deliver import Destination
     from alertlib.forward import Forwarder
+    from alertlib.pacing import RETRY_VISIBILITY_SECONDS
     from alertlib.settings import Settings
     from infra.config import load_config
-    from tools.world import FunctionSpec, build_world, synthesize
+    from tools.world import FunctionSpec, MessageMoves, build_world, synthesize
 
     parameters.clear_caches()  # type: ignore[no-untyped-call]
     parameters.base.DEFAULT_PROVIDERS.clear()  # type: ignore[attr-defined]
@@ -328,7 +373,6 @@ def _run(
         secret_values=secret_values,
     )  # fmt: skip
     sqs = boto3.client("sqs")
-    queue = world.queues[f"{ENV}-alerting-dlq"]
     span = n * ARRIVAL_SECONDS
     windows = tuple(Outage(start=at * span, seconds=seconds, kind=kind) for at, seconds, kind in outages)
     forwarders: dict[str, Forwarder] = {}
@@ -336,7 +380,10 @@ def _run(
     timelines: dict[str, Timeline] = {}
     for destination in destinations:
         spec = specs[destination] = world.functions[f"{ENV}-{destination}-forwarder"]
-        settings = replace(Settings.from_env(spec.environment), fallback_slack_secret=None)
+        # Pacing is make storm's: it paces on the wall clock and schedules its flushes as delayed SQS messages,
+        # neither of which follows the virtual clock. Without the table each record is delivered as it comes.
+        unpaced = {k: v for k, v in spec.environment.items() if k != "PACER_TABLE"}
+        settings = replace(Settings.from_env(unpaced), fallback_slack_secret=None)
         if not protect:
             settings = replace(settings, idempotency_table=None)
         timeline = timelines[destination] = Timeline(scale)
@@ -361,71 +408,91 @@ def _run(
             rate=rate, seed=seed + len(destination), slow=slow, faults=faults, outages=windows, clock=timeline.now
         )
     reports = {d: DestinationReport(destination=d, alerts=n) for d in forwarders}
-    events = [alarm_event(i) for i in range(n)]
+    queues = {d: queue_spec(sqs, world, specs[d].name) for d in forwarders}
+    for destination, report in reports.items():
+        report.max_receives = queues[destination].max_receive_count
+    notifications = [json.dumps(notification(i)) for i in range(n)]
+    one, q = specs[destinations[0]], queues[destinations[0]]
+    deliverer = forwarders[destinations[0]].deliverer
     say(
-        f"  dev's template: Lambda time-out {specs[destinations[0]].timeout} s, {specs[destinations[0]].retry_attempts}"
-        f" retries {', '.join(f'{d:.0f} s' for d in LAMBDA_RETRY_DELAYS)} apart, HTTP connect/read "
-        f"{forwarders[destinations[0]].deliverer.connect_timeout}/{forwarders[destinations[0]].deliverer.read_timeout}"
-        f" s with {forwarders[destinations[0]].deliverer.retries} retries; virtual time {scale:g}x the wall clock"
+        f"  dev's template: Lambda time-out {one.timeout} s; queue visibility timeout {q.visibility_timeout} s, "
+        f"maxReceiveCount {q.max_receive_count}, batch size {q.batch_size}, maximum concurrency {q.concurrency}; "
+        f"a failed record seen again after {RETRY_VISIBILITY_SECONDS} s; HTTP connect/read "
+        f"{deliverer.connect_timeout}/{deliverer.read_timeout} s with {deliverer.retries} retries; virtual time "
+        f"{scale:g}x the wall clock; pacer table unset (pacing is make storm's)"
     )
 
-    def dead_letter(destination: str, index: int, attempts: int, reason: str) -> None:
-        record = {
-            "version": "1.0",
-            "requestContext": {
-                "requestId": f"{destination}-{index}",
-                "functionArn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{ENV}-{destination}-forwarder:$LATEST",
-                "condition": "RetriesExhausted",
-                "approximateInvokeCount": attempts,
-            },
-            "requestPayload": events[index],
-            "responseContext": {"statusCode": 200, "functionError": "Unhandled"},
-            "responsePayload": {"errorMessage": reason[:500]},
-        }
-        sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(record))
-
-    def invoke_async(destination: str) -> None:
-        """Lambda's asynchronous invocation on the destination's timeline: retries after its delays (as many as
-        the template says), within the maximum event age, then the on-failure destination."""
-        forwarder, report, spec = forwarders[destination], reports[destination], specs[destination]
+    def poll(destination: str) -> None:
+        """The event source mapping on the destination's timeline: up to `concurrency` invocations at once, each
+        given what is visible when it starts (up to the batch size, window 0); what it names in batchItemFailures
+        is seen again after the visibility the function sets, a failed invocation's whole batch after the queue's
+        visibility timeout; a message received maxReceiveCount times goes to the dead-letter queue instead."""
+        forwarder, report, spec, queue = (
+            forwarders[destination],
+            reports[destination],
+            specs[destination],
+            queues[destination],
+        )
         timeline = _CURRENT.timeline = timelines[destination]
-        delays = LAMBDA_RETRY_DELAYS[: spec.retry_attempts]
-        pending = [(i * ARRIVAL_SECONDS, i, 0) for i in range(n)]  # (virtual start, alert, attempt)
-        heapq.heapify(pending)
-        done = 0
-        while pending:
-            start, index, attempt = heapq.heappop(pending)
-            timeline.set(start)
+        waiting = [
+            _Message(i * ARRIVAL_SECONDS, i, _message_id(destination, i), notifications[i], i * ARRIVAL_SECONDS)
+            for i in range(n)
+        ]
+        heapq.heapify(waiting)
+        free = [0.0] * queue.concurrency  # when each concurrent invocation slot is free, in virtual seconds
+        settled = 0
+        while waiting:
+            slot = min(range(len(free)), key=free.__getitem__)
+            at = max(free[slot], waiting[0].visible_at)
+            batch: list[_Message] = []
+            while waiting and waiting[0].visible_at <= at and len(batch) < queue.batch_size:
+                message = heapq.heappop(waiting)
+                if message.receives >= queue.max_receive_count:  # SQS moves it, with its body, instead of a receive
+                    sqs.send_message(QueueUrl=queue.dead_letter_url, MessageBody=message.body)
+                    report.dead_lettered += 1
+                    settled += 1
+                    continue
+                message.receives += 1
+                batch.append(message)
+            if not batch:
+                continue
+            timeline.set(at)
             context = _Context(spec.name, spec.timeout, timeline)
             report.invocations += 1
-            failure = None
+            report.receives += len(batch)
+            failed: set[str] | None  # None: the invocation failed, the whole batch stays
             try:
-                forwarder.run(events[index], context)
-            except Exception as exc:  # noqa: BLE001 - the invocation failed; Lambda retries, then dead-letters
-                failure = str(exc)
+                answer = forwarder.run(sqs_event(batch, queue.arn, at), context)
+                failed = {item["itemIdentifier"] for item in answer["batchItemFailures"]}
+            except Exception:  # noqa: BLE001 - the invocation failed: the batch is received again
+                report.invocation_errors += 1
+                failed = None
+            report.longest_invocation = max(report.longest_invocation, context.elapsed())
             if context.elapsed() > spec.timeout:
                 report.lambda_timeouts += 1
-                failure = failure or "Task timed out"
+                failed = None
             ended = timeline.now()
-            if failure is None:
-                done += 1
-            elif attempt < len(delays) and ended + delays[attempt] - index * ARRIVAL_SECONDS < spec.max_event_age:
-                heapq.heappush(pending, (ended + delays[attempt], index, attempt + 1))
-            else:
-                dead_letter(destination, index, attempt + 1, failure)
-                report.dead_lettered += 1
-                done += 1
-            if done and done % 250 == 0 and failure is None:
-                say(f"  {destination}: {done}/{n} alerts settled, {timeline.now() / 60:.0f} virtual minutes")
+            free[slot] = ended
+            for message in batch:
+                if failed is None:
+                    message.visible_at = at + queue.visibility_timeout
+                elif message.message_id in failed:
+                    report.item_failures += 1
+                    message.visible_at = ended + RETRY_VISIBILITY_SECONDS
+                else:  # deleted by the mapping
+                    settled += 1
+                    if settled % 250 == 0:
+                        say(f"  {destination}: {settled}/{n} alerts settled, {ended / 60:.0f} virtual minutes")
+                    continue
+                heapq.heappush(waiting, message)
         _CURRENT.timeline = None
 
     started = time.monotonic()
-    threads = [threading.Thread(target=invoke_async, args=(d,)) for d in forwarders]
+    threads = [threading.Thread(target=poll, args=(d,)) for d in forwarders]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    dead = {d: set[str]() for d in forwarders}
     for destination in forwarders:
         stand_ins[destination].idle()  # a slow request may still be accepted: count it
         stand_ins[destination].chaos = None  # healthy from here on
@@ -434,33 +501,144 @@ def _run(
         if (limit := stand_ins[destination].limit) is not None:
             limit.reset()  # what it counted was on the virtual clock
     say(f"  first pass: {time.monotonic() - started:.0f} s on the wall clock")
-    first = {d: list(stand_ins[d].received) for d in forwarders}
+    received = {d: list(stand_ins[d].received) for d in forwarders}
     for destination, report in reports.items():
-        _count(report, first[destination], destination)
-    for message in _peek(sqs, queue):
-        record = json.loads(message)
-        name = record["requestContext"]["functionArn"].split(":function:")[1].split(":")[0]
-        destination = name.removeprefix(f"{ENV}-").removesuffix("-forwarder")
-        body = json.loads(record["requestPayload"]["Records"][0]["Sns"]["Message"])
-        dead[destination].add(body["AlarmName"] if destination == "slack" else body["AlarmArn"])
-    for destination, report in reports.items():
-        taken = {_alert_of(destination, r.body) for r in first[destination] if r.answered in (200, 202)}
+        _count(report, received[destination], destination)
+        dead = set()
+        for body in _peek(sqs, queues[destination].dead_letter_url):
+            alarm = json.loads(json.loads(body)["Message"])
+            dead.add(alarm["AlarmName"] if destination == "slack" else alarm["AlarmArn"])
+        taken = {_alert_of(destination, r.body) for r in received[destination] if r.answered in (200, 202)}
         everyone = {_alert_of(destination, _probe(destination, i)) for i in range(n)}
-        report.lost = len(everyone - taken - dead[destination])
-        report.accepted_then_lost = len(taken & dead[destination])
+        report.lost = len(everyone - taken - dead)
+        report.accepted_then_lost = len(taken & dead)
 
-    def invoke(function: str, event: dict[str, Any]) -> None:
-        destination = function.removeprefix(f"{ENV}-").removesuffix("-forwarder")
-        forwarders[destination].run(event, _Context(function, specs[destination].timeout, None))
-
-    counts = redrive(sqs, queue, invoke, lambda topic: [], say=lambda line: say(f"  redrive: {line}"))
-    if counts.failed:
-        say(f"  redrive: {counts.failed} failed")
+    moves = MessageMoves(sqs)  # SQS's StartMessageMoveTask, which moto lacks
+    for destination, report in reports.items():
+        queue = queues[destination]
+        move_back(sqs, queue.dead_letter_url, start=moves.start, tasks=moves.list, say=_prefixed(say, destination))
+        report.redrive_failures = _drain(sqs, queue, forwarders[destination], specs[destination])
+        if report.redrive_failures:
+            say(f"  redrive {destination}: {report.redrive_failures} records failed")
     for destination, report in reports.items():
         accepted = Counter(_alert_of(destination, r.body) for r in stand_ins[destination].accepted())
         report.delivered_after_redrive = len(accepted)
         report.duplicates_after_redrive = sum(count - 1 for count in accepted.values())
     return list(reports.values())
+
+
+def _prefixed(say: Callable[[str], None], destination: str) -> Callable[[str], None]:
+    return lambda line: say(f"  redrive {destination}: {line}")
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    """A forwarder's queue and event source mapping, as the template makes them."""
+
+    url: str
+    arn: str
+    dead_letter_url: str
+    visibility_timeout: int
+    max_receive_count: int
+    batch_size: int
+    concurrency: int
+
+
+def queue_spec(sqs: Any, world: Any, function: str) -> QueueSpec:
+    [mapping] = [m for m in world.mappings if m.function == function]
+    attributes = sqs.get_queue_attributes(QueueUrl=mapping.queue_url, AttributeNames=["All"])["Attributes"]
+    policy = json.loads(attributes["RedrivePolicy"])
+    return QueueSpec(
+        url=mapping.queue_url,
+        arn=mapping.queue_arn,
+        dead_letter_url=world.queues[policy["deadLetterTargetArn"].rsplit(":", 1)[-1]],
+        visibility_timeout=int(attributes["VisibilityTimeout"]),
+        max_receive_count=int(policy["maxReceiveCount"]),
+        batch_size=mapping.batch_size,
+        concurrency=mapping.maximum_concurrency or 1000,  # unset: Lambda scales up to the account's limit
+    )
+
+
+@dataclass(order=True)
+class _Message:
+    """One message of a forwarder's queue, on the virtual clock (ordered by when it is visible)."""
+
+    visible_at: float
+    index: int
+    message_id: str = field(compare=False)
+    body: str = field(compare=False)
+    sent_at: float = field(compare=False)
+    receives: int = field(default=0, compare=False)
+
+
+def _message_id(destination: str, index: int) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"faults/{destination}/{index}"))
+
+
+def sqs_event(messages: list[_Message], queue_arn: str, at: float) -> dict[str, Any]:
+    """The SQS event the event source mapping hands the forwarder."""
+    return {
+        "Records": [
+            {
+                "messageId": m.message_id,
+                "receiptHandle": f"{m.message_id}#{m.receives}",
+                "body": m.body,
+                "attributes": {
+                    "ApproximateReceiveCount": str(m.receives),
+                    "SentTimestamp": str(int((EPOCH + m.sent_at) * 1000)),
+                    "SenderId": "AIDAISNSSERVICE",
+                    "ApproximateFirstReceiveTimestamp": str(int((EPOCH + at) * 1000)),
+                },
+                "messageAttributes": {},
+                "md5OfBody": hashlib.md5(m.body.encode(), usedforsecurity=False).hexdigest(),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": REGION,
+            }
+            for m in messages
+        ]
+    }
+
+
+def _drain(sqs: Any, queue: QueueSpec, forwarder: Any, spec: Any) -> int:
+    """The mapping on the wall clock, after the redrive: the queue's messages delivered in batches until it is empty.
+    Returns how many records failed (seen again at once; SQS dead-letters them again after maxReceiveCount)."""
+    failures = empty = 0
+    while empty < 2:
+        batch = sqs.receive_message(
+            QueueUrl=queue.url, MaxNumberOfMessages=queue.batch_size, AttributeNames=["All"], WaitTimeSeconds=0
+        ).get("Messages", [])
+        empty = 0 if batch else empty + 1
+        if not batch:
+            continue
+        event = {
+            "Records": [
+                {
+                    "messageId": m["MessageId"],
+                    "receiptHandle": m["ReceiptHandle"],
+                    "body": m["Body"],
+                    "attributes": m.get("Attributes", {}),
+                    "messageAttributes": {},
+                    "md5OfBody": m.get("MD5OfBody", ""),
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": queue.arn,
+                    "awsRegion": REGION,
+                }
+                for m in batch
+            ]
+        }
+        try:
+            answer = forwarder.run(event, _Context(spec.name, spec.timeout, None))
+            failed = {item["itemIdentifier"] for item in answer["batchItemFailures"]}
+        except Exception:  # noqa: BLE001 - the invocation failed: the batch is received again
+            failed = {m["MessageId"] for m in batch}
+        for m in batch:
+            if m["MessageId"] in failed:
+                failures += 1
+                sqs.change_message_visibility(QueueUrl=queue.url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0)
+            else:
+                sqs.delete_message(QueueUrl=queue.url, ReceiptHandle=m["ReceiptHandle"])
+    return failures
 
 
 def _count(report: DestinationReport, received: list[Any], destination: str) -> None:
@@ -524,13 +702,23 @@ def table(summary: Summary) -> list[str]:
         causes = ", ".join(f"{k} {v}" for k, v in sorted(r.duplicates_by_fault.items())) or "none"
         lines.append(f"{r.destination}: faults injected: {faults}; refused by the rate limit: {r.rate_limited}")
         lines.append(f"{r.destination}: duplicates before the redrive, by the fault that lost the answer: {causes}")
+        lines.append(
+            f"{r.destination}: {r.receives} records received in {r.invocations} invocations, {r.item_failures} named "
+            f"in batchItemFailures, {r.invocation_errors} invocations failed whole; at most {r.max_receives} "
+            f"receives, then the dead-letter queue"
+            + (f"; {r.redrive_failures} records failed again after the redrive" if r.redrive_failures else "")
+        )
         if r.lambda_timeouts:
-            lines.append(f"{r.destination}: {r.lambda_timeouts} invocations ran past the Lambda time-out")
+            lines.append(
+                f"{r.destination}: {r.lambda_timeouts} invocations ran past the Lambda time-out (the longest "
+                f"{r.longest_invocation:.1f} virtual s)"
+            )
     return lines
 
 
 def main() -> int:
     print("Fault injection: 1,000 alerts through each forwarder; 30% of requests fail at random, and three outages")
+    print("Delivery as it ships (SNS -> SQS queue -> event source mapping), without pacing: the pacer table is unset")
     summary = run(say=lambda line: print(line, flush=True))
     print()
     for line in table(summary):

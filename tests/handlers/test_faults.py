@@ -12,36 +12,58 @@ from tools.redrive import plan, redrive
 from tools.standins import ACCEPTING_FAULTS
 
 # A small run of `make faults` (tools/faults.py): 120 alerts, 30% of requests failing with every fault kind, a
-# one-minute 503 outage and a 30-second brown-out (every request accepted, answered past the read time-out).
-SMALL = {"n": 120, "outages": ((0.2, 60.0, "503"), (0.6, 30.0, "slow-2xx")), "scale": 40.0}
+# 45-second outage of resets and a 30-second brown-out (every request accepted, answered past the read time-out).
+SMALL = {"n": 120, "outages": ((0.2, 45.0, "reset"), (0.6, 30.0, "slow-2xx")), "scale": 40.0}
 
 
-def test_faults_lose_nothing_and_slack_is_posted_at_most_once_per_lambda_attempt() -> None:
+def test_faults_lose_nothing_and_slack_is_posted_at_most_once_per_receive() -> None:
     summary = run(**SMALL, say=lambda line: None)  # type: ignore[arg-type]
     by = {r.destination: r for r in summary.reports}
     line = summary.line()
     assert line["lost"] == 0 and line["alerts"] == 120
     assert set(line) == {"alerts", "lost", "dead_lettered", "duplicates_pagerduty", "duplicates_slack",
                          "accepted_then_lost"}  # fmt: skip
+    assert line["dead_lettered"] == sum(r.dead_lettered for r in by.values())
     for report in by.values():
-        assert report.delivered_after_redrive == 120, report
-        assert report.lambda_timeouts == 0, report
+        assert report.max_receives == 5, report  # the template's maxReceiveCount
+        assert report.delivered_after_redrive == 120 and report.redrive_failures == 0, report
+        assert report.accepted_then_lost <= report.dead_lettered, report
+        assert report.receives <= 120 * report.max_receives, report  # no message received more than 5 times
         assert set(report.faults) >= set(ALL_FAULTS), report.faults  # every kind injected, the outages too
-        assert {"outage-503", "outage-slow-2xx"} <= set(report.faults), report.faults
+        assert {"outage-reset", "outage-slow-2xx"} <= set(report.faults), report.faults
     # PagerDuty sends again at once when an answer is lost (dedup_key makes it harmless): it shows, and is counted.
     assert by["pagerduty"].duplicates > 0
-    # Slack: never re-posted within an invocation, so at most once per Lambda attempt (the first and 2 retries).
-    assert by["slack"].most_posts <= 1 + 2, by["slack"]
+    # Slack: never re-posted within an invocation, so at most once per receive of its message (5, then the DLQ).
+    assert by["slack"].most_posts <= by["slack"].max_receives, by["slack"]
     assert line["duplicates_slack"] == by["slack"].duplicates_after_redrive
+
+
+def test_an_alert_that_never_goes_is_received_five_times_then_dead_lettered_and_redriven_once() -> None:
+    """Slack unreachable for the whole run: each message is received maxReceiveCount times (every record named in
+    batchItemFailures), then SQS moves it to the forwarder's dead-letter queue with its body; the redrive moves it
+    back and it is posted once."""
+    summary = run(
+        10, rate=0.0, outages=((0.0, 3600.0, "reset"),), destinations=("slack",), say=lambda line: None
+    )  # fmt: skip
+    [slack] = summary.reports
+    assert (slack.delivered, slack.dead_lettered, slack.lost) == (0, 10, 0), slack
+    assert slack.receives == 10 * slack.max_receives == slack.item_failures, slack
+    assert slack.invocation_errors == 0, slack
+    assert (slack.delivered_after_redrive, slack.duplicates_after_redrive, slack.redrive_failures) == (10, 0, 0)
+    assert summary.line()["dead_lettered"] == 10
 
 
 def test_without_the_protection_the_accepted_faults_duplicate() -> None:
     """The fault injection is real: with idempotency off and Slack re-posting a POST whose answer was lost, the
-    faults after which the request was accepted make duplicates at both destinations, many to one Slack alert."""
-    summary = run(**SMALL, faults=ACCEPTING_FAULTS, protect=False, say=lambda line: None)  # type: ignore[arg-type]
+    faults after which the request was accepted make duplicates at both destinations, and a long brown-out posts
+    one Slack alert more often than once per receive."""
+    summary = run(
+        60, outages=((0.2, 150.0, "slow-2xx"),), scale=40.0, faults=ACCEPTING_FAULTS, protect=False,
+        say=lambda line: None,
+    )  # fmt: skip
     by = {r.destination: r for r in summary.reports}
     assert by["pagerduty"].duplicates > 0 and by["slack"].duplicates > 0
-    assert by["slack"].most_posts > 1 + 2, by["slack"]  # the brown-out: up to 5 posts in one invocation
+    assert by["slack"].most_posts > by["slack"].max_receives, by["slack"]
     assert summary.line()["lost"] == 0
 
 
