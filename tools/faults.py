@@ -440,8 +440,12 @@ def _run(
         ]
         heapq.heapify(waiting)
         free = [0.0] * queue.concurrency  # when each concurrent invocation slot is free, in virtual seconds
-        settled = 0
-        while waiting:
+        settled = said = 0  # alerts delivered or dead-lettered; how many of them were said
+        while waiting or said < settled:
+            if settled // 250 > said // 250 or not waiting:
+                said = settled
+                say(f"  {destination}: {settled}/{n} alerts settled, {max(free) / 60:.0f} virtual minutes")
+                continue
             slot = min(range(len(free)), key=free.__getitem__)
             at = max(free[slot], waiting[0].visible_at)
             batch: list[_Message] = []
@@ -481,8 +485,6 @@ def _run(
                     message.visible_at = ended + RETRY_VISIBILITY_SECONDS
                 else:  # deleted by the mapping
                     settled += 1
-                    if settled % 250 == 0:
-                        say(f"  {destination}: {settled}/{n} alerts settled, {ended / 60:.0f} virtual minutes")
                     continue
                 heapq.heappush(waiting, message)
         _CURRENT.timeline = None

@@ -55,10 +55,10 @@ def test_an_alert_that_never_goes_is_received_five_times_then_dead_lettered_and_
 
 def test_without_the_protection_the_accepted_faults_duplicate() -> None:
     """The fault injection is real: with idempotency off and Slack re-posting a POST whose answer was lost, the
-    faults after which the request was accepted make duplicates at both destinations, and a long brown-out posts
-    one Slack alert more often than once per receive."""
+    faults after which the request was accepted make duplicates at both destinations, and a brown-out longer than
+    a message's five receives posts one Slack alert more often than once per receive."""
     summary = run(
-        60, outages=((0.2, 150.0, "slow-2xx"),), scale=40.0, faults=ACCEPTING_FAULTS, protect=False,
+        60, outages=((0.2, 300.0, "slow-2xx"),), scale=40.0, faults=ACCEPTING_FAULTS, protect=False,
         say=lambda line: None,
     )  # fmt: skip
     by = {r.destination: r for r in summary.reports}
