@@ -55,6 +55,7 @@ from alertlib.pacing import (
     flush_key,
     pace_for,
     pending_key,
+    retry_visibility,
     secret_of,
 )
 from alertlib.parse import Envelope, is_sqs_event, parse_message, split_event
@@ -178,7 +179,7 @@ class Forwarder:
         for envelope in named.values():
             if self.pacer is not None and envelope.receipt_handle:
                 try:
-                    self.pacer.change_visibility(envelope.receipt_handle)
+                    self.pacer.change_visibility(envelope.receipt_handle, retry_visibility(envelope.receive_count))
                 except PacerError as exc:  # the queue's visibility timeout applies instead
                     logger.warning("visibility not shortened", extra={"reason": str(exc)})
         return [{"itemIdentifier": sqs_id} for sqs_id in named]

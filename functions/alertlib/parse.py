@@ -45,6 +45,7 @@ class Envelope:
     problem: str | None = None  # set when the record itself is unusable: parse_message refuses it
     sqs_message_id: str | None = None
     receipt_handle: str | None = None
+    receive_count: int = 1  # SQS's ApproximateReceiveCount: how many times this record was received
     flush_channel: str | None = None  # a flush record: the channel whose buffered alerts are due
 
     @property
@@ -98,7 +99,12 @@ def _sqs_envelope(record: Mapping[str, Any], index: int) -> Envelope:
     handle = record.get("receiptHandle")
     handle = handle if isinstance(handle, str) and handle else None
     body = record.get("body")
-    refused = Envelope(message_id=sqs_id, body=body, sqs_message_id=sqs_id, receipt_handle=handle)
+    attributes = record.get("attributes")
+    count = attributes.get("ApproximateReceiveCount") if isinstance(attributes, dict) else None
+    received = int(count) if isinstance(count, str) and count.isdigit() and len(count) < 6 else 1
+    refused = Envelope(
+        message_id=sqs_id, body=body, sqs_message_id=sqs_id, receipt_handle=handle, receive_count=max(received, 1)
+    )
     if not isinstance(body, str):
         return replace(refused, body=record, problem=f"SQS record {index} has no body string")
     stripped = body.strip()
@@ -120,7 +126,7 @@ def _sqs_envelope(record: Mapping[str, Any], index: int) -> Envelope:
         keys = ", ".join(sorted(str(k) for k in notification)[:6])
         return replace(refused, problem=f"SQS body is not an SNS notification (keys: {keys[:120]})")
     envelope = _sns_envelope({"Sns": notification}, index)
-    return replace(envelope, sqs_message_id=sqs_id, receipt_handle=handle)
+    return replace(envelope, sqs_message_id=sqs_id, receipt_handle=handle, receive_count=refused.receive_count)
 
 
 def _sns_envelope(record: Any, index: int) -> Envelope:

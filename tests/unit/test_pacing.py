@@ -578,3 +578,12 @@ def test_pacing_a_storm_older_than_its_join_window_pages_a_new_problem_on_its_ow
     forwarder.run(sqs_event(f"flush:{PAGERDUTY}"), FakeContext())
     own = [r for r in pagerduty.accepted() if r.body["dedup_key"].endswith(":payments-db-down")]
     assert own and own[-1].body["event_action"] == "trigger"
+
+
+def test_pacing_a_failed_record_waits_longer_at_each_receive() -> None:
+    """10, 30, 90, 270 s: five receives outlive about 6.5 minutes of an outage before the dead-letter queue."""
+    from alertlib.pacing import retry_visibility
+
+    assert [retry_visibility(n) for n in range(1, 6)] == [10, 30, 90, 270, 810]
+    assert sum(retry_visibility(n) for n in range(1, 5)) >= 6 * 60
+    assert retry_visibility(0) == 10 and retry_visibility(10**6) == 900  # SQS's 12 h cap is far; ours is 15 min
