@@ -18,8 +18,8 @@ every request answered 503, reset, or accepted but answered too late.
 Delivery, as it ships: SNS puts each alert in each forwarder's queue (the body is SNS's notification JSON, raw
 delivery off); the event source mapping (batch size, window 0, maximum concurrency: the template's) hands the
 function an SQS event of what is visible when an invocation can start. A record the function names in
-`batchItemFailures` is received again after the visibility it set (`RETRY_VISIBILITY_SECONDS`, 10 s: the shipped
-function sets it through its pacer's ChangeMessageVisibility; with the pacer table unset it sets none, so the model
+`batchItemFailures` is received again after the visibility it set (`pacing.retry_visibility`: 10, 30, 90, 270 s by
+receive; the shipped function sets it through its pacer's ChangeMessageVisibility; with the pacer table unset it sets none, so the model
 applies it); an invocation that raised or ran past the function's time-out leaves its whole batch for the queue's
 visibility timeout (the template's). A message already received maxReceiveCount times (the queue's RedrivePolicy) is
 moved, with its body, to the forwarder's dead-letter queue instead of being received again, as SQS does.
@@ -350,7 +350,7 @@ def _run(
 
     from alertlib.deliver import Destination
     from alertlib.forward import Forwarder
-    from alertlib.pacing import RETRY_VISIBILITY_SECONDS
+    from alertlib.pacing import retry_visibility
     from alertlib.settings import Settings
     from infra.config import load_config
     from tools.world import FunctionSpec, MessageMoves, build_world, synthesize
@@ -417,7 +417,8 @@ def _run(
     say(
         f"  dev's template: Lambda time-out {one.timeout} s; queue visibility timeout {q.visibility_timeout} s, "
         f"maxReceiveCount {q.max_receive_count}, batch size {q.batch_size}, maximum concurrency {q.concurrency}; "
-        f"a failed record seen again after {RETRY_VISIBILITY_SECONDS} s; HTTP connect/read "
+        f"a failed record seen again after {', '.join(str(retry_visibility(n)) for n in range(1, 5))} s; "
+        f"HTTP connect/read "
         f"{deliverer.connect_timeout}/{deliverer.read_timeout} s with {deliverer.retries} retries; virtual time "
         f"{scale:g}x the wall clock; pacer table unset (pacing is make storm's)"
     )
@@ -482,7 +483,7 @@ def _run(
                     message.visible_at = at + queue.visibility_timeout
                 elif message.message_id in failed:
                     report.item_failures += 1
-                    message.visible_at = ended + RETRY_VISIBILITY_SECONDS
+                    message.visible_at = ended + retry_visibility(message.receives)
                 else:  # deleted by the mapping
                     settled += 1
                     continue
