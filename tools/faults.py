@@ -19,10 +19,11 @@ Delivery, as it ships: SNS puts each alert in each forwarder's queue (the body i
 delivery off); the event source mapping (batch size, window 0, maximum concurrency: the template's) hands the
 function an SQS event of what is visible when an invocation can start. A record the function names in
 `batchItemFailures` is received again after the visibility it set (`pacing.retry_visibility`: 10, 30, 90, 270 s by
-receive; the shipped function sets it through its pacer's ChangeMessageVisibility; with the pacer table unset it sets none, so the model
-applies it); an invocation that raised or ran past the function's time-out leaves its whole batch for the queue's
-visibility timeout (the template's). A message already received maxReceiveCount times (the queue's RedrivePolicy) is
-moved, with its body, to the forwarder's dead-letter queue instead of being received again, as SQS does.
+receive; the shipped function sets it through its pacer's ChangeMessageVisibility; with the pacer table unset it
+sets none, so the model applies it); an invocation that raised or ran past the function's time-out leaves its whole
+batch for the queue's visibility timeout (the template's). A message already received maxReceiveCount times (the
+queue's RedrivePolicy) is moved, with its body, to the forwarder's dead-letter queue instead of being received
+again, as SQS does.
 
 Time: a run would take hours on the wall clock (read time-outs of seconds, outages of minutes), so each destination
 runs on a `Timeline`, a clock of virtual seconds. While an invocation runs, virtual time runs `scale` times faster
