@@ -680,16 +680,7 @@ class Forwarder:
                 "on-call by hand (and resolve by hand what is listed as resolved). They are kept and retried."
             )
         body = render_digest(groups, now=now, max_listed=self.settings.max_listed_alerts, notice=notice)
-        key = {"message": message, "destination": "fallback", "secret": secret, "part": 0}
-        try:
-            if self.once is not None:
-                self.once.send(key, body, secret, deadline, slack=True)
-            else:
-                self.deliverer.send_slack(body, secret, deadline)
-        except Exception as exc:  # noqa: BLE001 - the fallback is best effort; the flush is failing anyway
-            logger.error("fallback to Slack failed", extra={"reason": str(exc)[:200]})
-            return
-        logger.warning("fallback sent to Slack", extra={"alerts": len(groups)})
+        self._post_fallback(message, body, secret, deadline, {"alerts": len(groups)})
 
     def _mark_paged(self, secret: str, group: AlertGroup, counters: Counters) -> None:
         """PagerDuty, paced: an alert paged on its own is remembered until its resolve, so that a storm opened
@@ -770,16 +761,23 @@ class Forwarder:
                 "hand. The event is kept in the dead-letter queue and retried."
             )
         body = render_slack(group, now=now, max_listed=self.settings.max_listed_alerts, notice=notice)
-        key = {"message": group.message_id, "destination": "fallback", "secret": secret, "part": 0}
+        self._post_fallback(group.message_id, body, secret, deadline, {"alert_key": group.dedup_key})
+
+    def _post_fallback(
+        self, message: str, body: dict[str, Any], secret: str, deadline: Deadline, about: dict[str, Any]
+    ) -> None:
+        """The notice to the fallback Slack webhook, at most once per message; best effort: what it is about is
+        failing anyway, and kept."""
+        key = {"message": message, "destination": "fallback", "secret": secret, "part": 0}
         try:
             if self.once is not None:
                 self.once.send(key, body, secret, deadline, slack=True)
             else:
                 self.deliverer.send_slack(body, secret, deadline)
-        except Exception as exc:  # noqa: BLE001 - the fallback is best effort; the event is failing anyway
+        except Exception as exc:  # noqa: BLE001 - the fallback is best effort
             logger.error("fallback to Slack failed", extra={"reason": str(exc)[:200]})
             return
-        logger.warning("fallback sent to Slack", extra={"alert_key": group.dedup_key})
+        logger.warning("fallback sent to Slack", extra=about)
 
     def _send(self, body: dict[str, Any], secret: str, deadline: Deadline) -> Delivered:
         if self.destination is Destination.PAGERDUTY:
