@@ -655,7 +655,14 @@ class Forwarder:
         for group in groups:
             outcome.delivered += 1
             counters.add(ALERTS_DELIVERED, group.source.value)
-            self._record(group)
+        if len(groups) == 1 or self.ledger is None:
+            for group in groups:
+                self._record(group)
+            return
+        try:
+            self.ledger.record_many(groups, self.destination, time.time())
+        except Exception as exc:  # noqa: BLE001 - the ledger must never turn a delivery into a failure
+            logger.warning("ledger write failed", extra={"reason": type(exc).__name__, "alerts": len(groups)})
 
     def _fall_back_flush(
         self, groups: Sequence[AlertGroup], error: Exception, deadline: Deadline, now: datetime, message: str

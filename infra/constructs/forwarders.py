@@ -181,11 +181,11 @@ def forwarder_statements(
             actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
             resources=[core.idempotency_table.table_arn],
         ),
-        # reliability.Ledger: record() puts a delivery; deliveries() queries an alert's deliveries for every
-        # CloudWatch OK (forward.Forwarder._against_ledger).
+        # reliability.Ledger: record() puts a delivery, record_many() a flush's (BatchWriteItem); deliveries() queries
+        # an alert's deliveries for every CloudWatch OK (forward.Forwarder._against_ledger).
         iam.PolicyStatement(
             sid="RecordDeliveries",
-            actions=["dynamodb:PutItem", "dynamodb:Query"],
+            actions=["dynamodb:PutItem", "dynamodb:BatchWriteItem", "dynamodb:Query"],
             resources=[core.ledger_table.table_arn],
         ),
         # Pacing (alertlib.pacing.Pacer): the channel's slot (GetItem, conditional UpdateItem), the ordering guard

@@ -517,7 +517,7 @@ def test_forwarders_may_query_the_ledger_they_read_on_every_cloudwatch_ok(dev: S
     assert len(forwarders) == 2
     for policy in forwarders:
         [record] = [s for s in _statements(policy, "PolicyDocument") if s.get("Sid") == "RecordDeliveries"]
-        assert sorted(_list(record["Action"])) == ["dynamodb:PutItem", "dynamodb:Query"]
+        assert sorted(_list(record["Action"])) == ["dynamodb:BatchWriteItem", "dynamodb:PutItem", "dynamodb:Query"]
         assert record["Resource"] == {"Fn::GetAtt": [ledger, "Arn"]}
 
 

@@ -587,3 +587,45 @@ def test_pacing_a_failed_record_waits_longer_at_each_receive() -> None:
     assert [retry_visibility(n) for n in range(1, 6)] == [10, 30, 90, 270, 810]
     assert sum(retry_visibility(n) for n in range(1, 5)) >= 6 * 60
     assert retry_visibility(0) == 10 and retry_visibility(10**6) == 900  # SQS's 12 h cap is far; ours is 15 min
+
+
+def test_pacing_a_flush_records_every_delivery_in_the_ledger_in_batches(secrets: Any) -> None:
+    """A digest of 60 alerts is 3 BatchWriteItem calls, and every alert's delivery is in the ledger (drills and
+    resolve durations read it)."""
+    import boto3
+
+    from alertlib.normalise import normalise
+    from alertlib.parse import parse_message, split_event
+    from alertlib.reliability import Ledger
+    from alertlib.settings import Settings
+
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    dynamodb.create_table(
+        TableName="ledger",
+        KeySchema=[{"AttributeName": "alert", "KeyType": "HASH"}, {"AttributeName": "entry", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "alert", "AttributeType": "S"},
+            {"AttributeName": "entry", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    calls: list[int] = []
+
+    class Counting:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(dynamodb, name)
+
+        def batch_write_item(self, **kwargs: Any) -> Any:
+            calls.append(len(kwargs["RequestItems"]["ledger"]))
+            return dynamodb.batch_write_item(**kwargs)
+
+    from datetime import UTC, datetime
+
+    settings = Settings.from_env()
+    groups = [
+        normalise(parse_message(e), e, settings, datetime.now(UTC))
+        for e in split_event(sqs_event(*(cpu(f"db-{i}") for i in range(60))))
+    ]
+    Ledger("ledger", client=Counting()).record_many(groups, Destination.SLACK, T0)
+    assert calls == [25, 25, 10]
+    assert all(Ledger("ledger", client=dynamodb).deliveries(g.dedup_key, since=0) for g in groups)
