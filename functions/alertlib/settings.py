@@ -53,7 +53,7 @@ class Settings:
     storm_min: int = 5  # new PagerDuty alerts in one flush (no storm open) that open a storm incident
     storm_quiet_ms: int = 15 * 60_000  # a storm this old takes no new alert but a storm-sized flush (others page alone)
     flush_max: int = 500  # buffered records taken by one PagerDuty flush; more are left to the next
-    slack_flush_max: int = 100  # records in one Slack digest: as many as a digest names one by one (~107 of 60 chars)
+    slack_flush_max: int = 50  # records in one Slack digest (it names ~107 of 60 chars; 100 drained slower: storm)
     backlog_interval_ms: int = 2000  # while a full flush left a backlog, the next flush comes at most this late
 
     def route_for(self, topic_arn: str | None) -> Route:
