@@ -54,7 +54,7 @@ class Settings:
     storm_quiet_ms: int = 15 * 60_000  # a storm this old takes no new alert but a storm-sized flush (others page alone)
     flush_max: int = 500  # buffered records taken by one PagerDuty flush; more are left to the next
     slack_flush_max: int = 50  # records in one Slack digest (it names ~107 of 60 chars; 100 drained slower: storm)
-    backlog_interval_ms: int = 2000  # while a full flush left a backlog, the next flush comes at most this late
+    backlog_interval_ms: int = 5000  # while a full flush left a backlog, the next flush comes at most this late
 
     def route_for(self, topic_arn: str | None) -> Route:
         """The route of a topic: by name, then by ARN, then `default`, then the severity the name implies."""
