@@ -69,7 +69,8 @@ class LocalPipeline:
     # For tests only: the visibility timeout (seconds) the event source mappings ask for when they receive, instead
     # of the queue's own (6 x the function's timeout: 6 minutes). A record the function left (a failure) is then
     # received again after this many seconds, so a test of retries and of maxReceiveCount waits seconds, not
-    # half an hour. None: the template's, as deployed. Nothing else changes (the function may still shorten it).
+    # half an hour; the backoff the function sets on a failed record (10, 30, 90 s...) is brought down to it too.
+    # None: the template's, as deployed.
     visibility_timeout: int | None = None
     poll_wait_seconds: int = 1  # the mappings' long polling (Lambda's is 20 s; short here so that stop is quick)
 
@@ -464,6 +465,12 @@ class LocalPipeline:
             for message in batch:
                 if message["MessageId"] not in left:
                     sqs.delete_message(QueueUrl=mapping.queue_url, ReceiptHandle=message["ReceiptHandle"])
+                elif self.visibility_timeout is not None:  # test-only: the function's backoff (10, 30, 90 s) too
+                    sqs.change_message_visibility(
+                        QueueUrl=mapping.queue_url,
+                        ReceiptHandle=message["ReceiptHandle"],
+                        VisibilityTimeout=self.visibility_timeout,
+                    )
             self.invocations.append(MappingInvocation(time.time(), mapping.function, len(batch), sorted(left), error))
             for message in batch:
                 failed = message["MessageId"] in left
