@@ -110,6 +110,19 @@ _COMPARISON_WORDS = {
 
 
 @dataclass(frozen=True, slots=True)
+class Slo:
+    """What an SLO burn-rate alert says about its objective (recognised by `slo.py`, rendered by both renderers)."""
+
+    name: str
+    objective: float | None = None  # percent, e.g. 99.9
+    window: str | None = None  # the long and short window, e.g. "1h/5m"
+    burn_rate: float | None = None  # the burn rate the window alerts at, e.g. 14.4
+    observed_burn_rate: float | None = None  # the burn rate seen, when the source says it
+    budget_left: float | None = None  # percent of the period's error budget remaining, when known
+    action: str | None = None  # "page" or "ticket"
+
+
+@dataclass(frozen=True, slots=True)
 class Alert:
     """One alarm or one Alertmanager alert, whatever it came from."""
 
@@ -133,6 +146,9 @@ class Alert:
     arn: str | None = None
     drill: bool = False  # the state was set by a drill (the reason starts with DRILL)
     previous: Status | None = None  # CloudWatch's previous state, when the source says it
+    suppressed_by: str | None = None  # composite alarm: the name of the alarm suppressing its actions
+    suppression: str | None = None  # composite alarm: ActionsSuppressedBy (ALARM, WaitPeriod, ExtensionPeriod)
+    slo: Slo | None = None  # an SLO burn-rate alert: which SLO and window
 
     def link(self, kind: LinkKind) -> Link | None:
         return next((link for link in self.links if link.kind is kind), None)
