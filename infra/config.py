@@ -206,6 +206,8 @@ class Forwarders(_Model):
     pagerduty_grouping: Literal["group", "alert"] = "group"
     pagerduty_events_url: str = "https://events.pagerduty.com/v2/enqueue"
     redact_patterns: list[str] = Field(default_factory=list)
+    # The Slack user group (`S0123ABCD`) the "PagerDuty delivery failed" notice mentions, so someone pages by hand.
+    oncall_slack_group: str | None = Field(default=None, pattern=r"^S[A-Z0-9]{2,20}$")
 
     @field_validator("log_retention_days")
     @classmethod
@@ -286,6 +288,10 @@ class EnvironmentConfig(_Model):
     account: str = Field(pattern=r"^\d{12}$")
     region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
     tags: dict[str, str] = Field(default_factory=dict)
+    # Names to show instead of 12-digit account numbers in messages (`{"123456789012": "shop-prod"}`).
+    account_aliases: dict[
+        Annotated[str, Field(pattern=r"^\d{12}$")], Annotated[str, Field(min_length=1, max_length=40)]
+    ] = Field(default_factory=dict)
     runbook_base_url: str = Field(pattern=r"^https://\S+$")
     topics: dict[TopicName, TopicRouting]
     alertmanager_publisher: AlertmanagerPublisher | None = None  # creates <env>-alertmanager-publisher
