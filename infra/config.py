@@ -5,12 +5,13 @@ A wrong file fails with one line naming the file, the field and the reason (`Con
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from infra.config_checks import check, strict_json
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 TOPICS = ("critical", "warning", "slo", "infrastructure")
@@ -29,7 +30,8 @@ class ConfigError(Exception):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: `"threshold": true` or `"threshold": "90"` is refused, never read as 1 or 90.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class AlarmOverride(_Model):
@@ -405,7 +407,7 @@ def load_config(name: str, directory: Path = CONFIG_DIR) -> EnvironmentConfig:
     path = directory / f"{name}.json"
     shown = f"config/{path.name}"
     try:
-        raw: Any = json.loads(path.read_text(encoding="utf-8"))
+        raw: Any = strict_json(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         known = ", ".join(sorted(p.stem for p in directory.glob("*.json"))) or "none"
         raise ConfigError(f"{shown}: no such environment (known: {known})") from None
@@ -415,14 +417,19 @@ def load_config(name: str, directory: Path = CONFIG_DIR) -> EnvironmentConfig:
         raise ConfigError(f"{shown}: name: must be {name!r}, the file's name")
     if isinstance(raw, dict):
         raw.setdefault("name", name)
+        raw.pop("$schema", None)  # the editor's pointer to config/schema.json
     try:
-        return EnvironmentConfig.model_validate(raw)
+        config = EnvironmentConfig.model_validate(raw)
     except ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(_part(p) for p in error["loc"]).replace(".[", "[")
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         message = error["msg"].removeprefix("Value error, ")  # model-wide checks name their field themselves
         raise ConfigError(f"{shown}: {where + ': ' if where else ''}{message}{more}") from None
+    mistake = check(config)
+    if mistake is not None:
+        raise ConfigError(f"{shown}: {mistake}")
+    return config
 
 
 def _part(item: int | str) -> str:

@@ -1,0 +1,163 @@
+"""Mistakes synth used to accept without a word (issue 14): each now stops it with one line naming the file, the
+field, the reason and the fix."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra.config import ConfigError, load_config
+from infra.config_checks import is_statistic
+
+ROOT = Path(__file__).resolve().parents[2]
+VALID: dict[str, Any] = json.loads((ROOT / "config" / "dev.json").read_text())
+
+
+def _load(tmp_path: Path, body: dict[str, Any] | str) -> None:
+    text = body if isinstance(body, str) else json.dumps(body)
+    (tmp_path / "broken.json").write_text(text)
+    load_config("broken", tmp_path)
+
+
+def _with(**changes: Any) -> dict[str, Any]:
+    body = copy.deepcopy(VALID)
+    body.pop("name", None)
+    body.update(changes)
+    return body
+
+
+def _error(tmp_path: Path, body: dict[str, Any] | str) -> str:
+    with pytest.raises(ConfigError) as raised:
+        _load(tmp_path, body)
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message.startswith("config/broken.json: ")
+    return message
+
+
+def test_config_override_key_typo_is_refused_with_the_fix(tmp_path: Path) -> None:
+    message = _error(tmp_path, _with(defaults={"rds-cpu-utilisation": {"threshold": 70}}))
+    assert "defaults.rds-cpu-utilisation:" in message
+    assert "did you mean rds-cpu-utilization?" in message
+
+
+def test_config_resource_override_key_typo_is_refused(tmp_path: Path) -> None:
+    rds = copy.deepcopy(VALID["rds"])
+    rds[0]["overrides"] = {"FreeStorageSpac": {"threshold": 10}}
+    message = _error(tmp_path, _with(rds=rds))
+    assert "rds[0].overrides.FreeStorageSpac:" in message
+    assert "did you mean FreeStorageSpace?" in message
+
+
+def test_config_override_of_another_service_is_refused(tmp_path: Path) -> None:
+    ecs = copy.deepcopy(VALID["ecs"])
+    ecs[0]["overrides"] = {"rds-cpu-utilization": {"threshold": 10}}
+    assert "ecs[0].overrides.rds-cpu-utilization:" in _error(tmp_path, _with(ecs=ecs))
+
+
+def test_config_override_keys_by_kind_and_by_metric_are_accepted(tmp_path: Path) -> None:
+    rds = copy.deepcopy(VALID["rds"])
+    rds[0]["overrides"] = {"CPUUtilization": {"threshold": 70}, "rds-free-storage-space": {"enabled": False}}
+    _load(tmp_path, _with(rds=rds, defaults={"ecs-cpu-utilization": {"topic": "warning"}}))
+
+
+@pytest.mark.parametrize("value", [True, False, "90", None])
+def test_config_threshold_is_never_a_boolean_or_a_string(tmp_path: Path, value: Any) -> None:
+    if value is None:  # null means "not overridden"
+        _load(tmp_path, _with(defaults={"rds-cpu-utilization": {"threshold": value}}))
+        return
+    message = _error(tmp_path, _with(defaults={"rds-cpu-utilization": {"threshold": value}}))
+    assert "defaults.rds-cpu-utilization.threshold: Input should be a valid number" in message
+
+
+@pytest.mark.parametrize(("field", "value"), [("max_connections", "400"), ("memory_gib", True), ("replica", "yes")])
+def test_config_resource_fields_are_strictly_typed(tmp_path: Path, field: str, value: Any) -> None:
+    rds = copy.deepcopy(VALID["rds"])
+    rds[0][field] = value
+    assert f"rds[0].{field}:" in _error(tmp_path, _with(rds=rds))
+
+
+def test_config_duplicated_key_is_refused_naming_it(tmp_path: Path) -> None:
+    text = json.dumps(_with(), indent=1)
+    doubled = text.replace('"rds": [', '"rds": [],\n "rds": [', 1)
+    assert doubled != text
+    message = _error(tmp_path, doubled)
+    assert "rds: this key appears twice" in message
+    assert "lines" in message
+
+
+@pytest.mark.parametrize(("region", "hint"), [("eu-centrall-1", "eu-central-1"), ("us-east-9", None)])
+def test_config_unknown_region_is_refused(tmp_path: Path, region: str, hint: str | None) -> None:
+    message = _error(tmp_path, _with(region=region))
+    assert f"region: {region!r} is not an AWS region" in message
+    if hint:
+        assert f"did you mean {hint}?" in message
+
+
+@pytest.mark.parametrize("region", ["eu-west-1", "us-gov-west-1", "cn-north-1", "ap-southeast-5", "eu-central-2"])
+def test_config_real_regions_are_accepted(tmp_path: Path, region: str) -> None:
+    _load(tmp_path, _with(region=region))
+
+
+def test_config_unknown_statistic_is_refused(tmp_path: Path) -> None:
+    message = _error(tmp_path, _with(defaults={"rds-cpu-utilization": {"statistic": "Avg"}}))
+    assert "defaults.rds-cpu-utilization.statistic: 'Avg' is not a CloudWatch statistic" in message
+    assert "did you mean Average?" in message
+
+
+@pytest.mark.parametrize(
+    "statistic",
+    [
+        "Average",
+        "Sum",
+        "Minimum",
+        "Maximum",
+        "SampleCount",
+        "p90",
+        "p99.9",
+        "p100",
+        "tm99",
+        "wm90",
+        "tc90",
+        "ts99",
+        "TM(10%:90%)",
+        "TC(:0.3)",
+        "TS(0.005:0.030)",
+        "PR(:300)",
+        "IQM",
+    ],
+)
+def test_config_cloudwatch_statistics_are_known(statistic: str) -> None:
+    assert is_statistic(statistic)
+
+
+@pytest.mark.parametrize("statistic", ["Avg", "average", "p", "p1000", "P90x", "TM(", "max", ""])
+def test_config_non_statistics_are_not(statistic: str) -> None:
+    assert not is_statistic(statistic)
+
+
+def test_config_topic_without_destination_names_the_alarms_that_would_go_nowhere(tmp_path: Path) -> None:
+    topics = copy.deepcopy(VALID["topics"])
+    topics["critical"] = {"slack": []}
+    message = _error(tmp_path, _with(topics=topics))
+    assert "topics.critical: reaches no destination" in message
+    assert "broken-rds-orders-db-" in message  # the orders-db alarms are on the critical topic
+
+
+def test_config_topic_read_only_by_email_is_a_destination(tmp_path: Path) -> None:
+    topics = copy.deepcopy(VALID["topics"])
+    topics["warning"] = {"emails": ["oncall@example.com"]}
+    _load(tmp_path, _with(topics=topics))
+
+
+def test_config_schema_pointer_is_allowed(tmp_path: Path) -> None:
+    _load(tmp_path, {"$schema": "./schema.json", **_with()})
+
+
+@pytest.mark.parametrize("name", ["dev", "prod", "scale"])
+def test_config_shipped_files_have_no_mistakes(name: str) -> None:
+    load_config(name)
