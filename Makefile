@@ -12,7 +12,7 @@ NODE_STAMP := node_modules/.installed
 CDK := npx --no-install cdk
 
 .PHONY: help venv demo test lint format typecheck check bench preview clean synth synth-all diff deploy bootstrap \
-	faults fuzz drill-local storm
+	faults fuzz drill-local storm dist
 
 help:
 	@echo "make demo          run the samples through the real forwarders against local PagerDuty and Slack stand-ins"
@@ -20,6 +20,7 @@ help:
 	@echo "make check         lint, types and tests: exactly what CI runs"
 	@echo "make bench         cold start, warm latency and memory of a forwarder"
 	@echo "make preview FILE= show the request bodies for a payload (nothing is sent)"
+	@echo "make screenshots   the main message kinds as Slack draws them, to PNG in docs/screenshots/ (headless Chromium)"
 	@echo "make faults        1,000 alerts per forwarder through real faults (lost answers, resets, outages of minutes)"
 	@echo "make storm         1,000 CloudWatch alarms within a minute, then their OKs, through the local pipeline"
 	@echo "make fuzz          10,000 generated payloads through parse, normalise, redact and render: limits and time"
@@ -27,6 +28,7 @@ help:
 	@echo "make synth ENV=    synthesize an environment (config/ENV.json); no AWS credentials needed"
 	@echo "make diff ENV=     what a deploy would change in the account"
 	@echo "make deploy ENV=   deploy an environment (after 'make bootstrap ENV=' once per account and region)"
+	@echo "make dist          build the wheel (the CDK library with the Lambda code inside) into dist/"
 
 $(STAMP): requirements.txt requirements-dev.txt functions/requirements.txt constraints.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -80,6 +82,14 @@ bootstrap: $(STAMP) $(NODE_STAMP)
 deploy: $(STAMP) $(NODE_STAMP)
 	$(CDK) deploy -c env=$(ENV) --all --require-approval broadening
 
+# The wheel, with the pinned build backend (pyproject.toml [build-system]); build/ and the egg-info are left behind
+# by setuptools and removed.
+dist: $(STAMP)
+	rm -rf dist build
+	$(PY) -m pip wheel --quiet --disable-pip-version-check --no-deps --wheel-dir dist .
+	rm -rf build *.egg-info
+	@ls dist/*.whl
+
 bench: $(STAMP)
 	$(PY) -m tools.bench
 
@@ -97,6 +107,9 @@ drill-local: $(STAMP)
 
 preview: $(STAMP)
 	$(PY) -m tools.preview $(FILE)
+
+screenshots: $(STAMP)
+	$(PY) -m tools.screenshots docs/screenshots
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out .pytest_cache .mypy_cache .ruff_cache .hypothesis .bench
