@@ -12,7 +12,7 @@ NODE_STAMP := node_modules/.installed
 CDK := npx --no-install cdk
 
 .PHONY: help venv demo test lint format typecheck check bench preview clean synth synth-all diff deploy bootstrap \
-	faults fuzz drill-local storm dist
+	faults fuzz drill-local storm dist screenshots
 
 help:
 	@echo "make demo          run the samples through the real forwarders against local PagerDuty and Slack stand-ins"
