@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from infra.config_checks import check, strict_json
+from infra.slo import SloDefinition
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 TOPICS = ("critical", "warning", "slo", "infrastructure")
@@ -308,6 +309,8 @@ class EnvironmentConfig(_Model):
     rds: list[RdsInstance] = Field(default_factory=list)
     elasticache: list[CacheCluster] = Field(default_factory=list)
     ecs: list[EcsService] = Field(default_factory=list)
+    # Service level objectives: burn-rate alarms on CloudWatch, rules for Prometheus (infra/slo.py, tools.slo_rules).
+    slos: list[SloDefinition] = Field(default_factory=list, max_length=50)
 
     @model_validator(mode="before")
     @classmethod
@@ -343,6 +346,9 @@ class EnvironmentConfig(_Model):
         services = [(s.cluster, s.service) for s in self.ecs]
         if len(services) != len(set(services)):
             raise ValueError("ecs: (cluster, service) pairs must be unique")
+        slo_names = [s.name for s in self.slos]
+        if len(slo_names) != len(set(slo_names)):
+            raise ValueError("slos: names must be unique")
         return self
 
     @property

@@ -235,3 +235,115 @@ def test_endpoint_concurrency_cap_can_be_turned_off(tmp_path: Path) -> None:
     body = {k: v for k, v in {**VALID, "endpoint": {"reserved_concurrency": None}}.items() if k != "name"}
     assert load_config("broken", _write(tmp_path, body)).endpoint.reserved_concurrency is None
     assert load_config("dev").endpoint.reserved_concurrency == 5
+
+
+SLO = VALID["slos"][0]
+
+
+def _slo(**change: object) -> dict[str, object]:
+    return {**SLO, **change}
+
+
+@pytest.mark.parametrize(
+    ("slo", "message"),
+    [
+        (_slo(objective=100), "slos[0].objective: Input should be less than 100"),
+        (_slo(objective="99.9"), "slos[0].objective: Input should be a valid number"),
+        (_slo(objective=99.12345678), "slos[0].objective: at most 6 decimals"),
+        (_slo(name="Checkout"), "slos[0].name: String should match pattern"),
+        (_slo(period_days=0), "slos[0].period_days: Input should be greater than or equal to 1"),
+        (_slo(runbook_url="http://wiki/x"), "slos[0].runbook_url: String should match pattern"),
+        ({k: v for k, v in SLO.items() if k != "team"}, "slos[0].team: Field required"),
+        (_slo(sli={"total": SLO["sli"]["total"]}), "slos[0].sli: give exactly one of good and bad"),
+        (
+            _slo(sli={"bad": SLO["sli"]["bad"], "good": SLO["sli"]["bad"], "total": SLO["sli"]["total"]}),
+            "slos[0].sli: give exactly one of good and bad",
+        ),
+        (_slo(sli={"bad": SLO["sli"]["bad"]}), "slos[0].sli: total: required with good or bad"),
+        (
+            _slo(sli={"bad": {**SLO["sli"]["bad"], "statistic": "Avg"}, "total": SLO["sli"]["total"]}),
+            "slos[0].sli.bad.statistic: 'Avg' is not a CloudWatch statistic",
+        ),
+        (
+            _slo(
+                sli={
+                    "bad": {"expression": "m1 + m2", "metrics": {"m1": SLO["sli"]["total"]}},
+                    "total": SLO["sli"]["total"],
+                }
+            ),
+            "slos[0].sli.bad: expression: m2 not among its metrics (m1)",
+        ),
+        (
+            _slo(
+                sli={
+                    "bad": {"expression": "m1", "metrics": {"m1": SLO["sli"]["total"], "m2": SLO["sli"]["total"]}},
+                    "total": SLO["sli"]["total"],
+                }
+            ),
+            "slos[0].sli.bad: metrics: m2 not used by the expression",
+        ),
+        (
+            _slo(sli={"latency": {"namespace": "AWS/ApplicationELB", "metric": "TargetResponseTime", "threshold": 0}}),
+            "slos[0].sli.latency.threshold: Input should be greater than 0",
+        ),
+        (
+            _slo(promql={"bad": "sum(rate(errors[5m]))", "total": "sum(rate(requests[{{window}}]))"}),
+            "slos[0].promql: bad: must contain {{window}}",
+        ),
+        (
+            _slo(windows=[{"action": "page", "long": "5m", "short": "1h", "burn_rate": 14.4}]),
+            "slos[0].windows[0]: short: 1h must be shorter than long (5m)",
+        ),
+        (
+            _slo(windows=[{"action": "page", "long": "8d", "short": "1h", "burn_rate": 1}]),
+            "slos[0].windows[0].long: '8d' is longer than 7 days",
+        ),
+        (
+            _slo(windows=[{"action": "pager", "long": "1h", "short": "5m", "burn_rate": 14.4}]),
+            "slos[0].windows[0].action: Input should be 'page' or 'ticket'",
+        ),
+        (
+            _slo(objective=90),
+            "slos[0]: default window 1h/5m: burn rate 14.4 x error budget 10 % is an error ratio above 100 %",
+        ),
+        (_slo(period_days=2), "slos[0]: default window 3d/6h: long window 3d is longer than the period (2d)"),
+        (
+            _slo(windows=[{"action": "page", "long": "1h", "short": "5m", "burn_rate": 14.4}] * 2),
+            "slos[0]: windows: each long/short pair once",
+        ),
+    ],
+)
+def test_config_slo_error_names_file_field_and_reason(tmp_path: Path, slo: dict[str, object], message: str) -> None:
+    body = {**VALID, "slos": [slo]}
+    body.pop("name")
+    with pytest.raises(ConfigError) as caught:
+        load_config("broken", _write(tmp_path, body))
+    assert str(caught.value).startswith(f"config/broken.json: {message}"), str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_config_slo_names_are_unique(tmp_path: Path) -> None:
+    body = {**VALID, "slos": [SLO, SLO]}
+    body.pop("name")
+    with pytest.raises(ConfigError, match=r"^config/broken.json: slos: names must be unique$"):
+        load_config("broken", _write(tmp_path, body))
+
+
+def test_config_dev_and_prod_ship_availability_and_latency_slos() -> None:
+    for env in ("dev", "prod"):
+        slos = load_config(env).slos
+        kinds = {"latency" if s.sli.latency else "availability" for s in slos}
+        assert kinds == {"availability", "latency"}, env
+        assert any(s.promql for s in slos) and any(s.promql is None for s in slos), env
+
+
+def test_config_slo_error_ratio_as_metric_math() -> None:
+    prod = {s.name: s for s in load_config("prod").slos}
+    math = prod["checkout-availability"].cloudwatch_error_ratio()
+    assert math.expression == "(bad_target + bad_elb) / (total_value)"
+    assert sorted(math.metrics) == ["bad_elb", "bad_target", "total_value"]
+    latency = prod["checkout-latency"].cloudwatch_error_ratio()
+    assert latency.expression == "(total_value - good_value) / (total_value)"
+    assert [latency.metrics[k].statistic for k in ("good_value", "total_value")] == ["TC(:0.5)", "SampleCount"]
+    good = prod["orders-processed"].cloudwatch_error_ratio()
+    assert good.expression == "((total_value) - (good_value)) / (total_value)"
