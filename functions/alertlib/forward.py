@@ -61,9 +61,11 @@ from alertlib.pacing import (
 from alertlib.parse import Envelope, is_sqs_event, parse_message, split_event
 from alertlib.redact import redact_group
 from alertlib.reliability import Ledger, OncePerMessage, latest
-from alertlib.render_pagerduty import StormMember, render_pagerduty, render_storm
+from alertlib.render_pagerduty import StormMember, render_pagerduty, render_storm, suppressed
 from alertlib.render_slack import render_digest, render_slack
 from alertlib.settings import Settings
+
+ALERTS_SUPPRESSED = "AlertsSuppressed"  # PagerDuty: a state whose actions CloudWatch suppressed, not paged
 
 
 class DeliveriesFailedError(Exception):
@@ -237,6 +239,32 @@ class Forwarder:
                                                     "message_id": envelope.message_id})  # fmt: skip
                 return None
             group = checked
+        if self.destination is Destination.PAGERDUTY and suppressed(group):
+            return self._suppressed(envelope, group, counters, outcome, now)
+        return group
+
+    def _suppressed(
+        self, envelope: Envelope, group: AlertGroup, counters: Counters, outcome: Outcome, now: datetime
+    ) -> AlertGroup | None:
+        """A state CloudWatch runs no action for (a composite alarm whose suppressor is in ALARM, or in its wait or
+        extension period) pages nobody: counted and logged, and forwarded only when a resolve is left to send (the
+        INSUFFICIENT_DATA alert it leaves). Slack still shows it, naming the suppressor."""
+        alert = next(a for a in group.alerts if a.suppression)
+        counters.add(ALERTS_SUPPRESSED, group.source.value)
+        left = render_for(self.destination, group, self.settings, now)
+        logger.info(
+            "not paged: CloudWatch suppressed the alarm's actions",
+            extra={
+                "alert_key": group.dedup_key,
+                "suppression": (alert.suppression or "")[:64],
+                "suppressed_by": (alert.suppressed_by or "")[:255],
+                "resolves_sent": len(left),
+                "message_id": envelope.message_id,
+            },
+        )
+        if not left:
+            outcome.ignored += 1
+            return None
         return group
 
     def _secrets(self, envelope: Envelope, group: AlertGroup, counters: Counters, outcome: Outcome) -> tuple[str, ...]:
@@ -314,10 +342,15 @@ class Forwarder:
                     logger.warning("flush of another destination ignored", extra={"channel": envelope.flush_channel})
                 continue
             before = outcome.failed
-            group = self._accept(envelope, counters, outcome, now or datetime.now(UTC))
+            moment = now or datetime.now(UTC)
+            group = self._accept(envelope, counters, outcome, moment)
             secrets = self._secrets(envelope, group, counters, outcome) if group is not None else ()
             if outcome.failed > before:
                 failed.append(envelope)
+            if group is not None and self.destination is Destination.PAGERDUTY and suppressed(group):
+                for secret in secrets:  # only resolves are left: sent now, never a member of a storm incident
+                    failed.extend(self._direct(envelope, group, secret, deadline, counters, outcome, moment))
+                continue
             if group is not None:
                 for secret in secrets:
                     channels.setdefault(channel_for(self.destination, secret), []).append((envelope, group))
@@ -692,7 +725,7 @@ class Forwarder:
     def _mark_paged(self, secret: str, group: AlertGroup, counters: Counters) -> None:
         """PagerDuty, paced: an alert paged on its own is remembered until its resolve, so that a storm opened
         meanwhile leaves it out and its own incident is resolved by its own OK."""
-        if self.pacer is None or self.destination is not Destination.PAGERDUTY:
+        if self.pacer is None or self.destination is not Destination.PAGERDUTY or suppressed(group):
             return
         try:
             self.pacer.mark_paged(

@@ -56,7 +56,25 @@ def render_pagerduty(
 
     INSUFFICIENT_DATA has a PagerDuty alert of its own (`<key>#insufficient-data`): a trigger on the alarm's own
     key would be deduplicated into an open alert, and a later ALARM would be swallowed by a low-urgency one.
-    Leaving INSUFFICIENT_DATA resolves that alert."""
+    Leaving INSUFFICIENT_DATA resolves that alert.
+
+    A state whose actions CloudWatch suppressed (a composite alarm during its suppressor's ALARM, wait or extension
+    period) triggers nothing, as CloudWatch itself runs no action for it; its resolves still go (see `suppressed`)."""
+    events = _events(group, per_alert=per_alert, insufficient_data=insufficient_data)
+    if suppressed(group):
+        return [event for event in events if event["event_action"] != "trigger"]
+    return events
+
+
+def suppressed(group: AlertGroup) -> bool:
+    """CloudWatch runs no action for this state of the alarm: a composite alarm whose actions are suppressed
+    (`actionsSuppressedBy`: its suppressor is in ALARM, or in the wait or extension period). Such a state never
+    pages. A resolve is never suppressed: it can only close what an earlier, unsuppressed state opened (PagerDuty
+    ignores the resolve of a key it does not know), and an incident left open is worse than a resolve too many."""
+    return group.status is not Status.RESOLVED and any(alert.suppression for alert in group.alerts)
+
+
+def _events(group: AlertGroup, *, per_alert: bool, insufficient_data: str) -> list[dict[str, Any]]:
     shared = _Shared.of(group)  # what every event of the group reads, found once: linear in the alerts
     if per_alert and group.source is Source.ALERTMANAGER:  # the same key whether an alert is alone or not
         return [_event_for_alert(group, alert, shared) for alert in group.alerts]
