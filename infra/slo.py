@@ -264,8 +264,8 @@ class SloDefinition(_Model):
     service: str = Field(min_length=1, max_length=100)
     team: str = Field(min_length=1, max_length=100)
     description: str | None = Field(default=None, max_length=500)
-    runbook_url: str = Field(pattern=r"^https://\S+$", max_length=2000)
-    dashboard_url: str | None = Field(default=None, pattern=r"^https://\S+$", max_length=2000)
+    runbook_url: str = Field(pattern=r"^https://\S+$", max_length=400)  # both fit an alarm description (1024)
+    dashboard_url: str | None = Field(default=None, pattern=r"^https://\S+$", max_length=400)
     sli: CloudWatchSli
     promql: PromqlSli | None = None
     windows: list[BurnWindow] | None = Field(default=None, min_length=1, max_length=8)
@@ -332,6 +332,31 @@ def description_line(slo: SloDefinition, window: BurnWindow) -> str:
         f"slo: name={slo.name} objective={objective_text(slo.objective)} period={slo.period_days}d "
         f"window={window.label} burn={window.burn_rate:g} action={window.action}"
     )
+
+
+MAX_DESCRIPTION = 1024  # CloudWatch's AlarmDescription
+
+
+def alarm_description(slo: SloDefinition, window: BurnWindow) -> str:
+    """A whole SLO alarm description (at most 1024 characters): the machine line first (never cut), the runbook and
+    dashboard as `runbook: <url>` / `dashboard: <url>` lines (which the forwarders turn into buttons), then what it
+    means for people, cut to fit."""
+    head = [description_line(slo, window), f"runbook: {slo.runbook_url}"]
+    if slo.dashboard_url:
+        head.append(f"dashboard: {slo.dashboard_url}")
+    spent = window.budget_consumed(slo.period_days) * 100
+    text = (
+        f"{slo.service} ({slo.team}): {slo.name} ({objective_text(slo.objective)} % over {slo.period_days} days) "
+        f"burns its error budget at {window.burn_rate:g}x or more over {window.long} and {window.short}: "
+        f"{spent:.3g} % of the budget spent in {window.long} ({window.action})."
+    )
+    if slo.description:
+        text += f" SLI: {slo.description}"
+    fixed = "\n".join(head)
+    room = MAX_DESCRIPTION - len(fixed) - 1
+    if len(text) > room:
+        text = text[: max(0, room - 1)] + "…"
+    return f"{fixed}\n{text}" if room > 1 else fixed
 
 
 @dataclass(frozen=True, slots=True)
