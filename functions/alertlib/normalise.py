@@ -25,6 +25,7 @@ from alertlib.parse import (
 from alertlib.regions import partition_of
 from alertlib.settings import Settings
 from alertlib.severity import parse_severity
+from alertlib.text import short_line
 
 MAX_DEDUP_KEY = 255
 _STATUS = {"ALARM": Status.FIRING, "OK": Status.RESOLVED, "INSUFFICIENT_DATA": Status.INSUFFICIENT_DATA}
@@ -138,9 +139,12 @@ def _from_state_change(message: AlarmStateChange, route_severity: Severity) -> A
     if status is Status.RESOLVED and message.previous is not None and message.previous.value != "OK":
         started = message.previous.timestamp
     severity = route_severity
-    if state.actions_suppressed_by:
-        # CloudWatch itself runs no actions while suppressed (maintenance): say so, and never page for it.
-        description = f"Actions suppressed by {state.actions_suppressed_by}.\n{description}".strip()
+    suppression = short_line(state.actions_suppressed_by or "", MAX_SUPPRESSION) or None
+    suppressed_by = None
+    if suppression:
+        # CloudWatch itself runs no actions while suppressed (maintenance): the renderers say so and name the
+        # suppressor, PagerDuty gets no trigger, and it is information, not an incident.
+        suppressed_by = alarm_name(message.actions_suppressor or "") or None
         severity = Severity.INFO
     return Alert(
         id=alarm_key(message.arn),
@@ -161,7 +165,19 @@ def _from_state_change(message: AlarmStateChange, route_severity: Severity) -> A
         arn=message.arn,
         drill=state.reason.lstrip().upper().startswith("DRILL"),
         previous=_STATUS.get(message.previous.value) if message.previous else None,
+        suppressed_by=suppressed_by,
+        suppression=suppression,
     )
+
+
+MAX_SUPPRESSION = 64  # ActionsSuppressedBy is ALARM, WaitPeriod or ExtensionPeriod
+MAX_ALARM_NAME = 255  # CloudWatch's limit on an alarm name
+
+
+def alarm_name(name_or_arn: str) -> str:
+    """`ServiceMaintenanceAlarm` from its ARN or from itself: one line of at most 255 characters."""
+    name = name_or_arn.rsplit(":alarm:", 1)[-1] if name_or_arn.startswith("arn:") else name_or_arn
+    return short_line(name, MAX_ALARM_NAME)
 
 
 def _apply_insufficient_data(alert: Alert, mode: str) -> Alert:

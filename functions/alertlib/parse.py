@@ -256,6 +256,7 @@ class AlarmStateChange:
     description: str | None
     queries: tuple[MetricQuery, ...]
     alarm_rule: str | None
+    actions_suppressor: str | None = None  # configuration.actionsSuppressor: the suppressor alarm's name or ARN
 
 
 @dataclass(frozen=True, slots=True)
@@ -534,6 +535,7 @@ def _state_change(event: Mapping[str, Any], detail: Mapping[str, Any], *, via_ev
         description=_opt_str(configuration, "description"),
         queries=tuple(_query_lower(q) for q in _list(configuration, "metrics") if isinstance(q, dict)),
         alarm_rule=_opt_str(configuration, "alarmRule"),
+        actions_suppressor=_opt_str(configuration, "actionsSuppressor"),
     )
 
 

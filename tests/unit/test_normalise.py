@@ -220,12 +220,40 @@ def test_normalise_composite_alarm_from_sns() -> None:
     assert alert.summary == "rule ALARM(cpu) OR ALARM(mem); triggered by cpu"
 
 
-def test_normalise_composite_with_suppressor_says_so_and_does_not_page() -> None:
+def test_normalise_composite_with_suppressor_names_it_and_does_not_page() -> None:
     group = group_of(load_event("eventbridge-alarm-state-change-composite-with-suppressor__aws-docs.json"))
     alert = group.alerts[0]
     assert "ServerCpuTooHigh" in alert.summary
-    assert alert.description.startswith("Actions suppressed by WaitPeriod")
+    assert alert.suppressed_by == "ServiceMaintenanceAlarm"
+    assert alert.suppression == "WaitPeriod"
+    assert "suppressed" not in alert.description.lower()  # said by the renderers, not hidden in the description
     assert group.severity is Severity.INFO
+
+
+def test_normalise_suppressor_given_as_arn_is_named() -> None:
+    event = load_event("eventbridge-alarm-state-change-composite-with-suppressor__aws-docs.json")
+    arn = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:ServiceMaintenanceAlarm"
+    event["detail"]["configuration"]["actionsSuppressor"] = arn
+    event["detail"]["state"]["actionsSuppressedBy"] = "ALARM"
+    alert = group_of(event).alerts[0]
+    assert (alert.suppressed_by, alert.suppression) == ("ServiceMaintenanceAlarm", "ALARM")
+
+
+def test_normalise_suppressor_configured_but_not_suppressing_sets_nothing() -> None:
+    """`actionsSuppressor` is configuration; only `actionsSuppressedBy` says this state's actions did not run."""
+    event = load_event("eventbridge-alarm-state-change-composite-with-suppressor__aws-docs.json")
+    del event["detail"]["state"]["actionsSuppressedBy"]
+    group = group_of(event)
+    alert = group.alerts[0]
+    assert (alert.suppressed_by, alert.suppression) == (None, None)
+    assert group.severity is not Severity.INFO
+
+
+def test_normalise_suppression_without_suppressor_name_still_counts() -> None:
+    event = load_event("eventbridge-alarm-state-change-composite-with-suppressor__aws-docs.json")
+    del event["detail"]["configuration"]["actionsSuppressor"]
+    alert = group_of(event).alerts[0]
+    assert (alert.suppressed_by, alert.suppression) == (None, "WaitPeriod")
 
 
 def test_normalise_eventbridge_resolved_knows_when_it_started() -> None:

@@ -520,3 +520,11 @@ def test_split_sqs_bad_body_is_refused_alone(body: Any, reason: str) -> None:
     with pytest.raises(MalformedInput):
         parse_message(bad)
     assert isinstance(parse_message(good), AlarmNotification)
+
+
+def test_parse_composite_keeps_its_suppressor_and_the_suppression() -> None:
+    message = _only(load_event("eventbridge-alarm-state-change-composite-with-suppressor__aws-docs.json"))
+    assert isinstance(message, AlarmStateChange)
+    assert message.actions_suppressor == "ServiceMaintenanceAlarm"
+    assert message.state.actions_suppressed_by == "WaitPeriod"
+    assert message.previous is not None and message.previous.actions_suppressed_by is None
