@@ -81,7 +81,11 @@ def prepare(envelope: Envelope, settings: Settings, now: datetime) -> AlertGroup
 def render_for(destination: Destination, group: AlertGroup, settings: Settings, now: datetime) -> list[dict[str, Any]]:
     if destination is Destination.PAGERDUTY:
         return render_pagerduty(
-            group, per_alert=settings.pagerduty_grouping == "alert", insufficient_data=settings.insufficient_data
+            group,
+            per_alert=settings.pagerduty_grouping == "alert",
+            insufficient_data=settings.insufficient_data,
+            account_aliases=getattr(settings, "account_aliases", None),  # settings gain them in issue 13
+            environment=getattr(settings, "environment", None),
         )
     return [render_slack(group, now=now, max_listed=settings.max_listed_alerts)]
 

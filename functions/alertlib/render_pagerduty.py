@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from alertlib.models import Alert, AlertGroup, Link, LinkKind, Severity, Source, Status
+from alertlib.models import Alert, AlertGroup, Link, LinkKind, Metric, Severity, Source, Status
 from alertlib.text import (
     ELLIPSIS,
     clip_count,
@@ -41,6 +42,7 @@ MAX_DETAIL_ALERTS = 100
 MAX_LINKS = 10
 MAX_HREF = 8192  # PagerDuty documents no URL limit; common web servers refuse a longer request line
 MAX_LINK_TEXT = 255
+MAX_PLACE = 64  # an account's alias (the config allows 40) or number, a region
 _ROUTING_KEY_ROOM = 64  # `"routing_key":"<32 characters>",` is added by `deliver`
 _MIN_DETAILS = 1024  # bytes of custom_details that links and client_url never take
 CUT_NOTE = "details cut to fit PagerDuty's 512 KB event limit"
@@ -50,7 +52,12 @@ _STATE_WORD = {Status.FIRING: "ALARM", Status.RESOLVED: "OK", Status.INSUFFICIEN
 
 
 def render_pagerduty(
-    group: AlertGroup, *, per_alert: bool = False, insufficient_data: str = "info"
+    group: AlertGroup,
+    *,
+    per_alert: bool = False,
+    insufficient_data: str = "info",
+    account_aliases: Mapping[str, str] | None = None,
+    environment: str | None = None,
 ) -> list[dict[str, Any]]:
     """One event for the group (Alertmanager's own behaviour), or one per alert when `per_alert`.
 
@@ -60,7 +67,8 @@ def render_pagerduty(
 
     A state whose actions CloudWatch suppressed (a composite alarm during its suppressor's ALARM, wait or extension
     period) triggers nothing, as CloudWatch itself runs no action for it; its resolves still go (see `suppressed`)."""
-    events = _events(group, per_alert=per_alert, insufficient_data=insufficient_data)
+    place = _Place(account_aliases or {}, environment or None)
+    events = _events(group, place, per_alert=per_alert, insufficient_data=insufficient_data)
     if suppressed(group):
         return [event for event in events if event["event_action"] != "trigger"]
     return events
@@ -74,8 +82,8 @@ def suppressed(group: AlertGroup) -> bool:
     return group.status is not Status.RESOLVED and any(alert.suppression for alert in group.alerts)
 
 
-def _events(group: AlertGroup, *, per_alert: bool, insufficient_data: str) -> list[dict[str, Any]]:
-    shared = _Shared.of(group)  # what every event of the group reads, found once: linear in the alerts
+def _events(group: AlertGroup, place: _Place, *, per_alert: bool, insufficient_data: str) -> list[dict[str, Any]]:
+    shared = _Shared.of(group, place)  # what every event of the group reads, found once: linear in the alerts
     if per_alert and group.source is Source.ALERTMANAGER:  # the same key whether an alert is alone or not
         return [_event_for_alert(group, alert, shared) for alert in group.alerts]
     if group.status is Status.INSUFFICIENT_DATA:
@@ -105,10 +113,33 @@ class _Shared:
 
     links: dict[LinkKind, Link | None]
     drill: bool
+    place: _Place
 
     @classmethod
-    def of(cls, group: AlertGroup) -> _Shared:
-        return cls(links={kind: group.link(kind) for kind in LinkKind}, drill=group.drill)
+    def of(cls, group: AlertGroup, place: _Place) -> _Shared:
+        return cls(links={kind: group.link(kind) for kind in LinkKind}, drill=group.drill, place=place)
+
+
+@dataclass(frozen=True)
+class _Place:
+    """How an account is named: the config's alias for it (`shop-prod`), else its number; the environment's own
+    name where the alert names no account."""
+
+    aliases: Mapping[str, str]
+    environment: str | None
+
+    def account(self, alert: Alert) -> str:
+        if alert.account:
+            return short_line(self.aliases.get(alert.account) or alert.account, MAX_PLACE)
+        return short_line(self.environment or "", MAX_PLACE)
+
+    def where(self, alert: Alert) -> str:
+        """`shop-prod us-east-1`: the environment (or account) and region, each shown once."""
+        account = self.account(alert)
+        region = short_line(alert.region or "", MAX_PLACE)
+        if region and region.lower() not in account.lower():
+            return f"{account} {region}" if account else region
+        return account
 
 
 def _event_for_alert(group: AlertGroup, alert: Alert, shared: _Shared) -> dict[str, Any]:
@@ -142,11 +173,11 @@ def _trigger(group: AlertGroup, dedup_key: str, alerts: tuple[Alert, ...], share
         "event_action": "trigger",
         "dedup_key": _dedup_key(dedup_key),
         "payload": {
-            "summary": truncate(_summary(group, alerts, firing), MAX_SUMMARY, what="PagerDuty summary"),
+            "summary": truncate(_summary(group, alerts, firing, shared.place), MAX_SUMMARY, what="PagerDuty summary"),
             "source": truncate(one_line(_source(group, first)) or "unknown", MAX_SOURCE, what="PagerDuty source"),
             "severity": severity.value,
             "component": truncate(_component(first), MAX_SOURCE, what="PagerDuty component"),
-            "group": truncate(_group(group, first), MAX_SOURCE, what="PagerDuty group"),
+            "group": truncate(_group(group, first, shared.place), MAX_SOURCE, what="PagerDuty group"),
             "class": truncate(_class(first), MAX_SOURCE, what="PagerDuty class"),
             "custom_details": _details(group, alerts, shared),
         },
@@ -165,21 +196,57 @@ def _trigger(group: AlertGroup, dedup_key: str, alerts: tuple[Alert, ...], share
     return event
 
 
-def _summary(group: AlertGroup, alerts: tuple[Alert, ...], firing: list[Alert]) -> str:
+def _summary(group: AlertGroup, alerts: tuple[Alert, ...], firing: list[Alert], place: _Place) -> str:
+    """The line a phone's lock screen shows (about 110 characters of it): what broke and where first, then how.
+
+    CloudWatch: `orders-db-FreeStorageSpace (shop-prod us-east-1): 90 GiB (below 100 GiB)`: the alarm's name, the
+    environment (the account's alias) and region, then the alert's summary without the metric and the resources
+    the name already says; no state word (a trigger is always a problem; INSUFFICIENT_DATA says "no data").
+    Alertmanager keeps its own convention (`[FIRING:3] HighLatency: ... (+2 more)`)."""
     first = firing[0]
     prefix = "[DRILL] " if any(a.drill for a in alerts) else ""
     if group.source is Source.ALERTMANAGER:
         counts = f"[FIRING:{len(firing)}]" if first.status is not Status.RESOLVED else "[RESOLVED]"
         more = f" (+{len(firing) - 1} more)" if len(firing) > 1 else ""
         text = f"{prefix}{counts} {first.title}: {first.summary}{more}"
-    else:
-        where = " ".join(p for p in (first.account, first.region) if p)
-        text = f"{prefix}{_STATE_WORD[first.status]}: {first.title}"
-        if first.summary:
-            text += f": {first.summary}"
-        if where:
-            text += f" [{where}]"
-    return one_line(text) or first.title or "alert"
+        return one_line(text) or first.title or "alert"
+    name = short_line(first.title, MAX_SUMMARY)
+    where = place.where(first)
+    detail = _without_repeats(short_line(first.summary, MAX_SUMMARY), name, first.metric)
+    if first.status is Status.INSUFFICIENT_DATA and not _says_no_data(detail):
+        since = _since(first.starts_at)
+        detail = "no data" + (f" since {since}" if since else "") + (f" ({detail})" if detail else "")
+    text = prefix + (name or "alarm") + (f" ({where})" if where else "") + (f": {detail}" if detail else "")
+    return one_line(text) or "alarm"
+
+
+def _says_no_data(text: str) -> bool:
+    lowered = text.lower()
+    return "no data" in lowered or "insufficient" in lowered or "missing data" in lowered
+
+
+def _since(moment: datetime | None) -> str:
+    stamp = _rfc3339(moment)
+    return f"{stamp[11:16]} UTC" if stamp else ""
+
+
+def _without_repeats(detail: str, name: str, metric: Metric | None) -> str:
+    """The summary without what the alarm's name already says: a leading metric name (`CPUUtilization = 97.5`
+    under `orders-db-CPUUtilization` becomes `97.5`) and a trailing `on K=V, ...` whose values the name holds."""
+    if metric is None or not detail:
+        return detail
+    lowered = name.lower()
+    if metric.name and metric.name.lower() in lowered:
+        detail = re.sub(rf"^{re.escape(metric.name)}\b\s*(?:[=:]\s*)?", "", detail, count=1, flags=re.IGNORECASE)
+    values = {v.lower() for _, v in metric.dimensions if v}
+    head, found, clause = detail.rpartition(" on ")
+    if found and values:
+        parts = clause.split(", ")
+        said = {part for part in parts if (v := part.rpartition("=")[2].strip().lower()) in values and v in lowered}
+        if said:
+            kept = [part for part in parts if part not in said]
+            detail = head + (" on " + ", ".join(kept) if kept else "")
+    return detail.strip()
 
 
 def _source(group: AlertGroup, alert: Alert) -> str:
@@ -200,10 +267,10 @@ def _component(alert: Alert) -> str:
     return alert.labels.get("service") or alert.labels.get("job") or ""
 
 
-def _group(group: AlertGroup, alert: Alert) -> str:
+def _group(group: AlertGroup, alert: Alert, place: _Place) -> str:
     if group.source is Source.ALERTMANAGER:
         return alert.labels.get("cluster") or alert.labels.get("namespace") or group.receiver or ""
-    return "/".join(p for p in (alert.account, alert.region) if p)
+    return "/".join(p for p in (place.account(alert), alert.region) if p)
 
 
 def _class(alert: Alert) -> str:
