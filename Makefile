@@ -60,8 +60,10 @@ typecheck: $(STAMP)
 
 check: lint typecheck test synth-all
 
+# Ends with what the environment deploys and an estimated monthly cost, read from cdk.out (infra/summary.py).
 synth: $(STAMP) $(NODE_STAMP)
 	$(CDK) synth -c env=$(ENV) --quiet
+	@$(PY) -m infra.summary cdk.out --env $(ENV)
 
 # Every shipped environment, with no AWS credentials at all.
 synth-all: $(STAMP) $(NODE_STAMP)
