@@ -29,8 +29,12 @@ def table(findings: Iterable[Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.audit", description="Alarms that cannot fire.")
-    parser.add_argument("--env", required=True)
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.audit",
+        description="Alarms that cannot fire: stuck in INSUFFICIENT_DATA, or watching a metric with no data "
+        "(reads CloudWatch with your AWS credentials; changes nothing).",
+    )
+    parser.add_argument("--env", required=True, help="the environment (config/<env>.json) whose alarms to audit")
     parser.add_argument("--dead-after", type=float, help="hours (default: the environment's, else 24)")
     args = parser.parse_args(argv)
     from alertlib.audit import AuditError, CloudWatchReader, audit_alarms, dead_after_hours

@@ -35,6 +35,7 @@ Prints a table, then one JSON line: {"cold_start_ms", "warm_alert_us", "bare_pos
 
 from __future__ import annotations
 
+import argparse
 import compileall
 import json
 import os
@@ -393,7 +394,34 @@ def _row(rows: list[tuple[str, str, str]], name: str, value: str, goal: str = ""
     rows.append((name, value, goal))
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    global COLD_RUNS, WARM_ALERTS
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.bench",
+        description="The Slack forwarder as shipped (its synthesized asset): cold start, warm cost per alert, "
+        "peak memory. Prints a table, then one JSON line.",
+    )
+    parser.add_argument(
+        "--cold-runs",
+        type=int,
+        default=COLD_RUNS,
+        help=f"cold starts per configuration, each a fresh process (default {COLD_RUNS}; the median is reported)",
+    )
+    parser.add_argument(
+        "--warm-alerts",
+        type=int,
+        default=WARM_ALERTS,
+        help=f"single-alert events in the warm process (default {WARM_ALERTS})",
+    )
+    args = parser.parse_args(argv)
+    if args.cold_runs < 1 or args.warm_alerts < 20:
+        parser.error("--cold-runs must be at least 1 and --warm-alerts at least 20")
+    COLD_RUNS, WARM_ALERTS = args.cold_runs, args.warm_alerts
+    print(
+        f"bench: building the asset, then {COLD_RUNS} cold starts per configuration and {WARM_ALERTS} warm "
+        "alerts (a few minutes)",
+        flush=True,
+    )
     import tools  # noqa: F401 - infra/ and functions/ importable here (never in the children)
     from tools.localaws import moto_server
     from tools.standins import StandIn

@@ -8,6 +8,7 @@ would, then shows what PagerDuty and Slack received. No AWS account is needed.
 
 from __future__ import annotations
 
+import argparse
 import copy
 import json
 import sys
@@ -84,7 +85,9 @@ def describe_slack(body: dict[str, Any]) -> str:
     return header[:70] + (f"   [{' | '.join(buttons)}]" if buttons else "")
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.demo", description=__doc__.split("\n\n")[0])
+    parser.parse_args(argv)
     print("Starting the local pipeline (moto as AWS, the endpoint, both forwarders, PagerDuty and Slack stand-ins)")
     with LocalPipeline(env="dev", port=free_port(), say=lambda line: print("  " + line, flush=True)) as pipeline:
         config = pipeline.config
