@@ -1,0 +1,102 @@
+"""render_pagerduty: custom_details of an Alertmanager group read like a report, not a dump (issue 13). What every
+alert shares is said once (common labels and annotations); each of the first 20 alerts (firing first, most severe
+first) shows only what sets it apart; the rest are counted, with the range of values their labels take.
+
+Measured on `_shop(300)` (300 pods of one namespace, 16 labels, a 510-character description each): the event was
+91,566 bytes with 100 alerts listed whole, and is about 11 KB now."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alertlib.render_pagerduty import EVENT_BUDGET, MAX_DETAIL_ALERTS, render_pagerduty
+from alertlib.text import json_size
+from tests.conftest import sns_event
+from tests.unit.helpers import alertmanager, group_of
+
+COMMON = {"namespace": "shop", "container": "checkout", "cluster": "eu-prod-1", "service": "checkout"}
+
+
+def _shop(n: int) -> dict[str, Any]:
+    body = alertmanager(n)
+    for i, alert in enumerate(body["alerts"]):
+        alert["labels"].update({**COMMON, "pod": f"checkout-{i:04d}"})
+        alert["annotations"]["description"] = (f"Pod shop/checkout-{i:04d} uses over 90% of its memory limit. " * 9)[
+            :510
+        ]
+    body["commonLabels"].update(COMMON)
+    return body
+
+
+def _details(body: dict[str, Any], **kw: Any) -> dict[str, Any]:
+    [event] = render_pagerduty(group_of(sns_event(body)), **kw)
+    details: dict[str, Any] = event["payload"]["custom_details"]
+    return details
+
+
+def test_render_pagerduty_details_common_labels_once() -> None:
+    details = _details(_shop(300))
+    assert details["common_labels"]["namespace"] == "shop"
+    assert details["common_labels"]["alertname"] == "HighLatency"
+    for alert in details["alerts"]:
+        assert set(alert["labels"]) == {"instance", "pod"}  # only what sets it apart
+
+
+def test_render_pagerduty_details_about_20_alerts_and_a_count_of_the_rest() -> None:
+    details = _details(_shop(300))
+    assert len(details["alerts"]) == MAX_DETAIL_ALERTS == 20
+    assert details["alerts_not_listed"] == 280
+    assert details["not_listed_labels"]["pod"] == "checkout-0020 … checkout-0299 (280 values)"
+    assert details["firing"] == 300
+
+
+def test_render_pagerduty_details_of_300_alerts_are_small() -> None:
+    [event] = render_pagerduty(group_of(sns_event(_shop(300))))
+    assert json_size(event) < 16 * 1024  # 91,566 bytes before issue 13
+
+
+def test_render_pagerduty_details_shared_annotations_said_once() -> None:
+    details = _details(_shop(3))
+    assert details["common_annotations"]["runbook_url"] == "https://runbooks.example.com/high-latency"
+    for alert in details["alerts"]:
+        assert "runbook_url" not in alert
+        assert alert["description"].startswith("Pod shop/checkout-")  # it differs: shown, cut to 300
+        assert len(alert["description"]) <= 300
+
+
+def test_render_pagerduty_details_same_description_is_not_repeated() -> None:
+    details = _details(alertmanager(5))  # every alert says "Requests are slow."
+    assert details["common_annotations"]["description"] == "Requests are slow."
+    assert all("description" not in alert for alert in details["alerts"])
+
+
+def test_render_pagerduty_details_firing_and_most_severe_listed_first() -> None:
+    body = alertmanager(30)
+    for i, alert in enumerate(body["alerts"]):
+        alert["status"] = "resolved" if i < 15 else "firing"
+        alert["endsAt"] = "2026-11-22T03:10:00Z" if i < 15 else "0001-01-01T00:00:00Z"
+        alert["labels"]["severity"] = "warning" if i != 29 else "critical"
+    details = _details(body)
+    listed = details["alerts"]
+    assert [a["status"] for a in listed] == ["firing"] * 15 + ["resolved"] * 5
+    assert listed[0]["severity"] == "critical" and listed[0]["labels"]["instance"] == "api-29:9090"
+    assert "ends_at" in listed[-1] and "ends_at" not in listed[0]
+
+
+def test_render_pagerduty_details_one_alert_keeps_every_label() -> None:
+    body = _shop(3)
+    for event in render_pagerduty(group_of(sns_event(body)), per_alert=True):
+        [alert] = event["payload"]["custom_details"]["alerts"]
+        assert alert["labels"]["namespace"] == "shop" and alert["labels"]["alertname"] == "HighLatency"
+        assert alert["severity"] == "critical"
+
+
+def test_render_pagerduty_details_large_differing_labels_fit_512_kb() -> None:
+    body = alertmanager(150)
+    for i, alert in enumerate(body["alerts"]):
+        alert["labels"].update({f"label{j}": f"{i}-" + "v" * 2_000 for j in range(60)})
+    [event] = render_pagerduty(group_of(sns_event(body)))
+    assert json_size(event) + 64 <= EVENT_BUDGET
+    details = event["payload"]["custom_details"]
+    assert details["alerts_not_listed"] == 130
+    assert len(details["not_listed_labels"]) <= 20
