@@ -66,6 +66,16 @@ def plan_alarms(config: EnvironmentConfig) -> list[AlarmSpec]:
     return [s for s in planned if s is not None]
 
 
+def plan_notes(config: EnvironmentConfig) -> list[str]:
+    """What synth should say about alarms it deliberately leaves out."""
+    return [
+        f"ecs {s.cluster}/{s.service}: no running-task alarm (container_insights: false; turn Container Insights on "
+        "for the cluster and remove the flag to have it)"
+        for s in config.ecs
+        if not s.container_insights
+    ]
+
+
 def _apply(config: EnvironmentConfig, spec: AlarmSpec, overrides: dict[str, AlarmOverride]) -> AlarmSpec | None:
     for override in (config.defaults.get(spec.kind), overrides.get(spec.kind), overrides.get(spec.metric)):
         if override is None:
@@ -246,6 +256,8 @@ def _ecs(config: EnvironmentConfig, svc: EcsService) -> Iterator[AlarmSpec]:
             statistic="Average", evaluations=5, threshold=80.0, comparison="GreaterThanThreshold", missing="missing",
             meaning=f"ECS {svc.cluster}/{svc.service}: {word} over 80% of what the tasks reserve.", **common,
         )  # fmt: skip
+    if not svc.container_insights:
+        return
     yield _spec(
         config, kind="ecs-running-task-count", namespace="ECS/ContainerInsights", metric="RunningTaskCount",
         dimensions=dims, statistic="Average", evaluations=5, threshold=0.0, comparison="LessThanOrEqualToThreshold",

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from aws_cdk import App, Environment, Tags, Validations
+from aws_cdk import Annotations, App, Environment, Tags, Validations
 from cdk_nag import AwsSolutionsChecks
 
-from infra.alarm_specs import plan_alarms
+from infra.alarm_specs import plan_alarms, plan_notes
 from infra.config import EnvironmentConfig
 from infra.stacks.alarms import AlarmsStack, chunk
 from infra.stacks.alerting import AlertingStack
@@ -18,6 +18,8 @@ def build(app: App, config: EnvironmentConfig, *, nag: bool = True) -> list[Alar
     )
     stacks: list[AlarmsStack | AlertingStack] = [alerting]
     specs = plan_alarms(config)
+    for note in plan_notes(config):
+        Annotations.of(alerting).add_info(note)
     for service in ("rds", "elasticache", "ecs"):
         parts = chunk([s for s in specs if s.service == service])
         for index, part in enumerate(parts, start=1):

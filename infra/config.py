@@ -197,6 +197,9 @@ class EcsService(_Model):
     cluster: str = Field(pattern=r"^[a-zA-Z0-9_-]{1,255}$")
     service: str = Field(pattern=r"^[a-zA-Z0-9_-]{1,255}$")
     topic: TopicName = "critical"
+    # The running-task alarm reads Container Insights' RunningTaskCount, which exists only where the cluster has
+    # Container Insights on; false skips that alarm (synth says so) instead of leaving one that can never fire.
+    container_insights: bool = True
     overrides: Overrides = Field(default_factory=dict)
 
 

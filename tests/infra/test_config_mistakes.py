@@ -161,3 +161,20 @@ def test_config_schema_pointer_is_allowed(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", ["dev", "prod", "scale"])
 def test_config_shipped_files_have_no_mistakes(name: str) -> None:
     load_config(name)
+
+
+def test_config_ecs_without_container_insights_skips_the_running_task_alarm(tmp_path: Path) -> None:
+    from infra.alarm_specs import plan_alarms, plan_notes
+
+    ecs = copy.deepcopy(VALID["ecs"])
+    ecs[0]["container_insights"] = False
+    _load(tmp_path, _with(ecs=ecs))
+    config = load_config("broken", tmp_path)
+    kinds = {(s.resource, s.kind) for s in plan_alarms(config)}
+    assert ("web-api", "ecs-running-task-count") not in kinds
+    assert ("web-worker", "ecs-running-task-count") in kinds
+    assert ("web-api", "ecs-cpu-utilization") in kinds
+    assert plan_notes(config) == [
+        "ecs web/api: no running-task alarm (container_insights: false; turn Container Insights on for the cluster "
+        "and remove the flag to have it)"
+    ]
