@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from alertlib.units import describe_condition
+
 
 class Status(enum.StrEnum):
     FIRING = "firing"
@@ -70,9 +72,15 @@ class Metric:
     evaluation_periods: int | None = None
     datapoints_to_alarm: int | None = None
     treat_missing_data: str | None = None
+    value: float | None = None  # the value seen, from the reason (the newest datapoint)
+    band: tuple[float | None, float | None] | None = None  # an anomaly band seen: (lower, upper), from the reason
+    inputs: tuple[str, ...] = ()  # metric math: each metric the expression reads, `m1: AWS/EC2 NetworkOut ...`
 
     def describe(self) -> str:
-        """`AWS/RDS CPUUtilization (DBInstanceIdentifier=db-1) Average/60s`, or the expression."""
+        """`AWS/RDS CPUUtilization (DBInstanceIdentifier=db-1) Average/60s`; metric math: the expression and every
+        metric it reads, `m1+m2 (Errors) from m1: AWS/Lambda Errors (FunctionName=a) Sum/60s; m2: ...`."""
+        if self.expression and self.inputs:
+            return f"{self.expression} from " + "; ".join(self.inputs)
         parts: list[str] = []
         if self.namespace or self.name:
             parts.append(" ".join(p for p in (self.namespace, self.name) if p))
@@ -87,26 +95,8 @@ class Metric:
         return " ".join(parts)
 
     def describe_threshold(self) -> str:
-        if self.threshold is None and not self.comparison:
-            return ""
-        comparison = _COMPARISON_WORDS.get(self.comparison or "", self.comparison or "") or "threshold"
-        value = "" if self.threshold is None else f"{self.threshold:g}"
-        text = " ".join(p for p in (comparison, value) if p)
-        if self.evaluation_periods:
-            dta = self.datapoints_to_alarm or self.evaluation_periods
-            text += f" for {dta} of {self.evaluation_periods} periods"
-        return text
-
-
-_COMPARISON_WORDS = {
-    "GreaterThanOrEqualToThreshold": ">=",
-    "GreaterThanThreshold": ">",
-    "LessThanThreshold": "<",
-    "LessThanOrEqualToThreshold": "<=",
-    "LessThanLowerOrGreaterThanUpperThreshold": "outside the band",
-    "LessThanLowerThreshold": "below the band",
-    "GreaterThanUpperThreshold": "above the band",
-}
+        """The condition in words, `above 90 % for 5 of 5 periods of 1 min` (see `units.describe_condition`)."""
+        return describe_condition(self)
 
 
 @dataclass(frozen=True, slots=True)

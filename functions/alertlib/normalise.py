@@ -7,7 +7,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from urllib.parse import quote
 
 from alertlib.errors import NotAStateChange
@@ -25,7 +25,8 @@ from alertlib.parse import (
 from alertlib.regions import partition_of
 from alertlib.settings import Settings
 from alertlib.severity import parse_severity
-from alertlib.text import short_line
+from alertlib.text import alarm_names, short_line
+from alertlib.units import REASON_COMPARISONS, describe_reading, is_band
 
 MAX_DEDUP_KEY = 255
 _STATUS = {"ALARM": Status.FIRING, "OK": Status.RESOLVED, "INSUFFICIENT_DATA": Status.INSUFFICIENT_DATA}
@@ -38,7 +39,6 @@ _LINK_LINE = re.compile(
     r"<?(?P<url>https?://[^\s>|]+)>?[ \t]*$",
     re.I | re.M,
 )
-_REASON_VALUE = re.compile(r"\[(?P<value>-?[\d.]+(?:[eE][-+]?\d+)?) \(")
 _LINK_TAGS = {
     LinkKind.RUNBOOK: ("runbook", "runbook_url", "runbook-url", "playbook"),
     LinkKind.DASHBOARD: ("dashboard", "dashboard_url", "dashboard-url"),
@@ -85,12 +85,14 @@ def _from_notification(message: AlarmNotification, route_severity: Severity) -> 
     partition = arn.get("partition") or (partition_of(region) if region else None)
     status = _STATUS[message.new_state]
     metric = _trigger_metric(message.trigger) if message.trigger else None
+    if metric is not None:
+        metric = _with_reading(metric, message.reason, {})
     description, links = _split_description(message.description)
     links += _tag_links(message.tags)
     severity = parse_severity(message.tags.get("severity") or message.tags.get("Severity")) or route_severity
-    summary = _alarm_summary(
-        metric, message.reason, message.alarm_rule, [arn for arn, _ in message.triggering_children if _]
-    )
+    children = [arn for arn, state in message.triggering_children if arn and state.upper() != "OK"]
+    children = children or [arn for arn, _ in message.triggering_children if arn]
+    summary = _alarm_summary(metric, status, message.alarm_rule, children, message.changed_at)
     return Alert(
         id=alarm_key(message.arn or _key_without_arn(message)),
         source=Source.CLOUDWATCH,
@@ -120,21 +122,17 @@ def _from_state_change(message: AlarmStateChange, route_severity: Severity) -> A
     status = _STATUS[state.value]
     metric = _queries_metric(message.queries, None)
     if metric is not None:
-        threshold = state.reason_data.get("threshold")
         statistic = state.reason_data.get("statistic")
-        metric = Metric(
-            namespace=metric.namespace,
-            name=metric.name,
-            dimensions=metric.dimensions,
+        metric = replace(
+            metric,
             statistic=metric.statistic or (statistic if isinstance(statistic, str) else None),
-            period=metric.period,
-            threshold=_finite(threshold),
-            expression=metric.expression,
-            unit=metric.unit,
+            threshold=_finite(state.reason_data.get("threshold")),
+            comparison=_reason_comparison(state.reason),
         )
+        metric = _with_reading(metric, state.reason, state.reason_data)
     description, links = _split_description(message.description)
     children = _triggering_alarms(state.reason_data)
-    summary = _alarm_summary(metric, state.reason, message.alarm_rule, children)
+    summary = _alarm_summary(metric, status, message.alarm_rule, children, state.timestamp)
     started = state.timestamp
     if status is Status.RESOLVED and message.previous is not None and message.previous.value != "OK":
         started = message.previous.timestamp
@@ -222,13 +220,14 @@ def _bare_metric(trigger: Trigger) -> Metric:
 
 
 def _queries_metric(queries: tuple[MetricQuery, ...], trigger: Trigger | None) -> Metric | None:
-    """Metric math and anomaly detection: the expression that returns data, over the first metric it reads."""
+    """Metric math and anomaly detection: the expression that returns data, over every metric it reads (an anomaly
+    band: the metric it watches)."""
     if not queries:
         return None
     stats = [q for q in queries if q.name or q.namespace]
     band = next(
         (q for q in queries if trigger and trigger.threshold_metric_id and q.id == trigger.threshold_metric_id), None
-    )
+    ) or next((q for q in queries if (q.expression or "").lstrip().upper().startswith(_BAND)), None)
     returned = next((q for q in queries if q.return_data and q.expression and q is not band), None)
     expression = band.expression if band else (returned.expression if returned else None)
     if returned and returned.label and expression and band is None:
@@ -236,6 +235,11 @@ def _queries_metric(queries: tuple[MetricQuery, ...], trigger: Trigger | None) -
     first = stats[0] if stats else None
     if len(queries) == 1 and first is not None:
         expression = None
+    inputs: tuple[str, ...] = ()
+    if expression and band is None:
+        inputs = tuple(short_line(_describe_query(q), MAX_INPUT) for q in stats[:MAX_INPUTS])
+        if len(stats) > MAX_INPUTS:
+            inputs += (f"and {len(stats) - MAX_INPUTS} more",)
     return Metric(
         namespace=first.namespace if first else None,
         name=first.name if first else (returned.label if returned else None),
@@ -249,27 +253,139 @@ def _queries_metric(queries: tuple[MetricQuery, ...], trigger: Trigger | None) -
         evaluation_periods=trigger.evaluation_periods if trigger else None,
         datapoints_to_alarm=trigger.datapoints_to_alarm if trigger else None,
         treat_missing_data=trigger.treat_missing_data if trigger else None,
+        inputs=inputs,
     )
 
 
-def _alarm_summary(metric: Metric | None, reason: str, alarm_rule: str | None, children: list[str]) -> str:
-    """What broke and how badly, in one line: `CPUUtilization = 99.5 (> 90) on DBInstanceIdentifier=db-1`."""
+_BAND = "ANOMALY_DETECTION_BAND"
+MAX_INPUTS = 10  # CloudWatch allows 10 metrics in an alarm's metric math
+MAX_INPUT = 300
+
+
+def _describe_query(query: MetricQuery) -> str:
+    """`m1: AWS/EC2 NetworkOut (InstanceId=i-1) Average/60s`."""
+    metric = Metric(
+        namespace=query.namespace, name=query.name, dimensions=query.dimensions, statistic=query.stat,
+        period=query.period,
+    )  # fmt: skip
+    return f"{query.id}: {metric.describe()}" if query.id else metric.describe()
+
+
+# What CloudWatch's reasons say: `... datapoints [97.5 (22/11/26 02:55:00), ...] were greater than the threshold
+# (90.0)`, `... was less than the lower thresholds [0.02] or greater than the upper thresholds [0.30]`.
+_NUMBER = r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?"
+_REASON_VALUE = re.compile(r"\[(?P<value>" + _NUMBER + r") \(")
+_REASON_LOWER = re.compile(r"lower thresholds? \[(?P<value>" + _NUMBER + r")")
+_REASON_UPPER = re.compile(r"upper thresholds? \[(?P<value>" + _NUMBER + r")")
+_REASON_COMPARISON = re.compile(
+    r"\b(?:was|were) (?:not )?(?P<words>greater than or equal to|less than or equal to|greater than|less than) "
+    r"the threshold\b"
+)
+_MAX_REASON_SCAN = 2000  # the numbers are in the reason's first sentence; a long reason is not scanned past this
+
+
+def _reason_comparison(reason: str) -> str | None:
+    """The comparison operator a reason spells out (EventBridge events carry no `ComparisonOperator`)."""
+    match = _REASON_COMPARISON.search(reason[:_MAX_REASON_SCAN])
+    if not match:
+        return None
+    return dict(REASON_COMPARISONS).get(match.group("words"))
+
+
+def _with_reading(metric: Metric, reason: str, reason_data: Mapping[str, object]) -> Metric:
+    """The value seen and an anomaly band, from the reason (else from EventBridge's reasonData)."""
+    head = reason[:_MAX_REASON_SCAN]
+    value = _reason_number(_REASON_VALUE, head)
+    if value is None:
+        value = _last_number(reason_data.get("recentDatapoints"))
+    lower = _reason_number(_REASON_LOWER, head)
+    upper = _reason_number(_REASON_UPPER, head)
+    if lower is None:
+        lower = _last_number(reason_data.get("recentLowerThresholds"))
+    if upper is None:
+        upper = _last_number(reason_data.get("recentUpperThresholds"))
+    band = (lower, upper) if lower is not None or upper is not None else None
+    if metric.comparison is None and band is not None:
+        metric = replace(metric, comparison=_BAND_COMPARISON[(lower is not None, upper is not None)])
+    return replace(metric, value=value, band=band)
+
+
+_BAND_COMPARISON = {
+    (True, True): "LessThanLowerOrGreaterThanUpperThreshold",
+    (True, False): "LessThanLowerThreshold",
+    (False, True): "GreaterThanUpperThreshold",
+}
+
+
+def _reason_number(pattern: re.Pattern[str], text: str) -> float | None:
+    match = pattern.search(text)
+    if not match:
+        return None
+    try:
+        number = float(match.group("value"))
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _last_number(values: object) -> float | None:
+    if not isinstance(values, list) or not values:
+        return None
+    return _finite(values[-1])
+
+
+def _alarm_summary(
+    metric: Metric | None, status: Status, alarm_rule: str | None, children: list[str], changed: datetime | None
+) -> str:
+    """What broke and how badly, in one line that follows the state:
+    `CPUUtilization 97.5 % (alarm above 90 %) on orders-db`, `Recovered: CPUUtilization 40 % (alarm above 90 %) on
+    orders-db`, `No data for CPUUtilization on orders-db since 2026-11-22 02:55 UTC`, `Triggered by ServerCpuTooHigh
+    (rule ALARM(ServerCpuTooHigh) OR ALARM(Other))`. Alarms are named, never given by ARN."""
+    since = (
+        f" since {changed.astimezone(UTC).strftime('%Y-%m-%d %H:%M UTC')}" if changed and _printable(changed) else ""
+    )
     if metric is not None and (metric.name or metric.expression):
-        what = metric.expression or metric.name or ""  # metric math: the value is the expression's
-        value = _reason_value(reason)
-        bound = metric.describe_threshold().split(" for ")[0]
-        line = what
-        if value:
-            line += f" = {value}"
-        if bound:
-            line += f" ({bound})" if value else f" {bound}"
-        if metric.dimensions:
-            line += " on " + ", ".join(f"{k}={v}" for k, v in metric.dimensions)
-        return line
-    if alarm_rule:
-        names = ", ".join(child.rsplit(":alarm:", 1)[-1] for child in children[:3])
-        return f"rule {alarm_rule}" + (f"; triggered by {names}" if names else "")
-    return reason.split(". ", maxsplit=1)[0] if reason else ""
+        what = metric.name if is_band(metric) and metric.name else (metric.expression or metric.name or "")
+        where = _where(metric.dimensions)
+        if status is Status.INSUFFICIENT_DATA:
+            return f"No data for {what}{where}{since}"
+        reading = describe_reading(metric)
+        line = f"{what} {reading}".strip() + where
+        return f"Recovered: {line}" if status is Status.RESOLVED else line
+    if alarm_rule is not None or children:
+        names = [alarm_name(child) for child in children[:3]]
+        more = f" and {len(children) - 3} more" if len(children) > 3 else ""
+        rule = f"rule {short_line(alarm_names(alarm_rule), MAX_RULE)}" if alarm_rule else ""
+        if status is Status.INSUFFICIENT_DATA:
+            return f"No data{since}" + (f" ({rule})" if rule else "")
+        if status is Status.RESOLVED:
+            return "Recovered" + (f" ({rule})" if rule else "")
+        if names:
+            return f"Triggered by {', '.join(names)}{more}" + (f" ({rule})" if rule else "")
+        return rule[:1].upper() + rule[1:]
+    if status is Status.INSUFFICIENT_DATA:
+        return f"No data{since}"
+    return ""
+
+
+MAX_RULE = 500  # a composite's rule in a summary; the renderers cut further
+
+
+def _where(dimensions: tuple[tuple[str, str], ...]) -> str:
+    """` on orders-db` for one dimension, ` on ClusterName=prod, ServiceName=web` for more."""
+    if not dimensions:
+        return ""
+    if len(dimensions) == 1:
+        return f" on {dimensions[0][1]}"
+    return " on " + ", ".join(f"{k}={v}" for k, v in dimensions)
+
+
+def _printable(moment: datetime) -> bool:
+    try:
+        moment.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return False
+    return True
 
 
 def _finite(value: object) -> float | None:
@@ -281,16 +397,6 @@ def _finite(value: object) -> float | None:
     except OverflowError:
         return None
     return number if math.isfinite(number) else None
-
-
-def _reason_value(reason: str) -> str:
-    match = _REASON_VALUE.search(reason)
-    if not match:
-        return ""
-    try:
-        return f"{float(match.group('value')):.4g}"
-    except ValueError:
-        return ""
 
 
 def _triggering_alarms(reason_data: Mapping[str, object]) -> list[str]:

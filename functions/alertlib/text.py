@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -55,6 +56,16 @@ def fit_mrkdwn(text: str, limit: int, *, what: str = "mrkdwn") -> str:
         out.append(piece)
         used += len(piece)
     return "".join(out) + ELLIPSIS
+
+
+_ALARM_ARN_PREFIX = re.compile(r"\barn:aws[\w-]*:cloudwatch:[\w-]*:\d*:alarm:")
+
+
+def alarm_names(text: str) -> str:
+    """Alarms named, not given by ARN: `arn:aws:cloudwatch:us-east-1:123456789012:alarm:ServerCpuTooHigh` becomes
+    `ServerCpuTooHigh` (composite rules and reasons name their children by ARN; the account and region are the
+    alert's own, shown once elsewhere)."""
+    return _ALARM_ARN_PREFIX.sub("", text) if "arn:" in text else text
 
 
 def one_line(text: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -169,7 +170,7 @@ def test_normalise_metric_and_summary_say_what_broke_and_how_bad() -> None:
     assert alert.metric.statistic == "Average"
     assert alert.metric.threshold == 90.0
     assert alert.metric.comparison == "GreaterThanThreshold"
-    assert alert.summary == "CPUUtilization = 97.5 (> 90) on DBInstanceIdentifier=orders-db"
+    assert alert.summary == "CPUUtilization 97.5 % (alarm above 90 %) on orders-db"
 
 
 def test_normalise_metric_math_shows_the_expression_over_its_metric() -> None:
@@ -217,7 +218,7 @@ def test_normalise_composite_alarm_from_sns() -> None:
     ]
     alert = group_of(sns_event(body)).alerts[0]
     assert alert.metric is None
-    assert alert.summary == "rule ALARM(cpu) OR ALARM(mem); triggered by cpu"
+    assert alert.summary == "Triggered by cpu (rule ALARM(cpu) OR ALARM(mem))"
 
 
 def test_normalise_composite_with_suppressor_names_it_and_does_not_page() -> None:
@@ -396,3 +397,181 @@ def test_normalise_alarm_named_with_trailing_space_has_one_key_with_and_without_
     without = group_of(sns_event(_no_arn(name=name)))
     with_arn = group_of(sns_event(alarm(name=name)))
     assert without.dedup_key == with_arn.dedup_key
+
+
+# -- Summaries follow the state and the kind of alarm (issue 13) ------------------------------------------------
+
+ANOMALY_EVENT = {
+    "version": "0",
+    "id": "daafc9f1-bddd-c6c9-83af-74971fcfc4ef",
+    "detail-type": "CloudWatch Alarm State Change",
+    "source": "aws.cloudwatch",
+    "account": "123456789012",
+    "time": "2019-10-03T16:00:04Z",
+    "region": "us-east-1",
+    "resources": ["arn:aws:cloudwatch:us-east-1:123456789012:alarm:EC2 CPU Utilization Anomaly"],
+    "detail": {
+        "alarmName": "EC2 CPU Utilization Anomaly",
+        "state": {
+            "value": "ALARM",
+            "reason": "Thresholds Crossed: 1 out of the last 1 datapoints [0.0 (03/10/19 15:58:00)] was less than the "
+            "lower thresholds [0.020599444741798756] or greater than the upper thresholds [0.3006915352732461] "
+            "(minimum 1 datapoint for OK -> ALARM transition).",
+            "reasonData": '{"version":"1.0","period":60,"recentDatapoints":[0.0],'
+            '"recentLowerThresholds":[0.020599444741798756],"recentUpperThresholds":[0.3006915352732461]}',
+            "timestamp": "2019-10-03T16:00:04.653+0000",
+        },
+        "previousState": {"value": "OK", "reason": "ok", "timestamp": "2019-10-03T15:59:04.672+0000"},
+        "configuration": {
+            "description": "Goes into alarm if CPU Utilization is out of band",
+            "metrics": [
+                {
+                    "id": "m1",
+                    "metricStat": {
+                        "metric": {
+                            "namespace": "AWS/EC2",
+                            "name": "CPUUtilization",
+                            "dimensions": {"InstanceId": "i-12345678901234567"},
+                        },
+                        "period": 60,
+                        "stat": "Average",
+                    },
+                    "returnData": True,
+                },
+                {
+                    "id": "ad1",
+                    "expression": "ANOMALY_DETECTION_BAND(m1, 0.8)",
+                    "label": "CPUUtilization (expected)",
+                    "returnData": True,
+                },
+            ],
+        },
+    },
+}
+
+
+def test_normalise_anomaly_event_shows_the_band_and_the_value_of_the_metric() -> None:
+    alert = group_of(copy.deepcopy(ANOMALY_EVENT)).alerts[0]
+    assert alert.metric is not None
+    assert alert.metric.band == (0.020599444741798756, 0.3006915352732461)
+    assert alert.metric.value == 0.0
+    assert alert.summary == ("CPUUtilization 0 % (alarm outside the band 0.0206 % to 0.301 %) on i-12345678901234567")
+
+
+def test_normalise_anomaly_band_from_reason_data_when_the_reason_has_none() -> None:
+    event = copy.deepcopy(ANOMALY_EVENT)
+    event["detail"]["state"]["reason"] = "Thresholds Crossed"
+    alert = group_of(event).alerts[0]
+    assert alert.metric is not None and alert.metric.band == (0.020599444741798756, 0.3006915352732461)
+    assert "0.0206 % to 0.301 %" in alert.summary
+
+
+def test_normalise_anomaly_one_sided_band() -> None:
+    body = alarm(
+        reason="Thresholds Crossed: 1 out of the last 1 datapoints [239.0 (25/07/24 07:21:00)] was greater "
+        "than the upper thresholds [225.71426732099445] (minimum 1 datapoint for OK -> ALARM transition)."
+    )
+    body["Trigger"] = {
+        "Period": 60,
+        "EvaluationPeriods": 1,
+        "ComparisonOperator": "GreaterThanUpperThreshold",
+        "ThresholdMetricId": "ad1",
+        "Metrics": [
+            {"Id": "m1", "ReturnData": True, "MetricStat": {"Metric": {"Namespace": "AWS/Lambda",
+             "MetricName": "Errors", "Dimensions": [{"name": "FunctionName", "value": "orders"}]},
+             "Period": 60, "Stat": "Sum"}},
+            {"Id": "ad1", "Expression": "ANOMALY_DETECTION_BAND(m1, 2)", "ReturnData": True},
+        ],
+    }  # fmt: skip
+    alert = group_of(sns_event(body)).alerts[0]
+    assert alert.summary == "Errors 239 (alarm above the band (upper bound 226)) on orders"
+
+
+def test_normalise_eventbridge_threshold_has_its_direction_from_the_reason() -> None:
+    alert = group_of(load_event("eventbridge-alarm-state-change-single-metric__aws-docs.json")).alerts[0]
+    assert alert.metric is not None
+    assert alert.metric.comparison == "GreaterThanThreshold"
+    assert alert.metric.describe_threshold() == "above 50 %"
+    assert alert.summary == "CPUUtilization 99.5 % (alarm above 50 %) on i-12345678901234567"
+
+
+@pytest.mark.parametrize(
+    ("words", "comparison"),
+    [
+        ("greater than or equal to", "GreaterThanOrEqualToThreshold"),
+        ("less than or equal to", "LessThanOrEqualToThreshold"),
+        ("greater than", "GreaterThanThreshold"),
+        ("less than", "LessThanThreshold"),
+        ("not less than", "LessThanThreshold"),
+    ],
+)
+def test_normalise_eventbridge_comparison_words(words: str, comparison: str) -> None:
+    event = load_event("eventbridge-alarm-state-change-single-metric__aws-docs.json")
+    event["detail"]["state"]["reason"] = (
+        f"Threshold Crossed: 1 out of the last 1 datapoints [99.5 (02/10/19 16:59:00)] was {words} the threshold (50.0)"
+    )
+    alert = group_of(event).alerts[0]
+    assert alert.metric is not None and alert.metric.comparison == comparison
+
+
+def test_normalise_metric_math_shows_every_metric_it_reads() -> None:
+    body = alarm()
+    body["Trigger"] = {
+        "Period": 60,
+        "EvaluationPeriods": 1,
+        "ComparisonOperator": "GreaterThanThreshold",
+        "Threshold": 5.0,
+        "Metrics": [
+            {"Id": "e1", "Expression": "100*(m1/m2)", "Label": "Error rate", "ReturnData": True},
+            {"Id": "m1", "ReturnData": False, "MetricStat": {"Metric": {"Namespace": "AWS/Lambda",
+             "MetricName": "Errors", "Dimensions": [{"name": "FunctionName", "value": "orders"}]},
+             "Period": 60, "Stat": "Sum"}},
+            {"Id": "m2", "ReturnData": False, "MetricStat": {"Metric": {"Namespace": "AWS/Lambda",
+             "MetricName": "Invocations", "Dimensions": [{"name": "FunctionName", "value": "orders"}]},
+             "Period": 60, "Stat": "Sum"}},
+        ],
+    }  # fmt: skip
+    alert = group_of(sns_event(body)).alerts[0]
+    assert alert.metric is not None
+    described = alert.metric.describe()
+    assert "100*(m1/m2) (Error rate)" in described
+    assert "m1: AWS/Lambda Errors (FunctionName=orders) Sum/60s" in described
+    assert "m2: AWS/Lambda Invocations (FunctionName=orders) Sum/60s" in described
+    assert alert.summary.startswith("100*(m1/m2) (Error rate) 97.5 (alarm above 5)")
+
+
+def test_normalise_recovery_says_it_recovered() -> None:
+    reason = "Threshold Crossed: 1 datapoint [40.0 (22/11/26 03:10:00)] was not greater than the threshold (90.0)."
+    alert = group_of(sns_event(alarm(state="OK", reason=reason))).alerts[0]
+    assert alert.summary == "Recovered: CPUUtilization 40 % (alarm above 90 %) on orders-db"
+
+
+def test_normalise_insufficient_data_says_no_data_and_since_when() -> None:
+    alert = group_of(
+        sns_event(alarm(state="INSUFFICIENT_DATA", reason="Insufficient Data: 1 datapoint was unknown."))
+    ).alerts[0]
+    assert alert.summary == "No data for CPUUtilization on orders-db since 2026-11-22 02:55 UTC"
+
+
+def test_normalise_composite_names_its_children_never_their_arns() -> None:
+    body = alarm(name="svc-composite")
+    del body["Trigger"]
+    arn = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:"
+    body["AlarmRule"] = f'ALARM("{arn}ServerCpuTooHigh") OR ALARM({arn}TotalNetworkTrafficTooHigh)'
+    body["TriggeringChildren"] = [
+        {"Arn": f"{arn}TotalNetworkTrafficTooHigh", "State": {"Value": "OK", "Timestamp": "x"}},
+        {"Arn": f"{arn}ServerCpuTooHigh", "State": {"Value": "ALARM", "Timestamp": "x"}},
+    ]
+    alert = group_of(sns_event(body)).alerts[0]
+    assert alert.summary.startswith("Triggered by ServerCpuTooHigh (rule ")
+    assert "arn:" not in alert.summary
+
+
+@pytest.mark.parametrize(("state", "start"), [("OK", "Recovered"), ("INSUFFICIENT_DATA", "No data since ")])
+def test_normalise_composite_summary_follows_the_state(state: str, start: str) -> None:
+    body = alarm(name="svc-composite", state=state)
+    del body["Trigger"]
+    body["AlarmRule"] = "ALARM(cpu) OR ALARM(mem)"
+    alert = group_of(sns_event(body)).alerts[0]
+    assert alert.summary.startswith(start)
+    assert "ALARM(cpu) OR ALARM(mem)" in alert.summary

@@ -66,7 +66,7 @@ def test_pagerduty_trigger_carries_what_where_how_bad_and_next_steps() -> None:
     assert "97.5" in payload["summary"]
     assert payload["timestamp"] == "2026-11-22T02:55:00.000Z"
     details = payload["custom_details"]
-    assert details["threshold"] == "> 90 for 5 of 5 periods"
+    assert details["threshold"] == "above 90 % for 5 of 5 periods of 60 s"
     assert details["reason"].startswith("Threshold Crossed")
     assert details["metric"].startswith("AWS/RDS CPUUtilization")
     texts = [link["text"] for link in event["links"]]
@@ -176,7 +176,7 @@ def test_slack_message_has_header_fields_reason_buttons_and_colour() -> None:
     fields = {f["text"].split("\n")[0]: f["text"].split("\n", 1)[1] for b in blocks for f in b.get("fields", [])}
     assert fields["*Severity*"] == "CRITICAL"
     assert fields["*Account · Region*"] == "123456789012 · us-east-1"
-    assert fields["*Threshold*"] == "&gt; 90 for 5 of 5 periods"
+    assert fields["*Threshold*"] == "above 90 % for 5 of 5 periods of 60 s"
     assert fields["*Started*"].startswith("<!date^")
     assert fields["*Firing for*"] == "5m 0s"
     assert any("*Reason*" in b.get("text", {}).get("text", "") for b in blocks)
