@@ -234,22 +234,29 @@ def _since(moment: datetime | None) -> str:
 
 
 def _without_repeats(detail: str, name: str, metric: Metric | None) -> str:
-    """The summary without what the alarm's name already says: a leading metric name (`CPUUtilization = 97.5`
-    under `orders-db-CPUUtilization` becomes `97.5`) and a trailing `on K=V, ...` whose values the name holds."""
+    """The summary without what the alarm's name already says: the metric's name (`CPUUtilization 97.5 %` under
+    `orders-db-CPUUtilization` becomes `97.5 %`, `No data for CPUUtilization since` becomes `No data since`) and
+    an `on K=V, ...` clause whose values the name holds (`on orders-db`)."""
     if metric is None or not detail:
         return detail
     lowered = name.lower()
     if metric.name and metric.name.lower() in lowered:
-        detail = re.sub(rf"^{re.escape(metric.name)}\b\s*(?:[=:]\s*)?", "", detail, count=1, flags=re.IGNORECASE)
+        metric_name = re.escape(metric.name)
+        detail = re.sub(rf"^{metric_name}\b\s*(?:[=:]\s*)?", "", detail, count=1, flags=re.IGNORECASE)
+        detail = re.sub(rf"^(no data) for {metric_name}\b", r"\1", detail, count=1, flags=re.IGNORECASE)
     values = {v.lower() for _, v in metric.dimensions if v}
-    head, found, clause = detail.rpartition(" on ")
-    if found and values:
-        parts = clause.split(", ")
+    clause = _ON_CLAUSE.search(detail) if values else None
+    if clause is not None:
+        parts = clause.group("dims").split(", ")
         said = {part for part in parts if (v := part.rpartition("=")[2].strip().lower()) in values and v in lowered}
         if said:
             kept = [part for part in parts if part not in said]
-            detail = head + (" on " + ", ".join(kept) if kept else "")
-    return detail.strip()
+            rest = " on " + ", ".join(kept) if kept else ""
+            detail = detail[: clause.start()] + rest + detail[clause.end() :]
+    return one_line(detail)
+
+
+_ON_CLAUSE = re.compile(r" on (?P<dims>[^()]+?)(?= since | \(|$)")
 
 
 def _source(group: AlertGroup, alert: Alert) -> str:

@@ -115,3 +115,9 @@ def test_render_pagerduty_summary_of_every_sample(sample: str) -> None:
             assert 1 <= len(summary) <= MAX_SUMMARY
             assert not summary.startswith(("ALARM", "OK:", "INSUFFICIENT"))
             assert "(123456789012" not in summary
+
+
+def test_render_pagerduty_summary_no_data_does_not_repeat_the_name() -> None:
+    summary = _summary(sns_event(alarm(name="prod-rds-orders-db-CPUUtilization", state="INSUFFICIENT_DATA")))
+    assert summary.count("CPUUtilization") == 1 and summary.count("orders-db") == 1
+    assert "no data since" in summary.lower()
