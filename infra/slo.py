@@ -306,6 +306,9 @@ class SloDefinition(_Model):
     def threshold(self, window: BurnWindow) -> float:
         return threshold(self.objective, window)
 
+    def alarm_threshold(self, window: BurnWindow) -> float:
+        return alarm_threshold(self.objective, window)
+
     def description_line(self, window: BurnWindow) -> str:
         return description_line(self, window)
 
@@ -318,6 +321,20 @@ def threshold(objective: float, window: BurnWindow) -> float:
     14.4 x 0.1 % is 0.0144 exactly as written (a ratio that equals it alerts: both sides compare with >=)."""
     exact = Decimal(str(window.burn_rate)) * (Decimal(100) - Decimal(str(objective))) / Decimal(100)
     return float(exact)
+
+
+# Alarms and rules compare the error ratio with `threshold - TOLERANCE`: a ratio computed in floating point that is
+# the threshold in exact arithmetic can come out an ulp below it (Prometheus gives 0.005999999999999999 for a 6x
+# burn over a full 6h window), and "a 6x burn pages within six hours" must not hang on rounding. 1e-12 is far below
+# any error ratio that matters (a millionth of a 99.9999 % SLO's budget).
+TOLERANCE = Decimal("1e-12")
+
+
+def alarm_threshold(objective: float, window: BurnWindow) -> float:
+    """The number CloudWatch alarms (`GreaterThanOrEqualToThreshold`) and Prometheus rules (`>=`) compare the error
+    ratio with: `threshold` less `TOLERANCE` (0.006 -> 0.005999999999)."""
+    exact = Decimal(str(window.burn_rate)) * (Decimal(100) - Decimal(str(objective))) / Decimal(100)
+    return float(exact - TOLERANCE)
 
 
 def objective_text(objective: float) -> str:
@@ -436,7 +453,7 @@ def evaluate(objective: float, windows: Sequence[BurnWindow], series: Sequence[t
     At the end of each minute, a window's error ratio is (total - good) / total summed over its last `W` minutes
     (fewer at the start of the series: what Prometheus' `rate` and CloudWatch see of a young metric); a minute
     without events adds nothing, and a window without events has no ratio (does not alert). A pair alerts when the
-    ratio over both its windows is >= `threshold`. Comparison is exact: bad x 10^k >= threshold x total x 10^k.
+    ratio over both its windows is >= `alarm_threshold` (as alarms and rules compare), computed exactly in decimal.
     """
     bad_sum = [0]
     total_sum = [0]
@@ -455,7 +472,7 @@ def evaluate(objective: float, windows: Sequence[BurnWindow], series: Sequence[t
     firing: dict[str, tuple[int, ...]] = {}
     transitions: list[Transition] = []
     for window in windows:
-        limit = Decimal(str(window.burn_rate)) * (Decimal(100) - Decimal(str(objective))) / Decimal(100)
+        limit = Decimal(str(window.burn_rate)) * (Decimal(100) - Decimal(str(objective))) / Decimal(100) - TOLERANCE
         on: list[int] = []
         was = False
         for minute in range(len(series)):
