@@ -31,6 +31,7 @@ from alertlib.text import (
     short_line,
     truncate,
 )
+from alertlib.units import format_value, metric_unit
 
 MAX_SUMMARY = 1024
 MAX_EVENT_BYTES = 512 * 1024  # PagerDuty's limit as the stand-in reads it (KiB)
@@ -302,11 +303,16 @@ def _details(group: AlertGroup, alerts: tuple[Alert, ...], shared: _Shared) -> d
             details["description"] = _clip(first.description)
         if first.metric is not None:
             details["metric"] = _clip(first.metric.describe())
+            if first.metric.value is not None:
+                details["value"] = _clip(format_value(first.metric.value, metric_unit(first.metric)))
             threshold = first.metric.describe_threshold()
             if threshold:
                 details["threshold"] = _clip(threshold)
             if first.metric.treat_missing_data:
                 details["treat_missing_data"] = _clip(first.metric.treat_missing_data)
+        environment = shared.place.account(first)
+        if environment and environment != first.account:
+            details["environment"] = environment
         details["account"] = _clip(first.account) or None
         details["region"] = _clip(first.region) or None
         if first.arn:

@@ -7,12 +7,14 @@ Measured on `_shop(300)` (300 pods of one namespace, 16 labels, a 510-character 
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 from alertlib.render_pagerduty import EVENT_BUDGET, MAX_DETAIL_ALERTS, render_pagerduty
 from alertlib.text import json_size
 from tests.conftest import sns_event
-from tests.unit.helpers import alertmanager, group_of
+from tests.unit.helpers import alarm, alertmanager, group_of
 
 COMMON = {"namespace": "shop", "container": "checkout", "cluster": "eu-prod-1", "service": "checkout"}
 
@@ -29,6 +31,7 @@ def _shop(n: int) -> dict[str, Any]:
 
 
 def _details(body: dict[str, Any], **kw: Any) -> dict[str, Any]:
+    """The custom_details of the one trigger a body becomes."""
     [event] = render_pagerduty(group_of(sns_event(body)), **kw)
     details: dict[str, Any] = event["payload"]["custom_details"]
     return details
@@ -100,3 +103,21 @@ def test_render_pagerduty_details_large_differing_labels_fit_512_kb() -> None:
     details = event["payload"]["custom_details"]
     assert details["alerts_not_listed"] == 130
     assert len(details["not_listed_labels"]) <= 20
+
+
+def test_render_pagerduty_details_of_an_alarm_name_the_environment_and_read_well() -> None:
+    details = _details(alarm(), account_aliases={"123456789012": "shop-prod"})
+    assert details["environment"] == "shop-prod" and details["account"] == "123456789012"
+    assert details["value"] == "97.5 %"
+    assert not re.search(r"\d[eE][-+]?\d", json.dumps(details["threshold"]))  # never scientific notation
+    assert "90 %" in details["threshold"]
+
+
+def test_render_pagerduty_details_of_a_large_byte_value_have_a_unit_not_an_exponent() -> None:
+    body = alarm(reason="Threshold Crossed: 1 datapoint [9.663676416E10 (22/11/26 02:55:00)] was less than the "
+                 "threshold (1.073741824E11).")  # fmt: skip
+    body["Trigger"].update(MetricName="FreeStorageSpace", Unit="Bytes", Threshold=107374182400.0,
+                           ComparisonOperator="LessThanThreshold")  # fmt: skip
+    details = _details(body)
+    assert details["value"] == "90 GiB"
+    assert "100 GiB" in details["threshold"]
