@@ -7,6 +7,8 @@ import re
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tools.slack_html import block_kit_builder_url, lock_screen, message_html, mrkdwn_html, page, push_text
 
@@ -189,3 +191,13 @@ def test_slack_html_block_kit_builder_link_holds_the_message() -> None:
     url = block_kit_builder_url(_message())
     assert url.startswith("https://app.slack.com/block-kit-builder/#%7B%22blocks%22")
     assert "attachments" in url and " " not in url
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([*"<>&*_~`|!@#^\n ab:/.\"'=;", "&gt;", "&lt;", "&amp;", "```", "https://"])))
+def test_slack_html_any_mrkdwn_is_drawn_and_escaped(pieces: list[str]) -> None:
+    drawn = mrkdwn_html("".join(pieces))
+    assert "<script" not in drawn
+    tags = re.findall(r"</?([a-z]+)", drawn)
+    assert set(tags) <= {"b", "i", "s", "code", "pre", "br", "blockquote", "a", "span"}
+    assert "\ue000" not in drawn and "\ue001" not in drawn
