@@ -4,6 +4,8 @@ burn within six hours, a 2x burn opens a ticket within three days but never page
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from infra.slo import WINDOWS, BurnWindow, burn, duration, evaluate, minutes, threshold
@@ -105,3 +107,34 @@ def test_slo_window_short_must_be_shorter() -> None:
     with pytest.raises(ValueError, match="must be shorter than long"):
         BurnWindow(action="page", long="1h", short="60m", burn_rate=2)
     assert BurnWindow(action="page", long="60m", short="5m", burn_rate=2).long == "1h"  # spelled one way
+
+
+def test_slo_model_minutes_are_the_promtool_fixtures() -> None:
+    """tests/integration/promtool/*.yml check Prometheus at the minutes this model gives for the same traffic: the
+    first minute each burn alerts (and nothing the minute, or the scrape, before)."""
+    import yaml
+
+    fixtures = Path(__file__).resolve().parents[1] / "integration" / "promtool"
+
+    def firsts(name: str) -> list[tuple[int, int]]:  # per test: (last quiet eval minute, first alerting eval minute)
+        body = yaml.safe_load((fixtures / name).read_text())
+        pairs = []
+        for test in body["tests"]:
+            checks = [(int(c["eval_time"].removesuffix("m")), bool(c["exp_samples"])) for c in test["promql_expr_test"]]
+            quiet = [m for m, alerting in checks if not alerting]
+            alerting = [m for m, alerting in checks if alerting]
+            if alerting:
+                pairs.append((quiet[0], alerting[0]))
+        return pairs
+
+    def model(history: int, burn_rate: float, label: str) -> int | None:
+        result = evaluate(99.9, WINDOWS, burn(99.9, 0, history, 1000) + burn(99.9, burn_rate, 3 * 1440, 1000))
+        first = result.first(label, history)
+        return None if first is None else first + 1  # the end of minute index m is minute m + 1
+
+    pages = firsts("slo_pages_test.yml")  # six hours of clean history, scraped every minute
+    assert pages == [(360, 361), (417, 418), (719, 720)]
+    assert [model(360, b, w) for b, w in ((1000, "1h/5m"), (15, "1h/5m"), (6, "6h/30m"))] == [361, 418, 720]
+    tickets = firsts("slo_tickets_test.yml")  # three days of clean history, scraped every five minutes
+    assert tickets == [(6475, 6480)]
+    assert model(4320, 2, "3d/6h") == 6480
