@@ -101,9 +101,9 @@ class Found:
 
 def read_account(session: Any) -> Found:
     found = Found()
-    _read_rds(session.client("rds"), found)
-    _read_elasticache(session.client("elasticache"), found)
-    _read_ecs(session.client("ecs"), found)
+    for service, read in (("rds", _read_rds), ("elasticache", _read_elasticache), ("ecs", _read_ecs)):
+        print(f"  reading {service} ...", file=sys.stderr, flush=True)
+        read(session.client(service), found)
     return found
 
 
@@ -364,7 +364,7 @@ def _run(args: argparse.Namespace) -> int:
             raise InventoryError(
                 f"these credentials are for account {account}; config/{path.name} is {existing.account}"
             )
-        print(f"reading account {account}, {region} ...", file=sys.stderr)
+        print(f"reading account {account}, {region} ...", file=sys.stderr, flush=True)
         found = read_account(session)
     except (botocore.exceptions.NoCredentialsError, botocore.exceptions.PartialCredentialsError):
         raise InventoryError("no AWS credentials: set AWS_PROFILE (or --profile) or AWS_ACCESS_KEY_ID") from None
@@ -395,10 +395,12 @@ def _run(args: argparse.Namespace) -> int:
         print(f"note: ecs cluster {cluster}: Container Insights is off; its services' RunningTaskCount alarms stay "
               "INSUFFICIENT_DATA until it is on (aws ecs update-cluster-settings --settings "
               "name=containerInsights,value=enabled)")  # fmt: skip
+    # What has no alarm today (the file as it is); what this run adds is alarmed after the next deploy.
     current = existing or EnvironmentConfig.model_validate(_skeleton(args.env, account, region))
-    missing = unalarmed(current, found)
-    for line in missing:
-        print(f"no alarm: {line}")
+    still = set(unalarmed(config, found))
+    for line in unalarmed(current, found):
+        later = " (added: alarmed after make deploy)" if args.write and line not in still else ""
+        print(f"no alarm: {line}{later}")
     if args.write:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(dumps(merged), encoding="utf-8")

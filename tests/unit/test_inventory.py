@@ -56,6 +56,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
                                        ReplicasPerNodeGroup=1, ClusterMode="enabled")  # fmt: skip
         cache.create_cache_cluster(CacheClusterId="page-cache", Engine="memcached", CacheNodeType="cache.t3.medium",
                                    NumCacheNodes=2)  # fmt: skip
+        cache.create_cache_cluster(
+            CacheClusterId="legacy", Engine="redis", CacheNodeType="cache.t3.small", NumCacheNodes=1
+        )  # a standalone Redis OSS cluster: the config cannot describe it
         ecs = boto3.client("ecs", region_name=REGION)
         ecs.create_cluster(clusterName="web", settings=[{"name": "containerInsights", "value": "enabled"}])
         ecs.create_cluster(clusterName="jobs")
@@ -133,7 +136,11 @@ def test_inventory_writes_a_new_environment_from_the_account(
     assert caches["page-cache"].engine == "memcached" and caches["page-cache"].nodes == ["0001", "0002"]
     assert {(s.cluster, s.service) for s in config.ecs} == {("web", "api"), ("jobs", "worker")}
     out = capsys.readouterr().out
-    assert "no alarm: rds orders-db" in out  # a new file has no resources yet: everything is unwatched
+    # A new file has no resources yet: everything is unwatched today, and alarmed after the deploy but the
+    # standalone Redis OSS cluster, which the config cannot describe.
+    assert "no alarm: rds orders-db (added: alarmed after make deploy)" in out
+    legacy = next(line for line in out.splitlines() if line.startswith("no alarm: elasticache legacy"))
+    assert "standalone redis cluster" in legacy and "added" not in legacy
     assert "ecs cluster jobs: Container Insights is off" in out and "ecs cluster web:" not in out
     assert "created config/shop.json" in out
 
@@ -184,6 +191,8 @@ def test_inventory_names_the_resources_no_alarm_watches(tmp_path: Path, capsys: 
     assert unwatched == {
         "rds orders-db-replica", "rds analytics", "rds billing-1", "rds billing-2", "elasticache limits",
         "elasticache page-cache", "ecs web/api", "ecs jobs/worker",
+        "elasticache legacy: a standalone redis cluster (no replication group); the config describes replication "
+        "groups",
     }  # fmt: skip
 
 
