@@ -52,8 +52,8 @@ def settings() -> Settings:
     extra: dict[str, Any] = {}
     if "account_aliases" in known:
         extra["account_aliases"] = {ACCOUNT: "shop-prod"}
-    if "environment" in known:
-        extra["environment"] = "prod"
+    if "environment_name" in known:
+        extra["environment_name"] = "prod"
     return Settings(routes=routes, **extra)
 
 
