@@ -11,7 +11,9 @@ Per SLO with `promql` (the others are CloudWatch only and are skipped, with a no
   critical, ticket -> warning: examples/alertmanager.yml routes them), `slo`, `slo_window`, `slo_action`, `service`,
   `team`; annotations `summary`, `description` (its first line is the same `slo:` line the CloudWatch alarms carry),
   `runbook_url`, `dashboard_url`, `slo_objective`, `burn_rate`, `error_ratio` and `budget_left`, which the forwarders
-  read (`alertlib.slo.recognise`).
+  read (`alertlib.slo.recognise`);
+- `SLOSignalMissing` (warning) when the SLI's total returns nothing for an hour (15 minutes pending): a renamed
+  metric would otherwise leave the burn-rate alerts unable to fire, silently.
 Exit 2 with one line on stderr for a configuration error.
 """
 
@@ -26,6 +28,7 @@ from typing import Any
 from infra.config import ConfigError, load_config
 from infra.slo import (
     ACTION_SEVERITY,
+    WINDOW_PLACEHOLDER,
     SloDefinition,
     alarm_threshold,
     description_line,
@@ -34,6 +37,9 @@ from infra.slo import (
 )
 
 ALERT = "SLOErrorBudgetBurn"
+MISSING = "SLOSignalMissing"
+MISSING_WINDOW = "1h"  # the SLI's total over this long returning nothing, for MISSING_FOR, raises MISSING
+MISSING_FOR = "15m"
 ERROR_RATIO = "slo:sli_error:ratio_rate{window}"
 BUDGET_REMAINING = "slo:error_budget_remaining:ratio"
 PERIOD_INTERVAL = "5m"  # the period's ratio (30 days of samples) is evaluated less often than the windows
@@ -100,6 +106,23 @@ def rule_groups(slo: SloDefinition) -> list[dict[str, Any]]:
                 "annotations": annotations,
             }
         )
+    rules.append(
+        {
+            "alert": MISSING,
+            "expr": f"absent(\n{slo.promql.total.replace(WINDOW_PLACEHOLDER, MISSING_WINDOW)}\n)",
+            "for": MISSING_FOR,
+            "labels": {"severity": "warning", "slo": slo.name, "service": slo.service, "team": slo.team},
+            "annotations": {
+                "summary": f"{slo.name}: no SLI data for {MISSING_WINDOW}; its burn-rate alerts cannot fire",
+                "description": (
+                    f"The total of {slo.name}'s SLI (promql.total in the environment's config) returned nothing over "
+                    f"{MISSING_WINDOW}: a renamed metric or label, or a target no longer scraped. No traffic at all "
+                    "would read 0, not nothing."
+                ),
+                "runbook_url": slo.runbook_url,
+            },
+        }
+    )
     period = duration(slo.period_days * 1440)
     budget_rules: list[dict[str, Any]] = [
         {"record": ratio_metric(period), "expr": slo.promql.error_ratio(period), "labels": dict(labels)},

@@ -68,7 +68,8 @@ def test_promtool_unit_tests_of_the_burn_rates(fixture: str) -> None:
 def test_promtool_fixture_alerts_are_what_the_forwarders_recognise() -> None:
     """The alerts promtool proved the rules send (labels and rendered annotations) read back as the SLO."""
     body: dict[str, Any] = yaml.safe_load((FIXTURES / "slo_pages_test.yml").read_text())
-    alerts = [a for t in body["tests"] for case in t.get("alert_rule_test", []) for a in case["exp_alerts"]]
+    cases = [case for t in body["tests"] for case in t.get("alert_rule_test", [])]
+    alerts = [a for case in cases if case["alertname"] == "SLOErrorBudgetBurn" for a in case["exp_alerts"]]
     assert len(alerts) == 2
     page = recognise(alerts[0]["exp_annotations"]["description"], alerts[0]["exp_labels"], alerts[0]["exp_annotations"])
     assert page == Slo(
@@ -82,6 +83,10 @@ def test_promtool_fixture_alerts_are_what_the_forwarders_recognise() -> None:
     )
     ticket = recognise("", alerts[1]["exp_labels"], alerts[1]["exp_annotations"])
     assert ticket is not None and (ticket.window, ticket.action, ticket.observed_burn_rate) == ("3d/6h", "ticket", 2.77)
+    (missing,) = [a for case in cases if case["alertname"] == "SLOSignalMissing" for a in case["exp_alerts"]]
+    assert recognise(
+        missing["exp_annotations"]["description"], missing["exp_labels"], missing["exp_annotations"]
+    ) == Slo(name="api-latency")
 
 
 @pytest.mark.parametrize(

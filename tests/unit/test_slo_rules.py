@@ -12,7 +12,7 @@ import yaml
 
 from infra.config import load_config
 from infra.slo import ACTION_SEVERITY, WINDOWS, BurnWindow, SloDefinition, description_line, duration
-from tools.slo_rules import ALERT, BUDGET_REMAINING, main, ratio_metric, render_rules, rule_groups, to_yaml
+from tools.slo_rules import ALERT, BUDGET_REMAINING, MISSING, main, ratio_metric, render_rules, rule_groups, to_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "prometheus" / "slo-rules-dev.yml"
@@ -29,7 +29,7 @@ def _rules(env: str) -> tuple[list[SloDefinition], dict[str, Any]]:
 
 
 def _alerts(body: dict[str, Any], name: str) -> list[dict[str, Any]]:
-    return [r for g in body["groups"] for r in g["rules"] if r.get("alert") and r["labels"]["slo"] == name]
+    return [r for g in body["groups"] for r in g["rules"] if r.get("alert") == ALERT and r["labels"]["slo"] == name]
 
 
 def _records(body: dict[str, Any], name: str) -> dict[str, str]:
@@ -136,3 +136,16 @@ def test_slo_rules_file_is_the_rule_groups(env: str) -> None:
     assert yaml.safe_load(render_rules(env, slos)[0]) == {
         "groups": [g for s in slos if s.promql is not None for g in rule_groups(s)]
     }
+
+
+def test_slo_rules_raise_a_ticket_when_the_sli_returns_nothing() -> None:
+    slos, body = _rules("dev")
+    for slo in (s for s in slos if s.promql is not None):
+        (missing,) = [
+            r
+            for g in body["groups"]
+            for r in g["rules"]
+            if r.get("alert") == MISSING and r["labels"]["slo"] == slo.name
+        ]
+        assert missing["expr"] == "absent(\n" + slo.promql.total.replace("{{window}}", "1h") + "\n)"
+        assert missing["labels"]["severity"] == "warning" and missing["for"] == "15m"
