@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping
@@ -282,8 +283,8 @@ def _resources(template: Template, *kinds: str) -> Iterator[tuple[str, Any]]:
 def _kind(props: Mapping[str, Any]) -> str:
     """The runbook the description links (`runbook: …/<kind>.md`), else the metric's name."""
     description = props.get("AlarmDescription")
-    if isinstance(description, str) and "runbook: " in description:
-        return description.rsplit("runbook: ", 1)[1].strip().rsplit("/", 1)[-1].removesuffix(".md")
+    if isinstance(description, str) and (found := re.search(r"runbook: \S*?([^/\s]+)\.md", description)):
+        return found.group(1)
     return str(props.get("MetricName") or "composite")
 
 

@@ -69,7 +69,8 @@ def _defaults_only(config: EnvironmentConfig) -> EnvironmentConfig:
 
 def _from_template(props: dict[str, Any]) -> Alarm:
     description = props.get("AlarmDescription", "")
-    kind = description.rsplit("runbook: ", 1)[-1].rsplit("/", 1)[-1].removesuffix(".md")
+    linked = re.search(r"runbook: \S*?([^/\s]+)\.md", description)
+    kind = linked.group(1) if linked else ""
     # A metric-math alarm is described by the first metric it reads.
     stat = next((q["MetricStat"] for q in props.get("Metrics", []) if "MetricStat" in q), None)
     metric = stat["Metric"] if stat else props

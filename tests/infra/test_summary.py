@@ -26,9 +26,13 @@ def _cost(lines: list[Any], item: str) -> float:
 
 def test_summary_counts_every_alarm_the_templates_hold(dev: Synthesized, assembly: Path) -> None:
     summary = summarize("dev", environments(assembly)["dev"])
-    in_templates = sum(len(t.find_resources("AWS::CloudWatch::Alarm")) for t in dev.templates.values())
-    assert summary.alarm_count == in_templates
-    assert summary.standard_alarm_metrics == in_templates
+    alarms = [a for t in dev.templates.values() for a in t.find_resources("AWS::CloudWatch::Alarm").values()]
+    composites = sum(len(t.find_resources("AWS::CloudWatch::CompositeAlarm")) for t in dev.templates.values())
+    assert summary.alarm_count == len(alarms) + composites
+    assert summary.composite_alarms == composites
+    # A metric-math alarm is billed for each metric it reads.
+    metrics = sum(sum(1 for q in a["Properties"].get("Metrics", []) if "MetricStat" in q) or 1 for a in alarms)
+    assert summary.standard_alarm_metrics + summary.high_resolution_alarm_metrics == metrics
     specs = plan_alarms(dev.config)
     for service in ("rds", "elasticache", "ecs"):
         assert sum(summary.alarms[service].values()) == sum(1 for s in specs if s.service == service)
@@ -66,9 +70,10 @@ def test_summary_cost_comes_from_the_price_table(assembly: Path) -> None:
     summary = summarize("dev", environments(assembly)["dev"])
     lines = estimate(summary, alerts_per_month=0)
     prices = pricing.PRICES
-    assert _cost(lines, "CloudWatch alarms, standard") == pytest.approx(
-        summary.alarm_count * prices["alarm_standard"].usd
-    )
+    alarms = summary.standard_alarm_metrics * prices["alarm_standard"].usd
+    assert _cost(lines, "CloudWatch alarms, standard") == pytest.approx(alarms)
+    composites = summary.composite_alarms * prices["alarm_composite"].usd
+    assert _cost(lines, "CloudWatch composite alarms") == pytest.approx(composites)
     assert _cost(lines, "KMS keys and requests") == pytest.approx(prices["kms_key"].usd)
     assert _cost(lines, "Secrets Manager") == pytest.approx(len(summary.secrets) * prices["secret"].usd)
     assert _cost(lines, "DynamoDB on demand") == 0  # nothing is written when no alert comes
