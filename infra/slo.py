@@ -67,10 +67,10 @@ class BurnWindow(_Model):
     """One row of the window table: alert (`page` or `ticket`) when the error ratio over both `long` and `short`
     reaches `burn_rate` x the error budget."""
 
-    action: Action
-    long: str
-    short: str
-    burn_rate: float = Field(gt=0, le=1000)
+    action: Action  # page: the SLO topic (PagerDuty); ticket: the warning topic
+    long: str  # the long window, e.g. 1h (m, h or d; at most 7d)
+    short: str  # the short window that confirms the burn still goes on, e.g. 5m (about 1/12 of long)
+    burn_rate: float = Field(gt=0, le=1000)  # alert at this many times the rate that spends the budget in one period
 
     @field_validator("long", "short")
     @classmethod
@@ -126,7 +126,7 @@ class MetricStat(_Model):
     dimensions: dict[Annotated[str, Field(min_length=1, max_length=255)], Annotated[str, Field(min_length=1)]] = Field(
         default_factory=dict, max_length=30
     )
-    statistic: str = "Sum"
+    statistic: str = "Sum"  # CloudWatch statistic per period: Sum for counts
 
     @field_validator("statistic")
     @classmethod
@@ -144,8 +144,10 @@ class EventCount(_Model):
     metric: str | None = None
     dimensions: dict[str, str] = Field(default_factory=dict)
     statistic: str | None = None
-    expression: str | None = Field(default=None, min_length=1, max_length=1024)
-    metrics: dict[Annotated[str, Field(pattern=_METRIC_ID)], MetricStat] = Field(default_factory=dict, max_length=10)
+    expression: str | None = Field(default=None, min_length=1, max_length=1024)  # metric math over `metrics` ids
+    metrics: dict[Annotated[str, Field(pattern=_METRIC_ID)], MetricStat] = Field(  # by id (lower-case first)
+        default_factory=dict, max_length=10
+    )
 
     @model_validator(mode="after")
     def _one_form(self) -> EventCount:
@@ -204,16 +206,16 @@ class LatencySli(_Model):
     namespace: str = Field(min_length=1, max_length=255, pattern=r"^[^:\s][^:]*$")
     metric: str = Field(min_length=1, max_length=255)
     dimensions: dict[str, str] = Field(default_factory=dict, max_length=30)
-    threshold: float = Field(gt=0)
+    threshold: float = Field(gt=0)  # a request at or under this (the metric's unit) is good
 
 
 class CloudWatchSli(_Model):
     """The SLI in CloudWatch: `bad` or `good` events, and `total` events; or `latency`."""
 
-    good: EventCount | None = None
-    bad: EventCount | None = None
-    total: EventCount | None = None
-    latency: LatencySli | None = None
+    good: EventCount | None = None  # good events (or bad)
+    bad: EventCount | None = None  # bad events (or good)
+    total: EventCount | None = None  # all events
+    latency: LatencySli | None = None  # or a latency SLI alone
 
     @model_validator(mode="after")
     def _one_form(self) -> CloudWatchSli:
@@ -232,9 +234,9 @@ class PromqlSli(_Model):
     """The same SLI in PromQL: `bad` or `good`, and `total`, each with `{{window}}` where the range goes, e.g.
     `sum(rate(http_requests_total{job="checkout",code=~"5.."}[{{window}}]))`."""
 
-    good: str | None = Field(default=None, min_length=1, max_length=2000)
-    bad: str | None = Field(default=None, min_length=1, max_length=2000)
-    total: str = Field(min_length=1, max_length=2000)
+    good: str | None = Field(default=None, min_length=1, max_length=2000)  # rate of good events, or bad
+    bad: str | None = Field(default=None, min_length=1, max_length=2000)  # rate of bad events, or good
+    total: str = Field(min_length=1, max_length=2000)  # rate of all events
 
     @model_validator(mode="after")
     def _one_form(self) -> PromqlSli:
@@ -258,17 +260,17 @@ class PromqlSli(_Model):
 class SloDefinition(_Model):
     """One SLO of an environment (`slos[]` in `config/<env>.json`)."""
 
-    name: str = Field(pattern=_SLO_NAME)
+    name: str = Field(pattern=_SLO_NAME)  # e.g. checkout-availability: in alarm names, rules and messages
     objective: float = Field(gt=0, lt=100)  # percent of good events, e.g. 99.9
-    period_days: int = Field(default=30, ge=1, le=365)
-    service: str = Field(min_length=1, max_length=100)
-    team: str = Field(min_length=1, max_length=100)
-    description: str | None = Field(default=None, max_length=500)
+    period_days: int = Field(default=30, ge=1, le=365)  # the compliance period the budget is counted over
+    service: str = Field(min_length=1, max_length=100)  # the service the SLO is about (messages, labels)
+    team: str = Field(min_length=1, max_length=100)  # who owns it (messages, labels)
+    description: str | None = Field(default=None, max_length=500)  # what the SLI counts, for people
     runbook_url: str = Field(pattern=r"^https://\S+$", max_length=400)  # both fit an alarm description (1024)
-    dashboard_url: str | None = Field(default=None, pattern=r"^https://\S+$", max_length=400)
-    sli: CloudWatchSli
-    promql: PromqlSli | None = None
-    windows: list[BurnWindow] | None = Field(default=None, min_length=1, max_length=8)
+    dashboard_url: str | None = Field(default=None, pattern=r"^https://\S+$", max_length=400)  # a button
+    sli: CloudWatchSli  # the SLI as CloudWatch metrics: the alarms
+    promql: PromqlSli | None = None  # the same SLI in PromQL: tools.slo_rules (without it, CloudWatch only)
+    windows: list[BurnWindow] | None = Field(default=None, min_length=1, max_length=8)  # default: WINDOWS
 
     @field_validator("objective")
     @classmethod
