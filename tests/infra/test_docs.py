@@ -156,9 +156,9 @@ def _quoted_names(path: Path) -> Iterator[tuple[str, str]]:
         yield f"{path.name}: --alarm-name", token
     for token in re.findall(rf"\bALARM=\"?({env_name})\"?", text):
         yield f"{path.name}: ALARM=", token
-    if path.name == "alarms.md":
-        for token in re.findall(r"`([^`]+)`", text):
-            if re.fullmatch(env_name, token) and token != "<env>-<service>-<resource>-<metric>":
+    if path.name == "alarms.md":  # every name there is an alarm's, but a stack's, said so ("stack `<env>-slos`")
+        for stack, token in re.findall(r"(stack )?`([^`]+)`", text):
+            if not stack and re.fullmatch(env_name, token) and token != "<env>-<service>-<resource>-<metric>":
                 yield f"{path.name}", token
 
 
