@@ -47,6 +47,7 @@ class LinkKind(enum.StrEnum):
     CONSOLE = "console"
     GENERATOR = "generator"
     SILENCE = "silence"
+    ALERTMANAGER = "alertmanager"  # the group's alerts in Alertmanager's own page
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +140,7 @@ class Alert:
     suppressed_by: str | None = None  # composite alarm: the name of the alarm suppressing its actions
     suppression: str | None = None  # composite alarm: ActionsSuppressedBy (ALARM, WaitPeriod, ExtensionPeriod)
     slo: Slo | None = None  # an SLO burn-rate alert: which SLO and window
+    account_name: str | None = None  # the account's alias (`ACCOUNT_ALIASES`), shown instead of its number
 
     def link(self, kind: LinkKind) -> Link | None:
         return next((link for link in self.links if link.kind is kind), None)
@@ -163,6 +165,7 @@ class AlertGroup:
     external_url: str | None = None
     truncated_alerts: int = 0
     links: tuple[Link, ...] = ()  # group-wide links, e.g. the Alertmanager silence page
+    environment: str | None = None  # the forwarder's environment (the config's name), for messages to name
 
     @property
     def firing(self) -> tuple[Alert, ...]:

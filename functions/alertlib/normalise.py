@@ -49,6 +49,7 @@ _LINK_TEXT = {
     LinkKind.CONSOLE: "AWS console",
     LinkKind.GENERATOR: "Prometheus graph",
     LinkKind.SILENCE: "Silence",
+    LinkKind.ALERTMANAGER: "Open in Alertmanager",
 }
 _CONSOLE_HOSTS = {"aws-us-gov": "https://console.amazonaws-us-gov.com", "aws-cn": "https://console.amazonaws.cn"}
 
@@ -57,13 +58,14 @@ def normalise(message: Message, envelope: Envelope, settings: Settings, now: dat
     """The normal form of one message. Raises `NotAStateChange` for a state the settings ignore."""
     route_severity = settings.route_for(envelope.topic_arn).severity
     if isinstance(message, AlertmanagerMessage):
-        return _from_alertmanager(message, envelope, route_severity, now)
+        group = _from_alertmanager(message, envelope, route_severity, now)
+        return _named(group, settings)
     if isinstance(message, AlarmNotification):
         alert = _from_notification(message, route_severity)
     else:
         alert = _from_state_change(message, route_severity)
     alert = _apply_insufficient_data(alert, settings.insufficient_data)
-    return AlertGroup(
+    group = AlertGroup(
         key=alert.arn or alert.id,
         dedup_key=alert.id,
         source=alert.source,
@@ -73,6 +75,19 @@ def normalise(message: Message, envelope: Envelope, settings: Settings, now: dat
         alerts=(alert,),
         message_id=envelope.message_id,
     )
+    return _named(group, settings)
+
+
+def _named(group: AlertGroup, settings: Settings) -> AlertGroup:
+    """The environment and each account's alias, for messages to name instead of 12-digit numbers."""
+    aliases = settings.account_aliases
+    alerts = group.alerts
+    if aliases and any(a.account in aliases for a in alerts):
+        alerts = tuple(replace(a, account_name=aliases.get(a.account or "")) if a.account in aliases else a
+                       for a in alerts)  # fmt: skip
+    if alerts is group.alerts and settings.environment_name is None:
+        return group
+    return replace(group, alerts=alerts, environment=settings.environment_name)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -497,6 +512,9 @@ def _from_alertmanager(
     silence = silence_url(message.external_url, message.group_labels or message.common_labels)
     if silence:
         links.append(Link(kind=LinkKind.SILENCE, url=silence, text=_LINK_TEXT[LinkKind.SILENCE]))
+    page = alerts_url(message.external_url, message.group_labels or message.common_labels)
+    if page:
+        links.append(Link(kind=LinkKind.ALERTMANAGER, url=page, text=_LINK_TEXT[LinkKind.ALERTMANAGER]))
     return AlertGroup(
         key=key,
         dedup_key=hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest(),
@@ -586,6 +604,19 @@ def silence_url(external_url: str | None, labels: Mapping[str, str]) -> str | No
     page = f"{external_url.rstrip('/')}/#/silences/new"
     prefilled = f"{page}?filter={quote(label_matchers(labels), safe='')}"
     return prefilled if len(prefilled) <= MAX_SILENCE_URL else page
+
+
+def alerts_url(external_url: str | None, labels: Mapping[str, str]) -> str | None:
+    """Alertmanager's alerts page filtered to the group (its matchers); the whole page when the filter would make
+    the URL too long (a URL is never cut)."""
+    if not _is_http(external_url):
+        return None
+    assert external_url is not None
+    page = f"{external_url.rstrip('/')}/#/alerts"
+    if not labels:
+        return page
+    filtered = f"{page}?filter={quote(label_matchers(labels), safe='')}"
+    return filtered if len(filtered) <= MAX_SILENCE_URL else page
 
 
 def unquote_receiver(receiver: str) -> str:

@@ -9,13 +9,15 @@ early and show one address while opening another), http(s) only, and left out wh
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from alertlib.models import Alert, AlertGroup, LinkKind, Severity, Source, Status
+from alertlib.models import Alert, AlertGroup, LinkKind, Severity, Slo, Source, Status
 from alertlib.text import (
+    alarm_names,
     escape_mrkdwn,
     fit_mrkdwn,
     format_count,
@@ -27,6 +29,7 @@ from alertlib.text import (
     short_line,
     truncate,
 )
+from alertlib.units import format_number
 
 MAX_BLOCKS = 50
 MAX_SECTION = 3000
@@ -42,16 +45,82 @@ MAX_LISTED_URL = 500  # a link inside an alert's line; longer ones are left out 
 MAX_BLOCK_TEXT = 11_000  # Slack refuses about 13k characters of block text with msg_blocks_too_long
 MAX_LISTED = 40
 
+# Colour and emoji by state, then by severity (a firing alert): CRITICAL, ERROR, WARNING and INFO differ.
 COLOURS = {Status.FIRING: "#E01E5A", Status.RESOLVED: "#2EB67D", Status.INSUFFICIENT_DATA: "#9E9E9E"}
+SEVERITY_COLOURS = {Severity.CRITICAL: "#E01E5A", Severity.ERROR: "#E8710A", Severity.WARNING: "#ECB22E",
+                    Severity.INFO: "#36C5F0"}  # fmt: skip
+SUPPRESSED_COLOUR = "#9E9E9E"
 _EMOJI = {Status.FIRING: "\U0001f534", Status.RESOLVED: "\u2705", Status.INSUFFICIENT_DATA: "\u26aa"}
+_SEVERITY_EMOJI = {Severity.CRITICAL: "\U0001f534", Severity.ERROR: "\U0001f7e0", Severity.WARNING: "\U0001f7e1",
+                   Severity.INFO: "\U0001f535"}  # fmt: skip
+_SUPPRESSED = "\U0001f515"
+_WARNING_SIGN = "\u26a0\ufe0f"
 _CLOUDWATCH_STATE = {Status.FIRING: "ALARM", Status.RESOLVED: "RESOLVED", Status.INSUFFICIENT_DATA: "INSUFFICIENT DATA"}
+_SUPPRESSIONS = {
+    "ALARM": "its suppressor is in ALARM",
+    "WAITPERIOD": "wait period",
+    "EXTENSIONPERIOD": "extension period",
+}
 _BUTTONS = (
     (LinkKind.RUNBOOK, "Runbook"),
     (LinkKind.DASHBOARD, "Dashboard"),
     (LinkKind.CONSOLE, "AWS console"),
+    (LinkKind.ALERTMANAGER, "Open in Alertmanager"),
     (LinkKind.SILENCE, "Silence"),
     (LinkKind.GENERATOR, "Prometheus graph"),
 )
+LATE_AFTER = 300  # seconds: a state change delivered later than this says so, loudly
+MAX_VALUES = 10  # label values named per label in a group's line before "+N"
+_SLACK_GROUP = re.compile(r"S[A-Z0-9]{2,20}")
+_SOURCE_WORDS = {
+    Source.CLOUDWATCH: "CloudWatch",
+    Source.EVENTBRIDGE: "CloudWatch via EventBridge",
+    Source.CLOUDWATCH_LAMBDA: "CloudWatch",
+    Source.ALERTMANAGER: "Alertmanager",
+}
+
+
+def colour_for(severity: Severity, status: Status, *, suppressed: bool = False) -> str:
+    """The colour bar: green resolved, grey no data or suppressed, else the severity's (red, orange, yellow, blue)."""
+    if suppressed or status is Status.INSUFFICIENT_DATA:
+        return SUPPRESSED_COLOUR if status is not Status.RESOLVED else COLOURS[status]
+    if status is Status.RESOLVED:
+        return COLOURS[status]
+    return SEVERITY_COLOURS[severity]
+
+
+def emoji_for(severity: Severity, status: Status, *, suppressed: bool = False) -> str:
+    if status is Status.FIRING:
+        return _SUPPRESSED if suppressed else _SEVERITY_EMOJI[severity]
+    return _EMOJI[status]
+
+
+def mention(group_id: str | None) -> str:
+    """`<!subteam^S0123ABCD>`: a Slack user group mention *we* build from the configured id (never from alert text);
+    "" when there is none or it is not an id."""
+    return f"<!subteam^{group_id}>" if group_id and _SLACK_GROUP.fullmatch(group_id) else ""
+
+
+def delivery_failed_notice(group: AlertGroup, reason: str, *, maybe_delivered: bool = False) -> str:
+    """What the PagerDuty forwarder's fallback says when PagerDuty did not take an event (our words; `reason` is cut
+    and escaped with the rest). `render_slack(..., notice=..., oncall_slack_group=...)` mentions the on-call."""
+    reason = short_line(reason, 300)
+    if maybe_delivered:
+        what = "the resolve of this alert" if group.status is Status.RESOLVED else "this alert"
+        return (
+            f"PagerDuty's answer to {what} was lost ({reason}): it may or may not have been taken. Check PagerDuty; "
+            "if no incident is open (or it is still open after the resolve), act by hand. The event is kept in the "
+            "dead-letter queue and retried."
+        )
+    if group.status is Status.RESOLVED:
+        return (
+            f"PagerDuty did not take the resolve of this alert ({reason}). The incident may still be open: resolve it "
+            "by hand. The event is kept in the dead-letter queue and retried."
+        )
+    return (
+        f"PagerDuty did not take this alert ({reason}). Nobody may have been paged: page the on-call by hand. The "
+        "event is kept in the dead-letter queue and retried."
+    )
 
 
 @dataclass
@@ -76,28 +145,53 @@ class _Budget:
             {"type": "section", "text": {"type": "mrkdwn", "text": heading + self.mrkdwn(body, limit - len(heading))}}
         )
 
+    def raw(self, text: str) -> None:
+        """A section of mrkdwn we wrote ourselves (its alert text already escaped and cut)."""
+        if text and self.left >= len(text):
+            self.left -= len(text)
+            self.blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})
+
 
 def render_slack(
-    group: AlertGroup, *, now: datetime, max_listed: int = 10, notice: str | None = None
+    group: AlertGroup,
+    *,
+    now: datetime,
+    max_listed: int = 10,
+    notice: str | None = None,
+    oncall_slack_group: str | None = None,
 ) -> dict[str, Any]:
-    """The webhook body for one group: header, fields, reason, description, alerts, buttons; coloured by state.
-    `notice` (our words, not the alert's) opens the message: the PagerDuty forwarder's fallback uses it."""
+    """The webhook body for one group, read on a phone's lock screen first: the push text (`text`) starts with what
+    broke and where; the message, framed by a colour bar that follows the state and the severity, has a header with
+    severity and state, the summary, a loud line when it is suppressed or arrived late, fields (where, metric,
+    condition, times), reason, description, the alerts of a group (common labels once, runs compressed), and
+    buttons. All blocks are inside the coloured attachment. `notice` (our words, not the alert's) opens the
+    message, and `oncall_slack_group` (a user group id) is mentioned with it: the PagerDuty forwarder's fallback."""
     budget = _Budget()
     first = (group.firing or group.alerts)[0]
-    state = _state_word(group)
+    suppressed = _suppressed(group)
+    state = _state_word(group, suppressed)
     drill = "DRILL \u00b7 " if group.drill else ""
-    mark = "\u26a0\ufe0f PagerDuty delivery failed \u00b7" if notice else _EMOJI[group.status]
-    header = truncate(one_line(f"{mark} {drill}{state}: {plain(group.title)}"), MAX_HEADER, what="Slack header")
-    budget.left -= len(header)
-    budget.blocks.append({"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}})
+    mark = emoji_for(group.severity, group.status, suppressed=suppressed)
     if notice:
-        budget.section("", notice, 1000)
+        mark = f"{_WARNING_SIGN} PagerDuty delivery failed \u00b7"
+    header_text = f"{mark} {drill}{group.severity.value.upper()} \u00b7 {state}: {plain(group.title)}"
+    header = truncate(one_line(header_text), MAX_HEADER, what="Slack header")
+    budget.left -= len(header) + MAX_CONTEXT
+    budget.blocks.append({"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}})
+    ping = mention(oncall_slack_group) if notice else ""
+    if notice:
+        budget.raw(budget.mrkdwn(notice, 1000) + (f"\n{ping}" if ping else ""))
 
-    summary = (
-        first.summary if group.source is not Source.ALERTMANAGER or len(group.alerts) == 1 else _group_summary(group)
-    )
-    budget.section("", summary, 1000)
-    fields = [f for f in _fields(group, first, now) if f[1]]
+    single = group.source is not Source.ALERTMANAGER or len(group.alerts) == 1
+    if suppressed:
+        budget.raw(f"{_SUPPRESSED} *{budget.mrkdwn(_suppression_line(group), 400)}*")
+    late = _late(group, first, now)
+    if late:
+        budget.raw(late)
+    budget.section("", first.summary if single else _group_summary(group), 1000)
+    if first.slo is not None:
+        budget.section("SLO", _slo_text(first.slo), 600)
+    fields = [f for f in _fields(group, first) if f[1]]
     if fields:
         budget.blocks.append(
             {
@@ -108,27 +202,44 @@ def render_slack(
                 ],
             }
         )
-    if group.source is not Source.ALERTMANAGER or len(group.alerts) == 1:
-        budget.section("Reason", first.reason, 1500)
+    if single:
+        budget.section("Reason", alarm_names(first.reason), 1500)
         budget.section("Description", first.description, 2500)
+        labels = (
+            {k: v for k, v in first.labels.items() if k != "alertname"} if group.source is Source.ALERTMANAGER else {}
+        )
+        if labels:
+            budget.section("Labels", _label_text(labels), 1000)
     else:
-        _list_alerts(group, budget, min(max(max_listed, 1), MAX_LISTED))
-    labels = first.labels if group.source is Source.ALERTMANAGER and len(group.alerts) == 1 else group.group_labels
-    if labels:
-        budget.section("Labels", ", ".join(f"{k}={v}" for k, v in sorted(labels.items())), 1000)
+        common = _common_labels(group)
+        shown = {k: v for k, v in common.items() if k != "alertname" or len({a.title for a in group.alerts}) > 1}
+        if shown:
+            budget.section("Common labels", _label_text(shown), 1000)
+        _list_alerts(group, budget, min(max(max_listed, 1), MAX_LISTED), set(common))
 
     buttons = _buttons(group, first)
     if buttons:
         budget.blocks.append({"type": "actions", "elements": buttons})
     context = _context(group, first)
-    budget.left -= len(context)
-    colour_bar = {"type": "context", "elements": [{"type": "mrkdwn", "text": fit_mrkdwn(context, MAX_CONTEXT)}]}
-    text = _fallback(group, first, state, "[PagerDuty delivery failed] " if notice else "")
+    budget.blocks.append(
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": fit_mrkdwn(context, MAX_CONTEXT)}]}
+    )
+    text = _push_text(group, first, suppressed, notice=bool(notice))
+    if ping:
+        text = truncate(f"{ping} {text}", MAX_TEXT, what="Slack text")
+    colour = colour_for(group.severity, group.status, suppressed=suppressed)
     return {
         "text": text,
-        "blocks": budget.blocks[: MAX_BLOCKS - 1],
-        "attachments": [{"color": COLOURS[group.status], "fallback": truncate(header, 300), "blocks": [colour_bar]}],
+        "attachments": [{"color": colour, "fallback": truncate(header, 300), "blocks": budget.blocks[:MAX_BLOCKS]}],
     }
+
+
+def message_blocks(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every block of a rendered message, top-level and in its attachments, in the order Slack draws them."""
+    blocks = list(message.get("blocks") or [])
+    for attachment in message.get("attachments") or []:
+        blocks.extend(attachment.get("blocks") or [])
+    return blocks
 
 
 def plain(text: str) -> str:
@@ -136,77 +247,266 @@ def plain(text: str) -> str:
     return text.replace("<", "<\u200b")
 
 
-def _state_word(group: AlertGroup) -> str:
+def _suppressed(group: AlertGroup) -> bool:
+    return group.status is not Status.RESOLVED and any(a.suppression for a in group.alerts)
+
+
+def _suppression_line(group: AlertGroup) -> str:
+    """`Suppressed by ServiceMaintenanceAlarm (wait period): CloudWatch ran no action, nobody was paged`."""
+    alert = next(a for a in group.alerts if a.suppression)
+    why = _SUPPRESSIONS.get((alert.suppression or "").upper(), alert.suppression or "")
+    by = f" by {alert.suppressed_by}" if alert.suppressed_by else ""
+    return f"Suppressed{by} ({why}): CloudWatch ran no action for this state, nobody was paged"
+
+
+def _state_word(group: AlertGroup, suppressed: bool = False) -> str:
     if group.source is Source.ALERTMANAGER:
         if group.status is Status.RESOLVED:
             return "RESOLVED"
         return f"FIRING ({format_count(len(group.firing))})" if len(group.alerts) > 1 else "FIRING"
-    return _CLOUDWATCH_STATE[group.status]
+    word = _CLOUDWATCH_STATE[group.status]
+    return f"{word} (suppressed)" if suppressed else word
 
 
 def _group_summary(group: AlertGroup) -> str:
-    firing, resolved = len(group.firing), len(group.resolved)
+    """What the group's alerts say: their shared summary, the common one, or the first one's and how many more."""
+    summaries = {a.summary for a in group.alerts}
+    if len(summaries) == 1 and group.alerts[0].summary:
+        return group.alerts[0].summary
     common = group.common_annotations.get("summary") or group.common_annotations.get("message")
-    counts = f"{format_count(firing)} firing, {format_count(resolved)} resolved" + (
-        f", {format_count(group.truncated_alerts)} not sent by Alertmanager" if group.truncated_alerts > 0 else ""
-    )
-    return f"{common} ({counts})" if common else counts
+    if common:
+        return common
+    first = (group.firing or group.alerts)[0]
+    more = len(group.alerts) - 1 + max(group.truncated_alerts, 0)
+    return f"{first.summary} (and {format_count(more)} more)" if first.summary else ""
 
 
-def _fields(group: AlertGroup, first: Alert, now: datetime) -> list[tuple[str, str, bool]]:
+def _counts(group: AlertGroup) -> str:
+    """`300 firing`, `298 firing, 2 resolved`, `+ 5 not sent by Alertmanager`: never a `0 resolved`."""
+    parts = [f"{format_count(len(group.firing))} firing"] if group.firing else []
+    if group.resolved:
+        parts.append(f"{format_count(len(group.resolved))} resolved")
+    if group.truncated_alerts > 0:
+        parts.append(f"{format_count(group.truncated_alerts)} not sent by Alertmanager")
+    return ", ".join(parts)
+
+
+def _place(group: AlertGroup, first: Alert) -> str:
+    """Where, named: the account's alias (else its number) and the region; the environment when the alert names
+    no account."""
+    account = first.account_name or first.account or group.environment
+    return " \u00b7 ".join(p for p in (account, first.region) if p)
+
+
+def _fields(group: AlertGroup, first: Alert) -> list[tuple[str, str, bool]]:
     """(name, value, already-mrkdwn) for the fields section."""
-    fields: list[tuple[str, str, bool]] = [("Severity", group.severity.value.upper(), False)]
-    where = " \u00b7 ".join(p for p in (first.account, first.region) if p)
-    fields.append(("Account \u00b7 Region", where, False))
+    fields: list[tuple[str, str, bool]] = [("Account \u00b7 Region", _place(group, first), False)]
     if group.source is Source.ALERTMANAGER:
         fields.append(("Receiver", group.receiver or "", False))
-        if len(group.alerts) > 1:
-            counts = f"{format_count(len(group.firing))} firing, {format_count(len(group.resolved))} resolved"
-            fields.append(("Alerts", counts, False))
+        if len(group.alerts) > 1 or group.truncated_alerts > 0:
+            fields.append(("Alerts", _counts(group), False))
     if first.metric is not None:
         fields.append(("Metric", first.metric.describe(), False))
         fields.append(("Threshold", first.metric.describe_threshold(), False))
-    starts = [a.starts_at for a in group.alerts if a.starts_at is not None and a.starts_at.year > 1]
-    start = min(starts) if starts else None
+    starts = [a.starts_at for a in group.alerts if _known(a.starts_at)]
+    start = min(starts, key=_epoch) if starts else None
+    ends = [a.ends_at for a in group.alerts if _known(a.ends_at)]
+    end = max(ends, key=_epoch) if ends and group.status is Status.RESOLVED else None
     if start is not None:
-        fields.append(("Started", _slack_date(start), True))
-    ends = [a.ends_at for a in group.alerts if a.ends_at is not None]
-    if group.status is Status.RESOLVED:
-        end = max(ends) if ends else None
-        lasted = format_duration((end - start).total_seconds()) if start and end else "unknown"
-        fields.append(("Lasted", lasted, False))
-    elif start is not None:
-        fields.append(("Firing for", format_duration((now - start).total_seconds()), False))
+        label = "No data since" if group.status is Status.INSUFFICIENT_DATA else "Started"
+        fields.append((label, _slack_date(start), True))
+    if end is not None:
+        fields.append(("Resolved", _slack_date(end), True))
+        if start is not None and _same_zone(start, end) and end >= start:
+            fields.append(("Lasted", format_duration((end - start).total_seconds()), False))
     return fields
 
 
-def _list_alerts(group: AlertGroup, budget: _Budget, limit: int) -> None:
-    ordered = list(group.firing) + list(group.resolved)
-    shown = 0
-    for alert in ordered[:limit]:
-        if budget.left < 300 or len(budget.blocks) >= MAX_BLOCKS - 4:
+def _known(moment: datetime | None) -> bool:
+    return moment is not None and _epoch(moment) != float("inf")
+
+
+def _same_zone(a: datetime, b: datetime) -> bool:
+    return (a.tzinfo is None) == (b.tzinfo is None)
+
+
+def _late(group: AlertGroup, first: Alert, now: datetime) -> str:
+    """`⚠️ *Delivered 11 days late*: the state changed <date>.` when a CloudWatch state change arrives more than
+    `LATE_AFTER` seconds after it happened (a redelivery, a backlog); "" otherwise. Alertmanager repeats firing
+    alerts by design, so its start times say nothing about delivery."""
+    if group.source is Source.ALERTMANAGER:
+        return ""
+    changed = first.ends_at if group.status is Status.RESOLVED else first.starts_at
+    if changed is None or not _known(changed) or not _same_zone(changed, now):
+        return ""
+    try:
+        delay = (now - changed).total_seconds()
+    except OverflowError:
+        return ""
+    if delay <= LATE_AFTER:
+        return ""
+    return f"{_WARNING_SIGN} *Delivered {_late_words(delay)} late*: the state changed {_slack_date(changed)}."
+
+
+def _late_words(seconds: float) -> str:
+    """`11 days`, `1 day`, `3 hours`, `7 minutes`."""
+    for size, word in ((86400, "day"), (3600, "hour"), (60, "minute")):
+        if seconds >= size:
+            count = int(seconds // size)
+            return f"{format_count(count)} {word}{'' if count == 1 else 's'}"
+    return f"{int(seconds)} seconds"
+
+
+def _slo_text(slo: Slo) -> str:
+    """`checkout-availability (objective 99.9 %) · window 1h/5m · burning 15.2x (alerts at 14.4x) · 35 % of the
+    error budget left · pages`."""
+    parts = [slo.name + (f" (objective {format_number(slo.objective, 5)} %)" if slo.objective is not None else "")]
+    if slo.window:
+        parts.append(f"window {slo.window}")
+    if slo.observed_burn_rate is not None:
+        burn = f"burning {format_number(slo.observed_burn_rate)}x"
+        if slo.burn_rate is not None:
+            burn += f" (alerts at {format_number(slo.burn_rate)}x)"
+        parts.append(burn)
+    elif slo.burn_rate is not None:
+        parts.append(f"burn rate above {format_number(slo.burn_rate)}x")
+    if slo.budget_left is not None:
+        parts.append(f"{format_number(slo.budget_left)} % of the error budget left")
+    if slo.action:
+        parts.append({"page": "pages the on-call", "ticket": "opens a ticket"}.get(slo.action, slo.action))
+    return " \u00b7 ".join(parts)
+
+
+def _label_text(labels: Mapping[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
+
+def _common_labels(group: AlertGroup) -> dict[str, str]:
+    """The labels every alert of the group shares: Alertmanager's `commonLabels`, else found from the alerts."""
+    if group.common_labels:
+        return dict(group.common_labels)
+    alerts = group.alerts
+    shared = dict(alerts[0].labels)
+    for alert in alerts[1:]:
+        shared = {k: v for k, v in shared.items() if alert.labels.get(k) == v}
+        if not shared:
             break
-        mark = _EMOJI[alert.status]
-        line = f"{alert.title}: {alert.summary}" if alert.summary else alert.title
-        detail = ", ".join(f"{k}={v}" for k, v in sorted(alert.labels.items()) if k not in group.common_labels)
-        text = f"{mark} *{budget.mrkdwn(line, 400)}*"
+    return shared
+
+
+def _list_alerts(group: AlertGroup, budget: _Budget, limit: int, common: set[str]) -> None:
+    """The group's alerts, those saying the same thing together: `🔴 *p99 latency above 2 s*` then, per label that
+    differs, its values with runs compressed (`pod: checkout-0000 … 0009, +290`). Common labels are left out (they
+    are shown once above); a link is listed per line only when the alerts do not share it."""
+    ordered = list(group.firing) + list(group.resolved)
+    lines: dict[tuple[Status, str, str], list[Alert]] = {}
+    for alert in ordered:
+        lines.setdefault((alert.status, alert.title, alert.summary), []).append(alert)
+    shared = {kind: _shared_link(ordered, kind) for kind in (LinkKind.RUNBOOK, LinkKind.GENERATOR)}
+    covered = 0
+    for shown, ((status, title, summary), alerts) in enumerate(lines.items()):
+        if shown >= limit or budget.left < 300 or len(budget.blocks) >= MAX_BLOCKS - 4:
+            break
+        mark = emoji_for(alerts[0].severity, status)
+        named = title if title != group.title or not summary else ""
+        line = ": ".join(p for p in (named, summary) if p) or title
+        text = f"{mark} *{budget.mrkdwn(short_line(line, 400), 400)}*"
+        detail = _differing(alerts, common)
         if detail:
-            text += "\n" + budget.mrkdwn(detail, 300)
-        link = _listed_link(alert)
+            text += "\n" + budget.mrkdwn(detail, 600)
+        link = _listed_link(alerts[0], shared)
         if link and budget.left > 500:
             text += f" {link}"
             budget.left -= len(link)
         budget.blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})
-        shown += 1
-    hidden = len(ordered) - shown + max(group.truncated_alerts, 0)
+        covered += len(alerts)
+    hidden = len(ordered) - covered + max(group.truncated_alerts, 0)
     if hidden > 0:
         more = fit_mrkdwn(f"and {format_count(hidden)} more", MAX_CONTEXT)
         budget.blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": more}]})
 
 
-def _listed_link(alert: Alert) -> str:
-    """The alert's runbook (else its graph) as a mrkdwn link; empty when neither has a short http(s) URL."""
+def _differing(alerts: list[Alert], common: set[str]) -> str:
+    """`pod: checkout-0000 … 0009, +290; instance: 10.0.0.1:9100`: each label not common to the group, its values
+    (at most `MAX_VALUES`, runs compressed) and how many more."""
+    values: dict[str, dict[str, None]] = {}
+    for alert in alerts:
+        for key, value in alert.labels.items():
+            if key not in common and key != "alertname":
+                values.setdefault(key, {})[value] = None
+    if len(alerts) == 1:
+        return ", ".join(f"{k}={v}" for k, found in sorted(values.items()) for v in found)
+    parts = []
+    for key, found in sorted(values.items()):
+        names = sorted(found, key=_natural)
+        listed = compress_runs(names[:MAX_VALUES])
+        more = len(names) - MAX_VALUES
+        parts.append(f"{key}: {listed}" + (f", +{format_count(more)}" if more > 0 else ""))
+    return "; ".join(parts)
+
+
+_DIGIT_RUN = re.compile(r"\d+")
+
+
+def _natural(value: str) -> tuple[tuple[int, int | str], ...]:
+    """Sorts `pod-2` before `pod-10`."""
+    return tuple((0, int(part)) if part.isdigit() and len(part) < 20 else (1, part)
+                 for part in re.split(r"(\d+)", value[:200]) if part)  # fmt: skip
+
+
+def compress_runs(values: Sequence[str]) -> str:
+    """`checkout-0000 … 0009` for ten names counting up in one number, others as they are, joined by commas: three
+    or more consecutive values make a run."""
+    pieces: list[str] = []
+    index = 0
+    while index < len(values):
+        end = index
+        where = None
+        while end + 1 < len(values):
+            step = _next_number(values[end], values[end + 1])
+            if step is None or (where is not None and step != where):
+                break
+            where = step
+            end += 1
+        if end - index >= 2 and where is not None:
+            last = values[end]
+            suffix_len = len(values[index]) - where[1]
+            tail = last[where[0] :] if suffix_len == 0 else last
+            pieces.append(f"{values[index]} \u2026 {tail}")
+            index = end + 1
+        else:
+            pieces.append(values[index])
+            index += 1
+    return ", ".join(pieces)
+
+
+def _next_number(a: str, b: str) -> tuple[int, int] | None:
+    """The span (start, end) of the number in `a` that, plus one, makes `b` (all else equal); None otherwise."""
+    for match in _DIGIT_RUN.finditer(a[:200]):
+        start, end = match.span()
+        prefix, suffix = a[:start], a[end:]
+        if len(b) < len(prefix) + len(suffix) or not b.startswith(prefix) or not b.endswith(suffix):
+            continue
+        middle = b[start : len(b) - len(suffix)]
+        if not middle.isdigit() or len(middle) > 18 or len(match.group()) > 18:
+            continue
+        if int(middle) == int(match.group()) + 1 and (len(middle) == end - start or not match.group().startswith("0")):
+            return (start, end)
+    return None
+
+
+def _shared_link(alerts: list[Alert], kind: LinkKind) -> bool:
+    """Whether every alert has the same link of this kind (then the buttons carry it once)."""
+    urls = {link.url if (link := a.link(kind)) is not None else None for a in alerts}
+    return len(urls) == 1
+
+
+def _listed_link(alert: Alert, shared: Mapping[LinkKind, bool]) -> str:
+    """The alert's runbook (else its graph) as a mrkdwn link, when the alerts do not all share it; empty when
+    neither has a short http(s) URL."""
     for kind in (LinkKind.RUNBOOK, LinkKind.GENERATOR):
+        if shared.get(kind):
+            continue
         link = alert.link(kind)
         url = safe_url(link.url, MAX_LISTED_URL, what="listed link") if link is not None else None
         if link is not None and url is not None:
@@ -217,6 +517,8 @@ def _listed_link(alert: Alert) -> str:
 def _buttons(group: AlertGroup, first: Alert) -> list[dict[str, Any]]:
     buttons: list[dict[str, Any]] = []
     for kind, text in _BUTTONS:
+        if kind is LinkKind.SILENCE and group.status is Status.RESOLVED:
+            continue  # nothing left to silence
         link = first.link(kind) or group.link(kind)
         url = safe_url(link.url, MAX_URL, what=f"{kind.value} button") if link is not None else None
         if url is None:
@@ -234,29 +536,44 @@ def _buttons(group: AlertGroup, first: Alert) -> list[dict[str, Any]]:
 
 
 def _context(group: AlertGroup, first: Alert) -> str:
-    source = {
-        Source.CLOUDWATCH: "CloudWatch",
-        Source.EVENTBRIDGE: "CloudWatch via EventBridge",
-        Source.CLOUDWATCH_LAMBDA: "CloudWatch",
-        Source.ALERTMANAGER: "Alertmanager",
-    }[group.source]
-    parts = [source]
+    parts = [_SOURCE_WORDS[group.source]]
+    if group.environment:
+        parts.append(f"forwarded by {group.environment}")
+    if first.account and first.account_name:
+        parts.append(f"account {first.account}")  # the number, once, for whoever needs it
     if first.metric is not None and first.metric.treat_missing_data:
         parts.append(f"missing data: {first.metric.treat_missing_data}")
     parts.append(f"message {group.message_id}")
     return " \u00b7 ".join(parts)
 
 
-def _fallback(group: AlertGroup, first: Alert, state: str, prefix: str = "") -> str:
-    """The notification text: state, severity, name, what broke and where, escaped like everything else."""
-    drill = "[DRILL] " if group.drill else ""
-    where = " ".join(p for p in (first.account, first.region) if p)
-    text = f"{prefix}{drill}[{state}] [{group.severity.value.upper()}] {group.title}"
-    summary = first.summary if len(group.alerts) == 1 else _group_summary(group)
-    if summary:
-        text += f": {summary}"
-    if where:
-        text += f" ({where})"
+def _push_text(group: AlertGroup, first: Alert, suppressed: bool, *, notice: bool) -> str:
+    """The notification text, read on a lock screen (about 110 characters show): what broke and where first,
+    `🔴 prod-db-cpu: CPUUtilization 97.5 % (alarm above 90 %) on orders-db · shop-prod · us-east-1`; a group
+    names its first alert and what differs: `🔴 HighLatency (300 firing): p99 above 2 s · pod=checkout-0000 and 299
+    more · shop-prod`. Escaped like everything else."""
+    prefix = "PagerDuty delivery failed: " if notice else ""
+    drill = "DRILL: " if group.drill else ""
+    mark = emoji_for(group.severity, group.status, suppressed=suppressed)
+    place = _place(group, first)
+    if group.source is Source.ALERTMANAGER and len(group.alerts) > 1:
+        head = f"{group.title} ({_counts(group)})"
+        what = first.summary
+        differing = _differing([first], set(_common_labels(group)))
+        more = len(group.alerts) - 1 + max(group.truncated_alerts, 0)
+        if differing:
+            what += f" \u00b7 {differing}" + (f" and {format_count(more)} more" if more else "")
+        elif more:
+            what += f" (and {format_count(more)} more)"
+    else:
+        head = group.title
+        what = first.summary
+        if group.source is Source.ALERTMANAGER and group.status is Status.RESOLVED:
+            head += " resolved"
+    if suppressed:
+        alert = next(a for a in group.alerts if a.suppression)
+        head += f" (suppressed{' by ' + alert.suppressed_by if alert.suppressed_by else ''})"
+    text = f"{prefix}{drill}{mark} {head}" + (f": {what}" if what else "") + (f" \u00b7 {place}" if place else "")
     return fit_mrkdwn(one_line(text), MAX_TEXT, what="Slack text")
 
 
@@ -390,10 +707,11 @@ def render_digest(
     sources = ", ".join(_SOURCE_NAMES[s] for s in digest.sources)
     context = " \u00b7 ".join(p for p in (f"Digest of {plural(digest.messages, 'message')}", sources) if p)
     colour_bar = {"type": "context", "elements": [{"type": "mrkdwn", "text": fit_mrkdwn(context, MAX_CONTEXT)}]}
+    blocks = [*budget.blocks[: MAX_BLOCKS - 1], colour_bar]
+    worst = digest.firing[0].alert.severity if digest.firing else Severity.INFO
     return {
-        "text": _digest_fallback(digest, counts, title, "[PagerDuty delivery failed] " if notice else ""),
-        "blocks": budget.blocks[: MAX_BLOCKS - 1],
-        "attachments": [{"color": COLOURS[status], "fallback": truncate(header, 300), "blocks": [colour_bar]}],
+        "text": _digest_fallback(digest, counts, title, "PagerDuty delivery failed: " if notice else ""),
+        "attachments": [{"color": colour_for(worst, status), "fallback": truncate(header, 300), "blocks": blocks}],
     }
 
 
@@ -671,7 +989,7 @@ def _flush_section(budget: _Budget, text: str) -> bool:
 
 def _digest_fallback(digest: _Digest, counts: str, title: str | None, prefix: str) -> str:
     """The notification text: counts, the busiest services, the most severe alert."""
-    text = prefix + ("[DRILL] " if digest.drill else "") + counts
+    text = prefix + ("DRILL: " if digest.drill else "") + counts
     if title:
         text += f" \u00b7 {short_line(title, 200)}"
     by_service: dict[str, int] = {}
@@ -684,5 +1002,7 @@ def _digest_fallback(digest: _Digest, counts: str, title: str | None, prefix: st
         )
     if digest.firing:
         first = digest.firing[0]
-        text += f"; first: [{first.alert.severity.value.upper()}] {first.name}"
+        text += f"; first: {_SEVERITY_EMOJI[first.alert.severity]} {first.name}"
+        summary = short_line(first.alert.summary, 120)
+        text += f": {summary}" if summary and summary != first.name else ""
     return fit_mrkdwn(one_line(text), MAX_TEXT, what="Slack text")

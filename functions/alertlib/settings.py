@@ -45,6 +45,9 @@ class Settings:
     fallback_slack_secret: str | None = None  # PagerDuty forwarder: where to say "PagerDuty delivery failed"
     pacer_table: str | None = None  # DynamoDB pacer table: paces each channel, buffers storms (None: no pacing)
     queue_url: str | None = None  # the forwarder's own SQS queue: where it schedules its flushes
+    environment_name: str | None = None  # the config's name (`prod`): messages name it, not an account number
+    account_aliases: Mapping[str, str] = field(default_factory=dict)  # account id -> name shown for it
+    oncall_slack_group: str | None = None  # Slack user group id (`S0123ABCD`) the delivery-failed notice mentions
     # Pacing (not read from the environment: the limits are the destinations', not a deployment's choice).
     slack_interval_ms: int = 1000  # one message per second per webhook
     slack_max_interval_ms: int = 30_000  # while storming, a digest at most every 30 s
@@ -89,6 +92,9 @@ class Settings:
             fallback_slack_secret=env.get("FALLBACK_SLACK_SECRET") or None,
             pacer_table=env.get("PACER_TABLE") or None,
             queue_url=env.get("QUEUE_URL") or None,
+            environment_name=_environment_name(env.get("ENVIRONMENT_NAME", "")),
+            account_aliases=parse_account_aliases(env.get("ACCOUNT_ALIASES", "")),
+            oncall_slack_group=_slack_group(env.get("ONCALL_SLACK_GROUP", "")),
         )
 
 
@@ -115,6 +121,53 @@ def parse_routes(raw: str) -> dict[str, Route]:
             raise ConfigurationError(f"ROUTES[{topic!r}].secrets must be a list of secret names")
         routes[str(topic)] = Route(severity=severity, secrets=tuple(secrets))
     return routes
+
+
+MAX_ALIAS = 40
+_ACCOUNT = re.compile(r"\d{12}")
+_SLACK_GROUP = re.compile(r"S[A-Z0-9]{2,20}")
+_ENVIRONMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
+
+
+def parse_account_aliases(raw: str) -> dict[str, str]:
+    """`ACCOUNT_ALIASES`: `{"123456789012": "shop-prod"}`, the names messages show instead of account numbers."""
+    if not raw.strip():
+        return {}
+    try:
+        decoded = json.loads(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"ACCOUNT_ALIASES is not valid JSON: {exc}") from exc
+    if not isinstance(decoded, dict):
+        raise ConfigurationError("ACCOUNT_ALIASES must be a JSON object of account id to name")
+    aliases: dict[str, str] = {}
+    for account, alias in decoded.items():
+        if not _ACCOUNT.fullmatch(str(account)):
+            raise ConfigurationError(f"ACCOUNT_ALIASES key {str(account)[:20]!r} is not a 12-digit account id")
+        if not isinstance(alias, str) or not alias.strip() or len(alias) > MAX_ALIAS:
+            raise ConfigurationError(f"ACCOUNT_ALIASES[{account!r}] must be a name of 1-{MAX_ALIAS} characters")
+        aliases[str(account)] = " ".join(alias.split())
+    return aliases
+
+
+def _slack_group(raw: str) -> str | None:
+    """`ONCALL_SLACK_GROUP`: a Slack user group id (`S0123ABCD`); the mention is built from it, never from text."""
+    value = raw.strip()
+    if not value:
+        return None
+    if not _SLACK_GROUP.fullmatch(value):
+        raise ConfigurationError(f"ONCALL_SLACK_GROUP must be a Slack user group id like S0123ABCD, not {value[:30]!r}")
+    return value
+
+
+def _environment_name(raw: str) -> str | None:
+    value = raw.strip()
+    if not value:
+        return None
+    if not _ENVIRONMENT.fullmatch(value):
+        raise ConfigurationError(
+            f"ENVIRONMENT_NAME must be a short name (letters, digits, - and _), not {value[:40]!r}"
+        )
+    return value
 
 
 def _patterns(raw: str) -> tuple[re.Pattern[str], ...]:

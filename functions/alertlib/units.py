@@ -90,6 +90,18 @@ _CATALOGUE_UNITS: dict[tuple[str, str], str] = {
     ("AWS/SQS", "NumberOfMessagesSent"): "Count",
     ("AWS/SQS", "NumberOfMessagesReceived"): "Count",
     ("AWS/SQS", "NumberOfMessagesDeleted"): "Count",
+    ("AWS/ApplicationELB", "RequestCount"): "Count",
+    ("AWS/ApplicationELB", "HTTPCode_Target_5XX_Count"): "Count",
+    ("AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count"): "Count",
+    ("AWS/ApplicationELB", "HTTPCode_Target_4XX_Count"): "Count",
+    ("AWS/ApplicationELB", "TargetResponseTime"): "Seconds",
+    ("AWS/ApiGateway", "Count"): "Count",
+    ("AWS/ApiGateway", "5XXError"): "Count",
+    ("AWS/ApiGateway", "4XXError"): "Count",
+    ("AWS/ApiGateway", "5xx"): "Count",
+    ("AWS/ApiGateway", "4xx"): "Count",
+    ("AWS/ApiGateway", "Latency"): "Milliseconds",
+    ("AWS/ApiGateway", "IntegrationLatency"): "Milliseconds",
 }
 
 _COMMON_UNITS: dict[tuple[str, str], str] = {

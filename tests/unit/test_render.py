@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from alertlib import render_pagerduty as render_pagerduty_module
 from alertlib.models import Alert, AlertGroup, Link, LinkKind, Metric, Severity, Source, Status
 from alertlib.render_pagerduty import MAX_HREF, render_pagerduty
-from alertlib.render_slack import format_duration, render_slack
+from alertlib.render_slack import format_duration, message_blocks, render_slack
 from alertlib.text import encode_json, fit_json, format_count, safe_url
 from tests.conftest import NOW, load_event, sns_event
 from tests.unit.helpers import alarm, alertmanager, group_of
@@ -167,18 +167,25 @@ def test_render_every_sample_within_contracts(sample: str) -> None:
 
 def test_slack_message_has_header_fields_reason_buttons_and_colour() -> None:
     message = _slack(sns_event(alarm()))
-    blocks = message["blocks"]
-    assert message["text"].startswith("[ALARM] [CRITICAL] prod-rds-orders-db-CPUUtilization")
+    blocks = message_blocks(message)
+    assert message["text"] == (
+        "\U0001f534 prod-rds-orders-db-CPUUtilization: CPUUtilization 97.5 % (alarm above 90 %) on orders-db"
+        " · 123456789012 · us-east-1"
+    )
+    assert "blocks" not in message  # every block is inside the coloured attachment
     assert blocks[0] == {
         "type": "header",
-        "text": {"type": "plain_text", "text": "\U0001f534 ALARM: prod-rds-orders-db-CPUUtilization", "emoji": True},
+        "text": {
+            "type": "plain_text",
+            "text": "\U0001f534 CRITICAL · ALARM: prod-rds-orders-db-CPUUtilization",
+            "emoji": True,
+        },
     }
     fields = {f["text"].split("\n")[0]: f["text"].split("\n", 1)[1] for b in blocks for f in b.get("fields", [])}
-    assert fields["*Severity*"] == "CRITICAL"
     assert fields["*Account · Region*"] == "123456789012 · us-east-1"
     assert fields["*Threshold*"] == "above 90 % for 5 of 5 periods of 60 s"
     assert fields["*Started*"].startswith("<!date^")
-    assert fields["*Firing for*"] == "5m 0s"
+    assert "*Firing for*" not in fields  # computed at send time, it misled: the start is shown instead
     assert any("*Reason*" in b.get("text", {}).get("text", "") for b in blocks)
     [actions] = [b for b in blocks if b["type"] == "actions"]
     assert [e["text"]["text"] for e in actions["elements"]] == ["Runbook", "AWS console"]
@@ -190,18 +197,18 @@ def test_slack_message_has_header_fields_reason_buttons_and_colour() -> None:
 def test_slack_resolved_says_resolved_and_how_long_it_lasted() -> None:
     event = load_event("alertmanager-webhook-v4-resolved__alertmanager-bot.json")
     message = _slack(event)
-    assert message["blocks"][0]["text"]["text"].startswith("\u2705 RESOLVED: Fire")
-    assert "RESOLVED" in message["text"]
-    fields = [f["text"] for b in message["blocks"] for f in b.get("fields", [])]
+    assert message_blocks(message)[0]["text"]["text"].startswith("\u2705 CRITICAL · RESOLVED: Fire")
+    assert message["text"].startswith("\u2705 Fire resolved: Something is on fire")
+    fields = [f["text"] for b in message_blocks(message) for f in b.get("fields", [])]
     assert "*Lasted*\n4m 15s" in fields
     assert message["attachments"][0]["color"] == "#2EB67D"
 
 
 def test_slack_alertmanager_buttons_include_silence_and_graph() -> None:
     message = _slack(alertmanager(1))
-    [actions] = [b for b in message["blocks"] if b["type"] == "actions"]
+    [actions] = [b for b in message_blocks(message) if b["type"] == "actions"]
     names = [e["text"]["text"] for e in actions["elements"]]
-    assert names == ["Runbook", "Dashboard", "Silence", "Prometheus graph"]
+    assert names == ["Runbook", "Dashboard", "Open in Alertmanager", "Silence", "Prometheus graph"]
     assert len({e["action_id"] for e in actions["elements"]}) == len(names)
 
 
@@ -209,7 +216,7 @@ def test_slack_large_group_is_summarised_with_and_n_more() -> None:
     message = _slack(alertmanager(300))
     text = _texts(message)
     assert "and 290 more" in text
-    assert message["blocks"][0]["text"]["text"] == "\U0001f534 FIRING (300): HighLatency"
+    assert message_blocks(message)[0]["text"]["text"] == "\U0001f534 CRITICAL · FIRING (300): HighLatency"
     assert slack_problems(message) == []
 
 
@@ -230,7 +237,7 @@ def test_slack_escaping_never_splits_an_entity_when_cutting() -> None:
     body = alertmanager(1)
     body["alerts"][0]["annotations"]["description"] = "&" * 5000
     message = _slack(body)
-    for block in message["blocks"]:
+    for block in message_blocks(message):
         text = block.get("text", {}).get("text", "")
         if "&" in text:
             assert text.rstrip("…").endswith("&amp;") or "&amp;" in text
@@ -240,7 +247,7 @@ def test_slack_escaping_never_splits_an_entity_when_cutting() -> None:
 
 def test_slack_ten_kilobyte_description_is_cut_within_limits() -> None:
     message = _slack(sns_event(alarm(description="x" * 10_000)))
-    [description] = [b for b in message["blocks"] if "*Description*" in b.get("text", {}).get("text", "")]
+    [description] = [b for b in message_blocks(message) if "*Description*" in b.get("text", {}).get("text", "")]
     assert len(description["text"]["text"]) <= 3000
     assert description["text"]["text"].endswith("…")
     assert slack_problems(message) == []
@@ -248,14 +255,14 @@ def test_slack_ten_kilobyte_description_is_cut_within_limits() -> None:
 
 def test_slack_drill_is_marked() -> None:
     message = _slack(sns_event(alarm(reason="DRILL: monthly pager test")))
-    assert "DRILL" in message["blocks"][0]["text"]["text"]
-    assert message["text"].startswith("[DRILL]")
+    assert "DRILL" in message_blocks(message)[0]["text"]["text"]
+    assert message["text"].startswith("DRILL: ")
 
 
 def test_slack_insufficient_data_is_grey() -> None:
     message = _slack(sns_event(alarm(state="INSUFFICIENT_DATA")))
     assert message["attachments"][0]["color"] == "#9E9E9E"
-    assert "INSUFFICIENT DATA" in message["blocks"][0]["text"]["text"]
+    assert "INSUFFICIENT DATA" in message_blocks(message)[0]["text"]["text"]
 
 
 @pytest.mark.parametrize(
@@ -291,7 +298,8 @@ def test_render_odd_truncated_alerts_never_crash_or_break_a_limit(truncated: Any
     body["truncatedAlerts"] = truncated
     message = _slack(sns_event(body))
     assert slack_problems(message) == []
-    assert all(len(json.dumps(e)) < 1_000 for b in message["blocks"] if b["type"] == "context" for e in b["elements"])
+    contexts = [e for b in message_blocks(message) if b["type"] == "context" for e in b["elements"]]
+    assert all(len(json.dumps(e)) < 1_000 for e in contexts)
     _assert_pagerduty_valid(_pd(sns_event(body)))
     assert all(len(str(e["payload"]["custom_details"].get("truncated_alerts", ""))) <= 12 for e in _pd(sns_event(body)))
 
@@ -458,7 +466,7 @@ def test_render_a_count_of_5000_digits_set_after_parse_is_compact() -> None:
     group = replace(group_of(sns_event(alertmanager(3))), truncated_alerts=10**5000)
     message = render_slack(group, now=NOW)
     assert slack_problems(message) == []
-    more = [e["text"] for b in message["blocks"] if b["type"] == "context" for e in b["elements"]]
+    more = [e["text"] for b in message_blocks(message) if b["type"] == "context" for e in b["elements"]]
     assert all(len(t) < 100 for t in more)
     [event] = render_pagerduty(group)
     _assert_fits([event])
@@ -525,9 +533,9 @@ def test_no_rendered_url_carries_a_pipe_or_angle_bracket(where: str, url: str) -
     buttons: list[str] = []
     for event in [sns_event(body), sns_event(one)]:  # a list of alerts, with their links, and a lone alert
         message = _slack(event)
-        urls = [e["url"] for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]]
+        urls = [e["url"] for b in message_blocks(message) if b["type"] == "actions" for e in b["elements"]]
         buttons += urls
-        mrkdwn = [b["text"]["text"] for b in message["blocks"] if b["type"] == "section" and "text" in b]
+        mrkdwn = [b["text"]["text"] for b in message_blocks(message) if b["type"] == "section" and "text" in b]
         links = [m.split("|")[0] for t in mrkdwn for m in t.split("<")[1:]]
         assert all(not set(u) & set("|<>") for u in urls + links), (urls, links)
         assert "|https://wiki.corp.example" not in _texts(message)
@@ -541,7 +549,7 @@ def test_no_rendered_url_carries_a_pipe_or_angle_bracket(where: str, url: str) -
 def test_no_url_with_a_pipe_from_cloudwatch_tags_or_alarm_name() -> None:
     body = alarm(name="db|<x>", description=None, tags={"runbook": SPOOF, "dashboard": "https://d.example/a>b"})
     message = _slack(sns_event(body))
-    urls = [e["url"] for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    urls = [e["url"] for b in message_blocks(message) if b["type"] == "actions" for e in b["elements"]]
     assert len(urls) == 3 and all(not set(u) & set("|<>") for u in urls)
     [event] = _pd(sns_event(body))
     assert all(not set(link["href"]) & set("|<>") for link in event["links"])
@@ -549,20 +557,23 @@ def test_no_url_with_a_pipe_from_cloudwatch_tags_or_alarm_name() -> None:
 
 def test_slack_link_text_is_escaped_and_only_http_links_are_shown() -> None:
     group = group_of(sns_event(alertmanager(3)))
-    hostile = (
-        Link(kind=LinkKind.RUNBOOK, url="https://r.example/a&b", text="<!channel> & <@U1>"),
-        Link(kind=LinkKind.GENERATOR, url="javascript:alert(1)", text="graph"),
-        Link(kind=LinkKind.DASHBOARD, url="data:text/html,hi", text="dash"),
-    )
-    group = replace(group, alerts=tuple(replace(a, links=hostile) for a in group.alerts))
+
+    def hostile(index: int) -> tuple[Link, ...]:  # each alert its own runbook: listed on its line
+        return (
+            Link(kind=LinkKind.RUNBOOK, url=f"https://r.example/a&b{index}", text="<!channel> & <@U1>"),
+            Link(kind=LinkKind.GENERATOR, url="javascript:alert(1)", text="graph"),
+            Link(kind=LinkKind.DASHBOARD, url="data:text/html,hi", text="dash"),
+        )
+
+    group = replace(group, alerts=tuple(replace(a, links=hostile(i)) for i, a in enumerate(group.alerts)))
     message = render_slack(group, now=NOW)
     text = _texts(message)
     assert "<!channel>" not in text and "<@U1>" not in text
-    assert "<https://r.example/a&amp;b|&lt;!channel&gt; &amp; &lt;@U1&gt;>" in text
+    assert "<https://r.example/a&amp;b1|&lt;!channel&gt; &amp; &lt;@U1&gt;>" in text
     assert "javascript:" not in text and "data:text" not in text
     [event] = render_pagerduty(group)
     hrefs = [link["href"] for link in event["links"]]
-    assert hrefs[0] == "https://r.example/a&b" and all(h.startswith("http") for h in hrefs)
+    assert hrefs[0] == "https://r.example/a&b0" and all(h.startswith("http") for h in hrefs)
 
 
 # -- The checkers ------------------------------------------------------------------------------------------------
@@ -619,11 +630,14 @@ def test_pagerduty_problems_flags_each_documented_limit(change: Any, problem: st
 
 
 def _slack_body() -> dict[str, Any]:
-    return _slack(sns_event(alertmanager(3)))
+    """A message in the shape the checker's mutations expect: the blocks at the top, a context in the attachment."""
+    message = _slack(sns_event(alertmanager(3)))
+    inner = message["attachments"][0]["blocks"]
+    return {**message, "blocks": inner[:-1], "attachments": [{**message["attachments"][0], "blocks": inner[-1:]}]}
 
 
 def _block(message: dict[str, Any], kind: str, key: str = "") -> dict[str, Any]:
-    blocks = message["blocks"] + message["attachments"][0]["blocks"]
+    blocks = message_blocks(message) + message["attachments"][0]["blocks"]
     return next(b for b in blocks if b["type"] == kind and (not key or key in b))
 
 

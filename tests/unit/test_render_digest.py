@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from alertlib.errors import MalformedInput
 from alertlib.models import Alert, AlertGroup, Link, LinkKind, Metric, Severity, Source, Status
 from alertlib.render_pagerduty import EVENT_BUDGET, StormMember, render_pagerduty, render_storm, storm_dedup_key
-from alertlib.render_slack import MAX_BLOCK_TEXT, render_digest
+from alertlib.render_slack import MAX_BLOCK_TEXT, message_blocks, render_digest
 from alertlib.text import encode_json, service_name
 from tests.conftest import NOW, sns_event
 from tests.unit.helpers import MENTIONS, alarm, alertmanager, assert_sendable, group_of
@@ -66,7 +66,7 @@ def _text(message: dict[str, Any]) -> str:
 
 def _blocks_text(message: dict[str, Any]) -> str:
     texts = []
-    for block in message["blocks"]:
+    for block in message_blocks(message):
         texts += [block["text"]["text"]] if "text" in block else []
         texts += [f["text"] for f in block.get("fields", [])]
     return "\n".join(texts)
@@ -95,10 +95,10 @@ def test_digest_header_counts_the_newest_state_of_each_alert() -> None:
         _group("a-fired-then-ok", Status.RESOLVED),
     ]
     message = render_digest(groups, now=NOW, max_listed=10)
-    header = message["blocks"][0]["text"]["text"]
+    header = message_blocks(message)[0]["text"]["text"]
     assert "2 alerts firing, 2 resolved" in header
     assert slack_problems(message) == []
-    fields = [f["text"] for f in message["blocks"][1]["fields"]]
+    fields = [f["text"] for f in message_blocks(message)[1]["fields"]]
     assert fields[0] == "*Firing by severity*\n\U0001f534 2 critical"
     assert fields[1] == "*Firing by service*\nRDS 2"
     assert fields[2] == "*Resolved by severity*\n\U0001f534 2 critical"
@@ -117,7 +117,7 @@ def test_digest_shows_fired_and_resolved_apart_from_plain_resolves() -> None:
 def test_digest_an_ok_then_its_alarm_again_counts_as_firing() -> None:
     groups = [_group("again", Status.RESOLVED), _group("again")]
     message = render_digest(groups, now=NOW, max_listed=10)
-    assert message["blocks"][0]["text"]["text"].endswith("1 alert firing")
+    assert message_blocks(message)[0]["text"]["text"].endswith("1 alert firing")
     assert "*again*" in _blocks_text(message)
 
 
@@ -159,7 +159,7 @@ def test_digest_of_a_thousand_alerts_names_what_fits_and_counts_the_rest() -> No
     message = render_digest(groups, now=NOW, max_listed=10)
     assert slack_problems(message) == []
     text = _blocks_text(message)
-    assert "1,000" not in text and "1000 alerts firing, 500 resolved" in message["blocks"][0]["text"]["text"]
+    assert "1,000" not in text and "1000 alerts firing, 500 resolved" in message_blocks(message)[0]["text"]["text"]
     also = text[text.index("*Also firing (990)*") : text.index("*\u2705 Resolved (500)")]
     named = sum(len(line.split(": ", 1)[1].split(" and ")[0].split(", ")) for line in also.splitlines()[1:])
     more = sum(int(n) for n in re.findall(r" and (\d+) more$", also, re.MULTILINE))
@@ -186,7 +186,7 @@ def _also_counts(text: str, names: list[str]) -> tuple[int, int]:
 def _within_sections(message: dict[str, Any]) -> None:
     assert slack_problems(message) == []
     assert len(_blocks_text(message)) <= MAX_BLOCK_TEXT
-    for block in message["blocks"]:
+    for block in message_blocks(message):
         assert len(block.get("text", {}).get("text", "")) <= 3000
 
 
@@ -238,7 +238,7 @@ def test_digest_names_resolves_when_room_remains() -> None:
 
 def test_digest_of_resolves_only_is_green() -> None:
     message = render_digest([_group(f"ok-{i}", Status.RESOLVED) for i in range(3)], now=NOW, max_listed=5)
-    assert message["blocks"][0]["text"]["text"] == "\u2705 3 alerts resolved"
+    assert message_blocks(message)[0]["text"]["text"] == "\u2705 3 alerts resolved"
     assert message["attachments"][0]["color"] == "#2EB67D"
     assert "ok-0, ok-1, ok-2" in _blocks_text(message)
 
@@ -249,7 +249,7 @@ def test_digest_of_real_payloads_from_both_sources() -> None:
     groups.append(group_of(sns_event(alarm(name="prod-rds-db2-CPUUtilization", state="OK"))))
     message = render_digest(groups, now=NOW, max_listed=3, title="prod-critical")
     _sendable(message)
-    header = message["blocks"][0]["text"]["text"]
+    header = message_blocks(message)[0]["text"]["text"]
     assert header == "\U0001f6a8 11 alerts firing, 1 resolved \u00b7 prod-critical"
     text = _blocks_text(message)
     assert "HighLatency api-0:9090" in text and "<https://runbooks.example.com/high-latency|Runbook>" in text
@@ -261,15 +261,16 @@ def test_digest_notice_opens_the_message_in_our_words() -> None:
     notice = "PagerDuty did not take these alerts (HTTP 400): check PagerDuty, page by hand <!channel> " * 30
     message = render_digest([_group(f"a{i}") for i in range(100)], now=NOW, max_listed=40, notice=notice)
     _sendable(message)
-    assert message["blocks"][0]["text"]["text"].startswith("\u26a0\ufe0f PagerDuty delivery failed \u00b7 100 alerts")
-    assert message["blocks"][1]["text"]["text"].startswith("PagerDuty did not take these alerts (HTTP 400)")
-    assert message["text"].startswith("[PagerDuty delivery failed] 100 alerts firing")
+    header = message_blocks(message)[0]["text"]["text"]
+    assert header.startswith("\u26a0\ufe0f PagerDuty delivery failed \u00b7 100 alerts")
+    assert message_blocks(message)[1]["text"]["text"].startswith("PagerDuty did not take these alerts (HTTP 400)")
+    assert message["text"].startswith("PagerDuty delivery failed: 100 alerts firing")
 
 
 def test_digest_of_nothing_is_still_a_valid_message() -> None:
     message = render_digest([], now=NOW, max_listed=10)
     assert slack_problems(message) == []
-    assert message["blocks"][0]["text"]["text"].endswith("0 alerts firing")
+    assert message_blocks(message)[0]["text"]["text"].endswith("0 alerts firing")
 
 
 def test_service_name_prefers_the_service_tag_then_the_namespace_then_the_job() -> None:
@@ -311,7 +312,7 @@ def test_digest_of_ten_thousand_hostile_groups_keeps_every_limit(listed: int) ->
     _sendable(message)
     assert len(_blocks_text(message)) <= MAX_BLOCK_TEXT
     assert len(message["text"]) <= 3000
-    header = message["blocks"][0]["text"]["text"]
+    header = message_blocks(message)[0]["text"]["text"]
     assert "6766 alerts firing, 3234 resolved" in header
     for mention in MENTIONS:
         assert mention not in _text(message)
