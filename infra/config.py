@@ -418,7 +418,7 @@ def load_config(name: str, directory: Path = CONFIG_DIR) -> EnvironmentConfig:
     try:
         raw: Any = strict_json(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        known = ", ".join(sorted(p.stem for p in directory.glob("*.json"))) or "none"
+        known = ", ".join(sorted(p.stem for p in directory.glob("*.json") if p.stem != "schema")) or "none"
         raise ConfigError(f"{shown}: no such environment (known: {known})") from None
     except ValueError as exc:
         raise ConfigError(f"{shown}: not valid JSON: {exc}") from None

@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from infra import config as config_module
+from infra import slo as slo_module
 from infra.config import CONFIG_DIR, EnvironmentConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,8 +51,9 @@ def _comments(model: type[BaseModel]) -> dict[str, str]:
 def _models() -> dict[str, type[BaseModel]]:
     return {
         name: value
-        for name, value in vars(config_module).items()
-        if isinstance(value, type) and issubclass(value, BaseModel) and value.__module__ == config_module.__name__
+        for module in (config_module, slo_module)
+        for name, value in vars(module).items()
+        if isinstance(value, type) and issubclass(value, BaseModel) and value.__module__ == module.__name__
     }
 
 
