@@ -9,14 +9,15 @@ from infra.alarm_specs import plan_alarms, plan_notes
 from infra.config import EnvironmentConfig
 from infra.stacks.alarms import AlarmsStack, chunk
 from infra.stacks.alerting import AlertingStack
+from infra.stacks.slos import SloStack, slo_parts
 
 
-def build(app: App, config: EnvironmentConfig, *, nag: bool = True) -> list[AlarmsStack | AlertingStack]:
+def build(app: App, config: EnvironmentConfig, *, nag: bool = True) -> list[AlarmsStack | AlertingStack | SloStack]:
     env = Environment(account=config.account, region=config.region)
     alerting = AlertingStack(
         app, f"{config.name}-alerting", config=config, env=env, description=f"{config.name}: alerting core"
     )
-    stacks: list[AlarmsStack | AlertingStack] = [alerting]
+    stacks: list[AlarmsStack | AlertingStack | SloStack] = [alerting]
     specs = plan_alarms(config)
     for note in plan_notes(config):
         Annotations.of(alerting).add_info(note)
@@ -34,6 +35,20 @@ def build(app: App, config: EnvironmentConfig, *, nag: bool = True) -> list[Alar
             )
             stack.add_stack_dependency(alerting)
             stacks.append(stack)
+    slo_slices = slo_parts(list(config.slos))
+    for index, slos in enumerate(slo_slices, start=1):
+        suffix = f"-{index}" if len(slo_slices) > 1 else ""
+        slo_stack = SloStack(
+            app,
+            f"{config.name}-slos{suffix}",
+            config=config,
+            slos=slos,
+            part=index,
+            env=env,
+            description=f"{config.name}: SLO burn-rate alarms ({len(slos)} SLOs) and the alerting dashboard",
+        )
+        slo_stack.add_stack_dependency(alerting)  # the topics its composites notify
+        stacks.append(slo_stack)
     for key, value in {"environment": config.name, "project": "alert-forwarding", **config.tags}.items():
         Tags.of(app).add(key, value)
     if nag:

@@ -1,14 +1,19 @@
-"""Prove the pager works: `python -m tools.drill --env NAME [--alarm NAME ...] [--service rds|elasticache|ecs]
+"""Prove the pager works: `python -m tools.drill --env NAME [--alarm NAME ...] [--service rds|…|slo]
 [--timeout 300] [--local]`.
 
-For each selected alarm of the environment (as deployed: every alarm whose name starts with `<env>-`), it sets
-ALARM with `set_alarm_state` (the reason starts with DRILL, which the forwarders show), waits until the delivery
-ledger shows the PagerDuty and Slack deliveries the alarm's topic routes to, sets OK, and waits for the resolves.
-It prints progress while it waits, then a table, and exits non-zero naming every delivery that did not arrive in
-time. Every alarm it touched is put back to OK, also when interrupted.
+It touches only this project's alarms: those its synthesized templates create (metric and composite alarms, by
+name), as deployed, and only while their actions go to the project's own topics. Another team's alarm in the same
+account, even one named `<env>-…`, is never selected; naming one with `--alarm` is refused. Alarms with no actions
+(an SLO's window alarms: their composite notifies) are listed as skipped.
+
+For each selected alarm, it sets ALARM with `set_alarm_state` (the reason starts with DRILL, which the forwarders
+show), waits until the delivery ledger shows the PagerDuty and Slack deliveries the alarm's topic routes to, sets
+OK, and waits for the resolves. It prints progress while it waits, then a table, and exits non-zero naming every
+delivery that did not arrive in time. Every alarm it touched is put back to OK, also when interrupted.
 
 `--local` drills the local pipeline (tools.serve) instead of an AWS account: moto's set_alarm_state runs no
-action, so the pipeline publishes the notification CloudWatch would send, built from the alarm's own definition.
+action, so the pipeline publishes the notification CloudWatch would send, built from the alarm's own definition;
+composite alarms, which moto lacks, are stood in by `tools.world.LocalCloudWatch` from the templates.
 """
 
 from __future__ import annotations
@@ -24,6 +29,46 @@ from typing import Any
 import tools  # noqa: F401 - puts functions/ on the path
 
 POLL_SECONDS = 1.0
+ALARM_TYPES = ["MetricAlarm", "CompositeAlarm"]
+
+
+@dataclass(frozen=True)
+class Deployed:
+    """What the project deploys in an environment, read from its synthesized templates: the names of its metric and
+    composite alarms and of its SNS topics. The drill acts on nothing else."""
+
+    env: str
+    alarms: frozenset[str]
+    topics: frozenset[str]
+
+    @classmethod
+    def from_templates(cls, env: str, templates: dict[str, dict[str, Any]]) -> Deployed:
+        alarms: set[str] = set()
+        topics: set[str] = set()
+        for template in templates.values():
+            for resource in template.get("Resources", {}).values():
+                properties = resource.get("Properties", {})
+                if resource.get("Type") in ("AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm"):
+                    if isinstance(properties.get("AlarmName"), str):
+                        alarms.add(properties["AlarmName"])
+                elif resource.get("Type") == "AWS::SNS::Topic" and isinstance(properties.get("TopicName"), str):
+                    topics.add(properties["TopicName"])
+        return cls(env=env, alarms=frozenset(alarms), topics=frozenset(topics))
+
+    def refusal(self, alarm: dict[str, Any]) -> str | None:
+        """Why a deployed alarm of that name is not the project's (its actions reach something else), or None."""
+        if alarm["AlarmName"] not in self.alarms:
+            return "not an alarm of this project's templates"
+        keys = ("AlarmActions", "OKActions", "InsufficientDataActions")
+        foreign = [
+            str(a)
+            for key in keys
+            for a in alarm.get(key) or []
+            if str(a).split(":")[2:3] != ["sns"] or str(a).rsplit(":", 1)[-1] not in self.topics
+        ]
+        if foreign:
+            return f"its actions reach what this project did not create ({', '.join(sorted(set(foreign))[:3])})"
+        return None
 
 
 @dataclass
@@ -56,25 +101,49 @@ class Drill:
     say: Callable[[str], None] = print
     timeout: float = 300.0
     touched: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # alarms of the templates' names whose actions are not ours
     # --local: waits until the pipeline is idle. With it, an alarm in INSUFFICIENT_DATA (every new alarm) is first
     # set OK, and nothing may be forwarded (no "RESOLVED" flood on a first deploy).
     settle: Callable[[], object] | None = None
 
-    def alarms(self, prefix: str, names: list[str], service: str | None) -> list[dict[str, Any]]:
-        from alertlib.audit import belongs
-
-        found: list[dict[str, Any]] = []
-        for page in self.cloudwatch.get_paginator("describe_alarms").paginate(AlarmNamePrefix=prefix):
-            found.extend(a for a in page.get("MetricAlarms", []) if belongs(a, prefix))  # not prod-eu's alarms
+    def alarms(self, deployed: Deployed, names: list[str], service: str | None) -> list[dict[str, Any]]:
+        """The project's alarms as deployed (metric and composite), `names` of them or a `service`'s; LookupError
+        naming any alarm asked for that the project does not own."""
         if names:
-            wanted = set(names)
-            found = [a for a in found if a["AlarmName"] in wanted]
-            unknown = wanted - {a["AlarmName"] for a in found}
-            if unknown:
-                raise LookupError(f"no such alarm in the environment: {', '.join(sorted(unknown))}")
+            foreign = sorted(set(names) - deployed.alarms)
+            if foreign:
+                raise LookupError(
+                    f"refused: {', '.join(foreign)}: not an alarm this project creates in {deployed.env} (its "
+                    "synthesized templates); the drill touches only those"
+                )
+            wanted = sorted(set(names))
+        else:
+            wanted = sorted(deployed.alarms)
         if service:
-            found = [a for a in found if a["AlarmName"].startswith(f"{prefix}{service}-")]
-        return found
+            wanted = [n for n in wanted if n.startswith(f"{deployed.env}-{service}-")]
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(wanted), 100):
+            request: dict[str, Any] = {"AlarmNames": wanted[start : start + 100], "AlarmTypes": ALARM_TYPES}
+            while True:
+                page = self.cloudwatch.describe_alarms(MaxRecords=100, **request)
+                found.extend(page.get("MetricAlarms", []) + page.get("CompositeAlarms", []))
+                if not page.get("NextToken"):
+                    break
+                request["NextToken"] = page["NextToken"]
+        kept = []
+        for alarm in found:
+            why = deployed.refusal(alarm)
+            if why:
+                self.say(f"  {alarm['AlarmName']}: refused, {why}")
+                self.refused.append(alarm["AlarmName"])
+            else:
+                kept.append(alarm)
+        absent = sorted(set(wanted) - {a["AlarmName"] for a in found})
+        if names and absent:
+            raise LookupError(f"not deployed in the account: {', '.join(absent)}")
+        if absent:
+            self.say(f"  {len(absent)} alarms of the templates are not deployed (e.g. {absent[0]})")
+        return sorted(kept, key=lambda a: str(a["AlarmName"]))
 
     def run(self, alarms: list[dict[str, Any]]) -> list[DrillResult]:
         results = []
@@ -104,6 +173,9 @@ class Drill:
         name = alarm["AlarmName"]
         expected = tuple(sorted({d for arn in alarm.get("AlarmActions", []) for d in self.destinations_for(arn)}))
         result = DrillResult(alarm=name, expected=expected)
+        if not alarm.get("AlarmActions") or alarm.get("ActionsEnabled") is False:
+            result.skipped = "notifies nobody (an SLO window alarm: its composite notifies)"
+            return result
         if alarm.get("StateValue") == "ALARM":
             # A real page is open: drilling it would resolve it behind the on-call's back.
             result.skipped = "in ALARM for real"
@@ -200,7 +272,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.drill", description="Prove the pager works.")
     parser.add_argument("--env", required=True)
     parser.add_argument("--alarm", action="append", default=[], help="an alarm to drill (repeatable); default: all")
-    parser.add_argument("--service", choices=("rds", "elasticache", "ecs", "forwarder"))
+    parser.add_argument(
+        "--service",
+        choices=("rds", "elasticache", "ecs", "forwarder", "endpoint", "sns", "eventbridge", "slo"),
+        help="only the alarms named <env>-SERVICE-… (slo: the SLO burn-rate composites)",
+    )
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for each delivery")
     parser.add_argument("--local", action="store_true", help="drill the local pipeline (tools.serve), not AWS")
     args = parser.parse_args(argv)
@@ -216,22 +292,14 @@ def main(argv: list[str] | None = None) -> int:
         from tools.serve import LocalPipeline
 
         with LocalPipeline(env=config.name, port=free_port(), say=lambda line: None) as pipeline:
-            from alertlib.reliability import Ledger
-
-            drill = Drill(
-                cloudwatch=pipeline.cloudwatch,
-                ledger=Ledger(pipeline.ledger_table),
-                destinations_for=local_routing(pipeline),
-                after_state_change=pipeline.emulate_alarm_action,
-                timeout=args.timeout,
-                settle=pipeline.wait_idle,
-            )
+            drill = local_drill(pipeline, timeout=args.timeout)
             world = pipeline.world
             print(
-                f"The local world holds {len(world.alarms)} alarms, built from the {len(world.templates)} synthesized"
-                f" templates of {config.name}; IAM is enforced with each function's own role."
+                f"The local world holds {len(world.alarms)} alarms and {len(world.composites)} composite alarms, "
+                f"built from the {len(world.templates)} synthesized templates of {config.name}; IAM is enforced with "
+                "each function's own role."
             )
-            code = _drill(drill, config, args)
+            code = _drill(drill, Deployed.from_templates(config.name, world.templates), config, args)
             if pipeline.denials:
                 print("refused by IAM: " + "; ".join(sorted({str(d) for d in pipeline.denials})), file=sys.stderr)
                 return 1
@@ -239,7 +307,10 @@ def main(argv: list[str] | None = None) -> int:
     import boto3
 
     from alertlib.reliability import Ledger
+    from tools.world import synthesize
 
+    print(f"Reading which alarms the project creates in {config.name} from its templates (cdk synth, ~20 s)...")
+    deployed = Deployed.from_templates(config.name, synthesize(config.name))
     session = boto3.Session(region_name=config.region)
     drill = Drill(
         cloudwatch=session.client("cloudwatch"),
@@ -247,12 +318,40 @@ def main(argv: list[str] | None = None) -> int:
         destinations_for=routing(config),
         timeout=args.timeout,
     )
-    return _drill(drill, config, args)
+    return _drill(drill, deployed, config, args)
 
 
-def _drill(drill: Drill, config: Any, args: argparse.Namespace) -> int:
+def local_drill(pipeline: Any, **settings: Any) -> Drill:
+    """A drill of the local pipeline: moto's CloudWatch with the templates' composite alarms stood in; a metric
+    alarm's action is published by the pipeline (moto runs none), a composite's by the stand-in."""
+    from alertlib.reliability import Ledger
+    from tools.world import LocalCloudWatch
+
+    composites = pipeline.world.composites
+    cloudwatch = LocalCloudWatch(
+        pipeline.cloudwatch,
+        composites,
+        lambda topic, message, subject: pipeline.sns.publish(TopicArn=topic, Message=message, Subject=subject),
+        pipeline.config.region,
+    )
+
+    def after_state_change(name: str) -> object:
+        return None if name in composites else pipeline.emulate_alarm_action(name)
+
+    options: dict[str, Any] = {
+        "cloudwatch": cloudwatch,
+        "ledger": Ledger(pipeline.ledger_table),
+        "destinations_for": local_routing(pipeline),
+        "after_state_change": after_state_change,
+        "settle": pipeline.wait_idle,
+        **settings,
+    }
+    return Drill(**options)
+
+
+def _drill(drill: Drill, deployed: Deployed, config: Any, args: argparse.Namespace) -> int:
     try:
-        alarms = drill.alarms(f"{config.name}-", args.alarm, args.service)
+        alarms = drill.alarms(deployed, args.alarm, args.service)
     except LookupError as exc:
         print(f"drill: {exc}", file=sys.stderr)
         return 2
@@ -273,7 +372,14 @@ def _drill(drill: Drill, config: Any, args: argparse.Namespace) -> int:
     quiet = sum(1 for r in results if r.first_ok == ())
     if quiet:
         print(f"{quiet} alarms went from INSUFFICIENT_DATA to OK first, and nothing was forwarded, as it should be")
-    print(f"all {len(results)} alarms reached PagerDuty and Slack as routed, and resolved")
+    drilled = [r for r in results if not r.skipped]
+    silent = len(results) - len(drilled)
+    print(
+        f"all {len(drilled)} alarms reached PagerDuty and Slack as routed, and resolved"
+        + (f"; {silent} skipped (listed above)" if silent else "")
+    )
+    if drill.refused:
+        print(f"refused {len(drill.refused)} alarms that are not this project's: {', '.join(drill.refused[:5])}")
     return 0
 
 

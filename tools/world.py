@@ -29,6 +29,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 # Resource types the world creates in moto, and those it stands in for (and how).
@@ -48,6 +49,7 @@ CREATED = (
     "AWS::IAM::Policy",
     "AWS::IAM::ManagedPolicy",
     "AWS::CloudWatch::Alarm",
+    "AWS::CloudWatch::Dashboard",
     "AWS::Events::Rule",
 )
 STOOD_IN = {
@@ -60,6 +62,10 @@ STOOD_IN = {
     "AWS::Lambda::EventSourceMapping": "recorded with its properties; the local pipeline polls the queue for the "
     "function as Lambda does (batch size, at most MaximumConcurrency invocations, partial batch answers), with the "
     "function's role",
+    "AWS::CloudWatch::CompositeAlarm": "CompositeAlarms: each composite of the templates with its rule, actions and "
+    "state (moto has no PutCompositeAlarm); its rule is evaluated over its children's states in moto whenever one "
+    "changes through LocalCloudWatch, and a state change publishes CloudWatch's composite notification (AlarmRule, "
+    "TriggeringChildren, no Trigger) to its actions",
     "AWS::CDK::Metadata": "not a resource",
     # API calls moto 5.2 does not implement (not resources): `MessageMoves` does what SQS does.
     "sqs:StartMessageMoveTask": "MessageMoves.start: moves every message of a dead-letter queue back to the queue "
@@ -132,6 +138,250 @@ class MessageMoves:
             if policy.get("deadLetterTargetArn") == dead_letter_arn:
                 return str(attributes["Attributes"]["QueueArn"])
         return None
+
+
+# -- composite alarms, stood in ----------------------------------------------------------------------------------
+
+STATES = ("OK", "ALARM", "INSUFFICIENT_DATA")
+_RULE_TOKEN = re.compile(r"\s*(?:(?P<fn>ALARM|OK|INSUFFICIENT_DATA)\s*\(\s*(?P<arg>\"[^\"]*\"|[^)\s]+)\s*\)"
+                         r"|(?P<word>AND|OR|NOT|TRUE|FALSE)\b|(?P<paren>[()]))")  # fmt: skip
+
+
+def evaluate_rule(rule: str, state_of: Callable[[str], str]) -> bool:
+    """A composite alarm's `AlarmRule` (ALARM/OK/INSUFFICIENT_DATA of an alarm by name or ARN, TRUE, FALSE, AND,
+    OR, NOT, parentheses; NOT binds tightest, then AND, then OR) over `state_of(alarm name)`."""
+    tokens: list[tuple[str, str]] = []
+    position = 0
+    while position < len(rule):
+        if rule[position:].strip() == "":
+            break
+        match = _RULE_TOKEN.match(rule, position)
+        if match is None:
+            raise ValueError(f"cannot read the alarm rule at {rule[position : position + 30]!r}")
+        if match.group("fn"):
+            name = match.group("arg").strip('"').rsplit(":alarm:", 1)[-1]
+            tokens.append(("state", f"{match.group('fn')}|{name}"))
+        else:
+            tokens.append(("word", match.group("word") or match.group("paren")))
+        position = match.end()
+    index = 0
+
+    def peek() -> str | None:
+        return tokens[index][1] if index < len(tokens) and tokens[index][0] == "word" else None
+
+    def take() -> tuple[str, str]:
+        nonlocal index
+        if index >= len(tokens):
+            raise ValueError(f"the alarm rule ends too soon: {rule!r}")
+        index += 1
+        return tokens[index - 1]
+
+    def either() -> bool:
+        value = both()
+        while peek() == "OR":
+            take()
+            value = both() or value
+        return value
+
+    def both() -> bool:
+        value = single()
+        while peek() == "AND":
+            take()
+            value = single() and value
+        return value
+
+    def single() -> bool:
+        kind, text = take()
+        if kind == "state":
+            wanted, name = text.split("|", 1)
+            return state_of(name) == wanted
+        if text == "NOT":
+            return not single()
+        if text == "(":
+            value = either()
+            if take()[1] != ")":
+                raise ValueError(f"unbalanced parentheses in {rule!r}")
+            return value
+        if text in ("TRUE", "FALSE"):
+            return text == "TRUE"
+        raise ValueError(f"unexpected {text!r} in the alarm rule {rule!r}")
+
+    result = either()
+    if index != len(tokens):
+        raise ValueError(f"unexpected {tokens[index][1]!r} in the alarm rule {rule!r}")
+    return result
+
+
+def rule_children(rule: str) -> list[str]:
+    """The alarm names a rule reads, in order."""
+    return [m.group("arg").strip('"').rsplit(":alarm:", 1)[-1] for m in _RULE_TOKEN.finditer(rule) if m.group("fn")]
+
+
+@dataclass
+class CompositeAlarm:
+    """A composite alarm of the templates, with the state CloudWatch would keep."""
+
+    name: str
+    arn: str
+    rule: str
+    description: str | None
+    actions_enabled: bool
+    alarm_actions: list[str]
+    ok_actions: list[str]
+    insufficient_data_actions: list[str]
+    state: str = "INSUFFICIENT_DATA"
+    reason: str = "Unchecked: created"
+    updated: datetime = field(default_factory=lambda: datetime.now(UTC))
+    configured: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def described(self) -> dict[str, Any]:
+        """As `describe_alarms` answers it, in `CompositeAlarms`."""
+        return {
+            "AlarmName": self.name,
+            "AlarmArn": self.arn,
+            "AlarmDescription": self.description,
+            "AlarmRule": self.rule,
+            "ActionsEnabled": self.actions_enabled,
+            "AlarmActions": list(self.alarm_actions),
+            "OKActions": list(self.ok_actions),
+            "InsufficientDataActions": list(self.insufficient_data_actions),
+            "StateValue": self.state,
+            "StateReason": self.reason,
+            "StateUpdatedTimestamp": self.updated,
+            "AlarmConfigurationUpdatedTimestamp": self.configured,
+        }
+
+    def notification(self, old_state: str, region: str, children: list[dict[str, Any]]) -> dict[str, Any]:
+        """The SNS message CloudWatch publishes for a composite alarm's state change (PROTOCOLS.md 1.2: no
+        `Trigger`; `AlarmRule` and `TriggeringChildren`)."""
+
+        def stamp(moment: datetime) -> str:
+            return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+0000"
+
+        return {
+            "AlarmName": self.name,
+            "AlarmDescription": self.description,
+            "AWSAccountId": self.arn.split(":")[4],
+            "AlarmConfigurationUpdatedTimestamp": stamp(self.configured),
+            "NewStateValue": self.state,
+            "NewStateReason": self.reason,
+            "StateChangeTime": stamp(self.updated),
+            "Region": region,
+            "AlarmArn": self.arn,
+            "OldStateValue": old_state,
+            "OKActions": list(self.ok_actions),
+            "AlarmActions": list(self.alarm_actions),
+            "InsufficientDataActions": list(self.insufficient_data_actions),
+            "AlarmRule": self.rule,
+            "TriggeringChildren": [
+                {"Arn": c["AlarmArn"], "State": {"Value": c["StateValue"], "Timestamp": stamp(c["updated"])}}
+                for c in children
+            ],
+        }
+
+
+class LocalCloudWatch:
+    """moto's CloudWatch client, with the composite alarms it lacks: `describe_alarms` answers `CompositeAlarms`
+    too, `set_alarm_state` on a composite sets it (as CloudWatch's SetAlarmState does: it stays until a child
+    changes), and a metric alarm's change re-evaluates the composites that read it. A composite's transition
+    publishes its notification to the actions of its new state through `publish(topic_arn, message, subject)`.
+    Everything else goes to moto."""
+
+    def __init__(
+        self,
+        cloudwatch: Any,
+        composites: dict[str, CompositeAlarm],
+        publish: Callable[[str, str, str], object],
+        region: str,
+    ) -> None:
+        self.cloudwatch = cloudwatch
+        self.composites = composites
+        self.publish = publish
+        self.region = region
+        self.published: list[tuple[str, dict[str, Any]]] = []  # (topic ARN, message), for tests and the drill
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.cloudwatch, name)
+
+    def describe_alarms(self, **kwargs: Any) -> dict[str, Any]:
+        types = kwargs.pop("AlarmTypes", ["MetricAlarm"])
+        names = kwargs.get("AlarmNames")
+        prefix = kwargs.get("AlarmNamePrefix")
+        answer: dict[str, Any] = {"MetricAlarms": [], "CompositeAlarms": []}
+        if "MetricAlarm" in types:
+            metric_names = [n for n in names if n not in self.composites] if names is not None else None
+            if metric_names is None or metric_names:
+                inner = {k: v for k, v in kwargs.items() if k != "AlarmNames"}
+                if metric_names is not None:
+                    inner["AlarmNames"] = metric_names
+                answer["MetricAlarms"] = self.cloudwatch.describe_alarms(**inner).get("MetricAlarms", [])
+        if "CompositeAlarm" in types:
+            answer["CompositeAlarms"] = [
+                c.described()
+                for c in self.composites.values()
+                if (names is None or c.name in names) and (prefix is None or c.name.startswith(prefix))
+            ]
+        return answer
+
+    def set_alarm_state(self, *, AlarmName: str, StateValue: str, StateReason: str, **_: Any) -> dict[str, Any]:  # noqa: N803
+        if StateValue not in STATES:
+            raise ValueError(f"{StateValue!r} is not an alarm state")
+        composite = self.composites.get(AlarmName)
+        if composite is None:
+            self.cloudwatch.set_alarm_state(AlarmName=AlarmName, StateValue=StateValue, StateReason=StateReason)
+            self.reevaluate(AlarmName)
+        else:
+            self._change(composite, StateValue, StateReason, children=[])
+        return {}
+
+    def reevaluate(self, child: str) -> None:
+        """Every composite that reads `child` evaluates its rule again (CloudWatch does on each child's change)."""
+        for composite in list(self.composites.values()):
+            names = rule_children(composite.rule)
+            if child not in names:
+                continue
+            states = self._states(names)
+            values = {name: str(state["StateValue"]) for name, state in states.items()}
+            firing = evaluate_rule(composite.rule, values.__getitem__)
+            new = "ALARM" if firing else "OK"
+            triggering = [states[name] for name in names if states[name]["StateValue"] == new]
+            reason = f"{', '.join(t['AlarmName'] for t in triggering) or 'the rule'} made the rule {firing}"
+            self._change(composite, new, reason, children=triggering)
+
+    def _states(self, names: list[str]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        metric = [n for n in names if n not in self.composites]
+        for start in range(0, len(metric), 100):
+            for alarm in self.cloudwatch.describe_alarms(AlarmNames=metric[start : start + 100])["MetricAlarms"]:
+                found[alarm["AlarmName"]] = {
+                    **alarm,
+                    "updated": alarm.get("StateUpdatedTimestamp") or datetime.now(UTC),
+                }
+        for name in names:
+            if name in self.composites:
+                found[name] = {**self.composites[name].described(), "updated": self.composites[name].updated}
+            found.setdefault(name, {"AlarmName": name, "AlarmArn": "", "StateValue": "INSUFFICIENT_DATA",
+                                    "updated": datetime.now(UTC)})  # fmt: skip
+        return found
+
+    def _change(self, composite: CompositeAlarm, state: str, reason: str, *, children: list[dict[str, Any]]) -> None:
+        old = composite.state
+        composite.reason = reason
+        if old == state:
+            return  # CloudWatch notifies transitions only
+        composite.state, composite.updated = state, datetime.now(UTC)
+        if not composite.actions_enabled:
+            return
+        actions = {
+            "ALARM": composite.alarm_actions,
+            "OK": composite.ok_actions,
+            "INSUFFICIENT_DATA": composite.insufficient_data_actions,
+        }[state]
+        message = composite.notification(old, self.region, children)
+        for topic_arn in actions:
+            self.published.append((topic_arn, message))
+            self.publish(topic_arn, json.dumps(message), f'{state}: "{composite.name}"'[:99])
+        self.reevaluate(composite.name)  # a composite may read another
 
 
 def synthesize(env: str) -> dict[str, dict[str, Any]]:
@@ -535,6 +785,8 @@ class World:
     tables: dict[str, str] = field(default_factory=dict)  # table name -> ARN
     secrets: dict[str, str] = field(default_factory=dict)  # secret name -> ARN
     alarms: list[str] = field(default_factory=list)
+    composites: dict[str, CompositeAlarm] = field(default_factory=dict)  # stood in: moto has none
+    dashboards: list[str] = field(default_factory=list)
     rules: list[RuleSpec] = field(default_factory=list)
     stood_in: dict[str, int] = field(default_factory=dict)
     encrypted: dict[str, str] = field(default_factory=dict)  # resource ARN -> the key ARN it is encrypted with
@@ -646,7 +898,12 @@ class _Builder:
                 p = self.r(resource["Properties"])
                 function = self._function(p["FunctionName"]).name
                 self.world.permissions.append((function, p["Principal"], p["Action"], p.get("SourceArn")))
-            own = {"AWS::Lambda::Function", "AWS::Lambda::EventInvokeConfig", "AWS::Lambda::EventSourceMapping"}
+            own = {
+                "AWS::Lambda::Function",
+                "AWS::Lambda::EventInvokeConfig",
+                "AWS::Lambda::EventSourceMapping",
+                "AWS::CloudWatch::CompositeAlarm",
+            }
             if kind in STOOD_IN and kind not in own:
                 self.world.stood_in[kind] = self.world.stood_in.get(kind, 0) + 1
                 if kind == "AWS::Lambda::Url":
@@ -905,6 +1162,38 @@ class _Builder:
         self.world.alarms.append(name)
         self.r.refs[logical] = name
         self.r.attrs[(logical, "Arn")] = self._arn("cloudwatch", f"alarm:{name}")
+
+    def _aws_cloudwatch_compositealarm(self, logical: str, p: dict[str, Any]) -> None:
+        known = {"AlarmName", "AlarmRule", "AlarmDescription", "ActionsEnabled", "AlarmActions", "OKActions",
+                 "InsufficientDataActions", "Tags"}  # fmt: skip
+        unknown = set(p) - known
+        if unknown:  # e.g. an actions suppressor: the stand-in would notify where CloudWatch would not
+            raise NotImplementedError(f"{logical}: the local world does not know {sorted(unknown)} of a composite")
+        name = p.get("AlarmName") or f"{self.world.env}-{logical}"
+        for child in rule_children(p["AlarmRule"]):
+            if child not in self.world.alarms and child not in self.world.composites:
+                raise ValueError(f"{logical}: its rule reads {child!r}, which no template creates before it")
+        arn = self._arn("cloudwatch", f"alarm:{name}")
+        self.world.composites[name] = CompositeAlarm(
+            name=name,
+            arn=arn,
+            rule=p["AlarmRule"],
+            description=p.get("AlarmDescription"),
+            actions_enabled=str(p.get("ActionsEnabled", True)).lower() != "false",
+            alarm_actions=list(p.get("AlarmActions", [])),
+            ok_actions=list(p.get("OKActions", [])),
+            insufficient_data_actions=list(p.get("InsufficientDataActions", [])),
+        )
+        kind = "AWS::CloudWatch::CompositeAlarm"
+        self.world.stood_in[kind] = self.world.stood_in.get(kind, 0) + 1
+        self.r.refs[logical] = name
+        self.r.attrs[(logical, "Arn")] = arn
+
+    def _aws_cloudwatch_dashboard(self, logical: str, p: dict[str, Any]) -> None:
+        name = p.get("DashboardName") or f"{self.world.env}-{logical}"
+        self.clients("cloudwatch").put_dashboard(DashboardName=name, DashboardBody=p["DashboardBody"])
+        self.world.dashboards.append(name)
+        self.r.refs[logical] = name
 
     def _aws_events_rule(self, logical: str, p: dict[str, Any]) -> None:
         known_target = ("Id", "Arn", "Input", "RetryPolicy", "DeadLetterConfig")

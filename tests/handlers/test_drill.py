@@ -1,4 +1,5 @@
-"""tools.drill against the local pipeline: every dev alarm pages as routed and resolves; DRILL is shown."""
+"""tools.drill against the local pipeline: every dev alarm pages as routed and resolves; DRILL is shown; an SLO
+composite alarm (stood in: moto has none) reaches PagerDuty and Slack; another team's alarm is never touched."""
 
 from __future__ import annotations
 
@@ -8,31 +9,37 @@ import pytest
 
 from alertlib.reliability import Ledger
 from infra.config import load_config
-from tools.drill import Drill, main, routing
+from tools.drill import Deployed, Drill, local_drill, main, routing
 from tools.localaws import free_port
 from tools.serve import LocalPipeline
 from tools.standins import StandIn
 from tools.world import synthesize
 
 
-def _alarms_in_templates(env: str) -> int:
+def _count(env: str, kind: str, *, notifying: bool | None = None) -> int:
     return sum(
         1
         for template in synthesize(env).values()
         for resource in template["Resources"].values()
-        if resource["Type"] == "AWS::CloudWatch::Alarm"
+        if resource["Type"] == kind
+        and (notifying is None or bool(resource["Properties"].get("AlarmActions")) == notifying)
     )
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
 def test_drill_local_drills_every_alarm_of_the_templates(env: str, capsys: pytest.CaptureFixture[str]) -> None:
-    count = _alarms_in_templates(env)
+    alarms = _count(env, "AWS::CloudWatch::Alarm")
+    composites = _count(env, "AWS::CloudWatch::CompositeAlarm")
+    silent = _count(env, "AWS::CloudWatch::Alarm", notifying=False)  # the SLO windows: their composites notify
+    drilled = alarms + composites - silent
+    assert composites > 0 and silent == 2 * composites
     assert main(["--env", env, "--local", "--timeout", "30"]) == 0
     out = capsys.readouterr().out
-    assert f"The local world holds {count} alarms" in out
-    assert f"{count} alarms went from INSUFFICIENT_DATA to OK first, and nothing was forwarded" in out
-    assert f"all {count} alarms reached PagerDuty and Slack as routed, and resolved" in out
+    assert f"The local world holds {alarms} alarms and {composites} composite alarms" in out
+    assert f"{drilled} alarms went from INSUFFICIENT_DATA to OK first, and nothing was forwarded" in out
+    assert f"all {drilled} alarms reached PagerDuty and Slack as routed, and resolved; {silent} skipped" in out
     assert f"{env}-forwarder-pagerduty-Errors" in out
+    assert f"{env}-slo-" in out
 
 
 @pytest.fixture
@@ -43,6 +50,22 @@ def pipeline() -> Iterator[tuple[LocalPipeline, StandIn, StandIn]]:
         LocalPipeline(port=free_port(), pagerduty_url=pagerduty.url, slack_url=slack.url, say=lambda _: None) as p,
     ):
         yield p, pagerduty, slack
+
+
+@pytest.fixture
+def prod_pipeline() -> Iterator[tuple[LocalPipeline, StandIn, StandIn]]:
+    with (
+        StandIn("pagerduty") as pagerduty,
+        StandIn("slack") as slack,
+        LocalPipeline(
+            env="prod", port=free_port(), pagerduty_url=pagerduty.url, slack_url=slack.url, say=lambda _: None
+        ) as p,
+    ):
+        yield p, pagerduty, slack
+
+
+def _deployed(pipeline: LocalPipeline) -> Deployed:
+    return Deployed.from_templates(pipeline.config.name, pipeline.world.templates)
 
 
 def _drill(pipeline: LocalPipeline, **overrides: object) -> Drill:
@@ -61,12 +84,13 @@ def _drill(pipeline: LocalPipeline, **overrides: object) -> Drill:
 def test_drill_shows_drill_in_slack_and_pagerduty(pipeline: tuple[LocalPipeline, StandIn, StandIn]) -> None:
     running, pagerduty, slack = pipeline
     drill = _drill(running)
-    [result] = drill.run(drill.alarms("dev-", ["dev-rds-orders-db-FreeStorageSpace"], None))
+    [result] = drill.run(drill.alarms(_deployed(running), ["dev-rds-orders-db-FreeStorageSpace"], None))
     assert result.missing == []
     trigger, *_, resolve = (r.body for r in pagerduty.accepted())  # leaving INSUFFICIENT_DATA resolves its own key
-    assert trigger["payload"]["summary"].startswith("[DRILL] ALARM: dev-rds-orders-db-FreeStorageSpace")
+    summary = trigger["payload"]["summary"]
+    assert summary.startswith("[DRILL]") and "dev-rds-orders-db-FreeStorageSpace" in summary
     assert (resolve["event_action"], resolve["dedup_key"]) == ("resolve", trigger["dedup_key"])
-    assert "DRILL" in slack.accepted()[0].body["blocks"][0]["text"]["text"]
+    assert "DRILL" in str(slack.accepted()[0].body)
     [alarm] = running.cloudwatch.describe_alarms(AlarmNames=["dev-rds-orders-db-FreeStorageSpace"])["MetricAlarms"]
     assert alarm["StateValue"] == "OK"
 
@@ -74,7 +98,7 @@ def test_drill_shows_drill_in_slack_and_pagerduty(pipeline: tuple[LocalPipeline,
 def test_a_broken_forwarder_reaches_a_human_through_the_other(pipeline: tuple[LocalPipeline, StandIn, StandIn]) -> None:
     running, pagerduty, slack = pipeline
     drill = _drill(running)
-    [result] = drill.run(drill.alarms("dev-", ["dev-forwarder-pagerduty-Errors"], None))
+    [result] = drill.run(drill.alarms(_deployed(running), ["dev-forwarder-pagerduty-Errors"], None))
     assert result.expected == ("slack",)
     assert result.missing == []
     assert pagerduty.received == []
@@ -85,7 +109,7 @@ def test_a_missing_delivery_is_named_and_the_alarm_restored(pipeline: tuple[Loca
     running, _, _ = pipeline
     drill = _drill(running, destinations_for=lambda topic: ("pagerduty", "slack"))  # claims PagerDuty for warning
     drill.timeout = 4  # the functions' first invocation is a cold start
-    [result] = drill.run(drill.alarms("dev-", ["dev-ecs-web-worker-CPUUtilization"], None))
+    [result] = drill.run(drill.alarms(_deployed(running), ["dev-ecs-web-worker-CPUUtilization"], None))
     assert result.missing == [
         "dev-ecs-web-worker-CPUUtilization: pagerduty (ALARM)",
         "dev-ecs-web-worker-CPUUtilization: pagerduty (OK)",
@@ -103,7 +127,7 @@ def test_an_interrupted_drill_puts_every_alarm_back_to_ok(pipeline: tuple[LocalP
             raise KeyboardInterrupt
 
     drill = _drill(running, after_state_change=interrupt)
-    alarms = drill.alarms("dev-", ["dev-rds-orders-db-CPUUtilization"], None)
+    alarms = drill.alarms(_deployed(running), ["dev-rds-orders-db-CPUUtilization"], None)
     with pytest.raises(KeyboardInterrupt):
         drill.run(alarms)
     [alarm] = running.cloudwatch.describe_alarms(AlarmNames=["dev-rds-orders-db-CPUUtilization"])["MetricAlarms"]
@@ -117,8 +141,117 @@ def test_an_alarm_in_alarm_for_real_is_not_drilled(pipeline: tuple[LocalPipeline
         AlarmName="dev-rds-orders-db-FreeStorageSpace", StateValue="ALARM", StateReason="Threshold Crossed"
     )
     drill = _drill(running)
-    [result] = drill.run(drill.alarms("dev-", ["dev-rds-orders-db-FreeStorageSpace"], None))
+    [result] = drill.run(drill.alarms(_deployed(running), ["dev-rds-orders-db-FreeStorageSpace"], None))
     assert result.skipped and result.missing == []
     [alarm] = running.cloudwatch.describe_alarms(AlarmNames=["dev-rds-orders-db-FreeStorageSpace"])["MetricAlarms"]
     assert alarm["StateValue"] == "ALARM"
     assert pagerduty.received == []
+
+
+def test_drill_an_slo_composite_alarm_reaches_pagerduty_and_slack(
+    prod_pipeline: tuple[LocalPipeline, StandIn, StandIn],
+) -> None:
+    running, pagerduty, slack = prod_pipeline
+    name = "prod-slo-checkout-availability-1h-5m-page"
+    drill = local_drill(running, timeout=15, say=lambda _: None)
+    [alarm] = drill.alarms(_deployed(running), [name], None)
+    assert alarm["AlarmRule"] == (
+        'ALARM("prod-slo-checkout-availability-1h-5m-over-1h") AND '
+        'ALARM("prod-slo-checkout-availability-1h-5m-over-5m")'
+    )
+    [result] = drill.run([alarm])
+    assert result.expected == ("pagerduty", "slack")
+    assert result.missing == []
+    # CloudWatch's composite notification: the rule and the children, no Trigger
+    [(topic, firing), *_] = [(t, m) for t, m in drill.cloudwatch.published if m["NewStateValue"] == "ALARM"]
+    assert topic.endswith(":prod-slo")
+    assert "Trigger" not in firing and firing["AlarmRule"] == alarm["AlarmRule"]
+    assert "slo: name=checkout-availability objective=99.9 period=30d window=1h/5m" in firing["AlarmDescription"]
+    triggers = [r.body for r in pagerduty.accepted() if r.body["event_action"] == "trigger"]
+    resolves = [r.body for r in pagerduty.accepted() if r.body["event_action"] == "resolve"]
+    [trigger] = triggers
+    assert trigger["payload"]["summary"].startswith("[DRILL]") and name in trigger["payload"]["summary"]
+    assert resolves and resolves[-1]["dedup_key"] == trigger["dedup_key"]
+    assert any(name in str(r.body) for r in slack.accepted())
+    [after] = drill.cloudwatch.describe_alarms(AlarmNames=[name], AlarmTypes=["CompositeAlarm"])["CompositeAlarms"]
+    assert after["StateValue"] == "OK"
+
+
+def test_an_slo_composite_fires_only_when_both_of_its_windows_alarm(
+    pipeline: tuple[LocalPipeline, StandIn, StandIn],
+) -> None:
+    running, _, _ = pipeline
+    cloudwatch = local_drill(running).cloudwatch
+    base = "dev-slo-api-availability-1h-5m"
+    cloudwatch.set_alarm_state(AlarmName=f"{base}-over-1h", StateValue="ALARM", StateReason="burning")
+    assert [m["NewStateValue"] for _, m in cloudwatch.published] == ["OK"]  # INSUFFICIENT_DATA -> OK: the rule is false
+    cloudwatch.set_alarm_state(AlarmName=f"{base}-over-5m", StateValue="ALARM", StateReason="still burning")
+    [*_, (topic, firing)] = cloudwatch.published
+    assert (topic.rsplit(":", 1)[-1], firing["AlarmName"], firing["NewStateValue"]) == (
+        "dev-slo",
+        f"{base}-page",
+        "ALARM",
+    )
+    assert {c["Arn"].rsplit(":", 1)[-1] for c in firing["TriggeringChildren"]} == {f"{base}-over-1h", f"{base}-over-5m"}
+    cloudwatch.set_alarm_state(AlarmName=f"{base}-over-5m", StateValue="OK", StateReason="recovered")
+    assert cloudwatch.published[-1][1]["NewStateValue"] == "OK"
+    assert len(cloudwatch.published) == 3
+
+
+def _foreign_alarm(running: LocalPipeline, name: str) -> str:
+    """Another team's alarm in the same account: its own topic and an Auto Scaling action."""
+    topic = running.sns.create_topic(Name="checkout-team-alerts")["TopicArn"]
+    scaling = (
+        "arn:aws:autoscaling:eu-west-1:111111111111:scalingPolicy:0e7d2a2c-1b3f-4c55-9a7e-3f1c8d2e5b6a:"
+        "autoScalingGroupName/checkout:policyName/scale-out"
+    )
+    running.cloudwatch.put_metric_alarm(
+        AlarmName=name,
+        Namespace="AWS/ApplicationELB",
+        MetricName="TargetResponseTime",
+        Dimensions=[{"Name": "LoadBalancer", "Value": "app/checkout/0123456789abcdef"}],
+        Statistic="Average",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1.0,
+        ComparisonOperator="GreaterThanThreshold",
+        AlarmActions=[topic, scaling],
+        OKActions=[topic],
+    )
+    return topic
+
+
+def test_drill_leaves_another_teams_alarm_alone(pipeline: tuple[LocalPipeline, StandIn, StandIn]) -> None:
+    running, pagerduty, slack = pipeline
+    foreign = "dev-checkout-latency-high"
+    _foreign_alarm(running, foreign)
+    [before] = running.cloudwatch.describe_alarms(AlarmNames=[foreign])["MetricAlarms"]
+    drill = local_drill(running, timeout=10, say=lambda _: None)
+    deployed = _deployed(running)
+    # every alarm the drill would touch is one of the templates', and the foreign one is not among them
+    everything = drill.alarms(deployed, [], None)
+    names = {a["AlarmName"] for a in everything}
+    assert foreign not in names and names <= deployed.alarms
+    assert len(names) == len(deployed.alarms)
+    # asked for by name, it is refused before anything happens
+    with pytest.raises(LookupError, match="refused: dev-checkout-latency-high: not an alarm this project creates"):
+        drill.alarms(deployed, [foreign, "dev-rds-orders-db-CPUUtilization"], None)
+    # and a drill of the project's alarms runs beside it without touching it
+    assert drill.run(drill.alarms(deployed, ["dev-rds-orders-db-CPUUtilization"], None))[0].missing == []
+    [after] = running.cloudwatch.describe_alarms(AlarmNames=[foreign])["MetricAlarms"]
+    untouched = ("StateValue", "StateReason", "StateUpdatedTimestamp")  # (moto keeps no alarm history)
+    assert [after[k] for k in untouched] == [before[k] for k in untouched]
+    assert foreign not in str([r.body for r in pagerduty.received + slack.received])
+
+
+def test_drill_refuses_an_alarm_of_the_projects_name_whose_actions_are_not_the_projects(
+    pipeline: tuple[LocalPipeline, StandIn, StandIn],
+) -> None:
+    running, _, _ = pipeline
+    taken = "dev-rds-orders-db-CPUUtilization"
+    _foreign_alarm(running, taken)  # someone else's alarm now holds the name
+    drill = local_drill(running, timeout=10, say=lambda _: None)
+    assert drill.alarms(_deployed(running), [taken], None) == []
+    assert drill.refused == [taken]
+    [alarm] = running.cloudwatch.describe_alarms(AlarmNames=[taken])["MetricAlarms"]
+    assert "DRILL" not in alarm["StateReason"]

@@ -1,0 +1,300 @@
+"""The environment's dashboard `<env>-alerting`: per SLO, attainment over its period, error budget remaining, burn
+rate per window and its alarms; then the pipeline's own health (alerts received, delivered, failed, refused, the
+dead-letter queues' depth, how long alerts wait before delivery).
+
+Metrics as they are published:
+- the forwarders' own (`functions/alertlib/observability.py`): namespace `AlertForwarding` (the stack sets
+  `POWERTOOLS_METRICS_NAMESPACE`), dimensions `service` (`<env>-<destination>-forwarder`, Powertools' default
+  dimension from `POWERTOOLS_SERVICE_NAME`), `source` and `destination`; summed over sources with `SEARCH`;
+- SQS `ApproximateNumberOfMessagesVisible` / `ApproximateAgeOfOldestMessage` / `NumberOfMessagesSent` (`QueueName`);
+- Lambda `Duration` (`FunctionName`).
+The queues and functions are named by the project (`infra/constructs/forwarders.py`, `alerting_core.py`), so this
+stack names them without importing anything from the alerting stack.
+"""
+
+from __future__ import annotations
+
+import re
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+from constructs import Construct
+
+from infra.constructs.slo_alarms import PairAlarms, plan_pairs, realise
+from infra.slo import SloDefinition, duration
+
+FORWARDER_NAMESPACE = "AlertForwarding"
+FORWARDER_DIMENSIONS = ("destination", "service", "source")
+FORWARDER_OUTCOMES = (
+    ("AlertsReceived", "received"),
+    ("AlertsDelivered", "delivered"),
+    ("DeliveryFailed", "failed"),
+    ("PayloadRejected", "refused"),
+)
+FIVE_MINUTES = Duration.minutes(5)
+
+
+def dashboard_name(env_name: str) -> str:
+    return f"{env_name}-alerting"
+
+
+def dashboard_url(env_name: str, region: str, partition: str = "aws") -> str:
+    host = "console.amazonaws.cn" if partition == "aws-cn" else "console.aws.amazon.com"
+    if partition == "aws-us-gov":
+        host = "console.amazonaws-us-gov.com"
+    return f"https://{region}.{host}/cloudwatch/home?region={region}#dashboards/dashboard/{dashboard_name(env_name)}"
+
+
+def error_ratio(slo: SloDefinition, prefix: str, period: Duration) -> tuple[str, dict[str, cloudwatch.IMetric]]:
+    """The SLO's error ratio as metric math over ids prefixed `prefix` (ids are unique within a widget), missing
+    counts as 0 and no traffic as 0."""
+    math = slo.cloudwatch_error_ratio()
+    ids = {metric_id: f"{prefix}{metric_id}" for metric_id in math.metrics}
+
+    def rename(expression: str) -> str:
+        return re.sub(
+            r"\b[a-z][a-zA-Z0-9_]*\b",
+            lambda m: f"FILL({ids[m.group(0)]}, 0)" if m.group(0) in ids else m.group(0),
+            expression,
+        )
+
+    total = rename(math.total)
+    expression = f"IF(({total}) > 0, ({rename(math.bad)}) / ({total}), 0)"
+    metrics: dict[str, cloudwatch.IMetric] = {
+        ids[metric_id]: cloudwatch.Metric(
+            namespace=stat.namespace,
+            metric_name=stat.metric,
+            dimensions_map=dict(sorted(stat.dimensions.items())),
+            statistic=stat.statistic,
+            period=period,
+        )
+        for metric_id, stat in math.metrics.items()
+    }
+    return expression, metrics
+
+
+def slo_rows(scope: Construct, env_name: str, slo: SloDefinition, alarm_arn: str) -> list[list[cloudwatch.IWidget]]:
+    """One row per SLO: attainment and budget left over the period, burn rate now per window, the pairs' alarms."""
+    budget = slo.error_budget
+    period = Duration.days(slo.period_days)
+    ratio, metrics = error_ratio(slo, "p_", period)
+    header = cloudwatch.TextWidget(
+        markdown=f"## SLO {slo.name}\n{slo.service}, team {slo.team}: objective {slo.objective:g}% over "
+        f"{slo.period_days} days (error budget {budget:.4%}). [Runbook]({slo.runbook_url})",
+        width=24,
+        height=2,
+    )
+    over_period = f"-P{slo.period_days}D"
+    attainment = cloudwatch.SingleValueWidget(
+        title=f"Attainment, last {slo.period_days} days (%)",
+        metrics=[
+            cloudwatch.MathExpression(expression=f"100 * (1 - {ratio})", using_metrics=metrics, label="attainment")
+        ],
+        start=over_period,
+        set_period_to_time_range=True,
+        full_precision=True,
+        width=6,
+        height=4,
+    )
+    remaining = cloudwatch.SingleValueWidget(
+        title=f"Error budget remaining, last {slo.period_days} days (%)",
+        metrics=[
+            cloudwatch.MathExpression(
+                expression=f"100 * (1 - ({ratio}) / {budget!r})", using_metrics=metrics, label="budget remaining"
+            )
+        ],
+        start=over_period,
+        set_period_to_time_range=True,
+        width=6,
+        height=4,
+    )
+    spans = sorted({w for pair in slo.alert_windows for w in (pair.long_minutes, pair.short_minutes)})
+    burn_now: list[cloudwatch.IWidget] = []
+    for span in spans:
+        expression, used = error_ratio(slo, f"w{span}_", Duration.seconds(realise(span).period))
+        burn_now.append(
+            cloudwatch.SingleValueWidget(
+                title=f"Burn rate over the last {duration(span)}",
+                metrics=[
+                    cloudwatch.MathExpression(
+                        expression=f"({expression}) / {budget!r}", using_metrics=used, label=f"burn {duration(span)}"
+                    )
+                ],
+                start=f"-PT{span}M",
+                set_period_to_time_range=True,
+                width=3,
+                height=4,
+            )
+        )
+    graph_ratio, graph_metrics = error_ratio(slo, "g_", FIVE_MINUTES)
+    burn_graph = cloudwatch.GraphWidget(
+        title="Burn rate (5-minute periods); lines: each pair's threshold",
+        left=[
+            cloudwatch.MathExpression(
+                expression=f"({graph_ratio}) / {budget!r}", using_metrics=graph_metrics, label="burn rate"
+            )
+        ],
+        left_annotations=[
+            cloudwatch.HorizontalAnnotation(value=pair.burn_rate, label=f"{pair.label} {pair.action}")
+            for pair in slo.alert_windows
+        ],
+        width=12,
+        height=6,
+    )
+    pairs: list[PairAlarms] = plan_pairs(env_name, slo)
+    alarms = cloudwatch.AlarmStatusWidget(
+        title="Burn-rate alarms (composites notify)",
+        alarms=[
+            cloudwatch.Alarm.from_alarm_arn(scope, f"{pair.composite}-ref", f"{alarm_arn}{pair.composite}")
+            for pair in pairs
+        ],
+        width=12,
+        height=6,
+    )
+    return [[header], [attainment, remaining], burn_now, [burn_graph, alarms]]
+
+
+def pipeline_rows(env_name: str, destinations: list[str], *, endpoint: bool = True) -> list[list[cloudwatch.IWidget]]:
+    """The pipeline's own health: outcomes per forwarder, dead letters, and how long alerts wait."""
+    header = cloudwatch.TextWidget(
+        markdown=f"## The alerting pipeline ({env_name})\nOutcomes the forwarders count (namespace "
+        f"`{FORWARDER_NAMESPACE}`), dead letters, and how long alerts wait before delivery.",
+        width=24,
+        height=2,
+    )
+    widgets: list[cloudwatch.IWidget] = []
+    for destination in destinations:
+        service = f"{env_name}-{destination}-forwarder"
+        lines = []
+        for metric, label in FORWARDER_OUTCOMES:
+            search = (
+                f'SEARCH(\'{{{FORWARDER_NAMESPACE},{",".join(FORWARDER_DIMENSIONS)}}} MetricName="{metric}" '
+                f"service=\"{service}\"', 'Sum', 300)"
+            )
+            lines.append(
+                cloudwatch.MathExpression(
+                    expression=f"SUM({search})", using_metrics={}, label=label, period=FIVE_MINUTES
+                )
+            )
+        widgets.append(
+            cloudwatch.GraphWidget(
+                title=f"Alerts through the {destination} forwarder (per 5 minutes)",
+                left=lines,
+                width=12,
+                height=6,
+            )
+        )
+    queues = [f"{env_name}-alerting-dlq"] + [f"{env_name}-{d}-forwarder-dlq" for d in destinations]
+    widgets.append(
+        cloudwatch.GraphWidget(
+            title="Dead-letter queues: alerts waiting for a person (redrive: python -m tools.redrive)",
+            left=[
+                cloudwatch.Metric(
+                    namespace="AWS/SQS",
+                    metric_name="ApproximateNumberOfMessagesVisible",
+                    dimensions_map={"QueueName": queue},
+                    statistic="Maximum",
+                    period=FIVE_MINUTES,
+                    label=queue,
+                )
+                for queue in queues
+            ]
+            + [
+                cloudwatch.Metric(
+                    namespace="AWS/SQS",
+                    metric_name="NumberOfMessagesSent",
+                    dimensions_map={"QueueName": f"{env_name}-alerting-rejected"},
+                    statistic="Sum",
+                    period=FIVE_MINUTES,
+                    label="refused payloads kept (rejected queue)",
+                )
+            ],
+            width=12,
+            height=6,
+        )
+    )
+    widgets.append(
+        cloudwatch.GraphWidget(
+            title="Delivery latency: oldest alert waiting in each forwarder's queue (s), forwarder p99 duration (ms)",
+            left=[
+                cloudwatch.Metric(
+                    namespace="AWS/SQS",
+                    metric_name="ApproximateAgeOfOldestMessage",
+                    dimensions_map={"QueueName": f"{env_name}-{d}-forwarder-queue"},
+                    statistic="Maximum",
+                    period=FIVE_MINUTES,
+                    label=f"{d}: oldest waiting (s)",
+                )
+                for d in destinations
+            ],
+            right=[
+                cloudwatch.Metric(
+                    namespace="AWS/Lambda",
+                    metric_name="Duration",
+                    dimensions_map={"FunctionName": f"{env_name}-{d}-forwarder"},
+                    statistic="p99",
+                    period=FIVE_MINUTES,
+                    label=f"{d}: p99 duration (ms)",
+                )
+                for d in destinations
+            ],
+            left_annotations=[cloudwatch.HorizontalAnnotation(value=300, label="queue-age alarm (300 s)")],
+            width=12,
+            height=6,
+        )
+    )
+    if endpoint:
+        widgets.append(
+            cloudwatch.GraphWidget(
+                title="Alertmanager endpoint: requests and refusals",
+                left=[
+                    cloudwatch.Metric(
+                        namespace="AWS/Lambda",
+                        metric_name=metric,
+                        dimensions_map={"FunctionName": f"{env_name}-alertmanager-endpoint"},
+                        statistic="Sum",
+                        period=FIVE_MINUTES,
+                        label=label,
+                    )
+                    for metric, label in (
+                        ("UrlRequestCount", "requests"),
+                        ("Url4xxCount", "refused (4xx)"),
+                        ("Url5xxCount", "failed (5xx)"),
+                    )
+                ],
+                width=12,
+                height=6,
+            )
+        )
+    return [[header], widgets]
+
+
+class AlertingDashboard(Construct):
+    """`<env>-alerting`: the SLO rows first (what customers feel), then the pipeline."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        env_name: str,
+        dashboard_name: str,
+        slos: list[SloDefinition],
+        destinations: list[str],
+        pipeline: bool,
+        alarm_arn_prefix: str,
+    ) -> None:
+        """`alarm_arn_prefix`: `arn:<partition>:cloudwatch:<region>:<account>:alarm:`."""
+        super().__init__(scope, construct_id)
+        rows: list[list[cloudwatch.IWidget]] = []
+        for slo in slos:
+            rows.extend(slo_rows(self, env_name, slo, alarm_arn_prefix))
+        if pipeline:
+            rows.extend(pipeline_rows(env_name, destinations))
+        self.dashboard = cloudwatch.Dashboard(
+            self,
+            "Dashboard",
+            dashboard_name=dashboard_name,
+            default_interval=Duration.hours(24),
+            widgets=rows,
+        )
