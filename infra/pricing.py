@@ -44,6 +44,7 @@ PRICES: dict[str, Price] = {
     "alarm_composite": Price(0.50, 1, "composite alarm-month", _CLOUDWATCH),
     "custom_metric": Price(0.30, 1, "custom metric-month (first 10,000; pro rata by the hour it is published)",
                            _CLOUDWATCH),
+    "dashboard": Price(3.00, 1, "dashboard-month (the account's first 3 are free)", _CLOUDWATCH),
     "logs_ingestion": Price(0.50, 1, "GB of log data ingested", _CLOUDWATCH),
     "kms_key": Price(1.00, 1, "customer managed key-month", _KMS),
     "kms_request": Price(0.03, 10_000, "requests", _KMS),

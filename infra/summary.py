@@ -62,6 +62,7 @@ class Summary:
     topics: list[Topic] = field(default_factory=list)
     secrets: list[Secret] = field(default_factory=list)
     kms_keys: int = 0
+    dashboards: int = 0
     on_demand_tables: int = 0
     queues_polled: int = 0  # SQS queues read by an event source mapping
     forwarders: int = 0  # functions that deliver (they carry ROUTES)
@@ -127,11 +128,11 @@ def summarize(env: str, stacks: list[tuple[Stack, Template]]) -> Summary:
             for action in {_topic_of(a, topic_names) for a in props.get("AlarmActions", [])} - {None}:
                 notified[str(action)] += 1
     for _, template in stacks:
-        _read_alerting(summary, template, topic_names, notified)
+        _read_stack(summary, template, topic_names, notified)
     return summary
 
 
-def _read_alerting(summary: Summary, template: Template, topic_names: dict[str, str], notified: Counter[str]) -> None:
+def _read_stack(summary: Summary, template: Template, topic_names: dict[str, str], notified: Counter[str]) -> None:
     resources: Mapping[str, Any] = template.get("Resources", {})
     functions = dict(_resources(template, "AWS::Lambda::Function"))
     local_topics = {logical_id: name for logical_id, name in topic_names.items() if logical_id in resources}
@@ -178,6 +179,7 @@ def _read_alerting(summary: Summary, template: Template, topic_names: dict[str, 
     for topic in sorted(set(local_topics.values())):
         summary.topics.append(Topic(topic, tuple(destinations.get(topic, ())), notified.get(topic, 0)))
     summary.kms_keys += sum(1 for _ in _resources(template, "AWS::KMS::Key"))
+    summary.dashboards += sum(1 for _ in _resources(template, "AWS::CloudWatch::Dashboard"))
     for kind in ("AWS::DynamoDB::Table", "AWS::DynamoDB::GlobalTable"):
         summary.on_demand_tables += sum(
             1 for _, r in _resources(template, kind) if r["Properties"].get("BillingMode") == "PAY_PER_REQUEST"
@@ -214,7 +216,8 @@ def estimate(summary: Summary, alerts_per_month: int = pricing.ALERTS_PER_MONTH)
                  p["alarm_high_resolution"].cost(summary.high_resolution_alarm_metrics)),
         CostLine("CloudWatch composite alarms", f"{summary.composite_alarms}",
                  p["alarm_composite"].cost(summary.composite_alarms)),
-        CostLine("CloudWatch custom metrics (EMF), at most", f"{metrics} metrics", p["custom_metric"].cost(metrics)),
+        CostLine("CloudWatch dashboards", f"{summary.dashboards}", p["dashboard"].cost(summary.dashboards)),
+        CostLine("CloudWatch custom metrics (EMF), about", f"{metrics} metrics", p["custom_metric"].cost(metrics)),
         CostLine("KMS keys and requests", f"{summary.kms_keys} keys",
                  p["kms_key"].cost(summary.kms_keys) + p["kms_request"].cost(deliveries * per.kms_requests)),
         CostLine("Secrets Manager", f"{len(summary.secrets)} secrets",

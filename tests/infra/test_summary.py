@@ -102,6 +102,7 @@ def test_summary_prices_high_resolution_metric_math_and_composite_alarms(tmp_pat
     metric = {"Namespace": "AWS/SQS", "MetricName": "NumberOfMessagesSent", "Dimensions": []}
     resources = {
         "Topic": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": "x-slo"}},
+        "Board": {"Type": "AWS::CloudWatch::Dashboard", "Properties": {"DashboardName": "x-slos"}},
         "Burn": {
             "Type": "AWS::CloudWatch::Alarm",
             "Properties": {
@@ -130,6 +131,7 @@ def test_summary_prices_high_resolution_metric_math_and_composite_alarms(tmp_pat
     lines = estimate(summary, alerts_per_month=0)
     assert _cost(lines, "CloudWatch alarms, high resolution") == pytest.approx(0.30)
     assert _cost(lines, "CloudWatch composite alarms") == pytest.approx(0.50)
+    assert _cost(lines, "CloudWatch dashboards") == pytest.approx(3.00)
     # The topic has no subscription: the summary says so rather than listing it as fine.
     assert summary.topics[0].destinations == ()
     assert "NOBODY" in render(summary, lines, 0)
