@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infra import pricing
+from infra import __version__, pricing
 
 Template = Mapping[str, Any]
 
@@ -239,7 +239,8 @@ def estimate(summary: Summary, alerts_per_month: int = pricing.ALERTS_PER_MONTH)
 
 def render(summary: Summary, costs: list[CostLine], alerts_per_month: int = pricing.ALERTS_PER_MONTH) -> str:
     where = ", ".join(x for x in (summary.account and f"account {summary.account}", summary.region) if x)
-    out = [f"== {summary.env} ({where})" if where else f"== {summary.env}"]
+    release = f"alert-forwarding-for-aws {__version__}"
+    out = [f"== {summary.env} ({where}; {release})" if where else f"== {summary.env} ({release})"]
     out.append(f"stacks ({len(summary.stacks)}): " + ", ".join(f"{s.name} ({s.resources})" for s in summary.stacks))
     out.append(
         f"alarms ({summary.alarm_count}: {summary.standard_alarm_metrics} standard and "

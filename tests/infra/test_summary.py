@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from infra import pricing
+from infra import __version__, pricing
 from infra.alarm_specs import plan_alarms
 from infra.summary import environments, estimate, main, render, summarize
 from tests.infra.conftest import Synthesized
@@ -81,6 +81,10 @@ def test_summary_cost_comes_from_the_price_table(assembly: Path) -> None:
     assert _cost(busy, "DynamoDB on demand") > 0
     text = render(summary, lines, 0)
     assert pricing.PRICES_AS_OF in text and "ESTIMATE" in text
+    assert (
+        text.splitlines()[0]
+        == f"== dev (account {summary.account}, {summary.region}; alert-forwarding-for-aws {__version__})"
+    )
 
 
 def _assembly(tmp_path: Path, resources: dict[str, Any]) -> Path:
