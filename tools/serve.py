@@ -1,17 +1,22 @@
-"""The whole path on one machine, no AWS account: `python -m tools.serve [--port 9094] [--env dev] ...`.
+"""The whole path on one machine, no AWS account: `python -m tools.serve [--port 8099] [--env dev] ...`.
 
 On 127.0.0.1 it starts moto's server as AWS, holding every resource of the environment's synthesized templates
-(tools.world); the Alertmanager endpoint at `http://127.0.0.1:PORT/alertmanager`, handled by the same code as the
-Lambda; the forwarders, each fed by its event source mapping as Lambda would (moto's SNS delivers each publish to
-the forwarder queues itself; `LocalPipeline` polls them with the template's batch size and maximum concurrency and
-invokes the function with an SQS event); and local PagerDuty and Slack stand-ins, or the URLs given. It prints a
-line per delivery and runs until interrupted.
+(tools.world), in the config's own account and region; the Alertmanager endpoint at
+`http://127.0.0.1:PORT/alertmanager`, handled by the same code as the Lambda; the forwarders, each fed by its event
+source mapping as Lambda would (moto's SNS delivers each publish to the forwarder queues itself; `LocalPipeline` polls
+them with the template's batch size and maximum concurrency and invokes the function with an SQS event); and local
+PagerDuty and Slack stand-ins, or the URLs given. It prints a line per delivery and one per request it refuses (401,
+400, ...: the status and the endpoint's reason, never a header, a body or a credential), and runs until interrupted.
+
+The default port is 8099, not 9094: 9094 is Alertmanager's own cluster port, so an Alertmanager started beside the
+pipeline would die with "address already in use".
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -36,7 +41,7 @@ from tools.localaws import environ, moto_server
 from tools.standins import StandIn
 from tools.world import Denial, MappingSpec, build_world, iam_enforced, synthesize
 
-DEFAULT_PORT = 9094
+DEFAULT_PORT = 8099  # not 9094: Alertmanager's cluster port (its web port is 9093)
 ROUTING_KEY = "10ca1pipe11ne0000000000000000000"  # 32 characters, as PagerDuty's
 
 
@@ -91,14 +96,32 @@ class LocalPipeline:
         self._pollers: list[threading.Thread] = []
         self._environments: dict[str, queue.Queue[LocalLambda]] = {}  # function -> idle execution environments
         self.invocations: list[MappingInvocation] = []  # every event source mapping invocation, in order
+        self.refusals: list[Refusal] = []  # every request the pipeline's HTTP server answered 4xx or 5xx
 
     # -- life cycle ----------------------------------------------------------------------------------------------
 
     def start(self) -> LocalPipeline:
+        """Everything up, or nothing left running: a port in use (`OSError`, before anything else is started) or an
+        unknown environment (`ConfigError`) stops the start with what was started already stopped."""
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> LocalPipeline:
         from infra.config import load_config
 
-        logging.disable(logging.WARNING)  # the handlers' JSON logs stay quiet; this prints its own lines
         self.config = load_config(self.env)
+        # The port first: a port in use is said before a minute of synthesis and world building.
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), _handler_for(self))
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self._stack.callback(self.server.server_close)
+        logging.disable(logging.WARNING)  # the handlers' JSON logs stay quiet; this prints its own lines
+        started = time.monotonic()
+        if self.templates is None:
+            self.say(f"synthesizing {self.config.name}'s templates")
         templates = self.templates if self.templates is not None else synthesize(self.config.name)
         if self.pagerduty_url is None:
             self.pagerduty = self._stack.enter_context(StandIn("pagerduty"))
@@ -117,11 +140,11 @@ class LocalPipeline:
                 }
             )
         )
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), _handler_for(self))
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
+        self.say(
+            f"building the local world in moto: account {self.config.account}, region {region} "
+            f"({sum(len(t.get('Resources', {})) for t in templates.values())} resources)"
+        )
         threading.Thread(target=self.server.serve_forever, name="pipeline-http", daemon=True).start()
-        self._stack.callback(self.server.server_close)
         self._stack.callback(self.server.shutdown)
         self._build(templates)
         self._worker = threading.Thread(target=self._work, name="pipeline-forwarders", daemon=True)
@@ -135,6 +158,7 @@ class LocalPipeline:
                 )
                 self._pollers.append(poller)
                 poller.start()
+        self.say(f"started in {time.monotonic() - started:.0f} s")
         return self
 
     def stop(self) -> None:
@@ -250,6 +274,7 @@ class LocalPipeline:
             self._states[name] = "INSUFFICIENT_DATA"
         logs = Path(self.log_dir) if self.log_dir else Path(self._stack.enter_context(tempfile.TemporaryDirectory()))
         self.log_dir = str(logs)
+        self.say(f"starting {len(self.world.functions)} functions, each in its own process with its role's credentials")
         for name, spec in self.world.functions.items():
             environment = {
                 **spec.environment,
@@ -583,6 +608,23 @@ class LocalPipeline:
         role.client("sqs").send_message(QueueUrl=self.world.queues[queue_name], MessageBody=json.dumps(record))
         self.dead_lettered.append(record)
 
+    def refused(self, method: str, path: str, client: str, status: int, answer: bytes) -> None:
+        """A request answered 4xx or 5xx, said in one line: the status and the endpoint's own reason (what the
+        client was told), never a header, the body or a credential (the token and key are taken out if echoed)."""
+        try:
+            said = json.loads(answer or b"{}")
+            reason = str(said.get("error") or said.get("message") or "") if isinstance(said, dict) else ""
+        except ValueError:
+            reason = ""
+        for credential in (self.webhook_token, self.hmac_key):
+            if credential:
+                reason = reason.replace(credential, "[redacted]")
+        reason = " ".join(reason.split())[:200]
+        refusal = Refusal(time.time(), method, path.split("?", 1)[0][:100], client, status, reason)
+        self.refusals.append(refusal)
+        stamp = datetime.now(UTC).strftime("%H:%M:%S")
+        self.say(f"{stamp} refused   {refusal}")
+
     def handle_endpoint(
         self, method: str, body: bytes, headers: dict[str, str], client: str
     ) -> tuple[int, dict[str, str], bytes]:
@@ -610,6 +652,22 @@ _COUNTS = (
     "ApproximateNumberOfMessagesNotVisible",
     "ApproximateNumberOfMessagesDelayed",
 )
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A request the pipeline's HTTP server refused: what a person needs to see why Alertmanager is not heard."""
+
+    at: float
+    method: str
+    path: str
+    client: str
+    status: int
+    reason: str  # the endpoint's answer ("unauthorized", the 400's one-line reason), never the request's content
+
+    def __str__(self) -> str:
+        said = f"{self.method} {self.path} from {self.client}: {self.status}"
+        return f"{said} {self.reason}" if self.reason else said
 
 
 @dataclass
@@ -794,7 +852,7 @@ def _handler_for(pipeline: LocalPipeline) -> type[BaseHTTPRequestHandler]:
                 with contextlib.suppress(ValueError):
                     pipeline.received_notification(self.path[len("/sns/") :], json.loads(body))
                 self._answer(200, {}, b"")
-            elif self.path.rstrip("/") == "/alertmanager":
+            elif self.path.split("?", 1)[0].rstrip("/") == "/alertmanager":
                 status, headers, answer = pipeline.handle_endpoint(
                     "POST", body, dict(self.headers.items()), self.client_address[0]
                 )
@@ -806,9 +864,12 @@ def _handler_for(pipeline: LocalPipeline) -> type[BaseHTTPRequestHandler]:
             if self.path == "/health":
                 self._answer(200, {"Content-Type": "application/json"}, b'{"status": "ok"}')
             else:
-                self._answer(405, {"Allow": "POST"}, b"")
+                self._answer(405, {"Allow": "POST"}, b'{"error": "only POST is served"}')
 
         def _answer(self, status: int, headers: dict[str, str], body: bytes) -> None:
+            if status >= 400:
+                with contextlib.suppress(Exception):  # saying it must never fail the answer
+                    pipeline.refused(self.command, self.path, self.client_address[0], status, body)
             self.send_response(status)
             for name, value in headers.items():
                 self.send_header(name, value)
@@ -822,17 +883,58 @@ def _handler_for(pipeline: LocalPipeline) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.serve", description=__doc__.split("\n")[0])
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="the endpoint's port (default 9094)")
-    parser.add_argument("--env", default="dev", help="the environment whose config seeds the pipeline (default dev)")
-    parser.add_argument("--pagerduty-url", help="send PagerDuty events here instead of the local stand-in")
-    parser.add_argument("--slack-url", help="send Slack messages here instead of the local stand-in")
-    parser.add_argument("--webhook-token", help="the bearer token Alertmanager must send (default: random, printed)")
-    args = parser.parse_args(argv)
-    token = args.webhook_token or os.environ.get("ALERTMANAGER_WEBHOOK_TOKEN")
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (0-65535; 0 picks a free one)")
+    return port
+
+
+def parser() -> argparse.ArgumentParser:
     from alertlib.endpoint import MIN_CREDENTIAL
 
+    described = argparse.ArgumentParser(
+        prog="python -m tools.serve",
+        description=__doc__.split("\n\n")[0].split(": ", 1)[0]
+        + ": moto as AWS built from the environment's templates, the Alertmanager endpoint, both forwarders fed by "
+        "their queues, and PagerDuty and Slack stand-ins. Runs until Ctrl-C.",
+        allow_abbrev=False,  # an option spelt short or wrong is refused, never guessed
+    )
+    described.add_argument(
+        "--port", type=_port, default=DEFAULT_PORT, metavar="PORT",
+        help=f"the port of the Alertmanager endpoint on 127.0.0.1 (default {DEFAULT_PORT}; not 9094, which is "
+        "Alertmanager's own cluster port; 0 picks a free port)",
+    )  # fmt: skip
+    described.add_argument(
+        "--env", default="dev", metavar="NAME",
+        help="the environment (config/NAME.json) whose synthesized templates build the local world, in that "
+        "config's account and region (default dev)",
+    )  # fmt: skip
+    described.add_argument(
+        "--pagerduty-url", metavar="URL",
+        help="send PagerDuty events to this URL instead of the local PagerDuty stand-in (which answers 202)",
+    )  # fmt: skip
+    described.add_argument(
+        "--slack-url", metavar="URL",
+        help="post Slack messages to this webhook URL instead of the local Slack stand-in (which answers ok)",
+    )  # fmt: skip
+    described.add_argument(
+        "--webhook-token", metavar="TOKEN",
+        help=f"the bearer token Alertmanager must send, at least {MIN_CREDENTIAL} characters (default: "
+        "$ALERTMANAGER_WEBHOOK_TOKEN, else a random token, printed at start)",
+    )  # fmt: skip
+    return described
+
+
+def main(argv: list[str] | None = None) -> int:
+    from alertlib.endpoint import MIN_CREDENTIAL
+    from infra.config import ConfigError
+
+    args = parser().parse_args(argv)
+    token = args.webhook_token or os.environ.get("ALERTMANAGER_WEBHOOK_TOKEN")
     if token is not None and len(token) < MIN_CREDENTIAL:
         print(f"serve: --webhook-token must be at least {MIN_CREDENTIAL} characters", file=sys.stderr)
         return 2
@@ -849,8 +951,18 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signum, lambda *_: stop.set())
     try:
         pipeline.start()
+    except ConfigError as exc:
+        print(f"serve: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
-        print(f"serve: cannot start: {exc.strerror or exc}", file=sys.stderr)
+        if exc.errno == errno.EADDRINUSE:
+            print(
+                f"serve: port {args.port} on 127.0.0.1 is already in use (another tools.serve, or an Alertmanager?); "
+                "choose another with --port PORT",
+                file=sys.stderr,
+            )
+        else:
+            print(f"serve: cannot start: {exc.strerror or exc}", file=sys.stderr)
         return 2
     try:
         print(f"Alertmanager endpoint: {pipeline.url}", flush=True)

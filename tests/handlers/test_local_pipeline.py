@@ -25,15 +25,19 @@ def recorders() -> Iterator[tuple[StandIn, StandIn]]:
 
 
 @pytest.fixture
-def pipeline(recorders: tuple[StandIn, StandIn]) -> Iterator[LocalPipeline]:
+def said() -> list[str]:
+    return []
+
+
+@pytest.fixture
+def pipeline(recorders: tuple[StandIn, StandIn], said: list[str]) -> Iterator[LocalPipeline]:
     pagerduty, slack = recorders
-    lines: list[str] = []
     with LocalPipeline(
         port=free_port(),
         pagerduty_url=pagerduty.url,
         slack_url=slack.url,
         webhook_token="t0ken-local-pipeline",
-        say=lines.append,
+        say=said.append,
     ) as running:
         yield running
 
@@ -65,11 +69,40 @@ def test_alertmanager_post_reaches_the_given_urls(pipeline: LocalPipeline, recor
 
 
 def test_wrong_token_is_refused_and_nothing_is_sent(
-    pipeline: LocalPipeline, recorders: tuple[StandIn, StandIn]
+    pipeline: LocalPipeline, recorders: tuple[StandIn, StandIn], said: list[str]
 ) -> None:
-    assert post(pipeline.url, alertmanager(1), token="wrong") == 401
+    assert post(pipeline.url, alertmanager(1), token="wrong-t0ken-0123456789") == 401
+    assert post(pipeline.url, "{not json", token="t0ken-local-pipeline") == 400
     assert pipeline.wait_idle()
     assert recorders[0].received == [] and recorders[1].received == []
+    # each refusal is said in one line, with the status and the endpoint's reason, and no credential
+    assert [(r.method, r.path, r.status) for r in pipeline.refusals] == [
+        ("POST", "/alertmanager", 401),
+        ("POST", "/alertmanager", 400),
+    ]
+    assert pipeline.refusals[0].reason == "unauthorized"
+    assert pipeline.refusals[1].reason  # the one-line reason the endpoint answered with
+    refused = [line for line in said if " refused " in line]
+    assert len(refused) == 2
+    assert "POST /alertmanager from 127.0.0.1: 401 unauthorized" in refused[0]
+    assert ": 400 " in refused[1]
+    for secret in ("wrong-t0ken-0123456789", "t0ken-local-pipeline", str(pipeline.hmac_key), "{not json"):
+        assert not any(secret in line for line in said), secret
+
+
+def test_the_world_is_in_the_configs_account_and_region(pipeline: LocalPipeline, said: list[str]) -> None:
+    config = pipeline.config
+    assert pipeline.topic_arns
+    for arn in [*pipeline.topic_arns.values(), *pipeline.world.topics.values()]:
+        assert arn.startswith(f"arn:{config.partition}:sns:{config.region}:{config.account}:"), arn
+    for topic in pipeline.sns.list_topics()["Topics"]:
+        assert topic["TopicArn"].startswith(f"arn:{config.partition}:sns:{config.region}:{config.account}:")
+    for url in pipeline.world.queues.values():
+        arn = pipeline.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        assert arn.startswith(f"arn:{config.partition}:sqs:{config.region}:{config.account}:"), arn
+    # the start says what it does while it takes its time
+    assert any(f"account {config.account}, region {config.region}" in line for line in said)
+    assert any(line.startswith("started in ") for line in said)
 
 
 def test_cloudwatch_publish_goes_through_the_forwarders(
@@ -223,3 +256,50 @@ def test_redrive_moves_a_forwarder_dead_letter_queue_back_with_sqs_redrive(stubb
         == "0"
     )
     assert move_back(pipeline.sqs, dlq, say=lines.append, start=moves.start, tasks=moves.list).status == "NOT STARTED"
+
+
+# -- python -m tools.serve ------------------------------------------------------------------------------------------
+
+
+def test_serve_default_port_is_not_alertmanagers() -> None:
+    from tools.serve import DEFAULT_PORT
+
+    assert DEFAULT_PORT not in (9093, 9094)  # Alertmanager's web and cluster ports: one beside it would die
+
+
+def test_serve_help_describes_every_option_and_unknown_options_are_refused(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from tools.serve import main, parser
+
+    options = [a for a in parser()._actions if a.option_strings and a.dest != "help"]
+    assert {o.dest for o in options} == {"port", "env", "pagerduty_url", "slack_url", "webhook_token"}
+    assert all(o.help and len(o.help) > 30 for o in options)
+    with pytest.raises(SystemExit) as help_exit:
+        main(["--help"])
+    assert help_exit.value.code == 0
+    shown = capsys.readouterr().out
+    assert all(o.option_strings[0] in shown for o in options)
+    assert "8099" in shown and "9094" in shown  # the default, and why not Alertmanager's port
+    for wrong in (["--bogus"], ["--po", "8099"], ["--port", "99999"], ["--port", "x"]):
+        with pytest.raises(SystemExit) as refused:
+            main(wrong)
+        assert refused.value.code == 2, wrong
+        assert "error:" in capsys.readouterr().err
+
+
+def test_serve_busy_port_and_unknown_environment_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    from tools.serve import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"port {port}" in err and "--port" in err and "Traceback" not in err
+    assert main(["--env", "no-such-env", "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no-such-env" in err and "Traceback" not in err
