@@ -208,7 +208,10 @@ def _read_ecs(ecs: Any, found: Found) -> None:
             described = ecs.describe_services(cluster=arn, services=services[start : start + 10])["services"]
             for service in described:
                 cluster_name = arn.rsplit("/", 1)[-1]
-                found.ecs.append({"cluster": cluster_name, "service": service["serviceName"]})
+                insights = cluster_name not in found.no_container_insights
+                found.ecs.append(
+                    {"cluster": cluster_name, "service": service["serviceName"], "container_insights": insights}
+                )
                 if service.get("desiredCount", 0) == 0:
                     found.notes.append(
                         f"ecs {cluster_name}/{service['serviceName']}: 0 tasks desired; its RunningTaskCount alarm "
@@ -236,7 +239,9 @@ def merge(raw: dict[str, Any], found: Found) -> tuple[dict[str, Any], list[str]]
             seen.add(key)
             entry = index.get(key)
             if entry is None:
-                current.append(dict(fact))
+                current.append(
+                    {k: v for k, v in fact.items() if (section, k) not in _IMPLIED or v != _IMPLIED[section, k]}
+                )
                 changes.append(f"+ {section} {key}: added")
                 continue
             for name, value in fact.items():
@@ -253,7 +258,10 @@ def merge(raw: dict[str, Any], found: Found) -> tuple[dict[str, Any], list[str]]
     return merged, changes
 
 
+# Defaults a new entry leaves out (the file stays short); a fact that differs is written.
+_IMPLIED: dict[tuple[str, str], Any] = {("ecs", "container_insights"): True}
 _DEFAULTS: dict[tuple[str, str], Any] = {
+    ("ecs", "container_insights"): True,
     ("rds", "engine"): "postgres", ("rds", "replica"): False, ("rds", "storage_autoscaling"): False,
     ("elasticache", "engine"): "redis", ("elasticache", "shards"): 1, ("elasticache", "replicas_per_shard"): 0,
     ("elasticache", "cluster_mode"): False, ("elasticache", "vcpus"): 2,
@@ -392,9 +400,9 @@ def _run(args: argparse.Namespace) -> int:
     for note in found.notes:
         print(f"note: {note}")
     for cluster in found.no_container_insights:
-        print(f"note: ecs cluster {cluster}: Container Insights is off; its services' RunningTaskCount alarms stay "
-              "INSUFFICIENT_DATA until it is on (aws ecs update-cluster-settings --settings "
-              "name=containerInsights,value=enabled)")  # fmt: skip
+        print(f"note: ecs cluster {cluster}: Container Insights is off, so its services get container_insights: "
+              "false (no running-task alarm); turn it on (aws ecs update-cluster-settings --cluster "
+              f"{cluster} --settings name=containerInsights,value=enabled) and run this again")  # fmt: skip
     # What has no alarm today (the file as it is); what this run adds is alarmed after the next deploy.
     current = existing or EnvironmentConfig.model_validate(_skeleton(args.env, account, region))
     still = set(unalarmed(config, found))

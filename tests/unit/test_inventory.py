@@ -134,14 +134,17 @@ def test_inventory_writes_a_new_environment_from_the_account(
     assert caches["sessions"].cache_cluster_ids == ["sessions-001", "sessions-002", "sessions-003"]
     assert caches["limits"].cluster_mode and caches["limits"].shards == 2 and caches["limits"].vcpus == 4
     assert caches["page-cache"].engine == "memcached" and caches["page-cache"].nodes == ["0001", "0002"]
-    assert {(s.cluster, s.service) for s in config.ecs} == {("web", "api"), ("jobs", "worker")}
+    assert {(s.cluster, s.service, s.container_insights) for s in config.ecs} == {
+        ("web", "api", True), ("jobs", "worker", False)}  # fmt: skip
+    assert {"cluster": "web", "service": "api"} in _load_raw(tmp_path / "shop.json")["ecs"]  # true is the default
     out = capsys.readouterr().out
     # A new file has no resources yet: everything is unwatched today, and alarmed after the deploy but the
     # standalone Redis OSS cluster, which the config cannot describe.
     assert "no alarm: rds orders-db (added: alarmed after make deploy)" in out
     legacy = next(line for line in out.splitlines() if line.startswith("no alarm: elasticache legacy"))
     assert "standalone redis cluster" in legacy and "added" not in legacy
-    assert "ecs cluster jobs: Container Insights is off" in out and "ecs cluster web:" not in out
+    assert "ecs cluster jobs: Container Insights is off, so its services get container_insights: false" in out
+    assert "ecs cluster web:" not in out
     assert "created config/shop.json" in out
 
 
@@ -155,7 +158,8 @@ def test_inventory_keeps_hand_set_fields_and_unrelated_ones(tmp_path: Path, caps
              "memory_gib": 4, "topic": "warning", "overrides": {"rds-cpu-utilization": {"threshold": 95}}},
             {"id": "retired-db", "allocated_storage_gib": 10, "max_connections": 100, "memory_gib": 2},
         ],
-        ecs=[{"cluster": "web", "service": "api", "topic": "warning"}],
+        ecs=[{"cluster": "web", "service": "api", "topic": "warning"},
+             {"cluster": "jobs", "service": "worker", "container_insights": True}],
     )  # fmt: skip
     assert main(["--env", "shop", "--config-dir", str(tmp_path), "--write"]) == 0
     raw = _load_raw(path)
@@ -169,6 +173,7 @@ def test_inventory_keeps_hand_set_fields_and_unrelated_ones(tmp_path: Path, caps
     assert analytics["storage_autoscaling"] is True
     assert any(r["id"] == "retired-db" for r in raw["rds"])  # never deleted
     assert raw["ecs"][0] == {"cluster": "web", "service": "api", "topic": "warning"}
+    assert raw["ecs"][1] == {"cluster": "jobs", "service": "worker", "container_insights": False}
     out = capsys.readouterr().out
     assert "~ rds analytics: memory_gib 4 -> 16.0" in out
     assert "? rds retired-db: in the file, not found in the account (kept)" in out
