@@ -86,7 +86,7 @@ def slo_rows(scope: Construct, env_name: str, slo: SloDefinition, alarm_arn: str
     )
     over_period = f"-P{slo.period_days}D"
     attainment = cloudwatch.SingleValueWidget(
-        title=f"Attainment, last {slo.period_days} days (%)",
+        title=f"{slo.name}: attainment, last {slo.period_days} days (%)",
         metrics=[
             cloudwatch.MathExpression(expression=f"100 * (1 - {ratio})", using_metrics=metrics, label="attainment")
         ],
@@ -97,7 +97,7 @@ def slo_rows(scope: Construct, env_name: str, slo: SloDefinition, alarm_arn: str
         height=4,
     )
     remaining = cloudwatch.SingleValueWidget(
-        title=f"Error budget remaining, last {slo.period_days} days (%)",
+        title=f"{slo.name}: error budget remaining, last {slo.period_days} days (%)",
         metrics=[
             cloudwatch.MathExpression(
                 expression=f"100 * (1 - ({ratio}) / {budget!r})", using_metrics=metrics, label="budget remaining"
@@ -114,7 +114,7 @@ def slo_rows(scope: Construct, env_name: str, slo: SloDefinition, alarm_arn: str
         expression, used = error_ratio(slo, f"w{span}_", Duration.seconds(realise(span).period))
         burn_now.append(
             cloudwatch.SingleValueWidget(
-                title=f"Burn rate over the last {duration(span)}",
+                title=f"{slo.name}: burn rate over the last {duration(span)}",
                 metrics=[
                     cloudwatch.MathExpression(
                         expression=f"({expression}) / {budget!r}", using_metrics=used, label=f"burn {duration(span)}"
@@ -128,7 +128,7 @@ def slo_rows(scope: Construct, env_name: str, slo: SloDefinition, alarm_arn: str
         )
     graph_ratio, graph_metrics = error_ratio(slo, "g_", FIVE_MINUTES)
     burn_graph = cloudwatch.GraphWidget(
-        title="Burn rate (5-minute periods); lines: each pair's threshold",
+        title=f"{slo.name}: burn rate (5-minute periods); lines: each pair's threshold",
         left=[
             cloudwatch.MathExpression(
                 expression=f"({graph_ratio}) / {budget!r}", using_metrics=graph_metrics, label="burn rate"
@@ -143,7 +143,7 @@ def slo_rows(scope: Construct, env_name: str, slo: SloDefinition, alarm_arn: str
     )
     pairs: list[PairAlarms] = plan_pairs(env_name, slo)
     alarms = cloudwatch.AlarmStatusWidget(
-        title="Burn-rate alarms (composites notify)",
+        title=f"{slo.name}: burn-rate alarms (the composites notify)",
         alarms=[
             cloudwatch.Alarm.from_alarm_arn(scope, f"{pair.composite}-ref", f"{alarm_arn}{pair.composite}")
             for pair in pairs
@@ -298,3 +298,8 @@ class AlertingDashboard(Construct):
             default_interval=Duration.hours(24),
             widgets=rows,
         )
+        # cfn-lint's us-east-1 schema of AWS::CloudWatch::Dashboard has no Tags (eu-west-1's has): a dashboard costs
+        # nothing to tag for, and a deploy must not hang on a property a region may not know.
+        cfn = self.dashboard.node.default_child
+        assert isinstance(cfn, cloudwatch.CfnDashboard)
+        cfn.add_property_deletion_override("Tags")

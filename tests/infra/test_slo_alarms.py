@@ -1,0 +1,125 @@
+"""SLO burn-rate alarms as synthesized: per pair two window alarms that notify nobody and one composite that notifies
+the slo (page) or warning (ticket) topic, every window within CloudWatch's limits, from the one window table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from infra.constructs.slo_alarms import monthly_cost, plan_pairs, ratio_expression, realise
+from infra.slo import WINDOWS, alarm_threshold, minutes
+from tests.infra.conftest import Synthesized, synthesized
+
+
+def _by_name(world: Synthesized, kind: str) -> dict[str, dict[str, Any]]:
+    return {
+        r["Properties"]["AlarmName"]: r
+        for template in world.templates.values()
+        for r in template.find_resources(kind).values()
+    }
+
+
+def _topic(arn: Any) -> str:
+    return str(arn["Fn::Join"][1][-1]).rsplit(":", 1)[-1]
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_slo_alarms_every_pair_has_two_silent_windows_and_a_notifying_composite(env: str) -> None:
+    world = synthesized(env)
+    windows = _by_name(world, "AWS::CloudWatch::Alarm")
+    composites = _by_name(world, "AWS::CloudWatch::CompositeAlarm")
+    expected = 0
+    for slo in world.config.slos:
+        for pair in plan_pairs(env, slo):
+            expected += 1
+            composite = composites[pair.composite]
+            properties = composite["Properties"]
+            assert properties["AlarmRule"] == f'ALARM("{pair.long.name}") AND ALARM("{pair.short.name}")'
+            topic = {"page": f"{env}-slo", "ticket": f"{env}-warning"}[pair.pair.action]
+            assert [_topic(a) for a in properties["AlarmActions"]] == [topic]
+            assert [_topic(a) for a in properties["OKActions"]] == [topic]
+            assert set(composite["DependsOn"]) == {
+                logical
+                for template in world.templates.values()
+                for logical, r in template.find_resources("AWS::CloudWatch::Alarm").items()
+                if r["Properties"]["AlarmName"] in (pair.long.name, pair.short.name)
+            }
+            for window, span in ((pair.long, pair.pair.long), (pair.short, pair.pair.short)):
+                alarm = windows[window.name]["Properties"]
+                assert alarm["ActionsEnabled"] is False
+                assert not alarm.get("AlarmActions") and not alarm.get("OKActions")
+                assert alarm["Threshold"] == alarm_threshold(slo.objective, pair.pair)
+                assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+                assert (alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (1, 1)
+                periods = {q["MetricStat"]["Period"] for q in alarm["Metrics"] if "MetricStat" in q}
+                assert periods == {minutes(span) * 60}
+                [ratio] = [q for q in alarm["Metrics"] if q.get("ReturnData")]
+                assert ratio["Expression"] == ratio_expression(slo)
+    assert expected == len(composites) and 2 * expected == sum(1 for n in windows if n.startswith(f"{env}-slo-"))
+
+
+def test_slo_alarms_descriptions_carry_the_slo_line_runbook_and_dashboard(prod: Synthesized) -> None:
+    composites = _by_name(prod, "AWS::CloudWatch::CompositeAlarm")
+    description = composites["prod-slo-checkout-availability-6h-30m-page"]["Properties"]["AlarmDescription"]
+    lines = description.splitlines()
+    assert lines[0] == "slo: name=checkout-availability objective=99.9 period=30d window=6h/30m burn=6 action=page"
+    assert "runbook: https://github.com/example-org/alert-forwarding/blob/main/docs/runbooks/slo-burn-rate.md" in lines
+    assert any(line.startswith("dashboard: https://") for line in lines)
+    # an SLO without its own dashboard link gets the environment's dashboard
+    billing = composites["prod-slo-billing-api-availability-1h-5m-page"]["Properties"]["AlarmDescription"]
+    assert (
+        "dashboard: https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1#dashboards/dashboard/prod-alerting"
+        in billing
+    )
+    for composite in composites.values():
+        assert len(composite["Properties"]["AlarmDescription"]) <= 1024
+    window = _by_name(prod, "AWS::CloudWatch::Alarm")["prod-slo-checkout-availability-6h-30m-over-30m"]
+    assert "slo: name=checkout-availability" in window["Properties"]["AlarmDescription"]
+    assert "notifies nobody" in window["Properties"]["AlarmDescription"]
+
+
+def test_slo_alarms_a_dev_slo_with_its_own_windows_gets_only_those(dev: Synthesized) -> None:
+    names = sorted(n for n in _by_name(dev, "AWS::CloudWatch::CompositeAlarm") if "orders-gateway-errors" in n)
+    assert names == ["dev-slo-orders-gateway-errors-1d-2h-ticket", "dev-slo-orders-gateway-errors-1h-5m-page"]
+
+
+@pytest.mark.parametrize(
+    ("span", "period"),
+    [(5, 300), (30, 1800), (60, 3600), (120, 7200), (360, 21600), (1440, 86400), (4320, 259200), (10080, 604800)],
+)
+def test_slo_alarms_a_window_is_one_period_of_its_length(span: int, period: int) -> None:
+    realised = realise(span)
+    assert (realised.period, realised.evaluation_periods) == (period, 1)
+    # CloudWatch: Period x EvaluationPeriods <= 1 day under an hour's period, <= 7 days otherwise
+    assert realised.seconds <= (86_400 if realised.period < 3600 else 604_800)
+
+
+def test_slo_alarms_refuse_a_window_cloudwatch_cannot_evaluate() -> None:
+    with pytest.raises(ValueError, match="at most 7 day"):
+        realise(10081)
+    with pytest.raises(ValueError, match="cannot be one CloudWatch period"):
+        realise(0)
+
+
+def test_slo_alarms_every_default_window_is_realisable() -> None:
+    for pair in WINDOWS:
+        assert realise(pair.long_minutes).seconds == pair.long_minutes * 60
+        assert realise(pair.short_minutes).seconds == pair.short_minutes * 60
+
+
+def test_slo_alarms_missing_counts_are_zero_and_no_traffic_is_no_error(dev: Synthesized) -> None:
+    [availability] = [s for s in dev.config.slos if s.name == "api-availability"]
+    assert ratio_expression(availability) == (
+        "IF((FILL(total_value, 0)) > 0, (FILL(bad_value, 0)) / (FILL(total_value, 0)), 0)"
+    )
+    [latency] = [s for s in dev.config.slos if s.name == "api-latency"]
+    assert ratio_expression(latency) == (
+        "IF((FILL(total_value, 0)) > 0, (FILL(total_value, 0) - FILL(good_value, 0)) / (FILL(total_value, 0)), 0)"
+    )
+
+
+def test_slo_alarms_cost_per_slo(dev: Synthesized) -> None:
+    costs = {s.name: monthly_cost(s) for s in dev.config.slos}
+    # 8 window alarms x 2 metrics x $0.10 + 4 composites x $0.50; the 2-pair SLO half of that
+    assert costs == {"api-availability": 3.6, "api-latency": 3.6, "orders-gateway-errors": 1.8}
