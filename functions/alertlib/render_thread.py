@@ -24,7 +24,7 @@ from typing import Any
 from alertlib.models import Status
 from alertlib.render_slack import COLOURS, SUPPRESSED_COLOUR
 from alertlib.text import fit_mrkdwn, one_line, truncate
-from alertlib.threads import Actor, EventKind, ThreadEvent, ThreadState
+from alertlib.threads import SLACK_USER_ID, Actor, EventKind, ThreadEvent, ThreadState
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +36,8 @@ MAX_REPLY = 1000  # characters of a reply's line
 MAX_NAME = 80
 MAX_TEXT = 4000  # chat.update refuses more with msg_too_long
 BLOCK_PREFIX = "thread-"  # block ids of what this module adds; replaced, never doubled, on each edit
+# Blocks replaced on each edit: ours, and the actions block `slack_actions.action_elements` makes (its BLOCK_ID).
+REPLACED_BLOCKS = (BLOCK_PREFIX, "alert-actions")
 STATUS_BLOCK = "thread-status"
 SEPARATOR = " \u00b7 "
 ACKNOWLEDGED_COLOUR = "#7E57C2"
@@ -61,7 +63,7 @@ _MARK = {
 
 def mention(actor: Actor | None) -> str:
     """`<@U123>` for a Slack user (the id checked by `Actor.of`), else the escaped name, else "someone"."""
-    if actor is not None and actor.slack_id and actor.slack_id.isalnum() and actor.slack_id[:1] in "UW":
+    if actor is not None and actor.slack_id and SLACK_USER_ID.fullmatch(actor.slack_id):
         return f"<@{actor.slack_id}>"
     if actor is not None and actor.name:
         return fit_mrkdwn(one_line(actor.name), MAX_NAME, what="actor name") or "someone"
@@ -235,14 +237,22 @@ def render_parent(
 
 
 def _ours(block: Mapping[str, Any]) -> bool:
-    return str(block.get("block_id") or "").startswith(BLOCK_PREFIX)
+    return str(block.get("block_id") or "").startswith(REPLACED_BLOCKS)
 
 
 def _action_blocks(actions: Sequence[Mapping[str, Any]], taken: set[str]) -> list[dict[str, Any]]:
-    """The elements in actions blocks of at most 25, at most `MAX_ACTION_BLOCKS` of them; an element of an unknown
-    type or whose action_id is already used is left out (Slack would refuse the whole message)."""
+    """The elements (given alone, or in actions blocks as `slack_actions.action_elements` makes one) in actions
+    blocks of at most 25, at most `MAX_ACTION_BLOCKS` of them; an element of an unknown type or whose action_id is
+    already used is left out (Slack would refuse the whole message)."""
     elements: list[dict[str, Any]] = []
-    for element in actions:
+    flat: list[Mapping[str, Any]] = []
+    for given in actions:
+        inner = given.get("elements") if given.get("type") == "actions" else None
+        if isinstance(inner, list):
+            flat.extend(e for e in inner if isinstance(e, Mapping))
+        else:
+            flat.append(given)
+    for element in flat:
         action_id = str(element.get("action_id") or "")
         if element.get("type") not in _ELEMENT_TYPES or not action_id or action_id in taken:
             logger.warning("left out an interactive element", extra={"type": str(element.get("type"))[:40]})

@@ -4,14 +4,16 @@ One DynamoDB item per alert and channel (partition key `alert`, sort key `channe
 current `state` (firing or resolved, who acknowledged, silenced or muted it until when, who it is assigned to),
 the last `MAX_HISTORY` events, and what an action needs to act on the alert: the PagerDuty `dedup_key`, the
 `routing` (which route and secret), the `source`, the CloudWatch `alarm_names`, the Alertmanager group `matchers`.
-`expires_at` (DynamoDB TTL) is `TTL_DAYS` after the last event. Beside it, an index item `dedup#<dedup_key>` and
-channel names the alert, so a PagerDuty webhook, which knows only the dedup key, finds the thread.
+`expires_at` (DynamoDB TTL) is `TTL_DAYS` after the last event. Beside it, index items name the alert: `dedup#<dedup
+key>` x channel, so a PagerDuty webhook, which knows only the dedup key, finds the thread; and `thread#<digest>` x
+channel, so a click, which carries only the short `thread_key` (`<channel>.<digest>`, fit for a button's value),
+does too.
 
 The first event of an alert *claims* the item with a conditional put before anything is posted: of two concurrent
 first events one wins and posts the parent, then `attach`es its ts; the other finds the claim and becomes a reply
 (or, while the parent is still being posted, is told to come back: `ClaimOutcome.PENDING`). A claim whose parent
-never came (the winner died) is taken over after `STALE_CLAIM` seconds. Later events are appended with an
-optimistic version check, so two concurrent events both land.
+never came (the winner died) is taken over after `STALE_CLAIM` seconds; a winner that could not post `release`s
+it. Later events are appended with an optimistic version check, so two concurrent events both land.
 
 Every field is bounded (`MAX_*`), so an item stays far below DynamoDB's 400 KB whatever the alert carries. The
 model (`ThreadEvent`, `ThreadState`, `apply_event`) is pure; only `ThreadStore` does I/O, on an injected client.
@@ -53,7 +55,8 @@ MAX_DETAIL = 300
 MAX_REFERENCE = 128  # a silence id, a mute rule's name, a PagerDuty incident id
 VERSION_TRIES = 5
 DEDUP_PREFIX = "dedup#"
-_SLACK_ID = re.compile(r"[UW][A-Z0-9]{2,30}")
+THREAD_PREFIX = "thread#"
+SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{2,30}")
 
 
 class ThreadStoreError(ForwardingError):
@@ -85,7 +88,7 @@ class Actor:
     @classmethod
     def of(cls, slack_id: str | None = None, name: str | None = None) -> Actor:
         """Bounded: an id that is not a Slack user id is dropped (it could never be a mention), a name is cut."""
-        kept = slack_id if slack_id and _SLACK_ID.fullmatch(slack_id) else None
+        kept = slack_id if slack_id and SLACK_USER_ID.fullmatch(slack_id) else None
         return cls(slack_id=kept, name=truncate(" ".join(name.split()), MAX_ACTOR_NAME) if name else None)
 
 
@@ -212,6 +215,12 @@ class Thread:
     version: int = 1
     claim: str | None = None  # the claimant's token while `ts` is None
     claimed_at: int = 0
+    stored: str = ""  # the partition key as stored (`item_key` of the alert id)
+
+    @property
+    def key(self) -> str:
+        """The thread's short key, for a button's value (`thread_key`)."""
+        return thread_key(self.stored or item_key(self.alert), self.channel)
 
 
 class ClaimOutcome(enum.StrEnum):
@@ -229,7 +238,7 @@ class Claim:
 def item_key(text: str) -> str:
     """A key as stored: the text itself when it fits DynamoDB's key size and cannot be taken for an index item,
     else `sha256:<hex>` of it (the same for the same text, so lookups agree)."""
-    if len(text.encode("utf-8")) <= MAX_KEY_BYTES and not text.startswith((DEDUP_PREFIX, "sha256:")):
+    if len(text.encode("utf-8")) <= MAX_KEY_BYTES and not text.startswith((DEDUP_PREFIX, THREAD_PREFIX, "sha256:")):
         return text
     return "sha256:" + hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()
 
@@ -237,6 +246,15 @@ def item_key(text: str) -> str:
 def dedup_item_key(dedup_key: str) -> str:
     digest = dedup_key if len(dedup_key.encode("utf-8")) <= 255 else hashlib.sha256(dedup_key.encode()).hexdigest()
     return DEDUP_PREFIX + digest
+
+
+_THREAD_KEY = re.compile(r"(?P<channel>[A-Z0-9]{2,32})\.(?P<digest>[0-9a-f]{32})")
+
+
+def thread_key(stored: str, channel: str) -> str:
+    """`<channel>.<32 hex>`: short, of the characters a Slack value may carry, the same for one alert and channel
+    (`stored` is the alert's `item_key`). A click carries it; `ThreadStore.find_by_key` reads the thread back."""
+    return f"{channel}.{hashlib.sha256(stored.encode('utf-8', 'replace')).hexdigest()[:32]}"
 
 
 class ThreadStore(AwsClient):
@@ -271,6 +289,16 @@ class ThreadStore(AwsClient):
         target = index.get("target", {}).get("S") if index else None
         return self._get(target, _channel(channel)) if target else None
 
+    def find_by_key(self, key: str) -> Thread | None:
+        """The thread a button's `thread_key` names; None for a key of another shape or a thread gone (expired)."""
+        match = _THREAD_KEY.fullmatch(key) if isinstance(key, str) else None
+        if match is None:
+            return None
+        channel = match.group("channel")
+        index = self._raw_get(THREAD_PREFIX + match.group("digest"), channel)
+        target = index.get("target", {}).get("S") if index else None
+        return self._get(target, channel) if target else None
+
     # -- writing --------------------------------------------------------------------------------------------------
 
     def claim(self, alert: str, channel: str, *, event: ThreadEvent, meta: ThreadMeta) -> Claim:
@@ -281,7 +309,7 @@ class ThreadStore(AwsClient):
         event = event.bounded()
         thread = Thread(
             alert=alert, channel=channel, ts=None, state=apply_event(ThreadState(), event), history=(event,),
-            meta=meta.bounded(), expires_at=now + self.ttl, claim=token, claimed_at=now,
+            meta=meta.bounded(), expires_at=now + self.ttl, claim=token, claimed_at=now, stored=item_key(alert),
         )  # fmt: skip
         if self._put(thread, condition="attribute_not_exists(#alert)", names={"#alert": "alert"}, what="claim"):
             return Claim(ClaimOutcome.WON, thread)
@@ -317,6 +345,25 @@ class ThreadStore(AwsClient):
         self._index(attached)
         return attached
 
+    def release(self, thread: Thread) -> bool:
+        """Give a won claim up when its parent could not be posted, so that the next attempt claims at once instead
+        of waiting `STALE_CLAIM`. Only the claimant's own claim, and only while no parent is attached: True if so."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.delete_item(
+                TableName=self.table,
+                Key=_key(thread.stored or item_key(thread.alert), thread.channel),
+                ConditionExpression="#claim = :claim AND attribute_not_exists(#ts)",
+                ExpressionAttributeNames={"#claim": "claim", "#ts": "ts"},
+                ExpressionAttributeValues={":claim": {"S": thread.claim or ""}},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise ThreadStoreError(f"thread release: {_code(exc)}") from exc
+        return True
+
     def record(self, alert: str, channel: str, event: ThreadEvent) -> Thread | None:
         """Append `event` to the thread and apply it to the state (the history keeps the last `max_history`), and
         push its TTL on. None when there is no thread (the caller posts a new parent instead)."""
@@ -342,15 +389,20 @@ class ThreadStore(AwsClient):
     # -- the machinery ----------------------------------------------------------------------------------------
 
     def _index(self, thread: Thread) -> None:
-        if not thread.meta.dedup_key:
-            return
-        item = {
-            "alert": {"S": dedup_item_key(thread.meta.dedup_key)},
-            "channel": {"S": thread.channel},
-            "target": {"S": item_key(thread.alert)},
-            "expires_at": {"N": str(thread.expires_at)},
-        }
-        self._call("put_item", "index", TableName=self.table, Item=item)
+        """The index items naming this thread: by its thread key (for clicks), by its dedup key (for PagerDuty's
+        webhooks). Written with the thread's TTL, each time it moves on."""
+        stored = thread.stored or item_key(thread.alert)
+        keys = [THREAD_PREFIX + thread.key.rpartition(".")[2]]
+        if thread.meta.dedup_key:
+            keys.append(dedup_item_key(thread.meta.dedup_key))
+        for key in keys:
+            item = {
+                "alert": {"S": key},
+                "channel": {"S": thread.channel},
+                "target": {"S": stored},
+                "expires_at": {"N": str(thread.expires_at)},
+            }
+            self._call("put_item", "index", TableName=self.table, Item=item)
 
     def _get(self, key: str, channel: str) -> Thread | None:
         item = self._raw_get(key, channel)
@@ -417,9 +469,10 @@ def _key(key: str, channel: str) -> dict[str, Any]:
 
 def _item(thread: Thread) -> dict[str, Any]:
     meta = thread.meta
+    stored = thread.stored or item_key(thread.alert)
     item: dict[str, Any] = {
-        **_key(item_key(thread.alert), thread.channel),
-        "alert_id": {"S": truncate(thread.alert, 2048)} if item_key(thread.alert) != thread.alert else None,
+        **_key(stored, thread.channel),
+        "alert_id": {"S": truncate(thread.alert, 2048)} if stored != thread.alert else None,
         "ts": {"S": thread.ts} if thread.ts else None,
         "state": {"M": _map(_state_fields(thread.state))},
         "history": {"L": [{"M": _map(_event_fields(e))} for e in thread.history]},
@@ -591,6 +644,7 @@ def _thread(item: Mapping[str, Any]) -> Thread:
     )
     return Thread(
         alert=plain.get("alert_id") or plain["alert"],
+        stored=plain["alert"],
         channel=plain["channel"],
         ts=plain.get("ts"),
         state=_state(plain.get("state", {})),

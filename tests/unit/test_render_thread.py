@@ -213,3 +213,19 @@ def test_render_thread_parent_of_a_full_message_leaves_out_its_last_sections() -
     kept = [b["text"]["text"] for b in blocks if b["type"] == "section"]
     assert kept == [f"s{i}" for i in range(len(kept))] and len(kept) == 45  # the context, s46, s45 gave way
     assert block_problems(parent) == []
+
+
+def test_render_thread_parent_takes_the_actions_block_slack_actions_builds() -> None:
+    from alertlib.slack_actions import BLOCK_ID, ActionState, action_elements
+
+    block = action_elements(ActionState(thread_key="C0ALERTS01." + "a" * 32, paged=True, cloudwatch=True))
+    assert block is not None
+    message = render_slack(group_of(alarm()), now=NOW)
+    once = render_parent(message, fired(), now=at(1), actions=[block])
+    ours = [b for b in blocks_of(once) if str(b.get("block_id", "")).startswith("thread-actions")]
+    assert [e["action_id"] for b in ours for e in b["elements"]] == [e["action_id"] for e in block["elements"]]
+    assert block_problems(once) == []
+    stale = {"text": "t", "attachments": [{"blocks": [*blocks_of(message), block]}]}  # a parent drawn elsewhere
+    again = render_parent(stale, fired(), now=at(2), actions=[block])
+    assert not any(b.get("block_id") == BLOCK_ID for b in blocks_of(again))
+    assert block_problems(again) == []  # no action_id twice

@@ -208,7 +208,7 @@ def test_threads_item_stays_small_whatever_the_alert_carries(store: ThreadStore,
     store._put(full, condition="attribute_exists(#a)", names={"#a": "alert"}, what="test")  # the worst history
     store.record(alert, CHANNEL, huge_event)
     items = dynamodb.scan(TableName="threads")["Items"]
-    assert len(items) == 2  # the thread and its dedup index item
+    assert len(items) == 3  # the thread and its two index items (thread key, dedup key)
     assert max(len(json.dumps(item)) for item in items) < 100_000  # DynamoDB's limit is 400 KB
     thread = store.get(alert, CHANNEL)
     assert thread is not None and thread.ts == "1796000001.000001"
@@ -223,3 +223,27 @@ def test_threads_table_failure_is_a_store_error_naming_the_operation(dynamodb: A
     with pytest.raises(ThreadStoreError) as caught:
         store.get(ALERT, CHANNEL)
     assert "thread get: ResourceNotFoundException" in str(caught.value)
+
+
+def test_threads_thread_key_fits_a_slack_value_and_finds_the_thread(store: ThreadStore) -> None:
+    from alertlib.slack_actions import check_thread_key
+
+    alert = 'receiver/{}:{alertname="High Latency", service=~"api|web"}'  # Alertmanager group keys hold anything
+    claim = store.claim(alert, CHANNEL, event=event(EventKind.FIRED), meta=META)
+    attached = store.attach(claim.thread, "1796000001.000001")
+    key = attached.key
+    assert check_thread_key(key) == key and key.startswith(CHANNEL + ".")
+    found = store.find_by_key(key)
+    assert found is not None and (found.alert, found.ts) == (alert, "1796000001.000001") and found.key == key
+    assert store.find_by_key(CHANNEL + "." + "0" * 32) is None
+    assert store.find_by_key("<!channel>") is None
+
+
+def test_threads_release_gives_up_only_an_unposted_own_claim(store: ThreadStore) -> None:
+    claim = store.claim(ALERT, CHANNEL, event=event(EventKind.FIRED), meta=META)
+    assert store.release(replace(claim.thread, claim="someone-else")) is False
+    assert store.release(claim.thread) is True and store.get(ALERT, CHANNEL) is None
+    again = store.claim(ALERT, CHANNEL, event=event(EventKind.FIRED), meta=META)
+    assert again.outcome is ClaimOutcome.WON
+    store.attach(again.thread, "1796000001.000001")
+    assert store.release(again.thread) is False and store.get(ALERT, CHANNEL) is not None
