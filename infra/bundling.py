@@ -18,7 +18,9 @@ import jsii
 from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 
-FUNCTIONS = Path(__file__).resolve().parent.parent / "functions"
+# The asset root: inside the installed package (the wheel's `infra/functions`), else the repository's `functions/`.
+_PACKAGED = Path(__file__).resolve().parent / "functions"
+FUNCTIONS = _PACKAGED if _PACKAGED.is_dir() else Path(__file__).resolve().parent.parent / "functions"
 _SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "requirements.txt", "tests")
 BUNDLER_VERSION = "2"  # bump when the way the asset is built changes
 
