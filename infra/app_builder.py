@@ -6,13 +6,17 @@ from aws_cdk import Annotations, App, Environment, Tags, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from infra.alarm_specs import plan_alarms, plan_notes
-from infra.config import EnvironmentConfig
+from infra.config import ConfigError, EnvironmentConfig
+from infra.config_checks import check
 from infra.stacks.alarms import AlarmsStack, chunk
 from infra.stacks.alerting import AlertingStack
 from infra.stacks.slos import SloStack, slo_parts
 
 
 def build(app: App, config: EnvironmentConfig, *, nag: bool = True) -> list[AlarmsStack | AlertingStack | SloStack]:
+    mistake = check(config)  # `load_config` already did; a typed config object built in code has not
+    if mistake is not None:
+        raise ConfigError(f"config {config.name}: {mistake}")
     env = Environment(account=config.account, region=config.region)
     alerting = AlertingStack(
         app, f"{config.name}-alerting", config=config, env=env, description=f"{config.name}: alerting core"

@@ -178,3 +178,14 @@ def test_config_ecs_without_container_insights_skips_the_running_task_alarm(tmp_
         "ecs web/api: no running-task alarm (container_insights: false; turn Container Insights on for the cluster "
         "and remove the flag to have it)"
     ]
+
+
+def test_config_typed_object_built_in_code_is_checked_too() -> None:
+    from aws_cdk import App
+
+    from infra.app_builder import build
+
+    config = load_config("dev")
+    broken = config.model_copy(update={"region": "eu-centrall-1"})
+    with pytest.raises(ConfigError, match="region: 'eu-centrall-1' is not an AWS region; did you mean eu-central-1"):
+        build(App(), broken, nag=False)
