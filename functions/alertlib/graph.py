@@ -20,7 +20,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from alertlib.models import Alert, Metric, Status
+from alertlib.models import Alert, Metric, Source, Status
 from alertlib.text import one_line, truncate
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ _LESS = ("LessThanThreshold", "LessThanOrEqualToThreshold", "LessThanLowerThresh
 def metric_widget(alert: Alert, *, now: datetime, width: int = WIDTH, height: int = HEIGHT) -> dict[str, Any] | None:
     """The `MetricWidget` of `alert`'s metric around its state change; None when it has no metric to draw."""
     metric = alert.metric
-    if metric is None or alert.source.value == "alertmanager":
+    if metric is None or alert.source is Source.ALERTMANAGER:
         return None
     metrics = _metrics(metric)
     if not metrics:

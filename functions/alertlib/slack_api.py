@@ -328,7 +328,6 @@ class SlackApi:
                 deadline=deadline,
                 resend=resend,
                 method=method,
-                token=token,
             )
             attempts += tries
             status = response.status_code
@@ -362,7 +361,6 @@ class SlackApi:
         deadline: Deadline,
         resend: bool,
         method: str,
-        token: str,
     ) -> tuple[requests.Response, str, int]:
         import requests
 
@@ -424,7 +422,6 @@ class SlackApi:
             deadline=deadline,
             resend=True,
             method="upload",
-            token=token,
         )
         if response.status_code == 200:
             return tries

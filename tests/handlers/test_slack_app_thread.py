@@ -20,7 +20,7 @@ from alertlib.graph import PNG_SIGNATURE, render_graph
 from alertlib.models import AlertGroup, Status
 from alertlib.render_slack import COLOURS, render_slack
 from alertlib.render_thread import ACKNOWLEDGED_COLOUR, STATUS_BLOCK, render_parent, render_reply
-from alertlib.slack_api import SlackApi, SlackPermanentError
+from alertlib.slack_api import SlackApi, SlackApiError, SlackPermanentError
 from alertlib.threads import (
     Actor,
     ClaimOutcome,
@@ -80,7 +80,12 @@ def deliver(world: World, group: AlertGroup, kind: EventKind, now: datetime, cha
     claim = world.store.claim(alert_id, channel, event=event, meta=meta(group))
     if claim.outcome is ClaimOutcome.WON:
         body = render_parent(message, claim.thread.state, now=now, actions=[ACK])
-        posted = world.api.post_message(TOKEN, channel, deadline=deadline, **body)
+        try:
+            posted = world.api.post_message(TOKEN, channel, deadline=deadline, **body)
+        except SlackApiError as exc:
+            if not exc.maybe_delivered:  # nothing posted: the next attempt claims at once
+                world.store.release(claim.thread)
+            raise
         thread = world.store.attach(claim.thread, posted.ts)
         image = render_graph(group.alerts[0], world.cloudwatch, now=now)
         if image is not None:
@@ -194,5 +199,5 @@ def test_slack_app_permanent_refusal_is_permanent_and_no_parent_is_stored(world:
     with pytest.raises(SlackPermanentError) as caught:
         deliver(world, firing, EventKind.FIRED, NOW, channel="C0OUTSIDE")
     assert caught.value.code == "not_in_channel" and not caught.value.retryable
-    claimed = world.store.get(firing.key, "C0OUTSIDE")
-    assert claimed is not None and claimed.ts is None  # a claim without a parent: taken over after STALE_CLAIM
+    assert world.store.get(firing.key, "C0OUTSIDE") is None  # the claim was released: no thread, no parent
+    assert not world.slack.parents("C0OUTSIDE")
