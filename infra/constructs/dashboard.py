@@ -20,7 +20,7 @@ from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from constructs import Construct
 
-from infra.constructs.slo_alarms import PairAlarms, plan_pairs, realise
+from infra.constructs.slo_alarms import PairAlarms, plan_pairs
 from infra.slo import SloDefinition, duration
 
 FORWARDER_NAMESPACE = "AlertForwarding"
@@ -76,8 +76,8 @@ def error_ratio(slo: SloDefinition, prefix: str, period: Duration) -> tuple[str,
 def slo_rows(scope: Construct, env_name: str, slo: SloDefinition, alarm_arn: str) -> list[list[cloudwatch.IWidget]]:
     """One row per SLO: attainment and budget left over the period, burn rate now per window, the pairs' alarms."""
     budget = slo.error_budget
-    period = Duration.days(slo.period_days)
-    ratio, metrics = error_ratio(slo, "p_", period)
+    # Single values take their whole time range (setPeriodToTimeRange): the metrics' own period does not matter.
+    ratio, metrics = error_ratio(slo, "p_", FIVE_MINUTES)
     header = cloudwatch.TextWidget(
         markdown=f"## SLO {slo.name}\n{slo.service}, team {slo.team}: objective {slo.objective:g}% over "
         f"{slo.period_days} days (error budget {budget:.4%}). [Runbook]({slo.runbook_url})",
@@ -111,7 +111,7 @@ def slo_rows(scope: Construct, env_name: str, slo: SloDefinition, alarm_arn: str
     spans = sorted({w for pair in slo.alert_windows for w in (pair.long_minutes, pair.short_minutes)})
     burn_now: list[cloudwatch.IWidget] = []
     for span in spans:
-        expression, used = error_ratio(slo, f"w{span}_", Duration.seconds(realise(span).period))
+        expression, used = error_ratio(slo, f"w{span}_", FIVE_MINUTES)
         burn_now.append(
             cloudwatch.SingleValueWidget(
                 title=f"{slo.name}: burn rate over the last {duration(span)}",
