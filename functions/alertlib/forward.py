@@ -84,8 +84,6 @@ def render_for(destination: Destination, group: AlertGroup, settings: Settings, 
             group,
             per_alert=settings.pagerduty_grouping == "alert",
             insufficient_data=settings.insufficient_data,
-            account_aliases=getattr(settings, "account_aliases", None),  # settings gain them in issue 13
-            environment=getattr(settings, "environment_name", None),
         )
     return [render_slack(group, now=now, max_listed=settings.max_listed_alerts)]
 

@@ -60,8 +60,6 @@ def render_pagerduty(
     *,
     per_alert: bool = False,
     insufficient_data: str = "info",
-    account_aliases: Mapping[str, str] | None = None,
-    environment: str | None = None,
 ) -> list[dict[str, Any]]:
     """One event for the group (Alertmanager's own behaviour), or one per alert when `per_alert`.
 
@@ -71,8 +69,7 @@ def render_pagerduty(
 
     A state whose actions CloudWatch suppressed (a composite alarm during its suppressor's ALARM, wait or extension
     period) triggers nothing, as CloudWatch itself runs no action for it; its resolves still go (see `suppressed`)."""
-    place = _Place(account_aliases or {}, environment or None)
-    events = _events(group, place, per_alert=per_alert, insufficient_data=insufficient_data)
+    events = _events(group, per_alert=per_alert, insufficient_data=insufficient_data)
     if suppressed(group):
         return [event for event in events if event["event_action"] != "trigger"]
     return events
@@ -86,8 +83,8 @@ def suppressed(group: AlertGroup) -> bool:
     return group.status is not Status.RESOLVED and any(alert.suppression for alert in group.alerts)
 
 
-def _events(group: AlertGroup, place: _Place, *, per_alert: bool, insufficient_data: str) -> list[dict[str, Any]]:
-    shared = _Shared.of(group, place)  # what every event of the group reads, found once: linear in the alerts
+def _events(group: AlertGroup, *, per_alert: bool, insufficient_data: str) -> list[dict[str, Any]]:
+    shared = _Shared.of(group)  # what every event of the group reads, found once: linear in the alerts
     if per_alert and group.source is Source.ALERTMANAGER:  # the same key whether an alert is alone or not
         return [_event_for_alert(group, alert, shared) for alert in group.alerts]
     if group.status is Status.INSUFFICIENT_DATA:
@@ -117,33 +114,27 @@ class _Shared:
 
     links: dict[LinkKind, Link | None]
     drill: bool
-    place: _Place
 
     @classmethod
-    def of(cls, group: AlertGroup, place: _Place) -> _Shared:
-        return cls(links={kind: group.link(kind) for kind in LinkKind}, drill=group.drill, place=place)
+    def of(cls, group: AlertGroup) -> _Shared:
+        return cls(links={kind: group.link(kind) for kind in LinkKind}, drill=group.drill)
 
 
-@dataclass(frozen=True)
-class _Place:
-    """How an account is named: the config's alias for it (`shop-prod`), else its number; the environment's own
-    name where the alert names no account."""
+def _account(group: AlertGroup, alert: Alert) -> str:
+    """How the alert's account is named: its alias (`shop-prod`, from the settings' ACCOUNT_ALIASES), else its
+    number; the forwarder's environment (`prod`) when the alert names no account."""
+    if alert.account:
+        return short_line(alert.account_name or alert.account, MAX_PLACE)
+    return short_line(group.environment or "", MAX_PLACE)
 
-    aliases: Mapping[str, str]
-    environment: str | None
 
-    def account(self, alert: Alert) -> str:
-        if alert.account:
-            return short_line(self.aliases.get(alert.account) or alert.account, MAX_PLACE)
-        return short_line(self.environment or "", MAX_PLACE)
-
-    def where(self, alert: Alert) -> str:
-        """`shop-prod us-east-1`: the environment (or account) and region, each shown once."""
-        account = self.account(alert)
-        region = short_line(alert.region or "", MAX_PLACE)
-        if region and region.lower() not in account.lower():
-            return f"{account} {region}" if account else region
-        return account
+def _where(group: AlertGroup, alert: Alert) -> str:
+    """`shop-prod us-east-1`: the account's name and the region, the region left out when the name says it."""
+    account = _account(group, alert)
+    region = short_line(alert.region or "", MAX_PLACE)
+    if region and region.lower() not in account.lower():
+        return f"{account} {region}" if account else region
+    return account
 
 
 def _event_for_alert(group: AlertGroup, alert: Alert, shared: _Shared) -> dict[str, Any]:
@@ -177,11 +168,11 @@ def _trigger(group: AlertGroup, dedup_key: str, alerts: tuple[Alert, ...], share
         "event_action": "trigger",
         "dedup_key": _dedup_key(dedup_key),
         "payload": {
-            "summary": truncate(_summary(group, alerts, firing, shared.place), MAX_SUMMARY, what="PagerDuty summary"),
+            "summary": truncate(_summary(group, alerts, firing), MAX_SUMMARY, what="PagerDuty summary"),
             "source": truncate(one_line(_source(group, first)) or "unknown", MAX_SOURCE, what="PagerDuty source"),
             "severity": severity.value,
             "component": truncate(_component(first), MAX_SOURCE, what="PagerDuty component"),
-            "group": truncate(_group(group, first, shared.place), MAX_SOURCE, what="PagerDuty group"),
+            "group": truncate(_group(group, first), MAX_SOURCE, what="PagerDuty group"),
             "class": truncate(_class(first), MAX_SOURCE, what="PagerDuty class"),
             "custom_details": _details(group, alerts, shared),
         },
@@ -200,7 +191,7 @@ def _trigger(group: AlertGroup, dedup_key: str, alerts: tuple[Alert, ...], share
     return event
 
 
-def _summary(group: AlertGroup, alerts: tuple[Alert, ...], firing: list[Alert], place: _Place) -> str:
+def _summary(group: AlertGroup, alerts: tuple[Alert, ...], firing: list[Alert]) -> str:
     """The line a phone's lock screen shows (about 110 characters of it): what broke and where first, then how.
 
     CloudWatch: `orders-db-FreeStorageSpace (shop-prod us-east-1): 90 GiB (below 100 GiB)`: the alarm's name, the
@@ -215,7 +206,7 @@ def _summary(group: AlertGroup, alerts: tuple[Alert, ...], firing: list[Alert], 
         text = f"{prefix}{counts} {first.title}: {first.summary}{more}"
         return one_line(text) or first.title or "alert"
     name = short_line(first.title, MAX_SUMMARY)
-    where = place.where(first)
+    where = _where(group, first)
     detail = _without_repeats(short_line(first.summary, MAX_SUMMARY), name, first.metric)
     if first.status is Status.INSUFFICIENT_DATA and not _says_no_data(detail):
         since = _since(first.starts_at)
@@ -278,10 +269,10 @@ def _component(alert: Alert) -> str:
     return alert.labels.get("service") or alert.labels.get("job") or ""
 
 
-def _group(group: AlertGroup, alert: Alert, place: _Place) -> str:
+def _group(group: AlertGroup, alert: Alert) -> str:
     if group.source is Source.ALERTMANAGER:
         return alert.labels.get("cluster") or alert.labels.get("namespace") or group.receiver or ""
-    return "/".join(p for p in (place.account(alert), alert.region) if p)
+    return "/".join(p for p in (_account(group, alert), alert.region) if p)
 
 
 def _class(alert: Alert) -> str:
@@ -310,9 +301,9 @@ def _details(group: AlertGroup, alerts: tuple[Alert, ...], shared: _Shared) -> d
                 details["threshold"] = _clip(threshold)
             if first.metric.treat_missing_data:
                 details["treat_missing_data"] = _clip(first.metric.treat_missing_data)
-        environment = shared.place.account(first)
-        if environment and environment != first.account:
-            details["environment"] = environment
+        named = _account(group, first)
+        if named and named != first.account:
+            details["environment"] = named
         details["account"] = _clip(first.account) or None
         details["region"] = _clip(first.region) or None
         if first.arn:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from alertlib.render_pagerduty import MAX_SUMMARY, render_pagerduty
+from alertlib.settings import Settings
 from alertlib.units import metric_unit
 from infra.alarm_specs import AlarmSpec, plan_alarms
 from infra.config import load_config
@@ -62,8 +63,8 @@ def _notification(spec: AlarmSpec, state: str) -> dict[str, Any]:
 
 
 def _summary(spec: AlarmSpec, state: str) -> tuple[str, Any]:
-    group = group_of(sns_event(_notification(spec, state)))
-    [event] = render_pagerduty(group, account_aliases=ALIASES)
+    group = group_of(sns_event(_notification(spec, state)), Settings(account_aliases=ALIASES))
+    [event] = render_pagerduty(group)
     summary: str = event["payload"]["summary"]
     return summary, group.alerts[0].metric
 

@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from alertlib.render_pagerduty import EVENT_BUDGET, MAX_DETAIL_ALERTS, render_pagerduty
+from alertlib.settings import Settings
 from alertlib.text import json_size
 from tests.conftest import sns_event
 from tests.unit.helpers import alarm, alertmanager, group_of
@@ -30,9 +31,9 @@ def _shop(n: int) -> dict[str, Any]:
     return body
 
 
-def _details(body: dict[str, Any], **kw: Any) -> dict[str, Any]:
+def _details(body: dict[str, Any], settings: Settings | None = None) -> dict[str, Any]:
     """The custom_details of the one trigger a body becomes."""
-    [event] = render_pagerduty(group_of(sns_event(body)), **kw)
+    [event] = render_pagerduty(group_of(sns_event(body), settings))
     details: dict[str, Any] = event["payload"]["custom_details"]
     return details
 
@@ -106,7 +107,7 @@ def test_render_pagerduty_details_large_differing_labels_fit_512_kb() -> None:
 
 
 def test_render_pagerduty_details_of_an_alarm_name_the_environment_and_read_well() -> None:
-    details = _details(alarm(), account_aliases={"123456789012": "shop-prod"})
+    details = _details(alarm(), Settings(account_aliases={"123456789012": "shop-prod"}))
     assert details["environment"] == "shop-prod" and details["account"] == "123456789012"
     assert details["value"] == "97.5 %"
     assert not re.search(r"\d[eE][-+]?\d", json.dumps(details["threshold"]))  # never scientific notation
