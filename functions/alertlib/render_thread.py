@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -153,6 +153,29 @@ def render_reply(event: ThreadEvent, state: ThreadState) -> dict[str, Any]:
     """The `chat.postMessage` body of a thread reply (without channel and thread_ts): text and one section."""
     line = reply_line(event, state)
     return {"text": line, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": line}}]}
+
+
+# Which replies are also shown in the channel (`reply_broadcast`), per route; by default only an alert firing again
+# after it resolved is news for the channel; a resolve, an acknowledgement or a silence are seen on the parent.
+DEFAULT_TO_CHANNEL = frozenset({EventKind.REFIRED})
+
+
+def to_channel(kinds: Iterable[str]) -> frozenset[EventKind]:
+    """A route's setting (`["refired", "resolved"]`) as event kinds; a name that is not one is a `ValueError`
+    naming it and the names allowed (config validation says it in one line)."""
+    chosen: set[EventKind] = set()
+    for name in kinds:
+        try:
+            chosen.add(EventKind(str(name).strip().lower()))
+        except ValueError:
+            allowed = ", ".join(k.value for k in EventKind)
+            raise ValueError(f"unknown thread event {str(name)[:40]!r}: use one of {allowed}") from None
+    return frozenset(chosen)
+
+
+def broadcast(kind: EventKind, chosen: frozenset[EventKind] = DEFAULT_TO_CHANNEL) -> bool:
+    """Whether a reply of `kind` is also shown in the channel."""
+    return kind in chosen
 
 
 # -- the parent ---------------------------------------------------------------------------------------------------

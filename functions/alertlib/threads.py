@@ -101,10 +101,12 @@ class ThreadEvent:
     target: Actor | None = None  # reassigned or escalated to
     reference: str | None = None  # the silence id, the mute rule, the incident
     detail: str = ""  # our words, short (never alert text: that is in the parent)
+    id: str | None = None  # what made it (an SNS MessageId, a click's id): recorded once, however often retried
 
     def bounded(self) -> ThreadEvent:
         return replace(
             self,
+            id=truncate(self.id, MAX_REFERENCE) if self.id else None,
             actor=Actor.of(self.actor.slack_id, self.actor.name) if self.actor else None,
             target=Actor.of(self.target.slack_id, self.target.name) if self.target else None,
             reference=truncate(self.reference, MAX_REFERENCE) if self.reference else None,
@@ -366,12 +368,16 @@ class ThreadStore(AwsClient):
 
     def record(self, alert: str, channel: str, event: ThreadEvent) -> Thread | None:
         """Append `event` to the thread and apply it to the state (the history keeps the last `max_history`), and
-        push its TTL on. None when there is no thread (the caller posts a new parent instead)."""
+        push its TTL on. None when there is no thread (the caller posts a new parent instead). Nothing is written,
+        and the thread is returned as it is, while its parent is still being posted (`ts` None: the caller tries
+        again later) or when an event of the same `id` is already in its history (a retried delivery)."""
         event = event.bounded()
         for _ in range(VERSION_TRIES):
             current = self.get(alert, channel)
             if current is None:
                 return None
+            if current.ts is None or (event.id and any(e.id == event.id for e in current.history)):
+                return current
             updated = replace(
                 current,
                 state=apply_event(current.state, event),
@@ -381,8 +387,7 @@ class ThreadStore(AwsClient):
             )
             if self._put(updated, condition="#version = :version", names={"#version": "version"},
                          values={":version": {"N": str(current.version)}}, what="record"):  # fmt: skip
-                if updated.ts:
-                    self._index(updated)
+                self._index(updated)
                 return updated
         raise ThreadStoreError(f"thread record: {VERSION_TRIES} concurrent writers, gave up")
 
@@ -594,6 +599,7 @@ def _event_fields(event: ThreadEvent) -> dict[str, Any]:
         "target": _actor_fields(event.target),
         "reference": event.reference,
         "detail": event.detail,
+        "id": event.id,
     }
 
 
@@ -617,6 +623,7 @@ def _events(values: Iterable[Any]) -> tuple[ThreadEvent, ...]:
                 target=_actor(fields.get("target")),
                 reference=fields.get("reference"),
                 detail=str(fields.get("detail") or ""),
+                id=fields.get("id"),
             )
         )
     return tuple(events)

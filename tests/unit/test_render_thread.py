@@ -229,3 +229,14 @@ def test_render_thread_parent_takes_the_actions_block_slack_actions_builds() -> 
     again = render_parent(stale, fired(), now=at(2), actions=[block])
     assert not any(b.get("block_id") == BLOCK_ID for b in blocks_of(again))
     assert block_problems(again) == []  # no action_id twice
+
+
+def test_render_thread_broadcast_per_route_choice() -> None:
+    from alertlib.render_thread import DEFAULT_TO_CHANNEL, broadcast, to_channel
+
+    assert broadcast(EventKind.REFIRED) and not broadcast(EventKind.RESOLVED)
+    chosen = to_channel(["Resolved", " acknowledged "])
+    assert chosen == {EventKind.RESOLVED, EventKind.ACKNOWLEDGED} and broadcast(EventKind.RESOLVED, chosen)
+    assert {EventKind.REFIRED} == DEFAULT_TO_CHANNEL
+    with pytest.raises(ValueError, match="unknown thread event 'resloved': use one of fired, refired"):
+        to_channel(["resloved"])

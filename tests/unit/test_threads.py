@@ -247,3 +247,14 @@ def test_threads_release_gives_up_only_an_unposted_own_claim(store: ThreadStore)
     assert again.outcome is ClaimOutcome.WON
     store.attach(again.thread, "1796000001.000001")
     assert store.release(again.thread) is False and store.get(ALERT, CHANNEL) is not None
+
+
+def test_threads_record_waits_for_the_parent_and_records_a_retried_event_once(store: ThreadStore) -> None:
+    claim = store.claim(ALERT, CHANNEL, event=event(EventKind.FIRED), meta=META)
+    pending = store.record(ALERT, CHANNEL, event(EventKind.RESOLVED, 1, id="msg-2"))
+    assert pending is not None and pending.ts is None and len(pending.history) == 1  # nothing written yet
+    store.attach(claim.thread, "1796000001.000001")
+    first = store.record(ALERT, CHANNEL, event(EventKind.REFIRED, 2, id="msg-3"))
+    again = store.record(ALERT, CHANNEL, event(EventKind.REFIRED, 2, id="msg-3"))
+    assert first == again and first is not None and first.state.fired_count == 2
+    assert [e.id for e in first.history] == [None, "msg-3"]
