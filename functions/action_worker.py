@@ -3,20 +3,25 @@ the audit item, answers the clicker and posts the thread note (alertlib.interact
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from alertlib.action_threads import SlackThreadPoster, ThreadTargets
 from alertlib.actions import ActionTarget, Executor
 from alertlib.audit_log import DynamoAuditLog
 from alertlib.aws import session
 from alertlib.deliver import Deadline, Deliverer, powertools_secret
 from alertlib.errors import ConfigurationError, MalformedInput, TransientDeliveryError
-from alertlib.interactions import ActionWorker, sqs_jobs
+from alertlib.interactions import ActionWorker, post_to_thread_unwired, sqs_jobs
 from alertlib.observability import logger, metrics, traced
 from alertlib.pagerduty_webhooks import PagerDutyAlertKeys, rest_token
 from alertlib.silences import AlertmanagerCredentials, AlertmanagerSilences
+from alertlib.slack_actions import Action
+from alertlib.slack_api import SlackApi, read_credentials
+from alertlib.threads import ThreadStore
 
 worker: ActionWorker | None = None
 MAX_RECEIVES = int(os.environ.get("MAX_RECEIVES") or 3)  # the queue's maxReceiveCount: the last try posts failure
@@ -29,11 +34,20 @@ def _env(name: str) -> str:
     return value
 
 
-def find_target_unwired(thread_key: str) -> ActionTarget | None:
-    """THE WIRING SESSION REPLACES THIS with a read of the thread store (H7's threads.py): thread key -> the
-    alert's environment, PagerDuty secret name and dedup key, group labels, alarm names, silence id, mute rule."""
-    logger.warning("thread store not wired", extra={"thread_key": thread_key})
+def no_thread_store(action: Action) -> ActionTarget | None:
+    """Without THREAD_TABLE (no Slack app route) no click can name a thread: each is answered "no longer known"."""
+    logger.warning("no thread store configured", extra={"thread_key": action.thread_key})
     return None
+
+
+def _json_env(name: str) -> dict[str, str]:
+    try:
+        value = json.loads(os.environ.get(name) or "{}")
+    except ValueError:
+        raise ConfigurationError(f"{name} is not JSON") from None
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise ConfigurationError(f"{name} must be a JSON object of strings")
+    return value
 
 
 def build() -> ActionWorker:
@@ -45,6 +59,19 @@ def build() -> ActionWorker:
         if am_secret
         else None
     )
+    thread_table = os.environ.get("THREAD_TABLE")
+    find_target: Any = no_thread_store
+    post_to_thread: Any = post_to_thread_unwired
+    if thread_table:
+        app_secrets = _json_env("SLACK_APP_SECRETS")  # channel id -> the Slack app route's secret name
+        pagerduty_secrets = _json_env("PAGERDUTY_SECRETS")  # thread routing -> routing-key secret name
+        store = ThreadStore(thread_table)
+        find_target = ThreadTargets(
+            store, _env("ENVIRONMENT"), lambda routing: pagerduty_secrets.get(routing, routing) or None
+        )
+        post_to_thread = SlackThreadPoster(
+            SlackApi(), store, lambda channel: read_credentials(app_secrets[channel]), channels=tuple(app_secrets)
+        )
     return ActionWorker(
         executor=Executor(
             deliverer=Deliverer(
@@ -53,7 +80,8 @@ def build() -> ActionWorker:
             silences=silences,
             cloudwatch=session().client("cloudwatch"),
         ),
-        find_target=find_target_unwired,
+        find_target=find_target,
+        post_to_thread=post_to_thread,
         audit=DynamoAuditLog(_env("AUDIT_TABLE")),
         alert_keys=PagerDutyAlertKeys(lambda: rest_token(powertools_secret(pd_rest))) if pd_rest else None,
     )

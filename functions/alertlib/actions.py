@@ -25,7 +25,7 @@ from alertlib.deliver import Deadline, Deliverer
 from alertlib.errors import DeliveryError, MalformedInput
 from alertlib.silences import AlertmanagerSilences, silence_body
 from alertlib.slack_actions import Action, ActionKind
-from alertlib.text import one_line
+from alertlib.text import escape_mrkdwn, one_line
 
 MAX_MUTE_TARGETS = 100  # PutAlarmMuteRule: MuteTargets.AlarmNames
 ISO_DURATIONS = {3600: "PT1H", 4 * 3600: "PT4H", 24 * 3600: "PT24H"}
@@ -70,9 +70,8 @@ def _who(action: Action) -> str:
 
 def _failed(action: Action, verb: str, exc: Exception, *, retryable: bool) -> ActionResult:
     detail = one_line(str(exc))[:300]
-    return ActionResult(
-        action.kind, False, f"{verb} by {_who(action)} failed: {detail}", detail=detail, retryable=retryable
-    )
+    text = f"{verb} by {_who(action)} failed: {escape_mrkdwn(detail)}"
+    return ActionResult(action.kind, False, text, detail=detail, retryable=retryable)
 
 
 def acknowledge(

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from alertlib.action_http import JsonHttp
+from alertlib.action_threads import action_event, pagerduty_event, parent_from_click
 from alertlib.actions import ActionResult, ActionTarget, Executor
 from alertlib.audit_log import AuditRecord, DynamoAuditLog
 from alertlib.aws import AwsClient
@@ -54,6 +55,7 @@ from alertlib.slack_signature import (
     verify_slack_request,
 )
 from alertlib.text import one_line
+from alertlib.threads import ThreadEvent
 
 
 @dataclass(frozen=True)
@@ -175,14 +177,18 @@ class PagerDutyWebhooks:
 
 @dataclass(frozen=True, slots=True)
 class ThreadNote:
-    """What to show in an alert's thread and parent: a reply line, and the state the parent now reflects. A Slack
-    action names its thread; a PagerDuty event names the alert by dedup key (the wiring finds its threads)."""
+    """What to show in an alert's thread and parent: the event (rendered by render_thread), its line as this module
+    says it, the state the parent now reflects. A Slack action names its thread (key and channel), with the clicked
+    message when Slack sent it; a PagerDuty event names the alert by dedup key (its threads are looked up)."""
 
     text: str
     thread_key: str | None = None
+    channel: str | None = None
     dedup_key: str | None = None
     state: dict[str, Any] = field(default_factory=dict)
     ok: bool = True
+    event: ThreadEvent | None = None
+    message: dict[str, Any] | None = None
 
 
 class ThreadPoster(Protocol):
@@ -191,8 +197,8 @@ class ThreadPoster(Protocol):
 
 
 def post_to_thread_unwired(note: ThreadNote, deadline: Deadline) -> None:
-    """THE WIRING SESSION REPLACES THIS: reply in the thread and edit the parent through slack_api, threads and
-    render_thread (issue 11). Until then the note is logged, and the clicker still gets the `response_url` answer."""
+    """Where no Slack app is configured (webhook routes only): the note is logged; the clicker still gets the
+    `response_url` answer. With a Slack app the worker is given `action_threads.SlackThreadPoster`."""
     logger.warning("thread update not wired", extra={"thread_key": note.thread_key, "dedup_key": note.dedup_key})
 
 
@@ -213,12 +219,13 @@ class AuditLog(Protocol):
 @dataclass
 class ActionWorker:
     executor: Executor
-    find_target: Callable[[str], ActionTarget | None]  # the thread store (H7's threads.py), by thread key
+    find_target: Callable[[Action], ActionTarget | None]  # action_threads.ThreadTargets: the click's thread
     audit: AuditLog | DynamoAuditLog
     respond: Callable[[str, dict[str, Any], Deadline], None] = field(default_factory=ResponseUrl)
     post_to_thread: ThreadPoster = post_to_thread_unwired
     alert_keys: PagerDutyAlertKeys | None = None
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    response_hosts: frozenset[str] = RESPONSE_HOSTS
 
     def run(self, job: Any, deadline: Deadline, *, last_attempt: bool = True) -> list[ThreadNote]:
         """Do one job; the notes posted. Raises `TransientDeliveryError` when a retryable failure should be tried
@@ -227,7 +234,7 @@ class ActionWorker:
             raise MalformedInput("a job is not an object")
         kind = job.get("job")
         if kind in ("slack", "refuse"):
-            action = Action.from_json(job.get("action"))
+            action = Action.from_json(job.get("action"), response_hosts=self.response_hosts)
             if kind == "refuse":
                 return self._refuse(action, deadline)
             return self._act(action, deadline, last_attempt)
@@ -241,7 +248,7 @@ class ActionWorker:
         return []
 
     def _act(self, action: Action, deadline: Deadline, last_attempt: bool) -> list[ThreadNote]:
-        target = self.find_target(action.thread_key)
+        target = self.find_target(action)
         if target is None:
             result = ActionResult(
                 action.kind, False, f"<@{action.user_id}>: this alert is no longer known", "no thread"
@@ -252,13 +259,19 @@ class ActionWorker:
             logger.warning("action will be retried", extra={"action": action.kind.value, "reason": result.detail})
             raise TransientDeliveryError(result.detail or "retryable")
         self._audit(action, "ok" if result.ok else "failed", result.detail)
-        note = ThreadNote(result.text, thread_key=action.thread_key, state=dict(result.state), ok=result.ok)
-        if result.ok:
+        note = ThreadNote(
+            result.text, thread_key=action.thread_key, channel=action.channel_id, state=dict(result.state),
+            ok=result.ok, event=action_event(action, result, self.clock()) if result.ok else None,
+            message=parent_from_click(action.message),
+        )  # fmt: skip
+        if not result.ok:  # only the clicker needs to see a failure
+            self._answer(action, _ephemeral(result.text), deadline)
+            return [note]
+        try:
             self.post_to_thread(note, deadline)
-        else:  # only the clicker needs to see a failure
-            self._answer(
-                action, {"response_type": "ephemeral", "replace_original": False, "text": result.text}, deadline
-            )
+        except Exception as exc:  # noqa: BLE001 - the action is done: never redo it because Slack failed to show it
+            logger.error("thread note not posted", extra={"reason": one_line(str(exc))[:300]})
+            self._answer(action, _ephemeral(f"{result.text} (not shown in the thread: Slack failed)"), deadline)
         return [note]
 
     def _pagerduty(self, event: IncidentEvent, deadline: Deadline) -> list[ThreadNote]:
@@ -269,7 +282,8 @@ class ActionWorker:
         if not keys:
             logger.info("PagerDuty incident with no alert keys", extra={"incident": event.incident_id})
         state = {"pagerduty_status": event.status, "pagerduty_by": event.agent, "pagerduty_url": event.html_url}
-        notes = [ThreadNote(thread_line(event), dedup_key=key, state=state) for key in keys]
+        thread_event = pagerduty_event(event, self.clock())
+        notes = [ThreadNote(thread_line(event), dedup_key=key, state=state, event=thread_event) for key in keys]
         for note in notes:
             self.post_to_thread(note, deadline)
             self.audit.record(
@@ -309,6 +323,10 @@ class ActionWorker:
             self.respond(action.response_url, body, deadline)
         except DeliveryError as exc:  # the clicker misses a note; the thread and the audit have it
             logger.warning("response_url not answered", extra={"reason": str(exc)})
+
+
+def _ephemeral(text: str) -> dict[str, Any]:
+    return {"response_type": "ephemeral", "replace_original": False, "text": text}
 
 
 def sqs_jobs(event: dict[str, Any]) -> Iterable[tuple[str, Any, int]]:

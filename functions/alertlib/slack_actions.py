@@ -41,6 +41,7 @@ _SLACK_ID = re.compile(r"[A-Z0-9]{2,32}")
 _MESSAGE_TS = re.compile(r"[0-9]{1,12}\.[0-9]{1,9}")
 _NAME = re.compile(r"[^\x00-\x1f\x7f<>&|*_~`]{1,80}")
 RESPONSE_HOSTS = frozenset({"hooks.slack.com"})
+MAX_MESSAGE_JSON = 96 * 1024  # the clicked message, kept to edit the parent; larger ones are not carried (SQS: 256 KB)
 
 
 class ActionKind(enum.StrEnum):
@@ -142,6 +143,7 @@ class Action:
     response_url: str
     action_ts: str
     duration_seconds: int | None = None
+    message: str = field(default="", compare=False, repr=False)  # the clicked message as JSON, or ""
 
     @property
     def duration_label(self) -> str:
@@ -159,10 +161,11 @@ class Action:
             "response_url": self.response_url,
             "action_ts": self.action_ts,
             "duration_seconds": self.duration_seconds,
+            "message": self.message,
         }
 
     @classmethod
-    def from_json(cls, data: Any) -> Action:
+    def from_json(cls, data: Any, *, response_hosts: Iterable[str] = RESPONSE_HOSTS) -> Action:
         """The inverse of `as_json` (a queued job); every field is checked again."""
         if not isinstance(data, dict):
             raise MalformedInput("a queued action is not an object")
@@ -181,9 +184,12 @@ class Action:
             team_id=_checked(data.get("team_id"), _SLACK_ID, "team id"),
             channel_id=_checked(data.get("channel_id"), _SLACK_ID, "channel id"),
             message_ts=_checked(data.get("message_ts"), _MESSAGE_TS, "message ts"),
-            response_url=str(data.get("response_url") or ""),
+            response_url=_response_url(data.get("response_url"), frozenset(response_hosts)),
             action_ts=str(data.get("action_ts") or "")[:32],
             duration_seconds=duration if isinstance(duration, int) else None,
+            message=message
+            if isinstance(message := data.get("message"), str) and len(message) <= MAX_MESSAGE_JSON
+            else "",
         )
 
 
@@ -234,7 +240,17 @@ def parse_interaction(raw: bytes, *, response_hosts: Iterable[str] = RESPONSE_HO
         response_url=_response_url(payload.get("response_url"), frozenset(response_hosts)),
         action_ts=_checked(element.get("action_ts"), _MESSAGE_TS, "action ts"),
         duration_seconds=duration,
+        message=_message_json(message),
     )
+
+
+def _message_json(message: dict[str, Any]) -> str:
+    """The clicked message's text, blocks and attachments as compact JSON, or "" when absent or too large."""
+    kept = {k: message[k] for k in ("text", "blocks", "attachments") if k in message}
+    if not kept:
+        return ""
+    text = json.dumps(kept, separators=(",", ":"), ensure_ascii=False)
+    return text if len(text) <= MAX_MESSAGE_JSON else ""
 
 
 def _value(kind: ActionKind, element: dict[str, Any]) -> tuple[str, int | None]:

@@ -84,7 +84,7 @@ def worker(world: World, recorder: Recorder, *, pagerduty: StandIn | None = None
     )
     return ActionWorker(
         executor=Executor(deliverer=deliverer, silences=silences, cloudwatch=cloudwatch, clock=lambda: WHEN),
-        find_target=known.get,
+        find_target=lambda action: known.get(action.thread_key),
         audit=DynamoAuditLog(world.audit_table, world.dynamodb),
         respond=recorder.respond,
         post_to_thread=recorder.post,
@@ -286,5 +286,10 @@ def test_interactions_worker_drops_a_malformed_job_with_a_metric(
     assert '"PayloadRejected":[1.0,1.0,1.0]' in capsys.readouterr().out
 
 
-def test_interactions_worker_unwired_thread_store_is_named(world: World) -> None:
-    assert action_worker.find_target_unwired(THREAD_KEY) is None
+def test_interactions_worker_without_a_thread_store_answers_no_longer_known(world: World) -> None:
+    recorder = Recorder()
+    job = click_through(world, click("alert.ack"))
+    answering = worker(world, recorder)
+    answering.find_target = action_worker.no_thread_store
+    [note] = answering.run(job, Deadline(30))
+    assert not note.ok and "no longer known" in recorder.responses[0][1]["text"]

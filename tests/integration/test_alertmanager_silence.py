@@ -207,7 +207,7 @@ def test_alertmanager_silence_from_a_signed_click_then_unsilence(stack: Stack) -
             ),
             cloudwatch=None,
         ),
-        find_target=targets.get,
+        find_target=lambda action: targets.get(action.thread_key),
         audit=DynamoAuditLog(world.audit_table, world.dynamodb),
         respond=recorder.respond,
         post_to_thread=recorder.post,

@@ -1,0 +1,200 @@
+"""Actions and PagerDuty events into the alert's Slack thread, through the thread store, render_thread and slack_api.
+
+`thread_key_for`: the key a click carries. The thread store keeps a thread under (alert, channel); a click knows its
+channel, and its value carries the alert as `thread_key_for(alert)`: the id itself when it is short and plain, else
+`h-` and 40 hex digits of its SHA-256. The forwarder stores the thread under that same key (decided 2026-12-03), so
+`ThreadStore.get(action.thread_key, action.channel_id)` finds it, and the key fits a select option's 150 characters.
+
+`ThreadTargets`: a click's `ActionTarget` from its thread (dedup key and PagerDuty secret, group matchers, alarm
+names, silence id, mute rule). `SlackThreadPoster`: records the event in the thread store, replies in the thread
+(`render_reply`, `chat.postMessage` with `thread_ts`) and edits the parent (`render_parent`, `chat.update`) with the
+elements of the new state. The parent's body comes from the click (Slack sends the message it was clicked on);
+for a PagerDuty event `parent_message_for` gives it (the wiring: the rendered parent the forwarder keeps), and
+without one only the reply is posted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from alertlib.actions import ActionResult, ActionTarget
+from alertlib.deliver import Deadline
+from alertlib.models import Status
+from alertlib.observability import logger
+from alertlib.pagerduty_webhooks import IncidentEvent
+from alertlib.render_thread import render_parent, render_reply
+from alertlib.slack_actions import Action, ActionKind, ActionState, action_elements
+from alertlib.slack_api import AppCredentials, SlackApi
+from alertlib.threads import Actor, EventKind, Thread, ThreadEvent, ThreadStore
+
+PLAIN_KEY = re.compile(r"[A-Za-z0-9._:=+-]{1,64}")
+_EVENTS = {
+    ActionKind.ACKNOWLEDGE: EventKind.ACKNOWLEDGED,
+    ActionKind.SILENCE: EventKind.SILENCED,
+    ActionKind.UNSILENCE: EventKind.UNSILENCED,
+    ActionKind.MUTE: EventKind.MUTED,
+    ActionKind.UNMUTE: EventKind.UNMUTED,
+}
+_PAGERDUTY_EVENTS = {
+    "incident.acknowledged": EventKind.ACKNOWLEDGED,
+    "incident.resolved": EventKind.RESOLVED,
+    "incident.reassigned": EventKind.REASSIGNED,
+    "incident.escalated": EventKind.ESCALATED,
+}
+
+
+def thread_key_for(alert: str) -> str:
+    """The thread key of an alert id (see the module's docstring): at most 64 characters, never `sha256:`/`dedup#`."""
+    if PLAIN_KEY.fullmatch(alert) and not alert.startswith("sha256:"):
+        return alert
+    return "h-" + hashlib.sha256(alert.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+
+
+def target_from_thread(
+    thread: Thread, *, environment: str, pagerduty_secret_for: Callable[[str], str | None]
+) -> ActionTarget:
+    meta, state = thread.meta, thread.state
+    labels = tuple((m.name, m.value) for m in meta.matchers if m.is_equal and not m.is_regex)
+    return ActionTarget(
+        thread_key=thread.alert,
+        environment=environment,
+        pagerduty_secret=pagerduty_secret_for(meta.routing) if meta.dedup_key else None,
+        dedup_key=meta.dedup_key,
+        group_labels=labels,
+        alarm_names=meta.alarm_names,
+        silence_id=state.silence_id,
+        mute_rule=state.mute_reference,
+        resolved=state.status is Status.RESOLVED,
+    )
+
+
+@dataclass
+class ThreadTargets:
+    """`find_target` of the worker: the click's thread in the store, as an `ActionTarget`."""
+
+    store: ThreadStore
+    environment: str
+    pagerduty_secret_for: Callable[[str], str | None] = lambda routing: routing or None
+
+    def __call__(self, action: Action) -> ActionTarget | None:
+        thread = self.store.get(action.thread_key, action.channel_id)
+        if thread is None:
+            return None
+        return target_from_thread(thread, environment=self.environment, pagerduty_secret_for=self.pagerduty_secret_for)
+
+
+def action_event(action: Action, result: ActionResult, now: datetime) -> ThreadEvent:
+    """The thread event of a successful action."""
+    return ThreadEvent(
+        kind=_EVENTS[action.kind],
+        at=now,
+        actor=Actor.of(action.user_id, action.user_name),
+        until=result.until,
+        reference=result.silence_id or result.mute_rule,
+    )
+
+
+def pagerduty_event(event: IncidentEvent, now: datetime) -> ThreadEvent:
+    assignees = ", ".join(event.assignees)
+    return ThreadEvent(
+        kind=_PAGERDUTY_EVENTS[event.event_type],
+        at=_when(event.occurred_at) or now,
+        actor=Actor.of(name=event.agent) if event.agent else None,
+        target=Actor.of(name=assignees) if assignees else None,
+        reference=event.incident_id,
+    )
+
+
+def _when(text: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def action_state(thread: Thread, now: datetime) -> ActionState:
+    """What the parent's elements should offer now."""
+    meta, state = thread.meta, thread.state
+    return ActionState(
+        thread_key=thread.alert,
+        paged=bool(meta.dedup_key and meta.routing),
+        alertmanager=meta.source == "alertmanager" and bool(meta.matchers),
+        cloudwatch=bool(meta.alarm_names),
+        resolved=state.status is Status.RESOLVED,
+        acknowledged=state.acknowledged_at is not None,
+        silenced=state.silenced(now),
+        muted=state.muted(now),
+    )
+
+
+@dataclass
+class SlackThreadPoster:
+    """The worker's `post_to_thread`: record, reply, edit the parent. Failures raise (slack_api's errors)."""
+
+    api: SlackApi
+    store: ThreadStore
+    credentials_for: Callable[[str], AppCredentials]  # channel -> the Slack app route's bot token
+    channels: Sequence[str] = ()  # the Slack app channels, where a PagerDuty dedup key's threads are looked for
+    parent_message_for: Callable[[Thread], Mapping[str, Any] | None] = lambda thread: None
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+    def __call__(self, note: Any, deadline: Deadline) -> None:
+        event: ThreadEvent | None = note.event
+        if event is None:
+            return
+        for thread in self._threads(note):
+            updated = self.store.record(thread.alert, thread.channel, event)
+            if updated is None or not updated.ts:
+                logger.warning("thread gone or its parent not posted", extra={"channel": thread.channel})
+                continue
+            credentials = self.credentials_for(updated.channel)
+            reply = render_reply(event, updated.state)
+            self.api.post_message(
+                credentials.token, updated.channel, text=reply["text"], blocks=reply["blocks"],
+                thread_ts=updated.ts, deadline=deadline,
+            )  # fmt: skip
+            message = note.message if note.message else self.parent_message_for(updated)
+            if not message:
+                logger.info("parent not edited: its body is not known", extra={"channel": updated.channel})
+                continue
+            now = self.clock()
+            try:
+                block = action_elements(action_state(updated, now))
+            except ValueError:  # a thread stored under a key unfit for a value: no buttons rather than no edit
+                block = None
+            parent = render_parent(message, updated.state, now=now, actions=(block or {}).get("elements", []))
+            self.api.update_message(
+                credentials.token, updated.channel, updated.ts, text=parent["text"], blocks=parent.get("blocks"),
+                attachments=parent.get("attachments"), deadline=deadline,
+            )  # fmt: skip
+
+    def _threads(self, note: Any) -> list[Thread]:
+        if note.thread_key and note.channel:
+            thread = self.store.get(note.thread_key, note.channel)
+            return [thread] if thread is not None else []
+        found = []
+        for channel in self.channels:
+            thread = self.store.find_by_dedup(note.dedup_key, channel) if note.dedup_key else None
+            if thread is not None:
+                found.append(thread)
+        return found
+
+
+def parent_from_click(message_json: str) -> dict[str, Any] | None:
+    """The parent message a click came from (its blocks and attachments), or None."""
+    if not message_json:
+        return None
+    try:
+        message = json.loads(message_json)
+    except ValueError:
+        return None
+    if not isinstance(message, dict):
+        return None
+    return {k: message[k] for k in ("text", "blocks", "attachments") if k in message}
