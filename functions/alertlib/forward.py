@@ -62,7 +62,7 @@ from alertlib.parse import Envelope, is_sqs_event, parse_message, split_event
 from alertlib.redact import redact_group
 from alertlib.reliability import Ledger, OncePerMessage, latest
 from alertlib.render_pagerduty import StormMember, render_pagerduty, render_storm, suppressed
-from alertlib.render_slack import render_digest, render_slack
+from alertlib.render_slack import delivery_failed_notice, render_digest, render_slack
 from alertlib.settings import Settings
 
 ALERTS_SUPPRESSED = "AlertsSuppressed"  # PagerDuty: a state whose actions CloudWatch suppressed, not paged
@@ -785,24 +785,14 @@ class Forwarder:
         secret = self.settings.fallback_slack_secret
         if self.destination is not Destination.PAGERDUTY or not secret:
             return
-        if maybe_delivered:
-            what = "the resolve of this alert" if group.status is Status.RESOLVED else "this alert"
-            notice = (
-                f"PagerDuty's answer to {what} was lost ({reason}): it may or may not have been taken. Check "
-                "PagerDuty; if no incident is open (or it is still open after the resolve), act by hand. The event "
-                "is kept in the dead-letter queue and retried."
-            )
-        elif group.status is Status.RESOLVED:
-            notice = (
-                f"PagerDuty did not take the resolve of this alert ({reason}). The incident may still be open: "
-                "resolve it by hand. The event is kept in the dead-letter queue and retried."
-            )
-        else:
-            notice = (
-                f"PagerDuty did not take this alert ({reason}). Nobody may have been paged: page the on-call by "
-                "hand. The event is kept in the dead-letter queue and retried."
-            )
-        body = render_slack(group, now=now, max_listed=self.settings.max_listed_alerts, notice=notice)
+        notice = delivery_failed_notice(group, reason, maybe_delivered=maybe_delivered)
+        body = render_slack(
+            group,
+            now=now,
+            max_listed=self.settings.max_listed_alerts,
+            notice=notice,
+            oncall_slack_group=self.settings.oncall_slack_group,  # someone to page by hand, mentioned
+        )
         self._post_fallback(group.message_id, body, secret, deadline, {"alert_key": group.dedup_key})
 
     def _post_fallback(
