@@ -21,6 +21,7 @@ from alertlib.pagerduty_webhooks import PagerDutyAlertKeys, rest_token
 from alertlib.silences import AlertmanagerCredentials, AlertmanagerSilences
 from alertlib.slack_actions import Action
 from alertlib.slack_api import SlackApi, read_credentials
+from alertlib.slack_signature import DynamoReplayGuard
 from alertlib.threads import ThreadStore
 
 worker: ActionWorker | None = None
@@ -60,6 +61,7 @@ def build() -> ActionWorker:
         else None
     )
     thread_table = os.environ.get("THREAD_TABLE")
+    replay_table = os.environ.get("REPLAY_TABLE")
     find_target: Any = no_thread_store
     post_to_thread: Any = post_to_thread_unwired
     if thread_table:
@@ -83,6 +85,7 @@ def build() -> ActionWorker:
         find_target=find_target,
         post_to_thread=post_to_thread,
         audit=DynamoAuditLog(_env("AUDIT_TABLE")),
+        claims=DynamoReplayGuard(replay_table, prefix="action#") if replay_table else None,
         alert_keys=PagerDutyAlertKeys(lambda: rest_token(powertools_secret(pd_rest))) if pd_rest else None,
     )
 

@@ -9,6 +9,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from alertlib.deliver import powertools_secret
+from alertlib.endpoint import DynamoRateLimiter
 from alertlib.errors import ConfigurationError
 from alertlib.interactions import HttpAnswer, SlackInteractions, SqsHandoff
 from alertlib.observability import logger, metrics, traced
@@ -34,6 +35,7 @@ def build() -> SlackInteractions:
         # User groups need usergroups.users.list: the wiring passes the Slack Web API client's call here.
         authoriser=Authoriser.from_config(os.environ.get("SLACK_ACTORS") or "{}"),
         handoff=SqsHandoff(_env("ACTION_QUEUE_URL")),
+        limiter=DynamoRateLimiter(_env("REPLAY_TABLE"), int(os.environ.get("ACTIONS_PER_USER_PER_MINUTE") or 20)),
     )
 
 

@@ -230,14 +230,17 @@ def _aws_error(exc: Exception) -> Exception:
 
 
 def mute_policy_statements(*, partition: str, region: str, account: str, environment: str) -> list[dict[str, Any]]:
-    """The exact IAM statements the worker needs for Mute/Unmute, scoped to this environment."""
+    """The exact IAM statements the worker needs for Mute/Unmute, scoped to this environment: PutAlarmMuteRule is
+    authorised on the rule and on each alarm it targets; DeleteAlarmMuteRule on the rule."""
     base = f"arn:{partition}:cloudwatch:{region}:{account}"
+    rules = f"{base}:alarm-mute-rule:{environment}-mute-*"
     return [
         {
             "Effect": "Allow",
-            "Action": ["cloudwatch:PutAlarmMuteRule", "cloudwatch:DeleteAlarmMuteRule"],
-            "Resource": [f"{base}:alarm-mute-rule:{environment}-mute-*", f"{base}:alarm:{environment}-*"],
-        }
+            "Action": ["cloudwatch:PutAlarmMuteRule"],
+            "Resource": [rules, f"{base}:alarm:{environment}-*"],
+        },
+        {"Effect": "Allow", "Action": ["cloudwatch:DeleteAlarmMuteRule"], "Resource": [rules]},
     ]
 
 

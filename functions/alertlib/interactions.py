@@ -97,6 +97,11 @@ class SqsHandoff(AwsClient):
 # -- Slack ------------------------------------------------------------------------------------------------------
 
 
+class Limiter(Protocol):
+    def consume(self, source: str, alerts: int, now: float) -> float | None:
+        """Count one request for `source` in the current minute; None when allowed, else seconds to wait."""
+
+
 @dataclass
 class SlackInteractions:
     secrets: Callable[[], SigningSecrets]
@@ -105,13 +110,15 @@ class SlackInteractions:
     handoff: Handoff
     clock: Callable[[], float] = time.time
     response_hosts: frozenset[str] = RESPONSE_HOSTS
+    limiter: Limiter | None = None  # per Slack user and minute (endpoint.DynamoRateLimiter on the replay table)
 
     def handle(self, event: dict[str, Any]) -> HttpAnswer:
         if _method(event) != "POST":
             return HttpAnswer(405, {"error": "only POST is accepted"}, "PayloadRejected", "method")
+        now = self.clock()
         try:
             raw = raw_body(event)
-            verify_slack_request(lower_headers(event), raw, self.secrets(), self.clock(), self.guard)
+            verify_slack_request(lower_headers(event), raw, self.secrets(), now, self.guard)
         except SignatureRejected as exc:
             return HttpAnswer(401, UNAUTHORIZED, "AuthFailed", str(exc))
         try:
@@ -119,6 +126,8 @@ class SlackInteractions:
         except MalformedInput as exc:
             reason = one_line(str(exc))[:200]
             return HttpAnswer(400, {"error": reason}, "PayloadRejected", reason)
+        if self.limiter is not None and self.limiter.consume(f"slack:{action.user_id}", 1, now) is not None:
+            return HttpAnswer(429, {"error": "too many actions: try again in a minute"}, "RateLimited", action.user_id)
         allowed = self.authoriser.allows(action.user_id)
         job = {"job": "slack" if allowed else "refuse", "action": action.as_json()}
         self.handoff(job)  # a failure raises: the handler answers 500 and Slack shows the clicker an error
@@ -212,6 +221,12 @@ class ResponseUrl:
         self.http.request("slack response_url", "POST", url, deadline, body=body, idempotent=False, secrets=(url,))
 
 
+class Claims(Protocol):
+    def first_use(self, signature: str, now: float) -> bool: ...
+
+    def forget(self, signature: str) -> None: ...
+
+
 class AuditLog(Protocol):
     def record(self, record: AuditRecord) -> bool: ...
 
@@ -226,6 +241,7 @@ class ActionWorker:
     alert_keys: PagerDutyAlertKeys | None = None
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     response_hosts: frozenset[str] = RESPONSE_HOSTS
+    claims: Claims | None = None  # each click done once, whatever SQS delivers twice
 
     def run(self, job: Any, deadline: Deadline, *, last_attempt: bool = True) -> list[ThreadNote]:
         """Do one job; the notes posted. Raises `TransientDeliveryError` when a retryable failure should be tried
@@ -248,6 +264,18 @@ class ActionWorker:
         return []
 
     def _act(self, action: Action, deadline: Deadline, last_attempt: bool) -> list[ThreadNote]:
+        claim = f"{action.user_id}#{action.action_ts}#{action.kind.value}#{action.thread_key}"
+        if self.claims is not None and not self.claims.first_use(claim, time.time()):
+            logger.info("job already done", extra={"action": action.kind.value})
+            return []
+        try:
+            return self._act_once(action, deadline, last_attempt)
+        except Exception:
+            if self.claims is not None:
+                self.claims.forget(claim)  # not done: the queue's retry must do it
+            raise
+
+    def _act_once(self, action: Action, deadline: Deadline, last_attempt: bool) -> list[ThreadNote]:
         target = self.find_target(action)
         if target is None:
             result = ActionResult(

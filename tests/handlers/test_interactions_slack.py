@@ -18,6 +18,7 @@ from botocore.stub import Stubber
 from alertlib.actions import ActionTarget, Executor, mute_rule_name
 from alertlib.audit_log import DynamoAuditLog
 from alertlib.deliver import Deadline, Deliverer
+from alertlib.errors import TransientDeliveryError
 from alertlib.interactions import ActionWorker, SlackInteractions, SqsHandoff
 from alertlib.slack_actions import Authoriser
 from alertlib.slack_signature import DynamoReplayGuard, SigningSecrets
@@ -293,3 +294,44 @@ def test_interactions_worker_without_a_thread_store_answers_no_longer_known(worl
     answering.find_target = action_worker.no_thread_store
     [note] = answering.run(job, Deadline(30))
     assert not note.ok and "no longer known" in recorder.responses[0][1]["text"]
+
+
+class OneAMinute:
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def consume(self, source: str, alerts: int, now: float) -> float | None:
+        self.seen.append(source)
+        return None if self.seen.count(source) <= 1 else 30.0
+
+
+def test_interactions_clicks_are_rate_limited_per_user(world: World) -> None:
+    limited = endpoint(world)
+    limited.limiter = OneAMinute()
+    assert limited.handle(signed_event(form(click("alert.ack")))).status == 200
+    second = limited.handle(signed_event(form(click("alert.unmute"))))
+    assert (second.status, second.outcome) == (429, "RateLimited")
+    assert limited.handle(signed_event(form(click("alert.ack", user="U222")))).status == 200
+    assert [job["action"]["user_id"] for job in world.jobs()] == ["W111", "U222"]
+
+
+def test_interactions_a_job_delivered_twice_acts_once(world: World, pagerduty: StandIn) -> None:
+    recorder = Recorder()
+    job = click_through(world, click("alert.ack"))
+    once = worker(world, recorder, pagerduty=pagerduty)
+    once.claims = DynamoReplayGuard(world.state_table, world.dynamodb, prefix="action#")
+    assert len(once.run(job, Deadline(30))) == 1
+    assert once.run(job, Deadline(30)) == []
+    assert len(pagerduty.accepted()) == 1 and len(audit(world)) == 1
+
+
+def test_interactions_a_retried_job_is_not_taken_for_a_duplicate(world: World, pagerduty: StandIn) -> None:
+    recorder = Recorder()
+    job = click_through(world, click("alert.ack"))
+    once = worker(world, recorder, pagerduty=pagerduty)
+    once.claims = DynamoReplayGuard(world.state_table, world.dynamodb, prefix="action#")
+    pagerduty.then(*[Answer(status=503, body="{}") for _ in range(2)])
+    with pytest.raises(TransientDeliveryError):
+        once.run(job, Deadline(30), last_attempt=False)
+    [note] = once.run(job, Deadline(30))
+    assert note.ok and len(pagerduty.accepted()) == 1

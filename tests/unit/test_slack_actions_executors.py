@@ -228,14 +228,14 @@ def test_slack_actions_unmute_refuses_another_environments_rule() -> None:
 
 
 def test_slack_actions_mute_policy_is_scoped_to_the_environment() -> None:
-    [statement] = mute_policy_statements(
+    put, delete = mute_policy_statements(
         partition="aws", region="eu-west-1", account="123456789012", environment="prod"
     )
-    assert statement["Action"] == ["cloudwatch:PutAlarmMuteRule", "cloudwatch:DeleteAlarmMuteRule"]
-    assert statement["Resource"] == [
-        "arn:aws:cloudwatch:eu-west-1:123456789012:alarm-mute-rule:prod-mute-*",
-        "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:prod-*",
-    ]
+    rules = "arn:aws:cloudwatch:eu-west-1:123456789012:alarm-mute-rule:prod-mute-*"
+    assert put["Action"] == ["cloudwatch:PutAlarmMuteRule"]
+    assert put["Resource"] == [rules, "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:prod-*"]
+    assert (delete["Action"], delete["Resource"]) == (["cloudwatch:DeleteAlarmMuteRule"], [rules])
+    assert mute_rule_name("prod", THREAD_KEY).startswith("prod-mute-")
 
 
 def test_slack_actions_mute_api_is_in_the_pinned_botocore() -> None:
