@@ -141,6 +141,11 @@ def graph_client(region: str | None = None) -> Any:
     return session().client("cloudwatch", region_name=region, config=config)
 
 
+def graph_policy_statements() -> list[dict[str, Any]]:
+    """The exact IAM statement `render_graph` needs. GetMetricWidgetImage takes no resource-level permission: "*"."""
+    return [{"Effect": "Allow", "Action": ["cloudwatch:GetMetricWidgetImage"], "Resource": ["*"]}]
+
+
 def _failed(alert: Alert, counters: Counters | None, reason: str) -> bytes | None:
     """Log and count a graph that could not be had; its answer is always None."""
     logger.warning("graph failed", extra={"reason": reason[:100], "alert": alert.title[:200]})

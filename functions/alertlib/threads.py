@@ -259,6 +259,18 @@ def thread_key(stored: str, channel: str) -> str:
     return f"{channel}.{hashlib.sha256(stored.encode('utf-8', 'replace')).hexdigest()[:32]}"
 
 
+def thread_policy_statements(table_arn: str) -> list[dict[str, Any]]:
+    """The exact IAM statement `ThreadStore` needs on its table (no Query, no Scan, no UpdateItem: it reads and
+    writes single items by key, conditionally)."""
+    return [
+        {
+            "Effect": "Allow",
+            "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"],
+            "Resource": [table_arn],
+        }
+    ]
+
+
 class ThreadStore(AwsClient):
     """The thread table, on an injected DynamoDB client (moto in tests). `clock` gives epoch seconds."""
 
