@@ -197,13 +197,15 @@ def _summary(group: AlertGroup, alerts: tuple[Alert, ...], firing: list[Alert]) 
     CloudWatch: `orders-db-FreeStorageSpace (shop-prod us-east-1): 90 GiB (below 100 GiB)`: the alarm's name, the
     environment (the account's alias) and region, then the alert's summary without the metric and the resources
     the name already says; no state word (a trigger is always a problem; INSUFFICIENT_DATA says "no data").
-    Alertmanager keeps its own convention (`[FIRING:3] HighLatency: ... (+2 more)`)."""
+    Alertmanager keeps its own convention (`[FIRING:3] HighLatency (prod): ... (+2 more)`), with the forwarder's
+    environment when it has one."""
     first = firing[0]
     prefix = "[DRILL] " if any(a.drill for a in alerts) else ""
     if group.source is Source.ALERTMANAGER:
         counts = f"[FIRING:{len(firing)}]" if first.status is not Status.RESOLVED else "[RESOLVED]"
         more = f" (+{len(firing) - 1} more)" if len(firing) > 1 else ""
-        text = f"{prefix}{counts} {first.title}: {first.summary}{more}"
+        where = f" ({short_line(group.environment, MAX_PLACE)})" if group.environment else ""
+        text = f"{prefix}{counts} {first.title}{where}: {first.summary}{more}"
         return one_line(text) or first.title or "alert"
     name = short_line(first.title, MAX_SUMMARY)
     where = _where(group, first)

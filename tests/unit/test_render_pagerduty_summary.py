@@ -128,3 +128,8 @@ def test_render_pagerduty_summary_no_data_does_not_repeat_the_name() -> None:
     summary = _summary(sns_event(alarm(name="prod-rds-orders-db-CPUUtilization", state="INSUFFICIENT_DATA")))
     assert summary.count("CPUUtilization") == 1 and summary.count("orders-db") == 1
     assert "no data since" in summary.lower()
+
+
+def test_render_pagerduty_summary_alertmanager_names_the_environment() -> None:
+    summary = _summary(sns_event(alertmanager(3)), _named(environment="prod"))
+    assert summary.startswith("[FIRING:3] HighLatency (prod): p99 latency above 2s on api-0 (+2 more)")
