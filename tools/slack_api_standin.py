@@ -122,6 +122,7 @@ class SlackApiStandIn:
         self.files: dict[str, File] = {}
         self.calls: list[Call] = []
         self.failures: deque[Failure] = deque()
+        self.on_call: Callable[[Call], None] | None = None  # told of each call once answered (tools.serve prints)
         self.lock = threading.Lock()
         self._serial = itertools.count(1)
         self._epoch = 1_796_000_000  # ts seconds: increasing, fixed, so tests read the same ts every run
@@ -440,6 +441,8 @@ def _handler_for(stand_in: SlackApiStandIn) -> type[BaseHTTPRequestHandler]:
                 call.status, call.error = status, "" if answer.get("ok") else str(answer.get("error"))
             headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else {}
             self._send(status, json.dumps(answer).encode(), "application/json; charset=utf-8", headers)
+            if stand_in.on_call is not None:
+                stand_in.on_call(call)
 
         def _judge(self, method: str, body: dict[str, Any], problem: str) -> tuple[int, dict[str, Any], float | None]:
             failure = next((f for f in stand_in.failures if f.method in (None, method)), None)
@@ -497,3 +500,46 @@ def _body(content_type: str, raw: bytes) -> tuple[dict[str, Any], str]:
             return {}, "invalid_form_data"
         return {key: values[-1] for key, values in form.items()}, ""
     return {}, "invalid_post_type"
+
+
+def describe(call: Call) -> str:
+    """One line for a person watching: the method, the channel and thread, and the answer."""
+    body = call.body
+    where = " ".join(
+        f"{name}={str(body[name])[:40]}" for name in ("channel", "channel_id", "ts", "thread_ts") if body.get(name)
+    )
+    outcome = call.error or ("ok" if call.status == 200 else f"HTTP {call.status}")
+    text = " ".join(str(body.get("text") or "").split())[:80]
+    return " ".join(p for p in (f"slack {call.method}", where, outcome, f"| {text}" if text else "") if p)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the stand-in on its own, printing each call (Ctrl-C stops it)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.slack_api_standin",
+        description="A local Slack Web API (chat.postMessage, chat.update, files.*, conversations.info) that "
+        "answers as Slack does and prints each call.",
+    )
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free port)")
+    parser.add_argument("--token", default=TOKEN, help="the bot token it accepts (default: the tests' token)")
+    parser.add_argument(
+        "--channel", action="append", help="a channel id the app is in (repeatable; default C0ALERTS01)"
+    )
+    parser.add_argument("--no-limits", action="store_true", help="no 1 message/s per channel limit")
+    args = parser.parse_args(argv)
+    stand_in = SlackApiStandIn(port=args.port, tokens=(args.token,), channels=tuple(args.channel or (CHANNEL,)),
+                               limits=not args.no_limits)  # fmt: skip
+    stand_in.on_call = lambda call: print(describe(call), flush=True)
+    with stand_in:
+        print(f"Slack Web API stand-in at {stand_in.url} (token {args.token[:9]}…)", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

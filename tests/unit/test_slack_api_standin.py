@@ -126,3 +126,27 @@ def test_slack_api_standin_refuses_a_body_it_cannot_read(slack: SlackApiStandIn)
     assert error(response) == "invalid_post_type"
     info = call(slack, "conversations.info", {"channel": "C0AWAY"}).json()
     assert info["channel"] == {"id": "C0AWAY", "is_archived": False, "is_member": False}
+
+
+def test_slack_api_standin_tells_each_call_in_one_line(slack: SlackApiStandIn) -> None:
+    from tools.slack_api_standin import describe
+
+    told: list[str] = []
+    slack.on_call = lambda c: told.append(describe(c))
+    call(slack, "chat.postMessage", {"channel": CHANNEL, "text": "Disk\n  full"})
+    call(slack, "chat.postMessage", {"channel": "C0AWAY", "text": "x"})
+    assert told == [
+        f"slack chat.postMessage channel={CHANNEL} ok | Disk full",
+        "slack chat.postMessage channel=C0AWAY not_in_channel | x",
+    ]
+
+
+def test_slack_api_standin_main_answers_help(capsys: pytest.CaptureFixture[str]) -> None:
+    from tools.slack_api_standin import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--help"])
+    assert exited.value.code == 0 and "--channel" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as refused:
+        main(["--nope"])
+    assert refused.value.code == 2
