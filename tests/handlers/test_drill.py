@@ -13,7 +13,7 @@ from tools.drill import Deployed, Drill, local_drill, main, routing
 from tools.localaws import free_port
 from tools.serve import LocalPipeline
 from tools.standins import StandIn
-from tools.world import synthesize
+from tools.world import evaluate_rule, rule_children, synthesize
 
 
 def _count(env: str, kind: str, *, notifying: bool | None = None) -> int:
@@ -255,3 +255,28 @@ def test_drill_refuses_an_alarm_of_the_projects_name_whose_actions_are_not_the_p
     assert drill.refused == [taken]
     [alarm] = running.cloudwatch.describe_alarms(AlarmNames=[taken])["MetricAlarms"]
     assert "DRILL" not in alarm["StateReason"]
+
+
+@pytest.mark.parametrize(
+    ("rule", "states", "expected"),
+    [
+        ('ALARM("a") AND ALARM("b")', {"a": "ALARM", "b": "ALARM"}, True),
+        ('ALARM("a") AND ALARM("b")', {"a": "ALARM", "b": "OK"}, False),
+        ('ALARM("a") AND ALARM("b")', {"a": "ALARM", "b": "INSUFFICIENT_DATA"}, False),
+        ("ALARM(a) OR ALARM(b) AND ALARM(c)", {"a": "OK", "b": "ALARM", "c": "OK"}, False),  # AND binds tighter
+        ("(ALARM(a) OR ALARM(b)) AND NOT OK(c)", {"a": "OK", "b": "ALARM", "c": "ALARM"}, True),
+        ('ALARM("arn:aws:cloudwatch:eu-west-1:111111111111:alarm:a") AND TRUE', {"a": "ALARM"}, True),
+        ("INSUFFICIENT_DATA(a) OR FALSE", {"a": "INSUFFICIENT_DATA"}, True),
+    ],
+)
+def test_world_composite_rule_is_evaluated_as_cloudwatch_does(
+    rule: str, states: dict[str, str], expected: bool
+) -> None:
+    assert evaluate_rule(rule, states.__getitem__) is expected
+    assert set(rule_children(rule)) == set(states)
+
+
+@pytest.mark.parametrize("rule", ['ALARM("a") AND', "(ALARM(a)", "ALARM(a) XOR ALARM(b)", "ALARM(a) ALARM(b)"])
+def test_world_composite_rule_that_cannot_be_read_is_refused(rule: str) -> None:
+    with pytest.raises(ValueError, match="alarm rule"):
+        evaluate_rule(rule, lambda _: "OK")

@@ -3,6 +3,8 @@ the slo (page) or warning (ticket) topic, every window within CloudWatch's limit
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -123,3 +125,13 @@ def test_slo_alarms_cost_per_slo(dev: Synthesized) -> None:
     costs = {s.name: monthly_cost(s) for s in dev.config.slos}
     # 8 window alarms x 2 metrics x $0.10 + 4 composites x $0.50; the 2-pair SLO half of that
     assert costs == {"api-availability": 3.6, "api-latency": 3.6, "orders-gateway-errors": 1.8}
+
+
+def test_slo_alarms_docs_state_the_realisation_of_every_window() -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "slos.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| (\d+[mhd]) \| (\d+) \| (\d+) \|", text, re.M)
+    spans = {s for pair in WINDOWS for s in (pair.long, pair.short)}
+    assert {span for span, _, _ in rows} == spans
+    for span, period, evaluations in rows:
+        realised = realise(minutes(span))
+        assert (realised.period, realised.evaluation_periods) == (int(period), int(evaluations)), span
