@@ -23,8 +23,9 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlencode, urlsplit
 
 from alertlib.deliver import (
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
     import requests
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 API_URL = "https://slack.com/api/"
 # Limits held before sending (PROTOCOLS-NEXT.md 1 and 3): chat.update refuses text over 4,000 characters with
@@ -112,6 +114,9 @@ PERMANENT_CODES = frozenset(
 # A token is a secret, and so are its distinctive parts; these patterns catch one that reached an answer anyway.
 _TOKEN = re.compile(r"xox[a-z]-[A-Za-z0-9-]+")
 _CODE = re.compile(r"[a-z0-9_]{1,60}")
+_BOT_TOKEN = re.compile(r"xoxb-[A-Za-z0-9-]{1,250}")  # nothing that could end a header or hide in a log line
+# Refusals that may mean the token in the cached secret was rotated: the secret is read afresh once.
+AUTH_CODES = frozenset({"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"})
 
 
 class SlackApiError(DeliveryError):
@@ -168,11 +173,28 @@ def read_credentials(
     if not isinstance(decoded, dict):
         raise ConfigurationError(f"secret {name!r} must be a JSON object with bot_token and channel")
     token, channel = decoded.get("bot_token"), decoded.get("channel")
-    if not isinstance(token, str) or not token.startswith("xoxb-") or len(token) > 255:
+    if not isinstance(token, str) or not _BOT_TOKEN.fullmatch(token):
         raise ConfigurationError(f"secret {name!r} has no bot_token (xoxb-…)")
     if not isinstance(channel, str) or not re.fullmatch(r"[CGD][A-Z0-9]{2,30}", channel):
         raise ConfigurationError(f"secret {name!r} has no channel id (C…): a channel's name is not its id")
     return AppCredentials(token=token, channel=channel)
+
+
+def with_credentials(
+    name: str, attempt: Callable[[AppCredentials], T], *, secret_source: SecretSource = powertools_secret
+) -> T:
+    """`attempt` with the route's credentials; refused for the token (`AUTH_CODES`), the secret is read afresh and,
+    only if it changed (rotated), `attempt` runs once more. The same token is never sent the same refusal twice."""
+    credentials = read_credentials(name, secret_source=secret_source)
+    try:
+        return attempt(credentials)
+    except SlackPermanentError as exc:
+        if exc.code not in AUTH_CODES:
+            raise
+        fresh = read_credentials(name, secret_source=secret_source, force=True)
+        if fresh == credentials:
+            raise
+    return attempt(fresh)
 
 
 class SlackApi:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -45,6 +46,7 @@ def test_slack_api_credentials_read_from_the_secret_and_never_shown() -> None:
         json.dumps({"bot_token": "xoxp-user-token", "channel": "C0A1"}),
         json.dumps({"bot_token": TOKEN, "channel": "#alerts"}),
         json.dumps({"bot_token": TOKEN}),
+        json.dumps({"bot_token": "xoxb-a\r\nX-Injected: 1", "channel": "C0A1"}),
     ],
 )
 def test_slack_api_credentials_refuse_a_wrong_secret_without_its_value(value: str) -> None:
@@ -74,3 +76,54 @@ def test_slack_api_message_holds_text_and_block_limits() -> None:
     assert len(body["text"]) == MAX_TEXT
     assert len(body["blocks"]) + 1 == MAX_BLOCKS
     assert _message("", None, None)["text"]  # Slack refuses an empty text beside no blocks: never sent empty
+
+
+class Rotating:
+    """A secret source whose value changes on a forced fetch (a rotated token)."""
+
+    def __init__(self, *values: str) -> None:
+        self.values = list(values)
+        self.forced = 0
+
+    def __call__(self, name: str, *, force_fetch: bool = False) -> str:
+        if force_fetch:
+            self.forced += 1
+            if len(self.values) > 1:
+                self.values.pop(0)
+        return self.values[0]
+
+
+def app_secret(token: str) -> str:
+    return json.dumps({"bot_token": token, "channel": "C0A1"})
+
+
+def test_slack_api_rotated_token_is_read_afresh_once() -> None:
+    from alertlib.slack_api import with_credentials
+
+    source = Rotating(app_secret("xoxb-old-1"), app_secret("xoxb-new-2"))
+    used: list[str] = []
+
+    def attempt(creds: Any) -> str:
+        used.append(creds.token)
+        if creds.token == "xoxb-old-1":
+            raise _error(SlackPermanentError, "chat.postMessage", "token_revoked", 1)
+        return "posted"
+
+    assert with_credentials("s", attempt, secret_source=source) == "posted"
+    assert used == ["xoxb-old-1", "xoxb-new-2"] and source.forced == 1
+
+
+@pytest.mark.parametrize("code", ["invalid_auth", "channel_not_found"])
+def test_slack_api_same_token_refused_again_is_not_sent_again(code: str) -> None:
+    from alertlib.slack_api import with_credentials
+
+    source = Rotating(app_secret("xoxb-same-1"))
+    calls: list[str] = []
+
+    def attempt(creds: Any) -> str:
+        calls.append(creds.token)
+        raise _error(SlackPermanentError, "chat.postMessage", code, 1)
+
+    with pytest.raises(SlackPermanentError):
+        with_credentials("s", attempt, secret_source=source)
+    assert len(calls) == 1 and source.forced == (1 if code == "invalid_auth" else 0)
