@@ -70,11 +70,15 @@ def metric_widget(alert: Alert, *, now: datetime, width: int = WIDTH, height: in
     if not metrics:
         return None
     changed = alert.starts_at or alert.ends_at or now
-    before = max(BEFORE, timedelta(seconds=(metric.period or 0) * PERIODS_SHOWN))
-    start = changed - min(before, MAX_WINDOW)
-    end = min(now, changed + AFTER)
-    if end <= changed:  # a clock behind the alarm's: still show the change
-        end = changed + timedelta(minutes=5)
+    period = min(max(metric.period or 0, 0), int(MAX_WINDOW.total_seconds()))
+    before = min(max(BEFORE, timedelta(seconds=period * PERIODS_SHOWN)), MAX_WINDOW)
+    try:
+        start = changed - before
+        end = min(now, changed + AFTER)
+        if end <= changed:  # a clock behind the alarm's: still show the change
+            end = changed + timedelta(minutes=5)
+    except (OverflowError, TypeError):  # a date at the end of the calendar, or one without a time zone
+        return None
     widget: dict[str, Any] = {
         "metrics": metrics,
         "view": "timeSeries",
@@ -87,8 +91,8 @@ def metric_widget(alert: Alert, *, now: datetime, width: int = WIDTH, height: in
         "legend": {"position": "bottom"},
         "annotations": _annotations(metric, alert.status, changed),
     }
-    if metric.period:
-        widget["period"] = min(max(int(metric.period), 1), 86400 * 7)
+    if period:
+        widget["period"] = period
     size = len(json.dumps(widget))
     if size > MAX_WIDGET_BYTES:
         logger.warning("graph widget too large", extra={"bytes": size})

@@ -106,7 +106,7 @@ def test_graph_widget_is_none_when_nothing_can_be_drawn_honestly(alert: Any) -> 
 def test_graph_widget_is_bounded_whatever_the_alarm_carries() -> None:
     huge = "x" * 5000
     metric = Metric(namespace=huge, name=huge, dimensions=tuple((huge, huge) for _ in range(200)), statistic=huge,
-                    period=10**12, threshold=float("nan"))  # fmt: skip
+                    period=10**15, threshold=float("nan"))  # fmt: skip
     alert = replace(cpu_alert(), title=huge, metric=metric)
     widget = metric_widget(alert, now=NOW, width=10**6, height=-5)
     assert widget is not None
@@ -181,3 +181,8 @@ def test_graph_client_waits_little_and_tries_once(monkeypatch: pytest.MonkeyPatc
     assert client.meta.region_name == "us-east-1"
     assert (config.connect_timeout, config.read_timeout) == (2.0, 4.0)
     assert config.retries["total_max_attempts"] == 1
+
+
+def test_graph_widget_of_a_date_at_the_calendar_edge_is_none() -> None:
+    alert = replace(cpu_alert(), starts_at=datetime(1, 1, 1, 1, tzinfo=UTC))
+    assert metric_widget(alert, now=NOW) is None
