@@ -1,9 +1,7 @@
 """Actions and PagerDuty events into the alert's Slack thread, through the thread store, render_thread and slack_api.
 
-`thread_key_for`: the key a click carries. The thread store keeps a thread under (alert, channel); a click knows its
-channel, and its value carries the alert as `thread_key_for(alert)`: the id itself when it is short and plain, else
-`h-` and 40 hex digits of its SHA-256. The forwarder stores the thread under that same key (decided 2026-12-03), so
-`ThreadStore.get(action.thread_key, action.channel_id)` finds it, and the key fits a select option's 150 characters.
+The key a click carries is the thread's own short key (`Thread.key`, `threads.thread_key`: `<channel>.<32 hex>`,
+which fits a select option's 150 characters); `ThreadStore.find_by_key` reads the thread back.
 
 `ThreadTargets`: a click's `ActionTarget` from its thread (dedup key and PagerDuty secret, group matchers, alarm
 names, silence id, mute rule). `SlackThreadPoster`: records the event in the thread store, replies in the thread
@@ -15,9 +13,7 @@ without one only the reply is posted.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,7 +29,6 @@ from alertlib.slack_actions import Action, ActionKind, ActionState, action_eleme
 from alertlib.slack_api import AppCredentials, SlackApi
 from alertlib.threads import Actor, EventKind, Thread, ThreadEvent, ThreadStore
 
-PLAIN_KEY = re.compile(r"[A-Za-z0-9._:=+-]{1,64}")
 _EVENTS = {
     ActionKind.ACKNOWLEDGE: EventKind.ACKNOWLEDGED,
     ActionKind.SILENCE: EventKind.SILENCED,
@@ -49,20 +44,13 @@ _PAGERDUTY_EVENTS = {
 }
 
 
-def thread_key_for(alert: str) -> str:
-    """The thread key of an alert id (see the module's docstring): at most 64 characters, never `sha256:`/`dedup#`."""
-    if PLAIN_KEY.fullmatch(alert) and not alert.startswith("sha256:"):
-        return alert
-    return "h-" + hashlib.sha256(alert.encode("utf-8", "surrogatepass")).hexdigest()[:40]
-
-
 def target_from_thread(
     thread: Thread, *, environment: str, pagerduty_secret_for: Callable[[str], str | None]
 ) -> ActionTarget:
     meta, state = thread.meta, thread.state
     labels = tuple((m.name, m.value) for m in meta.matchers if m.is_equal and not m.is_regex)
     return ActionTarget(
-        thread_key=thread.alert,
+        thread_key=thread.key,
         environment=environment,
         pagerduty_secret=pagerduty_secret_for(meta.routing) if meta.dedup_key else None,
         dedup_key=meta.dedup_key,
@@ -83,8 +71,8 @@ class ThreadTargets:
     pagerduty_secret_for: Callable[[str], str | None] = lambda routing: routing or None
 
     def __call__(self, action: Action) -> ActionTarget | None:
-        thread = self.store.get(action.thread_key, action.channel_id)
-        if thread is None:
+        thread = self.store.find_by_key(action.thread_key)
+        if thread is None or thread.channel != action.channel_id:  # a key is only good in its own channel
             return None
         return target_from_thread(thread, environment=self.environment, pagerduty_secret_for=self.pagerduty_secret_for)
 
@@ -97,6 +85,7 @@ def action_event(action: Action, result: ActionResult, now: datetime) -> ThreadE
         actor=Actor.of(action.user_id, action.user_name),
         until=result.until,
         reference=result.silence_id or result.mute_rule,
+        id=f"slack:{action.user_id}:{action.action_ts}:{action.kind.value}",
     )
 
 
@@ -108,6 +97,7 @@ def pagerduty_event(event: IncidentEvent, now: datetime) -> ThreadEvent:
         actor=Actor.of(name=event.agent) if event.agent else None,
         target=Actor.of(name=assignees) if assignees else None,
         reference=event.incident_id,
+        id=f"pagerduty:{event.event_id}" if event.event_id else None,
     )
 
 
@@ -123,7 +113,7 @@ def action_state(thread: Thread, now: datetime) -> ActionState:
     """What the parent's elements should offer now."""
     meta, state = thread.meta, thread.state
     return ActionState(
-        thread_key=thread.alert,
+        thread_key=thread.key,
         paged=bool(meta.dedup_key and meta.routing),
         alertmanager=meta.source == "alertmanager" and bool(meta.matchers),
         cloudwatch=bool(meta.alarm_names),
@@ -176,9 +166,9 @@ class SlackThreadPoster:
             )  # fmt: skip
 
     def _threads(self, note: Any) -> list[Thread]:
-        if note.thread_key and note.channel:
-            thread = self.store.get(note.thread_key, note.channel)
-            return [thread] if thread is not None else []
+        if note.thread_key:
+            thread = self.store.find_by_key(note.thread_key)
+            return [thread] if thread is not None and thread.channel == note.channel else []
         found = []
         for channel in self.channels:
             thread = self.store.find_by_dedup(note.dedup_key, channel) if note.dedup_key else None

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from alertlib.action_threads import SlackThreadPoster, ThreadTargets, thread_key_for
+from alertlib.action_threads import SlackThreadPoster, ThreadTargets
 from alertlib.actions import Executor
 from alertlib.audit_log import DynamoAuditLog
 from alertlib.deliver import Deadline, Deliverer
@@ -69,7 +69,6 @@ def setup(aws: Any) -> Iterator[Setup]:
     )
     with SlackApiStandIn() as slack:
         store = ThreadStore("threads", world.dynamodb, clock=WHEN.timestamp)
-        key = thread_key_for(ARN)
         api = SlackApi(api_url=slack.url)
         posted = api.post_message(
             TOKEN, CHANNEL, text=PARENT["text"], attachments=PARENT["attachments"], deadline=Deadline(20)
@@ -77,9 +76,9 @@ def setup(aws: Any) -> Iterator[Setup]:
         meta = ThreadMeta(
             dedup_key=ARN, routing="alerting/prod/pagerduty", source="cloudwatch", alarm_names=("prod-rds-db1-cpu",)
         )
-        claim = store.claim(key, CHANNEL, event=ThreadEvent(EventKind.FIRED, WHEN), meta=meta)
-        store.attach(claim.thread, posted.ts)
-        yield Setup(world, slack, store, key, posted.ts)
+        claim = store.claim(ARN, CHANNEL, event=ThreadEvent(EventKind.FIRED, WHEN), meta=meta)
+        thread = store.attach(claim.thread, posted.ts)
+        yield Setup(world, slack, store, thread.key, posted.ts)
 
 
 def worker(setup: Setup, recorder: Recorder, pagerduty: StandIn | None = None, **kw: Any) -> ActionWorker:
@@ -118,13 +117,8 @@ def signed_click(setup: Setup, action_id: str = "alert.ack") -> dict[str, Any]:
     return job
 
 
-def test_interactions_thread_key_fits_a_value_and_is_stable() -> None:
-    assert thread_key_for("4f2a9c01deadbeef") == "4f2a9c01deadbeef"
-    hashed = thread_key_for(ARN)
-    assert hashed.startswith("h-") and len(hashed) == 42 and hashed == thread_key_for(ARN)
-    for alert in (ARN, '{}:{alertname="DiskFull"}', "x" * 5000, "sha256:abc", "dedup#x"):
-        assert check_thread_key(thread_key_for(alert))
-        assert not thread_key_for(alert).startswith(("sha256:", "dedup#"))
+def test_interactions_thread_key_fits_a_value(setup: Setup) -> None:
+    assert check_thread_key(setup.key) and setup.key.startswith(CHANNEL + ".")
 
 
 def test_interactions_acknowledge_replies_in_the_thread_and_edits_the_parent(setup: Setup) -> None:
@@ -144,7 +138,7 @@ def test_interactions_acknowledge_replies_in_the_thread_and_edits_the_parent(set
     assert blocks[0]["type"] == "header" and "CPU 97% on db-1" in str(blocks)  # the alert itself is kept
     action_ids = [e["action_id"] for b in blocks if b["type"] == "actions" for e in b["elements"]]
     assert action_ids == ["alert.mute"]  # acknowledged: no second Acknowledge
-    thread = setup.store.get(setup.key, CHANNEL)
+    thread = setup.store.get(ARN, CHANNEL)
     assert thread is not None and thread.state.acknowledged_by is not None
     assert thread.state.acknowledged_by.slack_id == "W111"
 
@@ -160,7 +154,7 @@ def test_interactions_pagerduty_reassignment_replies_in_the_thread(setup: Setup)
     assert "Reassigned to Bob Ito" in reply.text
     parent = setup.slack.find(CHANNEL, setup.ts)
     assert parent is not None and not parent.edited  # no parent body known for a webhook: reply only
-    thread = setup.store.get(setup.key, CHANNEL)
+    thread = setup.store.get(ARN, CHANNEL)
     assert thread is not None and thread.state.assigned_to is not None and thread.state.assigned_to.name == "Bob Ito"
 
 
@@ -189,12 +183,13 @@ def test_interactions_thread_target_carries_the_stores_meta(setup: Setup) -> Non
     store = setup.store
     meta = ThreadMeta(source="alertmanager", matchers=(Matcher("alertname", "DiskFull"), Matcher("env", "p.*", True)))
     claim = store.claim("am-group-1", CHANNEL, event=ThreadEvent(EventKind.FIRED, WHEN), meta=meta)
-    store.attach(claim.thread, "1700000000.000100")
-    action = replace(parse_interaction(form(click("alert.silence", selected="1h|am-group-1"))), channel_id=CHANNEL)
+    key = store.attach(claim.thread, "1700000000.000100").key
+    action = replace(parse_interaction(form(click("alert.silence", selected=f"1h|{key}"))), channel_id=CHANNEL)
     target = ThreadTargets(store, "prod")(action)
     assert target is not None
     assert target.group_labels == (("alertname", "DiskFull"),)  # a regex matcher is never turned into equality
     assert target.pagerduty_secret is None and target.environment == "prod"
+    assert ThreadTargets(store, "prod")(replace(action, channel_id="C0OTHER")) is None  # a key is per channel
 
 
 def _incident(event_type: str) -> dict[str, Any]:
