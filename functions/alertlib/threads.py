@@ -43,6 +43,7 @@ MAX_KEY_BYTES = 1024  # DynamoDB allows a sort key of 1024 bytes, a partition ke
 MAX_CHANNEL = 32
 MAX_TS = 32
 MAX_ROUTING = 256
+MAX_DEDUP_KEY = 1024  # PagerDuty takes 255; a longer one is kept this far, and indexed by its digest
 MAX_SOURCE = 32
 MAX_ALARM_NAMES = 25
 MAX_ALARM_NAME = 255  # CloudWatch's own limit
@@ -192,7 +193,7 @@ class ThreadMeta:
 
     def bounded(self) -> ThreadMeta:
         return ThreadMeta(
-            dedup_key=self.dedup_key,
+            dedup_key=self.dedup_key[:MAX_DEDUP_KEY] if self.dedup_key else None,
             routing=truncate(self.routing, MAX_ROUTING),
             source=truncate(self.source, MAX_SOURCE),
             alarm_names=tuple(truncate(n, MAX_ALARM_NAME) for n in self.alarm_names[:MAX_ALARM_NAMES]),
@@ -246,8 +247,11 @@ def item_key(text: str) -> str:
 
 
 def dedup_item_key(dedup_key: str) -> str:
-    digest = dedup_key if len(dedup_key.encode("utf-8")) <= 255 else hashlib.sha256(dedup_key.encode()).hexdigest()
-    return DEDUP_PREFIX + digest
+    """The index item's key for a dedup key: itself up to PagerDuty's 255, else a digest of it as stored (cut to
+    `MAX_DEDUP_KEY`), so the writer and a reader with the whole key agree."""
+    kept = dedup_key[:MAX_DEDUP_KEY]
+    short = len(kept.encode("utf-8")) <= 255
+    return DEDUP_PREFIX + (kept if short else hashlib.sha256(kept.encode("utf-8", "replace")).hexdigest())
 
 
 _THREAD_KEY = re.compile(r"(?P<channel>[A-Z0-9]{2,32})\.(?P<digest>[0-9a-f]{32})")

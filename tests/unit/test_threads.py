@@ -195,7 +195,7 @@ def test_threads_item_stays_small_whatever_the_alert_carries(store: ThreadStore,
     huge = "x" * 5000
     alert = "a" * 3000  # longer than a DynamoDB key: stored under its hash
     meta = ThreadMeta(
-        dedup_key="d" * 400, routing=huge, source=huge, alarm_names=(huge,) * 500,
+        dedup_key="d" * 5000, routing=huge, source=huge, alarm_names=(huge,) * 500,
         matchers=tuple(Matcher(huge, huge, True, False) for _ in range(500)),
     )  # fmt: skip
     claim = store.claim(alert, CHANNEL, event=event(EventKind.FIRED, detail=huge), meta=meta)
@@ -214,7 +214,8 @@ def test_threads_item_stays_small_whatever_the_alert_carries(store: ThreadStore,
     assert thread is not None and thread.ts == "1796000001.000001"
     assert len(thread.meta.alarm_names) == 25 and len(thread.meta.matchers) == 50
     assert len(thread.history) == MAX_HISTORY and all(len(e.detail) <= 300 for e in thread.history)
-    found = store.find_by_dedup("d" * 400, CHANNEL)
+    assert thread.meta.dedup_key == "d" * 1024
+    found = store.find_by_dedup("d" * 5000, CHANNEL)
     assert found is not None and (found.ts, found.meta) == (thread.ts, thread.meta)
 
 
