@@ -212,7 +212,7 @@ def test_threads_item_stays_small_whatever_the_alert_carries(store: ThreadStore,
     assert max(len(json.dumps(item)) for item in items) < 100_000  # DynamoDB's limit is 400 KB
     thread = store.get(alert, CHANNEL)
     assert thread is not None and thread.ts == "1796000001.000001"
-    assert len(thread.meta.alarm_names) == 25 and len(thread.meta.matchers) == 50
+    assert len(thread.meta.alarm_names) == 100 and len(thread.meta.matchers) == 50
     assert len(thread.history) == MAX_HISTORY and all(len(e.detail) <= 300 for e in thread.history)
     assert thread.meta.dedup_key == "d" * 1024
     found = store.find_by_dedup("d" * 5000, CHANNEL)
