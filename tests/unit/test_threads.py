@@ -209,7 +209,7 @@ def test_threads_item_stays_small_whatever_the_alert_carries(store: ThreadStore,
     store.record(alert, CHANNEL, huge_event)
     items = dynamodb.scan(TableName="threads")["Items"]
     assert len(items) == 3  # the thread and its two index items (thread key, dedup key)
-    assert max(len(json.dumps(item)) for item in items) < 100_000  # DynamoDB's limit is 400 KB
+    assert max(len(json.dumps(item)) for item in items) < 200_000  # the worst case; DynamoDB allows 400 KB
     thread = store.get(alert, CHANNEL)
     assert thread is not None and thread.ts == "1796000001.000001"
     assert len(thread.meta.alarm_names) == 100 and len(thread.meta.matchers) == 50
