@@ -366,3 +366,64 @@ def sqs_jobs(event: dict[str, Any]) -> Iterable[tuple[str, Any, int]]:
             job = None
         count = int((record.get("attributes") or {}).get("ApproximateReceiveCount") or 1)
         yield str(record.get("messageId") or ""), job, count
+
+
+# -- the exact IAM each function needs (the wiring grants these; tests/handlers/test_interactions_iam.py proves them) --
+
+
+def slack_interactions_policy_statements(
+    *, signing_secret_arn: str, replay_table_arn: str, queue_arn: str
+) -> list[dict[str, Any]]:
+    """Read the signing secret; record signatures (PutItem) and count clicks (UpdateItem) in the replay table;
+    send the job. A queue encrypted with a customer key also needs kms:GenerateDataKey and kms:Decrypt on it."""
+    return [
+        {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": [signing_secret_arn]},
+        {"Effect": "Allow", "Action": ["dynamodb:PutItem", "dynamodb:UpdateItem"], "Resource": [replay_table_arn]},
+        {"Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": [queue_arn]},
+    ]
+
+
+def pagerduty_webhooks_policy_statements(
+    *, webhook_secret_arn: str, replay_table_arn: str, queue_arn: str
+) -> list[dict[str, Any]]:
+    """Read the webhook secrets; record (PutItem) and release (DeleteItem) a delivery's X-Webhook-Id; send the job."""
+    return [
+        {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": [webhook_secret_arn]},
+        {"Effect": "Allow", "Action": ["dynamodb:PutItem", "dynamodb:DeleteItem"], "Resource": [replay_table_arn]},
+        {"Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": [queue_arn]},
+    ]
+
+
+def action_worker_policy_statements(
+    *,
+    queue_arn: str,
+    audit_table_arn: str,
+    replay_table_arn: str,
+    secret_arns: list[str],
+    amp_workspace_arn: str | None = None,
+) -> list[dict[str, Any]]:
+    """Read its queue (the event source mapping runs as the function); write audit items; claim (PutItem) and
+    release (DeleteItem) jobs; read the secrets it uses (PagerDuty routing keys, the Alertmanager and PagerDuty
+    REST secrets, the Slack app routes). Beside these: `actions.mute_policy_statements` (CloudWatch mute rules)
+    and `threads.thread_policy_statements` (the thread table). With Amazon Managed Prometheus,
+    aps:PutAlertManagerSilences and aps:DeleteAlertManagerSilence on the workspace (names from the AMP API
+    reference; not provable under moto)."""
+    statements: list[dict[str, Any]] = [
+        {
+            "Effect": "Allow",
+            "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
+            "Resource": [queue_arn],
+        },
+        {"Effect": "Allow", "Action": ["dynamodb:PutItem"], "Resource": [audit_table_arn]},
+        {"Effect": "Allow", "Action": ["dynamodb:PutItem", "dynamodb:DeleteItem"], "Resource": [replay_table_arn]},
+        {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": list(secret_arns)},
+    ]
+    if amp_workspace_arn:
+        statements.append(
+            {
+                "Effect": "Allow",
+                "Action": ["aps:PutAlertManagerSilences", "aps:DeleteAlertManagerSilence"],
+                "Resource": [amp_workspace_arn],
+            }
+        )
+    return statements
