@@ -43,6 +43,7 @@ from alertlib.slack_actions import (
     RESPONSE_HOSTS,
     Action,
     Authoriser,
+    NotAnAlertAction,
     parse_interaction,
     refusal,
 )
@@ -123,6 +124,8 @@ class SlackInteractions:
             return HttpAnswer(401, UNAUTHORIZED, "AuthFailed", str(exc))
         try:
             action = parse_interaction(raw, response_hosts=self.response_hosts)
+        except NotAnAlertAction as exc:
+            return HttpAnswer(200, None, "ActionIgnored", str(exc))
         except MalformedInput as exc:
             reason = one_line(str(exc))[:200]
             return HttpAnswer(400, {"error": reason}, "PayloadRejected", reason)

@@ -129,6 +129,10 @@ def _select(kind: ActionKind, placeholder: str, key: str) -> dict[str, Any]:
 # -- parsing ----------------------------------------------------------------------------------------------------
 
 
+class NotAnAlertAction(MalformedInput):
+    """A well-formed click on something that is not ours (a link button sends block_actions too): answered 200."""
+
+
 @dataclass(frozen=True, slots=True)
 class Action:
     """One click, as Slack reported it."""
@@ -217,6 +221,8 @@ def parse_interaction(raw: bytes, *, response_hosts: Iterable[str] = RESPONSE_HO
     if not isinstance(actions, list) or not actions:
         raise MalformedInput("payload has no actions")
     ours = [a for a in actions[:25] if isinstance(a, dict) and str(a.get("action_id", "")).startswith(ACTION_PREFIX)]
+    if not ours:
+        raise NotAnAlertAction("not an alert action (a link button, another app's element)")
     if len(ours) != 1:
         raise MalformedInput("payload has no single alert action")
     element = ours[0]

@@ -143,6 +143,14 @@ def test_interactions_malformed_signed_click_is_400_one_line(world: World) -> No
     assert world.jobs() == []
 
 
+def test_interactions_a_link_button_click_is_200_and_ignored(world: World) -> None:
+    payload = click()
+    payload["actions"] = [{"action_id": "open-alertmanager", "type": "button", "action_ts": "1.2", "url": "https://x"}]
+    answer = endpoint(world).handle(signed_event(form(payload)))
+    assert (answer.status, answer.body, answer.outcome) == (200, None, "ActionIgnored")
+    assert world.jobs() == []
+
+
 def test_interactions_get_is_405(world: World) -> None:
     assert endpoint(world).handle(signed_event(form(click()), method="GET")).status == 405
 

@@ -16,6 +16,7 @@ from alertlib.slack_actions import (
     ActionKind,
     ActionState,
     Authoriser,
+    NotAnAlertAction,
     action_elements,
     parse_interaction,
     refusal,
@@ -110,6 +111,13 @@ def test_slack_actions_parse_a_button_click() -> None:
         duration_seconds=None,
     )
     assert Action.from_json(json.loads(json.dumps(action.as_json()))) == action
+
+
+def test_slack_actions_a_click_on_something_not_ours_is_told_apart() -> None:
+    payload = click()
+    payload["actions"] = [{"action_id": "open-runbook", "type": "button", "url": "https://runbooks.example.com"}]
+    with pytest.raises(NotAnAlertAction):
+        parse_interaction(form(payload))
 
 
 def test_slack_actions_other_actions_in_the_payload_are_ignored() -> None:
