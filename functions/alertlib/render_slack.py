@@ -669,7 +669,10 @@ def render_digest(
     mark = "\u26a0\ufe0f PagerDuty delivery failed \u00b7" if notice else _STORM if digest.firing else _EMOJI[status]
     drill = "DRILL \u00b7 " if digest.drill else ""
     named = f" \u00b7 {short_line(title, MAX_HEADER)}" if title else ""
-    header = truncate(one_line(plain(f"{mark} {drill}{counts}{named}")), MAX_HEADER, what="Slack header")
+    everyone = active or digest.resolved + digest.flapped
+    worst = max((e.alert.severity for e in everyone), key=lambda s: s.rank) if everyone else None
+    severity = f"{worst.value.upper()} \u00b7 " if worst is not None else ""
+    header = truncate(one_line(plain(f"{mark} {drill}{severity}{counts}{named}")), MAX_HEADER, what="Slack header")
     budget.left -= len(header) + _CONTEXT_ROOM
     budget.blocks.append({"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}})
     if notice:
@@ -708,10 +711,11 @@ def render_digest(
     context = " \u00b7 ".join(p for p in (f"Digest of {plural(digest.messages, 'message')}", sources) if p)
     colour_bar = {"type": "context", "elements": [{"type": "mrkdwn", "text": fit_mrkdwn(context, MAX_CONTEXT)}]}
     blocks = [*budget.blocks[: MAX_BLOCKS - 1], colour_bar]
-    worst = digest.firing[0].alert.severity if digest.firing else Severity.INFO
     return {
         "text": _digest_fallback(digest, counts, title, "PagerDuty delivery failed: " if notice else ""),
-        "attachments": [{"color": colour_for(worst, status), "fallback": truncate(header, 300), "blocks": blocks}],
+        "attachments": [
+            {"color": colour_for(worst or Severity.INFO, status), "fallback": truncate(header, 300), "blocks": blocks}
+        ],
     }
 
 

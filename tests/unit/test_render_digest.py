@@ -238,7 +238,7 @@ def test_digest_names_resolves_when_room_remains() -> None:
 
 def test_digest_of_resolves_only_is_green() -> None:
     message = render_digest([_group(f"ok-{i}", Status.RESOLVED) for i in range(3)], now=NOW, max_listed=5)
-    assert message_blocks(message)[0]["text"]["text"] == "\u2705 3 alerts resolved"
+    assert message_blocks(message)[0]["text"]["text"] == "\u2705 CRITICAL \u00b7 3 alerts resolved"
     assert message["attachments"][0]["color"] == "#2EB67D"
     assert "ok-0, ok-1, ok-2" in _blocks_text(message)
 
@@ -250,7 +250,7 @@ def test_digest_of_real_payloads_from_both_sources() -> None:
     message = render_digest(groups, now=NOW, max_listed=3, title="prod-critical")
     _sendable(message)
     header = message_blocks(message)[0]["text"]["text"]
-    assert header == "\U0001f6a8 11 alerts firing, 1 resolved \u00b7 prod-critical"
+    assert header == "\U0001f6a8 CRITICAL \u00b7 11 alerts firing, 1 resolved \u00b7 prod-critical"
     text = _blocks_text(message)
     assert "HighLatency api-0:9090" in text and "<https://runbooks.example.com/high-latency|Runbook>" in text
     assert "Fired and resolved in this digest (1)*\n*RDS* (1): prod-rds-db2-CPUUtilization" in text
@@ -262,7 +262,7 @@ def test_digest_notice_opens_the_message_in_our_words() -> None:
     message = render_digest([_group(f"a{i}") for i in range(100)], now=NOW, max_listed=40, notice=notice)
     _sendable(message)
     header = message_blocks(message)[0]["text"]["text"]
-    assert header.startswith("\u26a0\ufe0f PagerDuty delivery failed \u00b7 100 alerts")
+    assert header.startswith("\u26a0\ufe0f PagerDuty delivery failed \u00b7 CRITICAL \u00b7 100 alerts")
     assert message_blocks(message)[1]["text"]["text"].startswith("PagerDuty did not take these alerts (HTTP 400)")
     assert message["text"].startswith("PagerDuty delivery failed: 100 alerts firing")
 
