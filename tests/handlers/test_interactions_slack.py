@@ -15,10 +15,11 @@ import pytest
 import slack_interactions
 from botocore.stub import Stubber
 
+from alertlib.action_threads import SlackThreadPoster, ThreadTargets
 from alertlib.actions import ActionTarget, Executor, mute_rule_name
 from alertlib.audit_log import DynamoAuditLog
 from alertlib.deliver import Deadline, Deliverer
-from alertlib.errors import TransientDeliveryError
+from alertlib.errors import ConfigurationError, TransientDeliveryError
 from alertlib.interactions import ActionWorker, SlackInteractions, SqsHandoff
 from alertlib.slack_actions import Authoriser
 from alertlib.slack_signature import DynamoReplayGuard, SigningSecrets
@@ -343,3 +344,29 @@ def test_interactions_a_retried_job_is_not_taken_for_a_duplicate(world: World, p
         once.run(job, Deadline(30), last_attempt=False)
     [note] = once.run(job, Deadline(30))
     assert note.ok and len(pagerduty.accepted()) == 1
+
+
+def test_interactions_worker_built_from_environment(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {
+        "AUDIT_TABLE": world.audit_table,
+        "REPLAY_TABLE": world.state_table,
+        "THREAD_TABLE": "threads",
+        "ENVIRONMENT": "prod",
+        "SLACK_APP_SECRETS": json.dumps({"C0ALERTS01": "alerting/prod/slack-app"}),
+        "ALERTMANAGER_SECRET": "alerting/prod/alertmanager",
+        "PAGERDUTY_REST_SECRET": "alerting/prod/pagerduty-rest",
+    }.items():
+        monkeypatch.setenv(name, value)
+    built = action_worker.build()
+    assert isinstance(built.find_target, ThreadTargets) and built.find_target.environment == "prod"
+    assert isinstance(built.post_to_thread, SlackThreadPoster) and built.post_to_thread.channels == ("C0ALERTS01",)
+    assert built.claims is not None and built.alert_keys is not None and built.executor.silences is not None
+    monkeypatch.setenv("SLACK_APP_SECRETS", "[]")
+    with pytest.raises(ConfigurationError, match="SLACK_APP_SECRETS"):
+        action_worker.build()
+    monkeypatch.delenv("THREAD_TABLE")
+    built = action_worker.build()
+    assert built.find_target is action_worker.no_thread_store
+    monkeypatch.delenv("AUDIT_TABLE")
+    with pytest.raises(ConfigurationError, match="AUDIT_TABLE"):
+        action_worker.build()
