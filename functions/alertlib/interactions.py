@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -285,6 +285,8 @@ class ActionWorker:
                 action.kind, False, f"<@{action.user_id}>: this alert is no longer known", "no thread"
             )
         else:
+            if target.message_link is None and action.message_link:
+                target = replace(target, message_link=action.message_link)
             result = self.executor.run(action, target, deadline)
         if not result.ok and result.retryable and not last_attempt:
             logger.warning("action will be retried", extra={"action": action.kind.value, "reason": result.detail})

@@ -39,6 +39,7 @@ DURATIONS: dict[str, int] = {"1h": 3600, "4h": 4 * 3600, "24h": 24 * 3600}
 _THREAD_KEY = re.compile(rf"[A-Za-z0-9._:#/=+-]{{1,{MAX_THREAD_KEY}}}")
 _SLACK_ID = re.compile(r"[A-Z0-9]{2,32}")
 _MESSAGE_TS = re.compile(r"[0-9]{1,12}\.[0-9]{1,9}")
+_DOMAIN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 _NAME = re.compile(r"[^\x00-\x1f\x7f<>&|*_~`]{1,80}")
 RESPONSE_HOSTS = frozenset({"hooks.slack.com"})
 MAX_MESSAGE_JSON = 96 * 1024  # the clicked message, kept to edit the parent; larger ones are not carried (SQS: 256 KB)
@@ -148,6 +149,14 @@ class Action:
     action_ts: str
     duration_seconds: int | None = None
     message: str = field(default="", compare=False, repr=False)  # the clicked message as JSON, or ""
+    team_domain: str = ""  # the workspace's subdomain, for a link to the message
+
+    @property
+    def message_link(self) -> str | None:
+        """The clicked message's permalink (`https://<domain>.slack.com/archives/<channel>/p<ts without the dot>`)."""
+        if not self.team_domain:
+            return None
+        return f"https://{self.team_domain}.slack.com/archives/{self.channel_id}/p{self.message_ts.replace('.', '')}"
 
     @property
     def duration_label(self) -> str:
@@ -166,6 +175,7 @@ class Action:
             "action_ts": self.action_ts,
             "duration_seconds": self.duration_seconds,
             "message": self.message,
+            "team_domain": self.team_domain,
         }
 
     @classmethod
@@ -194,6 +204,7 @@ class Action:
             message=message
             if isinstance(message := data.get("message"), str) and len(message) <= MAX_MESSAGE_JSON
             else "",
+            team_domain=_domain(data.get("team_domain")),
         )
 
 
@@ -247,7 +258,12 @@ def parse_interaction(raw: bytes, *, response_hosts: Iterable[str] = RESPONSE_HO
         action_ts=_checked(element.get("action_ts"), _MESSAGE_TS, "action ts"),
         duration_seconds=duration,
         message=_message_json(message),
+        team_domain=_domain(team.get("domain")),
     )
+
+
+def _domain(value: Any) -> str:
+    return value if isinstance(value, str) and _DOMAIN.fullmatch(value) else ""
 
 
 def _message_json(message: dict[str, Any]) -> str:

@@ -228,6 +228,7 @@ def test_interactions_silence_and_unsilence_end_to_end(world: World) -> None:
     job = click_through(world, click("alert.silence", selected=f"4h|{THREAD_KEY}"))
     [note] = worker(world, recorder, silences=silences).run(job, Deadline(30))
     assert note.text == "Silenced for 4 h by <@W111>, until 07:12 UTC" and note.state["silence_id"] == SILENCE_ID
+    assert silences.created[0]["comment"].endswith(": https://acme.slack.com/archives/C111/p111222")
     assert silences.created[0]["matchers"] == [
         {"name": "alertname", "value": "DiskFull", "isRegex": False, "isEqual": True}
     ]

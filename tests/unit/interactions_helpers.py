@@ -37,7 +37,7 @@ def click(
         "api_app_id": "A111",
         "container": {"type": "message", "message_ts": "111.222", "channel_id": "C111", "is_ephemeral": False},
         "trigger_id": "111.222.valid",
-        "team": {"id": "T111"},
+        "team": {"id": "T111", "domain": "acme"},
         "channel": {"id": "C111", "name": "alerts"},
         "response_url": "https://hooks.slack.com/actions/T111/111/random-value",
         "message": {"ts": "111.222", "blocks": []},

@@ -109,8 +109,17 @@ def test_slack_actions_parse_a_button_click() -> None:
         response_url="https://hooks.slack.com/actions/T111/111/random-value",
         action_ts="1596530385.194939",
         duration_seconds=None,
+        team_domain="acme",
     )
     assert Action.from_json(json.loads(json.dumps(action.as_json()))) == action
+    assert action.message_link == "https://acme.slack.com/archives/C111/p111222"
+
+
+@pytest.mark.parametrize("domain", [None, "", "Acme", "evil.com/x", "a" * 70, 5])
+def test_slack_actions_no_link_from_an_unfit_domain(domain: Any) -> None:
+    payload = click()
+    payload["team"]["domain"] = domain
+    assert parse_interaction(form(payload)).message_link is None
 
 
 def test_slack_actions_a_click_on_something_not_ours_is_told_apart() -> None:
