@@ -300,7 +300,8 @@ def _place(group: AlertGroup, first: Alert) -> str:
 
 def _fields(group: AlertGroup, first: Alert) -> list[tuple[str, str, bool]]:
     """(name, value, already-mrkdwn) for the fields section."""
-    fields: list[tuple[str, str, bool]] = [("Account \u00b7 Region", _place(group, first), False)]
+    where = "Account \u00b7 Region" if first.account or not group.environment else "Environment"
+    fields: list[tuple[str, str, bool]] = [(where, _place(group, first), False)]
     if group.source is Source.ALERTMANAGER:
         fields.append(("Receiver", group.receiver or "", False))
         if len(group.alerts) > 1 or group.truncated_alerts > 0:
@@ -470,8 +471,8 @@ def compress_runs(values: Sequence[str]) -> str:
             end += 1
         if end - index >= 2 and where is not None:
             last = values[end]
-            suffix_len = len(values[index]) - where[1]
-            tail = last[where[0] :] if suffix_len == 0 else last
+            prefix_len, suffix_len = where
+            tail = last[prefix_len:] if suffix_len == 0 else last
             pieces.append(f"{values[index]} \u2026 {tail}")
             index = end + 1
         else:
@@ -481,7 +482,8 @@ def compress_runs(values: Sequence[str]) -> str:
 
 
 def _next_number(a: str, b: str) -> tuple[int, int] | None:
-    """The span (start, end) of the number in `a` that, plus one, makes `b` (all else equal); None otherwise."""
+    """Where the number in `a` that, plus one, makes `b` (all else equal) sits: the lengths of what comes before and
+    after it; None when there is no such number."""
     for match in _DIGIT_RUN.finditer(a[:200]):
         start, end = match.span()
         prefix, suffix = a[:start], a[end:]
@@ -491,7 +493,7 @@ def _next_number(a: str, b: str) -> tuple[int, int] | None:
         if not middle.isdigit() or len(middle) > 18 or len(match.group()) > 18:
             continue
         if int(middle) == int(match.group()) + 1 and (len(middle) == end - start or not match.group().startswith("0")):
-            return (start, end)
+            return (start, len(a) - end)
     return None
 
 
