@@ -241,9 +241,13 @@ def alertmanager_group(count: int = 12) -> dict[str, Any]:
 
 
 def _composite() -> dict[str, Any]:
+    """AWS's sample of a suppressed composite alarm, moved to the screenshots' clock (not "delivered late")."""
     event: dict[str, Any] = json.loads(
         (EVENTS / "eventbridge-alarm-state-change-composite-with-suppressor__aws-docs.json").read_text("utf-8")
     )
+    event["time"] = "2026-11-22T02:55:00Z"
+    event["detail"]["state"]["timestamp"] = "2026-11-22T02:55:00.394+0000"
+    event["detail"]["previousState"]["timestamp"] = "2026-11-21T18:20:14.552+0000"
     return event
 
 
