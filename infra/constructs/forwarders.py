@@ -4,10 +4,10 @@ own dead-letter queue for what it could not deliver."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack, Token
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -43,6 +43,24 @@ class ForwarderSettings:
     environment: dict[str, str]  # everything but ROUTES; secret names only, never a secret's value
 
 
+def message_environment(
+    scope: Construct, env_name: str, account_aliases: Mapping[str, str], oncall_slack_group: str | None
+) -> dict[str, str]:
+    """What messages name (read once by `alertlib.settings`): the environment, account aliases (the environment's
+    own account reads as its name unless an alias says otherwise) and the on-call Slack user group, when set."""
+    aliases = dict(account_aliases)
+    account = Stack.of(scope).account
+    if not Token.is_unresolved(account):
+        aliases.setdefault(account, env_name)
+    environment = {
+        "ENVIRONMENT_NAME": env_name,
+        "ACCOUNT_ALIASES": json.dumps(aliases, sort_keys=True, separators=(",", ":")),
+    }
+    if oncall_slack_group:
+        environment["ONCALL_SLACK_GROUP"] = oncall_slack_group
+    return environment
+
+
 class Forwarder(Construct):
     """`<env>-<destination>-forwarder`: its own role, log group, routes (topic -> severity and secret names), its
     queue `<env>-<destination>-forwarder-queue` that its topics deliver to (an SNS delivery failure redrives to the
@@ -62,6 +80,8 @@ class Forwarder(Construct):
         topics: list[sns.ITopic],
         settings: ForwarderSettings,
         fallback_slack_secret: str | None = None,
+        account_aliases: Mapping[str, str] | None = None,
+        oncall_slack_group: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         name = f"{env_name}-{destination}-forwarder"
@@ -103,6 +123,7 @@ class Forwarder(Construct):
             "PACER_TABLE": core.pacer_table.table_name,
             "QUEUE_URL": self.queue.queue_url,
             **({"FALLBACK_SLACK_SECRET": fallback_slack_secret} if fallback_slack_secret else {}),
+            **message_environment(self, env_name, account_aliases or {}, oncall_slack_group),
             "POWERTOOLS_SERVICE_NAME": name,
             "POWERTOOLS_TRACE_DISABLED": "false" if settings.tracing else "true",
         }
