@@ -26,7 +26,7 @@ from alertlib.regions import partition_of
 from alertlib.settings import Settings
 from alertlib.severity import parse_severity
 from alertlib.text import alarm_names, short_line
-from alertlib.units import REASON_COMPARISONS, describe_reading, is_band
+from alertlib.units import REASON_COMPARISONS, describe_reading, is_band, plain_numbers
 
 MAX_DEDUP_KEY = 255
 _STATUS = {"ALARM": Status.FIRING, "OK": Status.RESOLVED, "INSUFFICIENT_DATA": Status.INSUFFICIENT_DATA}
@@ -544,6 +544,7 @@ def _alertmanager_alert(alert: AlertmanagerAlert, message: AlertmanagerMessage, 
     if not summary:
         summary = description.splitlines()[0] if description else _label_line(labels)
         description = "" if summary == description else description
+    summary = plain_numbers(summary)  # `{{ $value }}` writes 45628 as 4.563e+04
     links: list[Link] = []
     for kind, names in _LINK_TAGS.items():
         for candidate in names:

@@ -22,6 +22,7 @@ from alertlib.text import (
     fit_mrkdwn,
     format_count,
     mrkdwn_link,
+    no_quote,
     one_line,
     plural,
     safe_url,
@@ -29,7 +30,7 @@ from alertlib.text import (
     short_line,
     truncate,
 )
-from alertlib.units import format_number
+from alertlib.units import format_number, plain_numbers
 
 MAX_BLOCKS = 50
 MAX_SECTION = 3000
@@ -203,7 +204,7 @@ def render_slack(
             }
         )
     if single:
-        budget.section("Reason", alarm_names(first.reason), 1500)
+        budget.section("Reason", plain_numbers(alarm_names(first.reason)), 1500)
         budget.section("Description", first.description, 2500)
         labels = (
             {k: v for k, v in first.labels.items() if k != "alertname"} if group.source is Source.ALERTMANAGER else {}
@@ -228,10 +229,18 @@ def render_slack(
     if ping:
         text = truncate(f"{ping} {text}", MAX_TEXT, what="Slack text")
     colour = colour_for(group.severity, group.status, suppressed=suppressed)
-    return {
-        "text": text,
-        "attachments": [{"color": colour, "fallback": truncate(header, 300), "blocks": budget.blocks[:MAX_BLOCKS]}],
-    }
+    blocks = _unquoted(budget.blocks[:MAX_BLOCKS])
+    return {"text": text, "attachments": [{"color": colour, "fallback": truncate(header, 300), "blocks": blocks}]}
+
+
+def _unquoted(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """No line of any mrkdwn text starts with `&gt;` (Slack draws it as a quote and the `>` is lost): the last
+    guard, over text already escaped and cut (`no_quote` never lengthens it)."""
+    for block in blocks:
+        for item in [block.get("text"), *block.get("fields", []), *block.get("elements", [])]:
+            if isinstance(item, dict) and item.get("type") == "mrkdwn":
+                item["text"] = no_quote(item["text"])
+    return blocks
 
 
 def message_blocks(message: dict[str, Any]) -> list[dict[str, Any]]:
@@ -712,7 +721,7 @@ def render_digest(
     sources = ", ".join(_SOURCE_NAMES[s] for s in digest.sources)
     context = " \u00b7 ".join(p for p in (f"Digest of {plural(digest.messages, 'message')}", sources) if p)
     colour_bar = {"type": "context", "elements": [{"type": "mrkdwn", "text": fit_mrkdwn(context, MAX_CONTEXT)}]}
-    blocks = [*budget.blocks[: MAX_BLOCKS - 1], colour_bar]
+    blocks = _unquoted([*budget.blocks[: MAX_BLOCKS - 1], colour_bar])
     return {
         "text": _digest_fallback(digest, counts, title, "PagerDuty delivery failed: " if notice else ""),
         "attachments": [

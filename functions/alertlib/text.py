@@ -38,8 +38,23 @@ def escape_mrkdwn(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+_QUOTE = re.compile(r"^>", re.M)
+_ESCAPED_QUOTE = re.compile(r"^&gt;", re.M)
+QUOTE_MARK = "\u203a"  # `›`: what a line starting with `>` shows instead (Slack would draw it as a block quote)
+
+
+def no_quote(text: str) -> str:
+    """A line starting with `>` is a block quote in Slack: the reader loses the `>` (a comparison, a prompt). Such a
+    line starts with `QUOTE_MARK` instead; works on escaped (`&gt;`) and raw text alike, and never lengthens it."""
+    if ">" not in text and "&gt;" not in text:
+        return text
+    return _ESCAPED_QUOTE.sub(QUOTE_MARK, _QUOTE.sub(QUOTE_MARK, text))
+
+
 def fit_mrkdwn(text: str, limit: int, *, what: str = "mrkdwn") -> str:
-    """Escape, then cut to `limit` characters without splitting an entity such as `&amp;`."""
+    """Escape, then cut to `limit` characters without splitting an entity such as `&amp;`; no line starts with a
+    quote (`no_quote`)."""
+    text = no_quote(text)
     escaped = escape_mrkdwn(text)
     if len(escaped) <= limit:
         return escaped

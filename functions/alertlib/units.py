@@ -13,6 +13,8 @@ API:
   Never starts with `>` or `<` (a line starting with `&gt;` is a quote in Slack).
 - `describe_reading(metric) -> str`: the value seen and the condition, `97.5 % (alarm above 90 %)`,
   `0 (alarm outside the band 0.0206 to 0.301)`, or only the condition when no value is known.
+- `plain_numbers(text) -> str`: every number of a text written in scientific notation (`9.6640708608E10` in a
+  CloudWatch reason, `4.563e+04` from a Prometheus template) written plainly (`96,640,708,608`, `45,630`).
 - `format_number(value) -> str`: a plain number: three significant digits, integers from 100 up with thousands
   separators, and a power of ten (1.2 x 10^18) past what digits can say.
 
@@ -22,6 +24,7 @@ Everything here is pure and bounded: any finite or infinite float gives a short 
 from __future__ import annotations
 
 import math
+import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -313,6 +316,18 @@ def format_number(value: float, significant: int = 3) -> str:
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return "0" if text in ("-0", "") else text
+
+
+_SCIENTIFIC = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?[eE][+-]?\d{1,3}(?![\w.])")
+MAX_PLAIN_TEXT = 20_000  # texts longer than this are left as they are (the renderers cut far shorter)
+
+
+def plain_numbers(text: str) -> str:
+    """Numbers in scientific notation written plainly, to six significant digits: `[9.6640708608E10 (...)]` ->
+    `[96,640,708,608 (...)]`, `0.02 (2.5e-05)` -> `0.02 (0.000025)`. A number glued to letters (`3e5a`) is left."""
+    if len(text) > MAX_PLAIN_TEXT or not any(c in text for c in "eE"):
+        return text
+    return _SCIENTIFIC.sub(lambda match: format_number(float(match.group()), 6), text)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -199,3 +199,44 @@ def test_wording_resolved_group_has_no_silence_button() -> None:
 def test_wording_every_state_of_a_cloudwatch_alarm(status: Status) -> None:
     state = {Status.FIRING: "ALARM", Status.RESOLVED: "OK", Status.INSUFFICIENT_DATA: "INSUFFICIENT_DATA"}[status]
     assert_wording(render_slack(group_of(sns_event(alarm(state=state))), now=NOW))
+
+
+# -- Alert text that would break the rules: a line starting with `>`, scientific notation from the source ---------
+
+
+def test_wording_alert_text_never_starts_a_quote() -> None:
+    body = alarm(description="> quoted line\nok\n>> twice\n  > indented", reason="> 5 errors\nnext")
+    message = render_slack(group_of(sns_event(body)), now=NOW)
+    assert_wording(message)
+    assert "\u203a quoted line" in json.dumps(message, ensure_ascii=False)
+    am = alertmanager(3)
+    for item in am["alerts"]:
+        item["annotations"]["summary"] = "> 5% errors"
+        item["labels"]["note"] = ">x"
+    assert_wording(render_slack(group_of(sns_event(am)), now=NOW))
+    assert_wording(render_digest([group_of(sns_event(am))], now=NOW, max_listed=3))
+    single = alertmanager(1)
+    single["alerts"][0]["labels"]["service"] = "> svc"
+    single["alerts"][0]["annotations"]["summary"] = "> 5% errors"
+    assert_wording(render_digest([group_of(sns_event(single))] * 2, now=NOW, max_listed=3))
+
+
+def test_wording_source_numbers_in_scientific_notation_are_written_plainly() -> None:
+    reason = (
+        "Threshold Crossed: 1 out of the last 1 datapoints [9.6640708608E10 (22/11/26 02:55:00)] was less than the "
+        "threshold (1.073741824E11) (minimum 1 datapoint for OK -> ALARM transition)."
+    )
+    body = alarm(reason=reason)
+    body["Trigger"].update(
+        MetricName="FreeStorageSpace", ComparisonOperator="LessThanThreshold", Threshold=1.073741824e11
+    )
+    group = group_of(sns_event(body))
+    assert group.alerts[0].summary == "FreeStorageSpace 90 GiB (alarm below 100 GiB) on orders-db"
+    message = render_slack(group, now=NOW)
+    assert_wording(message)
+    assert "96,640,708,608" in json.dumps(message)
+    am = alertmanager(1)
+    am["alerts"][0]["annotations"]["summary"] = "queue depth 4.563e+04 on api-0"
+    message = render_slack(group_of(sns_event(am)), now=NOW)
+    assert "queue depth 45,630 on api-0" in message["text"]
+    assert_wording(message)

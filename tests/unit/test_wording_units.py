@@ -17,6 +17,7 @@ from alertlib.units import (
     describe_reading,
     format_number,
     format_value,
+    plain_numbers,
     unit_for,
 )
 from infra.metric_catalogue import FACTS
@@ -152,3 +153,18 @@ def test_metric_math_values_have_no_unit_guessed() -> None:
     metric = Metric(namespace="AWS/EC2", name="NetworkOut", expression="m1*8", threshold=1e9,
                     comparison="GreaterThanThreshold", value=2e9)  # fmt: skip
     assert describe_reading(metric) == "2,000,000,000 (alarm above 1,000,000,000)"
+
+
+@pytest.mark.parametrize(
+    ("text", "plain"),
+    [
+        ("[9.6640708608E10 (22/11/26 02:55:00)]", "[96,640,708,608 (22/11/26 02:55:00)]"),
+        ("value 4.563e+04 seen", "value 45,630 seen"),
+        ("tiny 2.5e-05", "tiny 0.000025"),
+        ("build 3e5a and v1.2e3x stay", "build 3e5a and v1.2e3x stay"),
+        ("no numbers", "no numbers"),
+    ],
+)
+def test_plain_numbers(text: str, plain: str) -> None:
+    assert plain_numbers(text) == plain
+    assert not SCIENTIFIC.search(plain_numbers(text).replace("3e5a", "").replace("1.2e3x", ""))
