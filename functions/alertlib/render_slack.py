@@ -300,10 +300,12 @@ def _counts(group: AlertGroup) -> str:
     return ", ".join(parts)
 
 
-def _place(group: AlertGroup, first: Alert) -> str:
+def _place(group: AlertGroup, first: Alert, *, lock_screen: bool = False) -> str:
     """Where, named: the account's alias (else its number) and the region; the environment when the alert names
-    no account."""
+    no account. On the lock screen a 12-digit number is never shown while the environment has a name."""
     account = first.account_name or first.account or group.environment
+    if lock_screen and not first.account_name and group.environment:
+        account = group.environment
     return " \u00b7 ".join(p for p in (account, first.region) if p)
 
 
@@ -566,7 +568,7 @@ def _push_text(group: AlertGroup, first: Alert, suppressed: bool, *, notice: boo
     prefix = "PagerDuty delivery failed: " if notice else ""
     drill = "DRILL: " if group.drill else ""
     mark = emoji_for(group.severity, group.status, suppressed=suppressed)
-    place = _place(group, first)
+    place = _place(group, first, lock_screen=True)
     if group.source is Source.ALERTMANAGER and len(group.alerts) > 1:
         head = f"{group.title} ({_counts(group)})"
         what = first.summary
@@ -853,7 +855,7 @@ def _listed_line(entry: _Entry, now: datetime) -> str:
     summary = short_line(alert.summary, 200)
     if summary and summary != entry.name:
         line += "\n" + escape_mrkdwn(summary)
-    where = [entry.service, *(short_line(p, 40) for p in (alert.account, alert.region) if p)]
+    where = [entry.service, *(short_line(p, 40) for p in (alert.account_name or alert.account, alert.region) if p)]
     detail = escape_mrkdwn(" \u00b7 ".join(where))
     if _epoch(alert.starts_at) != float("inf") and alert.starts_at is not None:
         detail += f" \u00b7 since {_slack_date(alert.starts_at)}"

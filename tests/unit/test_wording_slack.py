@@ -317,9 +317,21 @@ def test_wording_alertmanager_names_the_environment() -> None:
     assert message["text"].endswith("· prod")
 
 
-def test_wording_account_without_alias_is_its_number() -> None:
+def test_wording_account_without_alias_is_the_environment_on_the_lock_screen() -> None:
     message = render_slack(group_of(sns_event(alarm()), Settings(environment_name="prod")), now=NOW)
-    assert "123456789012" in message["text"]
+    assert message["text"].endswith(" · prod · us-east-1") and "123456789012" not in message["text"]
+    assert _fields(message)["Account · Region"] == "123456789012 · us-east-1"  # the number where there is room
+
+
+def test_wording_account_without_alias_nor_environment_is_its_number() -> None:
+    message = render_slack(group_of(sns_event(alarm())), now=NOW)
+    assert message["text"].endswith(" · 123456789012 · us-east-1")
+
+
+def test_wording_digest_names_the_account_by_its_alias() -> None:
+    groups = [group_of(sns_event(alarm(name=f"db-{i}")), ALIASED) for i in range(3)]
+    message = render_digest(groups, now=NOW, max_listed=3)
+    assert "shop-prod" in _text(message) and "123456789012" not in _text(message)
 
 
 # -- The PagerDuty-delivery-failed notice -------------------------------------------------------------------------
