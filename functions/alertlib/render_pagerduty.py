@@ -120,17 +120,20 @@ class _Shared:
         return cls(links={kind: group.link(kind) for kind in LinkKind}, drill=group.drill)
 
 
-def _account(group: AlertGroup, alert: Alert) -> str:
+def _account(group: AlertGroup, alert: Alert, *, lock_screen: bool = False) -> str:
     """How the alert's account is named: its alias (`shop-prod`, from the settings' ACCOUNT_ALIASES), else its
-    number; the forwarder's environment (`prod`) when the alert names no account."""
-    if alert.account:
-        return short_line(alert.account_name or alert.account, MAX_PLACE)
+    number; the forwarder's environment (`prod`) when the alert names no account. On the lock screen (the summary)
+    a 12-digit number is never shown while the environment has a name, as in Slack's push text."""
+    if alert.account_name:
+        return short_line(alert.account_name, MAX_PLACE)
+    if alert.account and not (lock_screen and group.environment):
+        return short_line(alert.account, MAX_PLACE)
     return short_line(group.environment or "", MAX_PLACE)
 
 
 def _where(group: AlertGroup, alert: Alert) -> str:
     """`shop-prod us-east-1`: the account's name and the region, the region left out when the name says it."""
-    account = _account(group, alert)
+    account = _account(group, alert, lock_screen=True)
     region = short_line(alert.region or "", MAX_PLACE)
     if region and region.lower() not in account.lower():
         return f"{account} {region}" if account else region
@@ -303,9 +306,10 @@ def _details(group: AlertGroup, alerts: tuple[Alert, ...], shared: _Shared) -> d
                 details["threshold"] = _clip(threshold)
             if first.metric.treat_missing_data:
                 details["treat_missing_data"] = _clip(first.metric.treat_missing_data)
-        named = _account(group, first)
-        if named and named != first.account:
-            details["environment"] = named
+        if first.account_name:
+            details["account_name"] = short_line(first.account_name, MAX_PLACE)
+        if group.environment:
+            details["environment"] = short_line(group.environment, MAX_PLACE)
         details["account"] = _clip(first.account) or None
         details["region"] = _clip(first.region) or None
         if first.arn:

@@ -32,4 +32,5 @@ def test_pagerduty_summary_names_the_environment_from_the_settings(
     payload = sent.body["payload"]
     assert payload["summary"].startswith("orders-db-cpu (shop-prod us-east-1): ")
     assert payload["group"] == "shop-prod/us-east-1"
-    assert payload["custom_details"]["environment"] == "shop-prod"
+    assert payload["custom_details"]["account_name"] == "shop-prod"
+    assert payload["custom_details"]["environment"] == "prod"

@@ -107,8 +107,9 @@ def test_render_pagerduty_details_large_differing_labels_fit_512_kb() -> None:
 
 
 def test_render_pagerduty_details_of_an_alarm_name_the_environment_and_read_well() -> None:
-    details = _details(alarm(), Settings(account_aliases={"123456789012": "shop-prod"}))
-    assert details["environment"] == "shop-prod" and details["account"] == "123456789012"
+    details = _details(alarm(), Settings(account_aliases={"123456789012": "shop-prod"}, environment_name="prod"))
+    assert (details["account_name"], details["environment"]) == ("shop-prod", "prod")
+    assert details["account"] == "123456789012"
     assert details["value"] == "97.5 %"
     assert not re.search(r"\d[eE][-+]?\d", json.dumps(details["threshold"]))  # never scientific notation
     assert "90 %" in details["threshold"]

@@ -133,3 +133,11 @@ def test_render_pagerduty_summary_no_data_does_not_repeat_the_name() -> None:
 def test_render_pagerduty_summary_alertmanager_names_the_environment() -> None:
     summary = _summary(sns_event(alertmanager(3)), _named(environment="prod"))
     assert summary.startswith("[FIRING:3] HighLatency (prod): p99 latency above 2s on api-0 (+2 more)")
+
+
+def test_render_pagerduty_summary_never_shows_a_number_while_the_environment_has_a_name() -> None:
+    summary = _summary(sns_event(alarm(name="orders-db-cpu")), _named({"999999999999": "other"}, "prod"))
+    assert summary.startswith("orders-db-cpu (prod us-east-1): ")
+    [event] = render_pagerduty(group_of(sns_event(alarm()), _named(environment="prod")))
+    assert event["payload"]["group"] == "123456789012/us-east-1"  # the number stays where it is looked up
+    assert event["payload"]["custom_details"]["account"] == "123456789012"
