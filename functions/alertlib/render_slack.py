@@ -5,6 +5,12 @@ the whole message keeps within Slack's limits whatever the input: 50 blocks, 300
 of 2000, a 150-character header, 25 buttons, and about 12,000 characters of block text in all. Counts are
 clipped to ten characters. URLs are never cut: they are percent-encoded (no `|`, `<` or `>` can end a link
 early and show one address while opening another), http(s) only, and left out when too long.
+
+Read as the person woken at 3 a.m. reads it (issue 13): the push text (`text`) starts with what broke and where,
+naming the environment rather than an account number; every block sits inside one attachment whose colour follows
+the state and the severity, so the colour bar frames the whole message; the header says severity and state; no
+mrkdwn line starts with `&gt;` (Slack draws a quote); numbers carry their unit (`units.py`). The only mention ever
+made is the on-call user group the configuration names, built here (`mention`), never taken from alert text.
 """
 
 from __future__ import annotations
