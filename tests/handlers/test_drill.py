@@ -218,7 +218,7 @@ def _foreign_alarm(running: LocalPipeline, name: str) -> str:
         AlarmActions=[topic, scaling],
         OKActions=[topic],
     )
-    return topic
+    return str(topic)
 
 
 def test_drill_leaves_another_teams_alarm_alone(pipeline: tuple[LocalPipeline, StandIn, StandIn]) -> None:

@@ -16,7 +16,7 @@ from tests.infra.conftest import Synthesized, synthesized
 
 def _by_name(world: Synthesized, kind: str) -> dict[str, dict[str, Any]]:
     return {
-        r["Properties"]["AlarmName"]: r
+        r["Properties"]["AlarmName"]: dict(r)
         for template in world.templates.values()
         for r in template.find_resources(kind).values()
     }
