@@ -3,6 +3,7 @@ the slo (page) or warning (ticket) topic, every window within CloudWatch's limit
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -135,3 +136,30 @@ def test_slo_alarms_docs_state_the_realisation_of_every_window() -> None:
     for span, period, evaluations in rows:
         realised = realise(minutes(span))
         assert (realised.period, realised.evaluation_periods) == (int(period), int(evaluations)), span
+
+
+def test_slo_alarms_many_slos_split_into_stacks_and_dashboards_under_the_limits() -> None:
+    from aws_cdk import App
+    from aws_cdk.assertions import Template
+
+    from infra.app_builder import build
+    from infra.config import load_config
+
+    config = load_config("dev")
+    [one] = [s for s in config.slos if s.name == "api-availability"]
+    many = [one.model_copy(update={"name": f"api-{i:02d}"}) for i in range(20)]
+    app = App(context={"aws:cdk:bundling-stacks": []})
+    stacks = build(app, config.model_copy(update={"slos": many}), nag=False)
+    slo_stacks = {s.stack_name: Template.from_stack(s).to_json() for s in stacks if "-slos" in s.stack_name}
+    assert sorted(slo_stacks) == ["dev-slos-1", "dev-slos-2"]
+    dashboards = {}
+    for name, template in slo_stacks.items():
+        assert len(template["Resources"]) < 500
+        [dashboard] = [r for r in template["Resources"].values() if r["Type"] == "AWS::CloudWatch::Dashboard"]
+        dashboards[name] = dashboard["Properties"]["DashboardName"]
+        composites = [r for r in template["Resources"].values() if r["Type"] == "AWS::CloudWatch::CompositeAlarm"]
+        assert len(composites) == 4 * (16 if name.endswith("-1") else 4)
+        body = json.dumps(dashboard["Properties"]["DashboardBody"])
+        assert ("AlertForwarding" in body) == name.endswith("-1")  # the pipeline's health once, on the first
+        assert body.count('\\"type\\":') <= 500  # widgets per dashboard
+    assert dashboards == {"dev-slos-1": "dev-alerting", "dev-slos-2": "dev-alerting-2"}
