@@ -354,7 +354,7 @@ def _alarm_summary(
 ) -> str:
     """What broke and how badly, in one line that follows the state:
     `CPUUtilization 97.5 % (alarm above 90 %) on orders-db`, `Recovered: CPUUtilization 40 % (alarm above 90 %) on
-    orders-db`, `No data for CPUUtilization on orders-db since 2026-11-22 02:55 UTC`, `Triggered by ServerCpuTooHigh
+    orders-db`, `No data for CPUUtilization on orders-db since 2026-11-22 02:55 UTC`, `triggered by ServerCpuTooHigh
     (rule ALARM(ServerCpuTooHigh) OR ALARM(Other))`. Alarms are named, never given by ARN."""
     since = (
         f" since {changed.astimezone(UTC).strftime('%Y-%m-%d %H:%M UTC')}" if changed and _printable(changed) else ""
@@ -376,7 +376,7 @@ def _alarm_summary(
         if status is Status.RESOLVED:
             return "Recovered" + (f" ({rule})" if rule else "")
         if names:
-            return f"Triggered by {', '.join(names)}{more}" + (f" ({rule})" if rule else "")
+            return f"triggered by {', '.join(names)}{more}" + (f" ({rule})" if rule else "")
         return rule[:1].upper() + rule[1:]
     if status is Status.INSUFFICIENT_DATA:
         return f"No data{since}"

@@ -64,7 +64,7 @@ _SUPPRESSED = "\U0001f515"
 _WARNING_SIGN = "\u26a0\ufe0f"
 _CLOUDWATCH_STATE = {Status.FIRING: "ALARM", Status.RESOLVED: "RESOLVED", Status.INSUFFICIENT_DATA: "INSUFFICIENT DATA"}
 _SUPPRESSIONS = {
-    "ALARM": "its suppressor is in ALARM",
+    "ALARM": "suppressor in ALARM",
     "WAITPERIOD": "wait period",
     "EXTENSIONPERIOD": "extension period",
 }
@@ -191,7 +191,7 @@ def render_slack(
 
     single = group.source is not Source.ALERTMANAGER or len(group.alerts) == 1
     if suppressed:
-        budget.raw(f"{_SUPPRESSED} *{budget.mrkdwn(_suppression_line(group), 400)}*")
+        budget.raw(f"{_SUPPRESSED} {budget.mrkdwn(_suppression_line(group), 400)}")
     late = _late(group, first, now)
     if late:
         budget.raw(late)
@@ -267,11 +267,12 @@ def _suppressed(group: AlertGroup) -> bool:
 
 
 def _suppression_line(group: AlertGroup) -> str:
-    """`Suppressed by ServiceMaintenanceAlarm (wait period): CloudWatch ran no action, nobody was paged`."""
+    """`Actions suppressed by ServiceMaintenanceAlarm (wait period): CloudWatch ran no action for this state,
+    nobody was paged`."""
     alert = next(a for a in group.alerts if a.suppression)
     why = _SUPPRESSIONS.get((alert.suppression or "").upper(), alert.suppression or "")
     by = f" by {alert.suppressed_by}" if alert.suppressed_by else ""
-    return f"Suppressed{by} ({why}): CloudWatch ran no action for this state, nobody was paged"
+    return f"Actions suppressed{by} ({why}): CloudWatch ran no action for this state, nobody was paged"
 
 
 def _state_word(group: AlertGroup, suppressed: bool = False) -> str:
@@ -349,9 +350,9 @@ def _same_zone(a: datetime, b: datetime) -> bool:
 
 
 def _late(group: AlertGroup, first: Alert, now: datetime) -> str:
-    """`⚠️ *Delivered 11 days late*: the state changed <date>.` when a CloudWatch state change arrives more than
-    `LATE_AFTER` seconds after it happened (a redelivery, a backlog); "" otherwise. Alertmanager repeats firing
-    alerts by design, so its start times say nothing about delivery."""
+    """`⚠️ *This state change was delivered 11 days late*: it happened <date>.` when a CloudWatch state change
+    arrives more than `LATE_AFTER` seconds after it happened (a redelivery, a backlog); "" otherwise. Alertmanager
+    repeats firing alerts by design, so its start times say nothing about delivery."""
     if group.source is Source.ALERTMANAGER:
         return ""
     changed = first.ends_at if group.status is Status.RESOLVED else first.starts_at
@@ -363,7 +364,8 @@ def _late(group: AlertGroup, first: Alert, now: datetime) -> str:
         return ""
     if delay <= LATE_AFTER:
         return ""
-    return f"{_WARNING_SIGN} *Delivered {_late_words(delay)} late*: the state changed {_slack_date(changed)}."
+    words = f"This state change was delivered {_late_words(delay)} late"
+    return f"{_WARNING_SIGN} *{words}*: it happened {_slack_date(changed)}."
 
 
 def _late_words(seconds: float) -> str:

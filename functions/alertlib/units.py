@@ -11,8 +11,10 @@ API:
 - `describe_condition(metric, periods=True) -> str`: the alarm's condition in words, `above 90 %`,
   `at or above 1`, `below 100 GiB`, `outside the band 0.0206 to 0.301`, with `for 5 of 5 periods of 1 min`.
   Never starts with `>` or `<` (a line starting with `&gt;` is a quote in Slack).
-- `describe_reading(metric) -> str`: the value seen and the condition, `97.5 % (alarm above 90 %)`,
-  `0 (alarm outside the band 0.0206 to 0.301)`, or only the condition when no value is known.
+- `describe_reading(metric) -> str`: the value seen (two significant digits in a scaled unit, three otherwise,
+  more when it would read like the bound) and the condition, `41 ms (alarm above 20 ms)`,
+  `90 GiB free (alarm below 100 GiB)`, `0 (alarm outside the band 0.0206 to 0.301)`, or only the condition when
+  no value is known.
 - `plain_numbers(text) -> str`: every number of a text written in scientific notation (`9.6640708608E10` in a
   CloudWatch reason, `4.563e+04` from a Prometheus template) written plainly (`96,640,708,608`, `45,630`).
 - `format_number(value) -> str`: a plain number: three significant digits, integers from 100 up with thousands
@@ -375,6 +377,12 @@ def is_band(metric: Metric) -> bool:
     )
 
 
+VALUE_DIGITS = 3  # a value seen: `97.5 %`, `0.0412`, `45,628` (whole numbers stay whole)
+SCALED_VALUE_DIGITS = 2  # a value in a unit scaled to read well: `41 ms`, `90 GiB`, `1.2 KiB`
+BAND_DIGITS = 3  # an anomaly band's bounds: `0.0206 to 0.301`
+THRESHOLD_DIGITS = 4  # a threshold someone chose: `99.95 %` stays `99.95 %`
+
+
 def describe_condition(metric: Metric, *, periods: bool = True) -> str:
     """The alarm's condition in words: `above 90 %`, `at or above 1 for 1 of 1 periods of 1 min`,
     `outside the band 0.0206 to 0.301`; "" when the metric says nothing about it."""
@@ -382,15 +390,18 @@ def describe_condition(metric: Metric, *, periods: bool = True) -> str:
     words = comparison_words(metric.comparison)
     if is_band(metric):
         words = words or "outside the band"
-        low, high = metric.band or (None, None)
+        low, high = (
+            None if bound is None else format_value(bound, unit, significant=BAND_DIGITS)
+            for bound in metric.band or (None, None)
+        )
         if low is not None and high is not None:
-            words += f" {format_value(low, unit)} to {format_value(high, unit)}"
+            words += f" {low} to {high}"
         elif high is not None:
-            words += f" (upper bound {format_value(high, unit)})"
+            words += f" (upper bound {high})"
         elif low is not None:
-            words += f" (lower bound {format_value(low, unit)})"
+            words += f" (lower bound {low})"
     elif metric.threshold is not None:
-        bound = format_value(metric.threshold, unit)
+        bound = format_value(metric.threshold, unit, significant=THRESHOLD_DIGITS)
         words = f"{words or 'threshold'} {bound}"
     if not words:
         return ""
@@ -403,15 +414,23 @@ def describe_condition(metric: Metric, *, periods: bool = True) -> str:
 
 
 def describe_reading(metric: Metric) -> str:
-    """The value seen and the condition: `97.5 % (alarm above 90 %)`; the condition alone (`alarm above 90 %`)
-    when no value is known. The value gets more digits when three would make it read like the threshold."""
+    """The value seen and the condition: `41 ms (alarm above 20 ms)`, `90 GiB free (alarm below 100 GiB)`; the
+    condition alone (`alarm above 90 %`) when no value is known. The value is read at a glance (three significant
+    digits, two in a scaled unit such as ms or GiB) but gets more rather than read like the bound it is compared
+    with (`90.4 % (alarm above 90 %)`)."""
     condition = describe_condition(metric, periods=False)
     if metric.value is None:
         return f"alarm {condition}" if condition else ""
     unit = metric_unit(metric)
-    shown = format_value(metric.value, unit)
-    bounds = [metric.threshold] if metric.threshold is not None else [b for b in metric.band or () if b is not None]
-    for bound in bounds:
-        if metric.value != bound and shown == format_value(bound, unit):
-            shown = format_value(metric.value, unit, significant=7)
+    if metric.threshold is not None:
+        bounds = [(metric.threshold, format_value(metric.threshold, unit, significant=THRESHOLD_DIGITS))]
+    else:
+        bounds = [(b, format_value(b, unit, significant=BAND_DIGITS)) for b in metric.band or () if b is not None]
+    scaled = unit is not None and _UNITS[unit][0] not in ("percent", "count", "count/s")
+    for digits in (SCALED_VALUE_DIGITS if scaled else VALUE_DIGITS, BAND_DIGITS, 7):
+        shown = format_value(metric.value, unit, significant=digits)
+        if not any(metric.value != bound and shown == text for bound, text in bounds):
+            break
+    if unit in ("Bytes", "Kilobytes", "Megabytes", "Gigabytes", "Terabytes") and (metric.name or "").startswith("Free"):
+        shown += " free"
     return f"{shown} (alarm {condition})" if condition else shown

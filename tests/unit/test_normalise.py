@@ -218,7 +218,7 @@ def test_normalise_composite_alarm_from_sns() -> None:
     ]
     alert = group_of(sns_event(body)).alerts[0]
     assert alert.metric is None
-    assert alert.summary == "Triggered by cpu (rule ALARM(cpu) OR ALARM(mem))"
+    assert alert.summary == "triggered by cpu (rule ALARM(cpu) OR ALARM(mem))"
 
 
 def test_normalise_composite_with_suppressor_names_it_and_does_not_page() -> None:
@@ -563,7 +563,7 @@ def test_normalise_composite_names_its_children_never_their_arns() -> None:
         {"Arn": f"{arn}ServerCpuTooHigh", "State": {"Value": "ALARM", "Timestamp": "x"}},
     ]
     alert = group_of(sns_event(body)).alerts[0]
-    assert alert.summary.startswith("Triggered by ServerCpuTooHigh (rule ")
+    assert alert.summary.startswith("triggered by ServerCpuTooHigh (rule ")
     assert "arn:" not in alert.summary
 
 

@@ -158,9 +158,9 @@ def test_wording_every_catalogue_metric(fact: MetricFact, state: str) -> None:
 def test_wording_catalogue_reads_like_the_issue_says() -> None:
     by_name = {(f.namespace, f.name): f for f in FACTS}
     disk = group_of(sns_event(_catalogue_alarm(by_name[("AWS/RDS", "FreeStorageSpace")], "ALARM"))).alerts[0]
-    assert "FreeStorageSpace 90 GiB (alarm below 100 GiB)" in disk.summary
+    assert "FreeStorageSpace 90 GiB free (alarm below 100 GiB)" in disk.summary
     latency = group_of(sns_event(_catalogue_alarm(by_name[("AWS/RDS", "ReadLatency")], "ALARM"))).alerts[0]
-    assert "ReadLatency 41.2 ms (alarm above 20 ms)" in latency.summary
+    assert "ReadLatency 41 ms (alarm above 20 ms)" in latency.summary
 
 
 # -- Groups: common labels once ------------------------------------------------------------------------------------
@@ -231,7 +231,7 @@ def test_wording_source_numbers_in_scientific_notation_are_written_plainly() -> 
         MetricName="FreeStorageSpace", ComparisonOperator="LessThanThreshold", Threshold=1.073741824e11
     )
     group = group_of(sns_event(body))
-    assert group.alerts[0].summary == "FreeStorageSpace 90 GiB (alarm below 100 GiB) on orders-db"
+    assert group.alerts[0].summary == "FreeStorageSpace 90 GiB free (alarm below 100 GiB) on orders-db"
     message = render_slack(group, now=NOW)
     assert_wording(message)
     assert "96,640,708,608" in json.dumps(message)

@@ -132,10 +132,10 @@ def test_describe_condition_in_words() -> None:
     assert describe_condition(errors) == "at or above 1"
     disk = Metric(namespace="AWS/RDS", name="FreeStorageSpace", threshold=1.07374e11, comparison="LessThanThreshold",
                   value=9.664e10)  # fmt: skip
-    assert describe_reading(disk) == "90 GiB (alarm below 100 GiB)"
+    assert describe_reading(disk) == "90 GiB free (alarm below 100 GiB)"
     latency = Metric(namespace="AWS/RDS", name="ReadLatency", threshold=0.02, comparison="GreaterThanThreshold",
                      value=0.0412)  # fmt: skip
-    assert describe_reading(latency) == "41.2 ms (alarm above 20 ms)"
+    assert describe_reading(latency) == "41 ms (alarm above 20 ms)"
 
 
 def test_describe_condition_of_a_band() -> None:
