@@ -226,7 +226,7 @@ def test_an_operator_tool_works_with_only_the_policy_the_stack_outputs(
 
     from alertlib.audit import CloudWatchReader, audit_alarms
     from alertlib.reliability import Ledger
-    from tools.drill import Drill, local_routing
+    from tools.drill import Deployed, Drill, local_routing
 
     document = pipeline.world.outputs["dev-alerting"][output]
     iam = pipeline.admin("iam")
@@ -249,7 +249,8 @@ def test_an_operator_tool_works_with_only_the_policy_the_stack_outputs(
             settle=pipeline.wait_idle,
             say=lambda _: None,
         )
-        [result] = drill.run(drill.alarms("dev-", ["dev-ecs-web-api-RunningTaskCount"], None))
+        deployed = Deployed.from_templates("dev", pipeline.world.templates)
+        [result] = drill.run(drill.alarms(deployed, ["dev-ecs-web-api-RunningTaskCount"], None))
         assert result.missing == []
     else:
         audit = audit_alarms(

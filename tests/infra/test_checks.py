@@ -42,7 +42,7 @@ def assemblies() -> dict[str, Path]:
 @pytest.mark.parametrize("name", ["dev", "prod"])
 def test_cfn_lint_clean(assemblies: dict[str, Path], name: str) -> None:
     templates = sorted(assemblies[name].glob("*.template.json"))
-    assert len(templates) == 4
+    assert len(templates) == 5  # alerting, 3 alarm stacks, slos
     problems = [str(m) for t in templates for m in lint_file(t, ManualArgs(regions=[load_config(name).region]))]
     assert problems == []
 
@@ -64,5 +64,5 @@ def test_scale_splits_under_500_resources_and_1_mb(assemblies: dict[str, Path]) 
         assert template.stat().st_size < 1_000_000, template.name
         alarms += sum(1 for r in body["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm")
     # the catalogue's, and self-monitoring: 8 forwarder, 2 queue, 3 endpoint, 6 SNS redrive, 1 dead-alarm auditor
-    assert alarms == 2634 + 20
-    assert len(counts) == 10  # the alerting stack and 9 slices of at most 350 alarms
+    assert alarms == 2634 + 20 + 80  # and 10 SLOs x 8 window alarms (composites are another type)
+    assert len(counts) == 11  # the alerting stack, 9 slices of at most 350 alarms, the slos stack
