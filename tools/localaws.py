@@ -30,15 +30,20 @@ def moto_server(secrets: Mapping[str, str] = ()) -> Iterator[dict[str, str]]:  #
     """Start moto's server on 127.0.0.1, create `secrets`, and yield the environment that points boto3 at it."""
     import logging
 
-    from moto.server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import make_server
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per AWS call otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
-    server.start()
-    wsgi = server._server  # werkzeug's server; its app is moto's dispatcher
-    assert wsgi is not None
-    wsgi.app = _one_at_a_time(wsgi.app)
-    host, port = server.get_host_and_port()
+    _prompt_long_polls()
+    # What moto's ThreadedMotoServer does, with its dispatcher wrapped (`_one_at_a_time`) and a stop within 50 ms
+    # instead of the half second werkzeug polls by default.
+    app = _one_at_a_time(DomainDispatcherApplication(create_backend_app))
+    wsgi = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
+    thread = threading.Thread(
+        target=wsgi.serve_forever, kwargs={"poll_interval": 0.05}, name="moto-server", daemon=True
+    )
+    thread.start()
+    host, port = str(wsgi.server_address[0]), int(wsgi.server_address[1])
     environment = {**FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": f"http://{host}:{port}"}
     # moto keeps its state per process: a second server in the same process starts from a clean account.
     urllib.request.urlopen(
@@ -59,7 +64,32 @@ def moto_server(secrets: Mapping[str, str] = ()) -> Iterator[dict[str, str]]:  #
                 client.create_secret(Name=name, SecretString=value)
         yield environment
     finally:
-        server.stop()
+        wsgi.shutdown()
+        wsgi.server_close()
+        thread.join()
+
+
+LONG_POLL_LOOKS_EVERY = 0.05  # seconds
+
+
+def _prompt_long_polls() -> None:
+    """SQS answers a long poll (ReceiveMessage with WaitTimeSeconds) as soon as a message is there to receive: sent,
+    its delay over (a pacer's scheduled flush), or its visibility timeout over (a record left for a retry). moto's
+    waiting receive wakes only when a message is *sent*; one whose delay or visibility ends meanwhile waits out the
+    second moto sleeps (or the whole wait), so every scheduled flush and retry arrived up to a second later than in
+    AWS, and each of the drill's alarms waited two such seconds. A waiting receive here looks again every 50 ms
+    (moto's own loop, in process: no extra requests). Done once per process; moto's other behaviour is unchanged."""
+    from moto.sqs.models import Queue
+
+    if getattr(Queue.wait_for_messages, "prompt", False):
+        return
+
+    def wait_for_messages(self: Any, timeout: int) -> None:
+        with self._messages_lock:
+            self._messages_lock.wait_for(lambda: self.messages, timeout=min(timeout, LONG_POLL_LOOKS_EVERY))
+
+    wait_for_messages.prompt = True  # type: ignore[attr-defined]
+    Queue.wait_for_messages = wait_for_messages  # type: ignore[method-assign]
 
 
 def _one_at_a_time(app: Any) -> Any:

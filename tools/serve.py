@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import functools
 import json
 import logging
 import os
@@ -144,7 +145,9 @@ class LocalPipeline:
             f"building the local world in moto: account {self.config.account}, region {region} "
             f"({sum(len(t.get('Resources', {})) for t in templates.values())} resources)"
         )
-        threading.Thread(target=self.server.serve_forever, name="pipeline-http", daemon=True).start()
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, name="pipeline-http", daemon=True
+        ).start()
         self._stack.callback(self.server.shutdown)
         self._build(templates)
         self._worker = threading.Thread(target=self._work, name="pipeline-forwarders", daemon=True)
@@ -240,10 +243,11 @@ class LocalPipeline:
         import boto3
 
         session = boto3.Session(region_name=self.config.region)
+        clients = functools.cache(session.client)  # one client per service: creating one costs ~15 ms, ~160 times
         self.world = build_world(
             self.config.name,
             templates,
-            session.client,
+            clients,
             account=self.config.account,
             region=self.config.region,
             partition=self.config.partition,
@@ -251,8 +255,8 @@ class LocalPipeline:
             subscription_endpoint=lambda function: f"http://127.0.0.1:{self.port}/sns/{function}",
             function_url=f"http://127.0.0.1:{self.port}/",
         )
-        operator = _operator(session.client("iam"))
-        role_credentials = {name: self.world.credentials(name, session.client) for name in self.world.functions}
+        operator = _operator(clients("iam"))
+        role_credentials = {name: self.world.credentials(name, clients) for name in self.world.functions}
         self.denials = self._stack.enter_context(iam_enforced(self.world.encrypted))
         # Invocations Lambda would refuse (a permission missing from the templates) are refusals too.
         self.denials.extend(Denial("aws-service", "lambda:InvokeFunction", what) for what in self.world.unreachable)
@@ -275,6 +279,8 @@ class LocalPipeline:
         logs = Path(self.log_dir) if self.log_dir else Path(self._stack.enter_context(tempfile.TemporaryDirectory()))
         self.log_dir = str(logs)
         self.say(f"starting {len(self.world.functions)} functions, each in its own process with its role's credentials")
+        running: list[LocalLambda] = []
+        self._stack.callback(_stop_all, running)
         for name, spec in self.world.functions.items():
             environment = {
                 **spec.environment,
@@ -285,7 +291,8 @@ class LocalPipeline:
                 name, spec.handler, environment, timeout=spec.timeout, memory=spec.memory,
                 region=self.config.region, arn=spec.arn, log=logs / f"{name}.log",
             )  # fmt: skip
-            self.functions[name] = self._stack.enter_context(function)
+            running.append(function.start())
+            self.functions[name] = function
         self.endpoint_function = next((n for n, s in self.world.functions.items() if s.url), None)
         self._role_credentials = role_credentials
         # As many execution environments as the function's event source mappings may run at once.
@@ -299,7 +306,8 @@ class LocalPipeline:
                     spec.name, spec.handler, self.functions[spec.name].environment, timeout=spec.timeout,
                     memory=spec.memory, region=self.config.region, arn=spec.arn, log=logs / f"{spec.name}.log",
                 )  # fmt: skip
-                pool.put(self._stack.enter_context(extra))
+                running.append(extra.start())
+                pool.put(extra)
 
     def admin(self, service: str) -> Any:
         """A client of the local account's administrator (IAM is enforced for everyone)."""
@@ -679,6 +687,15 @@ class MappingInvocation:
     records: int
     left: list[str]
     error: str | None
+
+
+def _stop_all(functions: list[LocalLambda]) -> None:
+    """Every execution environment ends at once (each takes a moment to exit), not one after the other."""
+    stopping = [threading.Thread(target=f.stop, name=f"stop-{f.name}", daemon=True) for f in functions]
+    for thread in stopping:
+        thread.start()
+    for thread in stopping:
+        thread.join(timeout=15)
 
 
 def _concurrency(mapping: MappingSpec) -> int:

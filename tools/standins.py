@@ -232,7 +232,13 @@ class StandIn:
         self.busy = 0  # requests being handled: `idle()` waits for the late ones
         self.server = _Server((host, port), _handler_for(self))
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, name=f"{kind}-stand-in", daemon=True)
+        self.thread = threading.Thread(
+            # stop() returns within 50 ms, not the half second socketserver polls by default (twice per test)
+            target=self.server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"{kind}-stand-in",
+            daemon=True,
+        )
 
     @property
     def url(self) -> str:

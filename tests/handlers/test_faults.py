@@ -98,15 +98,17 @@ def test_redrive_dry_run_changes_nothing_and_failures_are_kept(aws: Any) -> None
         QueueUrl=queue, MessageBody="bad", MessageAttributes={"reason": {"DataType": "String", "StringValue": "r"}}
     )
     called: list[str] = []
-    counts = redrive(sqs, queue, lambda f, e: called.append(f), lambda t: [], dry_run=True, say=lambda line: None)
+    counts = redrive(
+        sqs, queue, lambda f, e: called.append(f), lambda t: [], dry_run=True, say=lambda line: None, wait_seconds=0
+    )
     assert (counts.would_redeliver, counts.refused_kept, called) == (3, 1, [])
 
     def failing(function: str, event: dict[str, Any]) -> None:
         raise RuntimeError("still broken")
 
-    counts = redrive(sqs, queue, failing, lambda t: [], say=lambda line: None)
+    counts = redrive(sqs, queue, failing, lambda t: [], say=lambda line: None, wait_seconds=0)
     assert (counts.failed, counts.redelivered) == (3, 0)
-    counts = redrive(sqs, queue, lambda f, e: called.append(f), lambda t: [], say=lambda line: None)
+    counts = redrive(sqs, queue, lambda f, e: called.append(f), lambda t: [], say=lambda line: None, wait_seconds=0)
     assert (counts.redelivered, counts.refused_kept, called) == (3, 1, ["f", "f", "f"])
     left = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
     assert left["ApproximateNumberOfMessages"] == "1"  # the refused payload stays
