@@ -35,6 +35,19 @@ BATCH_WRITE = 25  # DynamoDB BatchWriteItem's limit
 # Metrics that exist only while something happens (invocations, messages): no datapoint for a day is normal, so
 # only the INSUFFICIENT_DATA rule applies to alarms on them.
 SPARSE_NAMESPACES = frozenset({"AWS/Lambda", "AWS/SNS", "AWS/SQS", "AWS/Events", "AlertForwarding"})
+# Counts AWS publishes only when they are not zero (ALB and Classic ELB "reported if there is a nonzero value"):
+# silent for a day while another input of the same alarm has data is normal (an SLO's 5xx count beside its
+# request count); silent alone is still reported, since then the alarm has nothing to evaluate.
+SPARSE_PREFIXES = (("AWS/ApplicationELB", "HTTPCode_"), ("AWS/ELB", "HTTPCode_"), ("AWS/ApplicationELB", "Rejected"))
+
+
+def nonzero_only(metric: MetricRef) -> bool:
+    """Whether AWS publishes `metric` only when it is not zero."""
+    return any(
+        metric.namespace == namespace and metric.name.startswith(prefix) for namespace, prefix in SPARSE_PREFIXES
+    )
+
+
 RECEIVER = "dead-alarm-auditor"
 MEANING = (
     "This alarm cannot fire: CloudWatch has nothing to evaluate, so it stays in INSUFFICIENT_DATA (which has no "
@@ -305,6 +318,8 @@ def judge(alarm: AlarmInfo, silent: set[MetricRef], dead_after: timedelta, now: 
     """A finding with a one-line reason, or None when the alarm can fire."""
     # An alarm in ALARM because its metric stopped (missing data breaching, e.g. no ECS task running) works.
     quiet = [] if alarm.state == "ALARM" and alarm.missing_breaches else [m for m in alarm.metrics if m in silent]
+    if any(m not in silent for m in alarm.metrics):  # metric math with an input that has data
+        quiet = [m for m in quiet if not nonzero_only(m)]
     age = now - alarm.since
     stuck = alarm.state == "INSUFFICIENT_DATA" and age >= dead_after
     if not stuck and not quiet:
