@@ -50,11 +50,12 @@ class Resources:
 
 
 def drill_policy(r: Resources) -> Document:
-    """`tools.drill`: Drill.alarms (DescribeAlarms by the `<env>-` prefix), Drill._set (SetAlarmState), Drill._wait
+    """`tools.drill`: Drill.alarms (DescribeAlarms by the names in the synthesized templates, metric and composite),
+    Drill._set (SetAlarmState), Drill._wait
     (the ledger's Ledger.deliveries: Query; the table is encrypted with the alerting key)."""
     return _document(
-        # DescribeAlarms is a List action asked with a name prefix; granted on every alarm it can list, so that
-        # a prefix query is never refused for an ARN pattern. It reads configuration only.
+        # DescribeAlarms is a List action (asked with alarm names); granted on every alarm it can list, so that a
+        # query is never refused for an ARN pattern. It reads configuration only.
         {"Sid": "ListAlarms", "Effect": "Allow", "Action": "cloudwatch:DescribeAlarms", "Resource": "*"},
         {"Sid": "SetAlarmStates", "Effect": "Allow", "Action": "cloudwatch:SetAlarmState", "Resource": r.alarms},
         {"Sid": "ReadLedger", "Effect": "Allow", "Action": "dynamodb:Query", "Resource": r.ledger_table_arn},
