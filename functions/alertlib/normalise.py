@@ -25,6 +25,7 @@ from alertlib.parse import (
 from alertlib.regions import partition_of
 from alertlib.settings import Settings
 from alertlib.severity import parse_severity
+from alertlib.slo import recognise
 from alertlib.text import alarm_names, short_line
 from alertlib.units import REASON_COMPARISONS, describe_reading, is_band, plain_numbers
 
@@ -103,6 +104,8 @@ def _from_notification(message: AlarmNotification, route_severity: Severity) -> 
     if metric is not None:
         metric = _with_reading(metric, message.reason, {})
     description, links = _split_description(message.description)
+    slo = recognise(message.description)
+    description = _without_slo_line(description) if slo else description
     links += _tag_links(message.tags)
     severity = parse_severity(message.tags.get("severity") or message.tags.get("Severity")) or route_severity
     children = [arn for arn, state in message.triggering_children if arn and state.upper() != "OK"]
@@ -128,6 +131,7 @@ def _from_notification(message: AlarmNotification, route_severity: Severity) -> 
         arn=message.arn or None,
         drill=message.reason.lstrip().upper().startswith("DRILL"),
         previous=_STATUS.get(message.old_state or ""),
+        slo=slo,
     )
 
 
@@ -146,6 +150,8 @@ def _from_state_change(message: AlarmStateChange, route_severity: Severity) -> A
         )
         metric = _with_reading(metric, state.reason, state.reason_data)
     description, links = _split_description(message.description)
+    slo = recognise(message.description)
+    description = _without_slo_line(description) if slo else description
     children = _triggering_alarms(state.reason_data)
     summary = _alarm_summary(metric, status, message.alarm_rule, children, state.timestamp)
     started = state.timestamp
@@ -180,6 +186,7 @@ def _from_state_change(message: AlarmStateChange, route_severity: Severity) -> A
         previous=_STATUS.get(message.previous.value) if message.previous else None,
         suppressed_by=suppressed_by,
         suppression=suppression,
+        slo=slo,
     )
 
 
@@ -463,6 +470,14 @@ def _split_description(description: str | None) -> tuple[str, list[Link]]:
     return re.sub(r"\n{3,}", "\n\n", remaining), links
 
 
+_SLO_LINE = re.compile(r"^[ \t>*-]*slo:[ \t]+[^\r\n]*(?:\r?\n|$)", re.M)  # as `slo.py` reads it
+
+
+def _without_slo_line(description: str) -> str:
+    """The description shown: without the machine-readable `slo:` line (the renderers show the SLO itself)."""
+    return _SLO_LINE.sub("", description, count=1).strip()
+
+
 def _tag_links(tags: Mapping[str, str]) -> list[Link]:
     lowered = {k.lower(): v for k, v in tags.items()}
     return [
@@ -541,6 +556,8 @@ def _alertmanager_alert(alert: AlertmanagerAlert, message: AlertmanagerMessage, 
     name = labels.get("alertname") or "alert"
     summary = annotations.get("summary") or annotations.get("message") or annotations.get("title") or ""
     description = annotations.get("description") or ""
+    slo = recognise(description, labels, annotations)
+    description = _without_slo_line(description) if slo else description
     if not summary:
         summary = description.splitlines()[0] if description else _label_line(labels)
         description = "" if summary == description else description
@@ -569,6 +586,7 @@ def _alertmanager_alert(alert: AlertmanagerAlert, message: AlertmanagerMessage, 
         account=labels.get("account") or labels.get("aws_account_id"),
         region=labels.get("region") or labels.get("aws_region"),
         drill=labels.get("drill", "").lower() in ("true", "1", "yes"),
+        slo=slo,
     )
 
 

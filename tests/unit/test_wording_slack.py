@@ -405,3 +405,37 @@ def test_wording_digest_push_text_has_no_brackets() -> None:
     assert message["text"].startswith("6 alerts firing")
     assert "[" not in message["text"]
     assert_wording(message)
+
+
+def test_wording_cloudwatch_slo_alarm_is_recognised_and_shown() -> None:
+    line = "slo: name=checkout-availability objective=99.9 period=30d window=1h/5m burn=14.4 action=page"
+    body = alarm(
+        name="checkout-availability-burn", description=f"Error budget burning.\n{line}\nrunbook: https://r.example/slo"
+    )
+    group = group_of(sns_event(body))
+    slo = group.alerts[0].slo
+    assert slo is not None and (slo.name, slo.window, slo.burn_rate, slo.action) == (
+        "checkout-availability",
+        "1h/5m",
+        14.4,
+        "page",
+    )
+    assert "slo:" not in group.alerts[0].description
+    message = render_slack(group, now=NOW)
+    assert "checkout-availability (objective 99.9 %)" in _text(message) and "pages the on-call" in _text(message)
+    assert_wording(message)
+
+
+def test_wording_prometheus_slo_alert_is_recognised_and_shown() -> None:
+    body = alertmanager(1)
+    body["alerts"][0]["labels"].update(slo="search-latency", slo_window="6h/30m", slo_action="ticket")
+    body["alerts"][0]["annotations"].update(slo_objective="99", burn_rate="6", budget_left="42%")
+    group = group_of(sns_event(body))
+    assert group.alerts[0].slo is not None and group.alerts[0].slo.name == "search-latency"
+    text = _text(render_slack(group, now=NOW))
+    assert "search-latency (objective 99 %)" in text and "42 % of the error budget left" in text
+    assert "opens a ticket" in text
+
+
+def test_wording_alarm_without_slo_line_has_no_slo() -> None:
+    assert group_of(sns_event(alarm())).alerts[0].slo is None
