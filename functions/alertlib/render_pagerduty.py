@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from alertlib.models import Alert, AlertGroup, Link, LinkKind, Metric, Severity, Source, Status
+from alertlib.models import Alert, AlertGroup, Link, LinkKind, Metric, Severity, Slo, Source, Status
 from alertlib.text import (
     ELLIPSIS,
     clip_count,
@@ -31,7 +31,7 @@ from alertlib.text import (
     short_line,
     truncate,
 )
-from alertlib.units import format_value, metric_unit
+from alertlib.units import format_number, format_value, metric_unit
 
 MAX_SUMMARY = 1024
 MAX_EVENT_BYTES = 512 * 1024  # PagerDuty's limit as the stand-in reads it (KiB)
@@ -316,6 +316,8 @@ def _details(group: AlertGroup, alerts: tuple[Alert, ...], shared: _Shared) -> d
             details["alarm_arn"] = _clip(first.arn)
         if first.labels:
             details["tags"] = _clip_map(first.labels)
+        if first.slo is not None:
+            details["slo"] = _slo_detail(first.slo)
         if first.status is Status.INSUFFICIENT_DATA:
             details["note"] = "INSUFFICIENT_DATA: the alarm has no data to evaluate; never a critical page"
     if shared.drill:
@@ -368,9 +370,29 @@ def _alert_detail(
     if alert.description and notes.get("description") != alert.description:
         detail["description"] = truncate(alert.description, limit, what="PagerDuty detail")
     detail["labels"] = _clip_map({k: v for k, v in alert.labels.items() if common.get(k) != v})
+    if alert.slo is not None:
+        detail["slo"] = _slo_detail(alert.slo)
     detail["starts_at"] = _rfc3339(alert.starts_at)
     if alert.status is Status.RESOLVED:
         detail["ends_at"] = _rfc3339(alert.ends_at)
+    return detail
+
+
+def _slo_detail(slo: Slo) -> dict[str, Any]:
+    """Which SLO an alert burns, as numbers people read (`99.9 %`, `14.4x`), only what the source said."""
+    detail: dict[str, Any] = {"name": short_line(slo.name, MAX_LINK_TEXT)}
+    if slo.objective is not None:
+        detail["objective"] = f"{format_number(slo.objective, 5)} %"
+    if slo.window:
+        detail["window"] = short_line(slo.window, 64)
+    if slo.burn_rate is not None:
+        detail["alerts_at_burn_rate"] = f"{format_number(slo.burn_rate)}x"
+    if slo.observed_burn_rate is not None:
+        detail["burn_rate"] = f"{format_number(slo.observed_burn_rate)}x"
+    if slo.budget_left is not None:
+        detail["error_budget_left"] = f"{format_number(slo.budget_left)} %"
+    if slo.action:
+        detail["action"] = short_line(slo.action, 64)
     return detail
 
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from typing import Any
 
+from alertlib.models import Slo
 from alertlib.render_pagerduty import EVENT_BUDGET, MAX_DETAIL_ALERTS, render_pagerduty
 from alertlib.settings import Settings
 from alertlib.text import json_size
@@ -123,3 +125,20 @@ def test_render_pagerduty_details_of_a_large_byte_value_have_a_unit_not_an_expon
     details = _details(body)
     assert details["value"] == "90 GiB"
     assert "100 GiB" in details["threshold"]
+
+
+def test_render_pagerduty_details_name_the_slo_an_alert_burns() -> None:
+    slo = Slo(name="checkout-availability", objective=99.9, window="1h/5m", burn_rate=14.4, observed_burn_rate=20.5)
+    for body in (alarm(), alertmanager(2)):
+        group = group_of(sns_event(body))
+        group = replace(group, alerts=tuple(replace(a, slo=slo) for a in group.alerts))
+        [event] = render_pagerduty(group)
+        details = event["payload"]["custom_details"]
+        shown = details["slo"] if "slo" in details else details["alerts"][0]["slo"]
+        assert shown == {
+            "name": "checkout-availability",
+            "objective": "99.9 %",
+            "window": "1h/5m",
+            "alerts_at_burn_rate": "14.4x",
+            "burn_rate": "20.5x",
+        }
