@@ -80,8 +80,9 @@ def describe_pagerduty(body: dict[str, Any]) -> str:
 
 
 def describe_slack(body: dict[str, Any]) -> str:
-    header = next((b["text"]["text"] for b in body.get("blocks", []) if b.get("type") == "header"), "")
-    buttons = [e["text"]["text"] for b in body.get("blocks", []) if b.get("type") == "actions" for e in b["elements"]]
+    blocks = [*body.get("blocks", []), *(b for a in body.get("attachments", []) for b in a.get("blocks", []))]
+    header = next((b["text"]["text"] for b in blocks if b.get("type") == "header"), "")
+    buttons = [e["text"]["text"] for b in blocks if b.get("type") == "actions" for e in b["elements"]]
     return header[:70] + (f"   [{' | '.join(buttons)}]" if buttons else "")
 
 

@@ -81,6 +81,8 @@ class AlertingStack(Stack):
                 topics=[topics[t] for t in subscribed],
                 settings=settings,
                 fallback_slack_secret=config.fallback_slack_secret() if destination == "pagerduty" else None,
+                account_aliases=config.account_aliases,
+                oncall_slack_group=config.forwarders.oncall_slack_group,
             )
             Validations.of(self.forwarders[destination]).acknowledge(
                 Acknowledgment(

@@ -126,7 +126,9 @@ def test_pagerduty_failing_falls_back_to_slack_and_the_event_still_fails(
     with pytest.raises(DeliveriesFailedError, match="HTTP 503"):
         forwarder.run(sns_event(alarm()), FakeContext())
     [message] = slack.accepted()
-    assert message.body["blocks"][0]["text"]["text"].startswith("\u26a0\ufe0f PagerDuty delivery failed")
+    assert message.body["attachments"][0]["blocks"][0]["text"]["text"].startswith(
+        "\u26a0\ufe0f PagerDuty delivery failed"
+    )
     assert "page the on-call by hand" in json.dumps(message.body)
     assert "prod-rds-orders-db-CPUUtilization" in message.body["text"]
     with pytest.raises(DeliveriesFailedError):
@@ -168,7 +170,7 @@ def test_an_ok_after_a_page_resolves_and_says_how_long_it_lasted(
     resolved = sns_event(alarm(state="OK", StateChangeTime="2026-11-22T03:40:00.000+0000"))
     resolved["Records"][0]["Sns"]["MessageId"] = "ok"
     forwarder.run(resolved, FakeContext())
-    fields = [f["text"] for b in slack.accepted()[1].body["blocks"] for f in b.get("fields", [])]
+    fields = [f["text"] for b in slack.accepted()[1].body["attachments"][0]["blocks"] for f in b.get("fields", [])]
     assert "*Lasted*\n45m 0s" in fields  # 02:55 (the ALARM) to 03:40
 
 

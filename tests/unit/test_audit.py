@@ -212,7 +212,7 @@ def test_audit_message_renders_through_the_forwarders() -> None:
     assert group.severity is Severity.WARNING
     slack = render_slack(group, now=NOW)
     text = json.dumps(slack)
-    assert "Dead alarm: prod-rds-db-CPUUtilization" in slack["blocks"][0]["text"]["text"]
+    assert "Dead alarm: prod-rds-db-CPUUtilization" in slack["attachments"][0]["blocks"][0]["text"]["text"]
     assert "in INSUFFICIENT_DATA for 3 days" in text
     assert "cannot fire" in text
     assert "https://runbooks.example.com/dead-alarm.md" in text
@@ -247,7 +247,7 @@ def test_audit_message_is_bounded_and_counts_the_rest() -> None:
     assert len(body["alerts"]) + body["truncatedAlerts"] == 1900
     group = forwarded(body)
     assert group.truncated_alerts == body["truncatedAlerts"]
-    assert render_slack(group, now=NOW)["blocks"]
+    assert render_slack(group, now=NOW)["attachments"][0]["blocks"]
 
 
 def test_audit_settings_name_the_missing_variable() -> None:
