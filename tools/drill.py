@@ -270,7 +270,7 @@ def local_routing(pipeline: Any) -> Callable[[str], tuple[str, ...]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.drill", description="Prove the pager works.")
-    parser.add_argument("--env", required=True)
+    parser.add_argument("--env", required=True, help="the environment (config/<env>.json) whose alarms to drill")
     parser.add_argument("--alarm", action="append", default=[], help="an alarm to drill (repeatable); default: all")
     parser.add_argument(
         "--service",
@@ -305,20 +305,32 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             return code
     import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
 
     from alertlib.reliability import Ledger
     from tools.world import synthesize
 
+    session = boto3.Session(region_name=config.region)
+    if session.get_credentials() is None:
+        print(
+            f"drill: no AWS credentials found; the drill sets the alarms of {config.name} in account "
+            f"{config.account} (set AWS_PROFILE, or run `aws sso login`), or use --local",
+            file=sys.stderr,
+        )
+        return 2
     print(f"Reading which alarms the project creates in {config.name} from its templates (cdk synth, ~20 s)...")
     deployed = Deployed.from_templates(config.name, synthesize(config.name))
-    session = boto3.Session(region_name=config.region)
     drill = Drill(
         cloudwatch=session.client("cloudwatch"),
         ledger=Ledger(f"{config.name}-alerting-ledger", client=session.client("dynamodb")),
         destinations_for=routing(config),
         timeout=args.timeout,
     )
-    return _drill(drill, deployed, config, args)
+    try:
+        return _drill(drill, deployed, config, args)
+    except (BotoCoreError, ClientError) as exc:
+        print(f"drill: AWS refused or could not be reached: {str(exc).splitlines()[0][:300]}", file=sys.stderr)
+        return 1
 
 
 def local_drill(pipeline: Any, **settings: Any) -> Drill:
