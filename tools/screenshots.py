@@ -94,7 +94,7 @@ def cloudwatch(
     reasons = {
         "ALARM": f"Threshold Crossed: 3 out of the last 3 datapoints [{value} (22/11/26 02:54:00)] were {words} the "
         f"threshold ({threshold}) (minimum 3 datapoints for OK -> ALARM transition).",
-        "OK": f"Threshold Crossed: 1 out of the last 3 datapoints [{value} (22/11/26 03:20:00)] was not {words} the "
+        "OK": f"Threshold Crossed: 1 out of the last 3 datapoints [{value} (22/11/26 02:58:00)] was not {words} the "
         f"threshold ({threshold}) (minimum 1 datapoint for ALARM -> OK transition).",
         "INSUFFICIENT_DATA": "Insufficient Data: 3 datapoints were unknown.",
     }
@@ -308,7 +308,7 @@ def _storm() -> tuple[dict[str, Any], list[str], str]:
 
 KINDS: dict[str, Callable[[], tuple[dict[str, Any], list[str], str]]] = {
     "cloudwatch-firing": lambda: _message(sns(storage("ALARM"))),
-    "cloudwatch-resolved": lambda: _message(sns(storage("OK", "2026-11-22T03:25:00.000+0000"))),
+    "cloudwatch-resolved": lambda: _message(sns(storage("OK", "2026-11-22T02:59:00.000+0000"))),
     "cloudwatch-insufficient-data": lambda: _message(sns(storage("INSUFFICIENT_DATA"))),
     "composite-suppressed": lambda: _message(_composite()),
     "anomaly-band": lambda: _message(anomaly()),
@@ -361,7 +361,8 @@ def page_height(chromium: str, page: Path) -> int:
 
 def screenshot(chromium: str, page: Path, png: Path) -> None:
     height = page_height(chromium, page)
-    result = _chromium(chromium, f"--screenshot={png}", f"--window-size={WIDTH},{height}", page.resolve().as_uri())
+    shot = png.resolve()  # chromium runs in a scratch directory
+    result = _chromium(chromium, f"--screenshot={shot}", f"--window-size={WIDTH},{height}", page.resolve().as_uri())
     if not png.exists():
         raise RuntimeError(f"chromium made no {png.name}: {result.stderr.strip()[-300:]}")
 
