@@ -51,7 +51,12 @@ class _Inline:
         return f"\ue000{len(self.saved) - 1}\ue001"
 
     def restore(self, text: str) -> str:
-        return _PLACEHOLDER.sub(lambda m: self.saved[int(m.group(1))], text)
+        """Every placeholder back, also one kept inside another span (`<`x`>`): each pass takes one level."""
+        for _ in range(len(self.saved) + 1):
+            if "\ue000" not in text:
+                break
+            text = _PLACEHOLDER.sub(lambda m: self.saved[int(m.group(1))], text)
+        return text
 
 
 def _angle(token: str) -> str:
@@ -81,8 +86,9 @@ def _angle(token: str) -> str:
 
 def _inline(line: str) -> str:
     spans = _Inline()
-    line = _ANGLE.sub(lambda m: spans.keep(_angle(m.group(1))), line)
+    # Code spans first: inside one, `<…>` is literal text (and a placeholder must never end up inside another).
     line = _CODE_SPAN.sub(lambda m: spans.keep(f"<code>{_escape(slack_unescape(m.group(1)))}</code>"), line)
+    line = _ANGLE.sub(lambda m: spans.keep(_angle(m.group(1))), line)
     parts = _PLACEHOLDER.split(line)
     out: list[str] = []
     for index, part in enumerate(parts):  # text, placeholder number, text, ...

@@ -236,7 +236,19 @@ def render_slack(
         text = truncate(f"{ping} {text}", MAX_TEXT, what="Slack text")
     colour = colour_for(group.severity, group.status, suppressed=suppressed)
     blocks = _unquoted(budget.blocks[:MAX_BLOCKS])
-    return {"text": text, "attachments": [{"color": colour, "fallback": truncate(header, 300), "blocks": blocks}]}
+    return _framed(text, colour, header, blocks)
+
+
+def _framed(text: str, colour: str, header: str, blocks: list[dict[str, Any]]) -> dict[str, Any]:
+    """The header on top, everything else inside the coloured attachment, so the colour frames the body. With
+    top-level blocks, Slack draws them and not `text`, which stays the push notification: with the header also
+    inside the attachment, Slack would draw `text` above the card and the summary would show twice."""
+    top = blocks[:1] if blocks and blocks[0].get("type") == "header" else []
+    return {
+        "text": text,
+        "blocks": top,
+        "attachments": [{"color": colour, "fallback": truncate(header, 300), "blocks": blocks[len(top) :]}],
+    }
 
 
 def _unquoted(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -732,12 +744,8 @@ def render_digest(
     context = " \u00b7 ".join(p for p in (f"Digest of {plural(digest.messages, 'message')}", sources) if p)
     colour_bar = {"type": "context", "elements": [{"type": "mrkdwn", "text": fit_mrkdwn(context, MAX_CONTEXT)}]}
     blocks = _unquoted([*budget.blocks[: MAX_BLOCKS - 1], colour_bar])
-    return {
-        "text": _digest_fallback(digest, counts, title, "PagerDuty delivery failed: " if notice else ""),
-        "attachments": [
-            {"color": colour_for(worst or Severity.INFO, status), "fallback": truncate(header, 300), "blocks": blocks}
-        ],
-    }
+    text = _digest_fallback(digest, counts, title, "PagerDuty delivery failed: " if notice else "")
+    return _framed(text, colour_for(worst or Severity.INFO, status), header, blocks)
 
 
 _SOURCE_NAMES = {

@@ -226,8 +226,9 @@ def render_parent(
     now: datetime,
     actions: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
-    """The parent as `chat.update` should make it: `message` (render_slack's body, not changed; its blocks at the
-    top level or, as render_slack draws them, inside its first attachment) with the status line under its header,
+    """The parent as `chat.update` should make it: `message` (render_slack's body, not changed; its header at the
+    top level and its body inside its first attachment, or all its blocks at one of those places) with the status
+    line under its header,
     the current colour, and `actions` (interactive elements) after its blocks. What an earlier call added is
     replaced, not doubled. Within 50 blocks in all: the message's own sections give way first (from the end),
     never its header, its link buttons, the status or the actions."""
@@ -235,7 +236,9 @@ def render_parent(
     attachments = [copy.deepcopy(dict(a)) for a in message.get("attachments") or () if isinstance(a, dict)]
     if not attachments:
         attachments = [{"fallback": truncate(str(message.get("text") or ""), 300)}]
-    inside = not top and bool(attachments[0].get("blocks"))
+    # render_slack draws the header on top and the body inside the coloured attachment: the status and the actions
+    # go into the attachment (right under the header); a message with only top-level blocks gets them there.
+    inside = bool(attachments[0].get("blocks"))
     own = [b for b in (attachments[0].get("blocks") or [] if inside else top) if isinstance(b, dict) and not _ours(b)]
     firing = attachments[0].get("color")
     attachments[0]["color"] = thread_colour(state, now, firing if isinstance(firing, str) else None)
@@ -255,7 +258,11 @@ def render_parent(
     text = truncate(str(message.get("text") or ""), MAX_TEXT, what="Slack text") or status_line(state, now)
     if inside:
         attachments[0]["blocks"] = blocks
-        return {"text": text, "attachments": attachments}
+        return (
+            {"text": text, "blocks": top, "attachments": attachments}
+            if top
+            else {"text": text, "attachments": attachments}
+        )
     return {"text": text, "blocks": blocks, "attachments": attachments}
 
 

@@ -160,9 +160,7 @@ def test_dead_alarm_message_reads_and_renders_through_the_forwarders(world: dict
     assert group.status is Status.FIRING
     assert group.title == "Dead alarm: prod-rds-typo-CPUUtilization"
     slack = render_slack(group, now=datetime.now(UTC))
-    assert slack["attachments"][0]["blocks"][0]["text"]["text"].endswith(
-        "FIRING: Dead alarm: prod-rds-typo-CPUUtilization"
-    )
+    assert slack["blocks"][0]["text"]["text"].endswith("FIRING: Dead alarm: prod-rds-typo-CPUUtilization")
     assert "DBInstanceIdentifier=tpyo-db" in json.dumps(slack)
     assert any(b.get("elements", [{}])[0].get("action_id") == "link-runbook" for b in slack["attachments"][0]["blocks"])
     (event,) = render_pagerduty(group)

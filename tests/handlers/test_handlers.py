@@ -38,7 +38,7 @@ def test_slack_handler_from_environment(environment: None, slack: StandIn, monke
     monkeypatch.setenv("ROUTES", json.dumps(routes))
     event = load_event("eventbridge-alarm-state-change-single-metric__aws-docs.json")
     assert slack_forwarder.handler(event, FakeContext())["delivered"] == 1
-    assert slack.received[0].body["attachments"][0]["blocks"][0]["type"] == "header"
+    assert slack.received[0].body["blocks"][0]["type"] == "header"
 
 
 def test_handler_without_a_route_for_the_topic_fails_so_the_event_is_kept(

@@ -126,9 +126,7 @@ def test_pagerduty_failing_falls_back_to_slack_and_the_event_still_fails(
     with pytest.raises(DeliveriesFailedError, match="HTTP 503"):
         forwarder.run(sns_event(alarm()), FakeContext())
     [message] = slack.accepted()
-    assert message.body["attachments"][0]["blocks"][0]["text"]["text"].startswith(
-        "\u26a0\ufe0f PagerDuty delivery failed"
-    )
+    assert message.body["blocks"][0]["text"]["text"].startswith("\u26a0\ufe0f PagerDuty delivery failed")
     assert "page the on-call by hand" in json.dumps(message.body)
     assert "prod-rds-orders-db-CPUUtilization" in message.body["text"]
     with pytest.raises(DeliveriesFailedError):

@@ -139,15 +139,13 @@ def test_real_alertmanager_pages_and_resolves(stack: tuple[int, StandIn, StandIn
     trigger = next(r.body for r in pagerduty.accepted() if r.body["event_action"] == "trigger")
     assert trigger["payload"]["summary"].startswith("[FIRING:1] DiskFull: Disk 97% full on db-1")
     assert {"href": "https://runbooks.example.com/disk", "text": "Runbook"} in trigger["links"]
-    assert "FIRING" in slack.accepted()[0].body["attachments"][0]["blocks"][0]["text"]["text"]
+    assert "FIRING" in slack.accepted()[0].body["blocks"][0]["text"]["text"]
 
     api(port, "/api/v2/alerts", [{**alert, "endsAt": (now - timedelta(seconds=1)).isoformat()}])
     assert wait_for(lambda: any(r.body["event_action"] == "resolve" for r in pagerduty.accepted())), "no resolve"
     resolve = next(r.body for r in pagerduty.accepted() if r.body["event_action"] == "resolve")
     assert resolve["dedup_key"] == trigger["dedup_key"]
-    assert wait_for(
-        lambda: any("RESOLVED" in r.body["attachments"][0]["blocks"][0]["text"]["text"] for r in slack.accepted())
-    )
+    assert wait_for(lambda: any("RESOLVED" in r.body["blocks"][0]["text"]["text"] for r in slack.accepted()))
     assert all(not r.problems for r in pagerduty.received + slack.received)
 
 

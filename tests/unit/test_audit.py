@@ -212,7 +212,7 @@ def test_audit_message_renders_through_the_forwarders() -> None:
     assert group.severity is Severity.WARNING
     slack = render_slack(group, now=NOW)
     text = json.dumps(slack)
-    assert "Dead alarm: prod-rds-db-CPUUtilization" in slack["attachments"][0]["blocks"][0]["text"]["text"]
+    assert "Dead alarm: prod-rds-db-CPUUtilization" in slack["blocks"][0]["text"]["text"]
     assert "in INSUFFICIENT_DATA for 3 days" in text
     assert "cannot fire" in text
     assert "https://runbooks.example.com/dead-alarm.md" in text

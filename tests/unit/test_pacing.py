@@ -111,7 +111,7 @@ def test_pacing_fast_path_sends_a_lone_alert_at_once(
     answer = paced(Destination.SLACK).run(sqs_event(cpu("a")), FakeContext())
     assert answer == {"batchItemFailures": []}
     assert len(slack.accepted()) == 1
-    assert slack.accepted()[0].body["attachments"][0]["blocks"][0]["type"] == "header"
+    assert slack.accepted()[0].body["blocks"][0]["type"] == "header"
     slot = item(store, SLACK, "slot")
     assert number(slot, "next_at") == int(T0 * 1000) + 1000
     assert number(slot, "pending") == 0 and items(store, SLACK, "pending#") == []
@@ -146,7 +146,7 @@ def test_pacing_a_second_alert_within_the_interval_waits_for_a_scheduled_flush(
     clock.advance(1.0)
     assert forwarder.run(sqs_event(f"flush:{SLACK}"), FakeContext()) == {"batchItemFailures": []}
     assert len(slack.accepted()) == 2
-    assert slack.accepted()[1].body["attachments"][0]["blocks"][0]["text"]["text"].endswith(": b")  # its own message
+    assert slack.accepted()[1].body["blocks"][0]["text"]["text"].endswith(": b")  # its own message
     assert number(item(store, SLACK, "slot"), "pending") == 0 and items(store, SLACK, "pending#") == []
 
 
@@ -213,7 +213,7 @@ def test_pacing_an_ok_received_before_its_older_alarm_never_pages(
         forwarder.run(sqs_event(cpu("late", state="ALARM", when=at(55))), FakeContext())  # and its redelivery
         assert len(server.accepted()) == 1, destination  # the OK alone: the older ALARM is stale
     assert pagerduty.accepted()[0].body["event_action"] == "resolve"
-    assert "RESOLVED" in slack.accepted()[0].body["attachments"][0]["blocks"][0]["text"]["text"]
+    assert "RESOLVED" in slack.accepted()[0].body["blocks"][0]["text"]["text"]
 
 
 def test_pacing_an_ok_in_the_same_batch_as_its_alarm_comes_after_it(
@@ -356,7 +356,7 @@ def test_pacing_a_failed_pagerduty_flush_says_so_once_in_slack(
     event = sqs_event(*(cpu(f"down-{i}") for i in range(8)))
     assert forwarder.run(event, FakeContext()) == {"batchItemFailures": []}  # kept buffered, flushed again later
     [notice] = slack.accepted()  # one notice for the whole flush, naming every alert
-    assert "PagerDuty" in notice.body["attachments"][0]["blocks"][0]["text"]["text"]
+    assert "PagerDuty" in notice.body["blocks"][0]["text"]["text"]
     assert all(f"down-{i}" in json.dumps(notice.body) for i in range(8))
     assert number(item(store, PAGERDUTY, "slot"), "pending") == 8
     assert flushes(store) == 1

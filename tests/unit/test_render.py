@@ -172,7 +172,9 @@ def test_slack_message_has_header_fields_reason_buttons_and_colour() -> None:
         "\U0001f534 prod-rds-orders-db-CPUUtilization: CPUUtilization 97.5 % (alarm above 90 %) on orders-db"
         " · 123456789012 · us-east-1"
     )
-    assert "blocks" not in message  # every block is inside the coloured attachment
+    # the header on top, every other block inside the coloured attachment (so Slack does not draw `text` too)
+    assert [b["type"] for b in message["blocks"]] == ["header"]
+    assert message["attachments"][0]["blocks"][0]["type"] != "header"
     assert blocks[0] == {
         "type": "header",
         "text": {
@@ -632,7 +634,7 @@ def test_pagerduty_problems_flags_each_documented_limit(change: Any, problem: st
 def _slack_body() -> dict[str, Any]:
     """A message in the shape the checker's mutations expect: the blocks at the top, a context in the attachment."""
     message = _slack(sns_event(alertmanager(3)))
-    inner = message["attachments"][0]["blocks"]
+    inner = message["blocks"] + message["attachments"][0]["blocks"]
     return {**message, "blocks": inner[:-1], "attachments": [{**message["attachments"][0], "blocks": inner[-1:]}]}
 
 

@@ -127,8 +127,8 @@ def buttons(count: int, prefix: str = "act") -> list[dict[str, Any]]:
 
 
 def blocks_of(message: dict[str, Any]) -> list[dict[str, Any]]:
-    """The blocks as render_slack draws them: inside the first attachment (or at the top level)."""
-    return message.get("blocks") or message["attachments"][0]["blocks"]
+    """The blocks in the order Slack draws them: the top level, then the first attachment's."""
+    return [*(message.get("blocks") or []), *(message["attachments"][0].get("blocks") or [])]
 
 
 def total_blocks(message: dict[str, Any]) -> int:
@@ -153,12 +153,20 @@ def test_render_thread_parent_gets_status_under_header_colour_and_actions() -> N
     assert message == render_slack(group_of(alarm()), now=NOW)  # the input is not changed
 
 
-def test_render_thread_parent_with_top_level_blocks_keeps_them_there() -> None:
+def test_render_thread_parent_status_and_actions_go_inside_the_coloured_attachment() -> None:
     message = {"text": "t", "blocks": [{"type": "header", "text": {"type": "plain_text", "text": "H"}}],
                "attachments": [{"color": "#E01E5A", "blocks": [{"type": "divider"}]}]}  # fmt: skip
     parent = render_parent(message, fired(), now=at(1), actions=buttons(1))
+    assert parent["blocks"] == message["blocks"]  # the header stays on top
+    ids = [b.get("block_id") for b in parent["attachments"][0]["blocks"]]
+    assert ids == [STATUS_BLOCK, None, "thread-actions-0"]
+
+
+def test_render_thread_parent_with_only_top_level_blocks_keeps_them_there() -> None:
+    message = {"text": "t", "blocks": [{"type": "header", "text": {"type": "plain_text", "text": "H"}}],
+               "attachments": [{"color": "#E01E5A"}]}  # fmt: skip
+    parent = render_parent(message, fired(), now=at(1), actions=buttons(1))
     assert [b.get("block_id") for b in parent["blocks"]] == [None, STATUS_BLOCK, "thread-actions-0"]
-    assert parent["attachments"][0]["blocks"] == [{"type": "divider"}]
 
 
 def test_render_thread_parent_edited_again_replaces_its_status_and_actions() -> None:

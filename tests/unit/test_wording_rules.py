@@ -67,10 +67,13 @@ def words(message: dict[str, Any]) -> list[str]:
 
 def assert_wording(message: dict[str, Any]) -> None:
     assert slack_problems(message) == []
-    assert "blocks" not in message or not message["blocks"], "every block belongs inside the coloured attachment"
+    # The header alone on top (with top-level blocks Slack draws them, not `text`, which stays the push text: no
+    # summary twice), every other block inside the coloured attachment, which frames the body.
+    assert [b["type"] for b in message["blocks"]] == ["header"]
     [attachment] = message["attachments"]
     assert re.fullmatch(r"#[0-9A-F]{6}", attachment["color"])
-    blocks = attachment["blocks"]
+    assert attachment["blocks"] and all(b["type"] != "header" for b in attachment["blocks"])
+    blocks = message_blocks(message)
     assert blocks[0]["type"] == "header"
     assert any(word in blocks[0]["text"]["text"] for word in SEVERITY_WORDS), blocks[0]["text"]["text"]
     for text in mrkdwn_texts(message):

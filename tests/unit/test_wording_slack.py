@@ -62,8 +62,7 @@ def test_wording_header_carries_severity_and_state(severity: Severity) -> None:
     message = render_slack(group, now=NOW)
     assert _header(message).startswith(f"{emoji_for(severity, Status.FIRING)} {severity.value.upper()} · ALARM: ")
     assert message["attachments"][0]["color"] == colour_for(severity, Status.FIRING)
-    assert message["attachments"][0]["blocks"][0]["type"] == "header"
-    assert "blocks" not in message
+    assert message["blocks"][0]["type"] == "header"
 
 
 def test_wording_colours_and_emoji_differ_by_severity_and_state() -> None:
