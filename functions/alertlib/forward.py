@@ -721,7 +721,13 @@ class Forwarder:
                 f"PagerDuty did not take these {len(groups)} alerts ({reason}). Nobody may have been paged: page the "
                 "on-call by hand (and resolve by hand what is listed as resolved). They are kept and retried."
             )
-        body = render_digest(groups, now=now, max_listed=self.settings.max_listed_alerts, notice=notice)
+        body = render_digest(
+            groups,
+            now=now,
+            max_listed=self.settings.max_listed_alerts,
+            notice=notice,
+            oncall_slack_group=self.settings.oncall_slack_group,  # someone to page by hand, mentioned
+        )
         self._post_fallback(message, body, secret, deadline, {"alerts": len(groups)})
 
     def _mark_paged(self, secret: str, group: AlertGroup, counters: Counters) -> None:

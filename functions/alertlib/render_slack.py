@@ -685,6 +685,7 @@ def render_digest(
     max_listed: int,
     title: str | None = None,
     notice: str | None = None,
+    oncall_slack_group: str | None = None,
 ) -> dict[str, Any]:
     """One webhook body for many groups that arrived together on one channel (a storm), read on a phone: a header
     with the counts, counts by severity and by service, the first `max_listed` firing alerts (most severe first, then
@@ -692,7 +693,8 @@ def render_digest(
     the alerts that fired and resolved within this digest. `groups` come oldest first and may hold several states of
     one alert (the same group dedup key and alert id): the newest state counts. Within every Slack limit whatever
     the input; linear in the number of alerts (plus a sort), reading a bounded prefix of each alert's text.
-    `notice` (our words, as in `render_slack`) opens the message: the PagerDuty forwarder's fallback uses it."""
+    `notice` (our words, as in `render_slack`) opens the message, mentioning `oncall_slack_group`: the PagerDuty
+    forwarder's fallback uses it."""
     digest = _digest(groups)
     budget = _Budget()
     active = digest.firing + digest.no_data
@@ -708,8 +710,9 @@ def render_digest(
     header = truncate(one_line(plain(f"{mark} {drill}{severity}{counts}{named}")), MAX_HEADER, what="Slack header")
     budget.left -= len(header) + _CONTEXT_ROOM
     budget.blocks.append({"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}})
+    ping = mention(oncall_slack_group) if notice else ""
     if notice:
-        budget.section("", notice, 1000)
+        budget.raw(budget.mrkdwn(notice, 1000) + (f"\n{ping}" if ping else ""))
 
     fields = _digest_fields(digest)
     if fields:
@@ -745,6 +748,8 @@ def render_digest(
     colour_bar = {"type": "context", "elements": [{"type": "mrkdwn", "text": fit_mrkdwn(context, MAX_CONTEXT)}]}
     blocks = _unquoted([*budget.blocks[: MAX_BLOCKS - 1], colour_bar])
     text = _digest_fallback(digest, counts, title, "PagerDuty delivery failed: " if notice else "")
+    if ping:
+        text = truncate(f"{ping} {text}", MAX_TEXT, what="Slack text")
     return _framed(text, colour_for(worst or Severity.INFO, status), header, blocks)
 
 

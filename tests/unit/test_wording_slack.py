@@ -438,3 +438,16 @@ def test_wording_prometheus_slo_alert_is_recognised_and_shown() -> None:
 
 def test_wording_alarm_without_slo_line_has_no_slo() -> None:
     assert group_of(sns_event(alarm())).alerts[0].slo is None
+
+
+def test_wording_flush_fallback_notice_mentions_the_oncall_group() -> None:
+    from alertlib.render_slack import render_digest
+
+    group = group_of(sns_event(alarm()))
+    body = render_digest([group, group], now=NOW, max_listed=5, notice="PagerDuty did not take these.",
+                         oncall_slack_group="S0ONCALL")  # fmt: skip
+    assert body["text"].startswith("<!subteam^S0ONCALL> ")
+    texts = [b["text"]["text"] for b in body["attachments"][0]["blocks"] if b.get("type") == "section" and "text" in b]
+    assert any(t.endswith("\n<!subteam^S0ONCALL>") for t in texts)
+    quiet = render_digest([group, group], now=NOW, max_listed=5, oncall_slack_group="S0ONCALL")
+    assert "subteam" not in str(quiet)  # only a notice mentions anyone
