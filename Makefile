@@ -24,7 +24,7 @@ help:
 	@echo "make faults        1,000 alerts per forwarder through real faults (lost answers, resets, outages of minutes)"
 	@echo "make storm         1,000 CloudWatch alarms within a minute, then their OKs, through the local pipeline"
 	@echo "make fuzz          10,000 generated payloads through parse, normalise, redact and render: limits and time"
-	@echo "make drill-local   the pager drill against the local pipeline (dev environment)"
+	@echo "make drill-local   the pager drill against the local pipeline (ENV=dev by default)"
 	@echo "make synth ENV=    synthesize an environment (config/ENV.json); no AWS credentials needed"
 	@echo "make diff ENV=     what a deploy would change in the account"
 	@echo "make deploy ENV=   deploy an environment (after 'make bootstrap ENV=' once per account and region)"
@@ -44,8 +44,9 @@ $(NODE_STAMP): package.json package-lock.json
 demo: $(STAMP)
 	$(PY) -m tools.demo
 
+# Two workers: the long tests mostly wait on the stand-ins' rate limits (Slack's 1 message a second), not the CPU.
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist worksteal
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
@@ -105,7 +106,7 @@ fuzz: $(STAMP)
 	CI= FUZZ_EXAMPLES=10000 FUZZ_SHRINK=1 $(PY) -m pytest -q -s tests/unit/test_fuzz.py
 
 drill-local: $(STAMP)
-	$(PY) -m tools.drill --env dev --local
+	$(PY) -m tools.drill --env $(or $(ENV),dev) --local
 
 preview: $(STAMP)
 	$(PY) -m tools.preview $(FILE)

@@ -42,6 +42,7 @@ stand-ins on a fresh timeline of the same scale (their rate limits still enforce
 
 from __future__ import annotations
 
+import argparse
 import functools
 import hashlib
 import heapq
@@ -736,10 +737,25 @@ def table(summary: Summary) -> list[str]:
     return lines
 
 
-def main() -> int:
-    print("Fault injection: 1,000 alerts through each forwarder; 30% of requests fail at random, and three outages")
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.faults",
+        description="Fault injection: alerts through each forwarder as it ships (SNS -> SQS -> event source "
+        "mapping) while PagerDuty and Slack fail at random and go down; then the dead-letter redrive. Prints a "
+        "table and one JSON line; exits 1 if any alert is lost.",
+    )
+    parser.add_argument("--alerts", type=int, default=1000, help="alerts through each forwarder (default 1000)")
+    parser.add_argument("--rate", type=float, default=0.3, help="share of requests that fail at random (default 0.3)")
+    parser.add_argument("--seed", type=int, default=7, help="the random faults and instants (default 7)")
+    args = parser.parse_args(argv)
+    if not 1 <= args.alerts <= 100_000 or not 0 <= args.rate < 1:
+        parser.error("--alerts must be 1-100000 and --rate in [0, 1)")
+    print(
+        f"Fault injection: {args.alerts:,} alerts through each forwarder; {args.rate:.0%} of requests fail at "
+        "random, and three outages"
+    )
     print("Delivery as it ships (SNS -> SQS queue -> event source mapping), without pacing: the pacer table is unset")
-    summary = run(say=lambda line: print(line, flush=True))
+    summary = run(args.alerts, rate=args.rate, seed=args.seed, say=lambda line: print(line, flush=True))
     print()
     for line in table(summary):
         print(line)

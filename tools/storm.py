@@ -617,6 +617,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.alerts < 1 or args.alerts > 9999 or args.seconds <= 0:
         print("storm: --alerts must be 1-9999 and --seconds positive", file=sys.stderr)
         return 2
+    from infra.config import ConfigError, load_config
+
+    try:
+        load_config(args.env)
+    except ConfigError as exc:
+        print(f"storm: {exc}", file=sys.stderr)
+        return 2
     print(f"Storm: {args.alerts} CloudWatch alarms within {args.seconds:g} s through the local {args.env} pipeline")
     result = run(
         args.alerts, args.seconds, env=args.env, seed=args.seed, quiet_repetitions=args.quiet, timeout=args.timeout,

@@ -26,7 +26,7 @@ def _count(env: str, kind: str, *, notifying: bool | None = None) -> int:
     )
 
 
-@pytest.mark.parametrize("env", ["dev", "prod"])
+@pytest.mark.parametrize("env", ["dev"])  # prod's 100-odd alarms: `make drill-local ENV=prod` (4 more minutes)
 def test_drill_local_drills_every_alarm_of_the_templates(env: str, capsys: pytest.CaptureFixture[str]) -> None:
     alarms = _count(env, "AWS::CloudWatch::Alarm")
     composites = _count(env, "AWS::CloudWatch::CompositeAlarm")

@@ -211,7 +211,9 @@ def test_the_dead_alarm_auditor_runs_with_its_role_and_reports_once(
     assert pipeline.wait_idle(60)
     reports = [r for r in stand_ins[1].accepted() if "Dead alarm" in json.dumps(r.body)]
     assert len(reports) == 1
-    service_alarms = [a for a in pipeline.world.alarms if a.startswith(("dev-rds-", "dev-elasticache-", "dev-ecs-"))]
+    service_alarms = [
+        a for a in pipeline.world.alarms if a.startswith(("dev-rds-", "dev-elasticache-", "dev-ecs-", "dev-slo-"))
+    ]
     assert f"{len(service_alarms)} alarms in dev cannot fire" in json.dumps(reports[0].body)
     pipeline.schedule(daily.name)  # the next day: nothing new, nothing said
     assert pipeline.wait_idle(60)

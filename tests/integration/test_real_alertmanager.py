@@ -137,7 +137,7 @@ def test_real_alertmanager_pages_and_resolves(stack: tuple[int, StandIn, StandIn
     assert wait_for(lambda: any(r.body["event_action"] == "trigger" for r in pagerduty.accepted())), "no trigger"
     assert wait_for(lambda: len(slack.accepted()) >= 1), "no Slack message"
     trigger = next(r.body for r in pagerduty.accepted() if r.body["event_action"] == "trigger")
-    assert trigger["payload"]["summary"].startswith("[FIRING:1] DiskFull: Disk 97% full on db-1")
+    assert trigger["payload"]["summary"].startswith("[FIRING:1] DiskFull (dev): Disk 97% full on db-1")
     assert {"href": "https://runbooks.example.com/disk", "text": "Runbook"} in trigger["links"]
     assert "FIRING" in slack.accepted()[0].body["blocks"][0]["text"]["text"]
 
