@@ -59,7 +59,8 @@ def error_ratio(slo: SloDefinition, prefix: str, period: Duration) -> tuple[str,
         )
 
     total = rename(math.total)
-    expression = f"IF(({total}) > 0, ({rename(math.bad)}) / ({total}), 0)"
+    bad = rename(math.bad)
+    expression = f"IF(({total}) > 0, ({bad}) / ({total}), IF(({bad}) > 0, 1, 0))"  # as the alarms: slo_alarms.py
     metrics: dict[str, cloudwatch.IMetric] = {
         ids[metric_id]: cloudwatch.Metric(
             namespace=stat.namespace,

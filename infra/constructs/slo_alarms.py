@@ -129,7 +129,9 @@ def monthly_cost(slo: SloDefinition) -> float:
 
 def ratio_expression(slo: SloDefinition) -> str:
     """`bad / total` with every metric's missing periods as 0 (CloudWatch publishes some counts, such as ALB's
-    `HTTPCode_Target_5XX_Count`, only when not zero) and no traffic as a ratio of 0 (no request failed)."""
+    `HTTPCode_Target_5XX_Count`, only when not zero); no traffic is a ratio of 0 (no request failed), but errors
+    without a total are a ratio of 1: ALB's RequestCount counts only requests a target was chosen for, so in a
+    total outage (an empty target group) it stays 0 while the load balancer answers every request with a 5xx."""
     math = slo.cloudwatch_error_ratio()
     filled = {metric_id: f"FILL({metric_id}, 0)" for metric_id in math.metrics}
 
@@ -137,7 +139,8 @@ def ratio_expression(slo: SloDefinition) -> str:
         return re.sub(r"\b[a-z][a-zA-Z0-9_]*\b", lambda m: filled.get(m.group(0), m.group(0)), expression)
 
     total = fill(math.total)
-    return f"IF(({total}) > 0, ({fill(math.bad)}) / ({total}), 0)"
+    bad = fill(math.bad)
+    return f"IF(({total}) > 0, ({bad}) / ({total}), IF(({bad}) > 0, 1, 0))"
 
 
 def describe(text: str, slo: SloDefinition, pair: BurnWindow, *, runbook: str, dashboard: str | None) -> str:

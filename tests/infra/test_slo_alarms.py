@@ -111,15 +111,45 @@ def test_slo_alarms_every_default_window_is_realisable() -> None:
         assert realise(pair.short_minutes).seconds == pair.short_minutes * 60
 
 
-def test_slo_alarms_missing_counts_are_zero_and_no_traffic_is_no_error(dev: Synthesized) -> None:
+def test_slo_alarms_missing_counts_are_zero_no_traffic_is_no_error_and_errors_alone_are_all_errors(
+    dev: Synthesized,
+) -> None:
     [availability] = [s for s in dev.config.slos if s.name == "api-availability"]
-    assert ratio_expression(availability) == (
-        "IF((FILL(total_value, 0)) > 0, (FILL(bad_value, 0)) / (FILL(total_value, 0)), 0)"
-    )
+    total, bad = "FILL(total_value, 0)", "FILL(bad_value, 0)"
+    assert ratio_expression(availability) == f"IF(({total}) > 0, ({bad}) / ({total}), IF(({bad}) > 0, 1, 0))"
     [latency] = [s for s in dev.config.slos if s.name == "api-latency"]
+    bad = "FILL(total_value, 0) - FILL(good_value, 0)"
     assert ratio_expression(latency) == (
-        "IF((FILL(total_value, 0)) > 0, (FILL(total_value, 0) - FILL(good_value, 0)) / (FILL(total_value, 0)), 0)"
+        f"IF((FILL(total_value, 0)) > 0, ({bad}) / (FILL(total_value, 0)), IF(({bad}) > 0, 1, 0))"
     )
+
+
+class _N(float):
+    """A CloudWatch number: division by zero is not an error (the IF around it picks the other branch)."""
+
+    def __truediv__(self, other: float) -> _N:
+        return _N(float(self) / other if other else float("inf"))
+
+    def __sub__(self, other: float) -> _N:
+        return _N(float(self) - other)
+
+
+def _evaluate(expression: str, values: dict[str, float]) -> float:
+    """CloudWatch's IF and FILL, enough to evaluate a ratio expression for one period."""
+    python = re.sub(r"FILL\((\w+), 0\)", lambda m: f"_N({values.get(m.group(1), 0.0)!r})", expression)
+    python = python.replace("IF(", "_if(")
+    scope = {"_N": _N, "_if": lambda c, a, b: a if c else b, "__builtins__": {}}
+    return float(eval(python, scope))
+
+
+def test_slo_alarms_a_total_outage_is_a_ratio_of_one_not_zero(dev: Synthesized) -> None:
+    """An ALB whose target group is empty answers every request with its own 5xx, and RequestCount (requests a
+    target was chosen for) stays 0: the ratio must be 1 (page), never 0."""
+    [availability] = [s for s in dev.config.slos if s.name == "api-availability"]
+    expression = ratio_expression(availability)
+    assert _evaluate(expression, {"bad_value": 120.0}) == 1.0
+    assert _evaluate(expression, {}) == 0.0
+    assert _evaluate(expression, {"bad_value": 3.0, "total_value": 1000.0}) == 0.003
 
 
 def test_slo_alarms_cost_per_slo(dev: Synthesized) -> None:
