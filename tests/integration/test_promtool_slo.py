@@ -78,7 +78,7 @@ def test_promtool_fixture_alerts_are_what_the_forwarders_recognise() -> None:
         window="1h/5m",
         burn_rate=14.4,
         observed_burn_rate=16.67,
-        budget_left=100.0,
+        budget_left=-177.0,  # 1 minute of errors over the 6 h of history the fixture has
         action="page",
     )
     ticket = recognise("", alerts[1]["exp_labels"], alerts[1]["exp_annotations"])
