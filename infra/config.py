@@ -296,8 +296,8 @@ class EnvironmentConfig(_Model):
     tags: dict[str, str] = Field(default_factory=dict)
     # Names to show instead of 12-digit account numbers in messages (`{"123456789012": "shop-prod"}`).
     account_aliases: dict[
-        Annotated[str, Field(pattern=r"^\d{12}$")], Annotated[str, Field(min_length=1, max_length=40)]
-    ] = Field(default_factory=dict)
+        Annotated[str, Field(pattern=r"^\d{12}$")], Annotated[str, Field(min_length=1, max_length=40, pattern=r"\S")]
+    ] = Field(default_factory=dict)  # a name with something to read: the forwarders refuse a blank one
     runbook_base_url: str = Field(pattern=r"^https://\S+$")
     topics: dict[TopicName, TopicRouting]
     alertmanager_publisher: AlertmanagerPublisher | None = None  # creates <env>-alertmanager-publisher

@@ -562,6 +562,7 @@ def _alertmanager_alert(alert: AlertmanagerAlert, message: AlertmanagerMessage, 
         summary = description.splitlines()[0] if description else _label_line(labels)
         description = "" if summary == description else description
     summary = plain_numbers(summary)  # `{{ $value }}` writes 45628 as 4.563e+04
+    description = plain_numbers(description)  # and in the description too
     links: list[Link] = []
     for kind, names in _LINK_TAGS.items():
         for candidate in names:

@@ -189,3 +189,10 @@ def test_config_typed_object_built_in_code_is_checked_too() -> None:
     broken = config.model_copy(update={"region": "eu-centrall-1"})
     with pytest.raises(ConfigError, match="region: 'eu-centrall-1' is not an AWS region; did you mean eu-central-1"):
         build(App(), broken, nag=False)
+
+
+@pytest.mark.parametrize("alias", [" ", "\t", "\u00a0"])
+def test_config_blank_account_alias_is_refused(tmp_path: Path, alias: str) -> None:
+    """The forwarders refuse a blank alias at every invocation: synth must refuse it first."""
+    message = _error(tmp_path, _with(account_aliases={"111111111111": alias}))
+    assert "account_aliases.111111111111" in message
