@@ -339,9 +339,16 @@ def alarm_threshold(objective: float, window: BurnWindow) -> float:
     return float(exact - TOLERANCE)
 
 
+def plain_number(value: float) -> str:
+    """The number exactly as written in the config, in plain notation: `99.99999`, `99`, `0.00005`, `2500000`
+    (`:g` rounds to 6 digits and writes `5e-05`, which CloudWatch's `TC(:…)` and people misread)."""
+    text = format(Decimal(repr(float(value))).normalize(), "f")
+    return text.removesuffix(".0") if "." in text and text.endswith(".0") else text
+
+
 def objective_text(objective: float) -> str:
-    """`99.9`, `99`, `99.95`: the objective as people write it."""
-    return f"{objective:g}" if abs(objective) < 1e15 else repr(objective)
+    """`99.9`, `99`, `99.95`, `99.99999`: the objective as people write it."""
+    return plain_number(objective)
 
 
 def description_line(slo: SloDefinition, window: BurnWindow) -> str:
@@ -397,9 +404,8 @@ def cloudwatch_error_ratio(sli: CloudWatchSli) -> ErrorRatioMath:
     `total - good`); a latency SLI is `TC(:threshold)` of the metric (good) against its `SampleCount` (total)."""
     if sli.latency is not None:
         lat = sli.latency
-        good = MetricStat(
-            namespace=lat.namespace, metric=lat.metric, dimensions=lat.dimensions, statistic=f"TC(:{lat.threshold:g})"
-        )
+        statistic = f"TC(:{plain_number(lat.threshold)})"
+        good = MetricStat(namespace=lat.namespace, metric=lat.metric, dimensions=lat.dimensions, statistic=statistic)
         total = MetricStat(
             namespace=lat.namespace, metric=lat.metric, dimensions=lat.dimensions, statistic="SampleCount"
         )

@@ -392,7 +392,8 @@ def _late_words(seconds: float) -> str:
 def _slo_text(slo: Slo) -> str:
     """`checkout-availability (objective 99.9 %) · window 1h/5m · burning 15.2x (alerts at 14.4x) · 35 % of the
     error budget left · pages`."""
-    parts = [slo.name + (f" (objective {format_number(slo.objective, 5)} %)" if slo.objective is not None else "")]
+    objective = f"{slo.objective!r}".removesuffix(".0") if slo.objective is not None else ""  # 99.9999, not 100
+    parts = [slo.name + (f" (objective {objective} %)" if objective and "e" not in objective else "")]
     if slo.window:
         parts.append(f"window {slo.window}")
     if slo.observed_burn_rate is not None:
