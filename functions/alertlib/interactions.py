@@ -172,7 +172,10 @@ class PagerDutyWebhooks:
             return HttpAnswer(202, {"status": "ignored"}, "WebhookUnreadable", reason)
         if incident is None:
             return HttpAnswer(202, {"status": "ignored"}, "WebhookIgnored", "event type not handled")
-        delivery = webhook_id(headers)
+        # Deduplicate on the signed body's event id: `X-Webhook-Id` is a header the signature does not cover, so a
+        # captured request sent again with another (or no) header would be handed off again. The header is the
+        # fallback for an event without an id.
+        delivery = f"event:{incident.event_id}" if incident.event_id else webhook_id(headers)
         if delivery is not None and not self.dedup.first_delivery(delivery, self.clock()):
             return HttpAnswer(202, {"status": "duplicate"}, "WebhookDuplicate", delivery)
         try:

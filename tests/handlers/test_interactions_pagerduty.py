@@ -94,7 +94,12 @@ def test_interactions_pagerduty_retry_of_one_delivery_is_processed_once(world: W
     again = endpoint(world).handle(delivery(webhook()))
     assert (first.status, again.status, again.body) == (202, 202, {"status": "duplicate"})
     assert len(world.jobs()) == 1
-    assert endpoint(world).handle(delivery(webhook(), webhook_id="other-1")).body == {"status": "accepted"}
+    # The signed body's event id decides, not the unsigned X-Webhook-Id: a replay with another header is a duplicate,
+    # another event (its own id) is not.
+    assert endpoint(world).handle(delivery(webhook(), webhook_id="other-1")).body == {"status": "duplicate"}
+    other = webhook()
+    other["event"]["id"] = "01DEN4HPBQ5E3KDVEPWH2FHDNE"
+    assert endpoint(world).handle(delivery(other, webhook_id="other-2")).body == {"status": "accepted"}
 
 
 def test_interactions_pagerduty_other_events_are_2xx_and_ignored(world: World) -> None:
