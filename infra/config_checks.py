@@ -170,7 +170,47 @@ def check(config: EnvironmentConfig) -> str | None:
         for key, override in overrides.items():
             if override.statistic is not None and (error := statistic_error(override.statistic)) is not None:
                 return f"{where}.{key}.statistic: {error}"
+    if (error := _slo_metrics(config)) is not None:
+        return error
     return _unread_topic(config)
+
+
+_ALB_NAME = re.compile(r"^(app|net|gwy)/[^/\s]{1,32}/[0-9a-f]{1,32}$")
+
+
+def _slo_metrics(config: EnvironmentConfig) -> str | None:
+    """Every metric an SLO reads must be one CloudWatch publishes, with the dimensions it publishes it with (the
+    catalogue that checks the synthesized alarms, run here so a user's own config is checked before synth): an
+    SLO on a metric that never exists reads a ratio of 0 for ever, and nothing else would say so."""
+    from infra.metric_catalogue import CheckContext, _check_metric  # noqa: PLC0415 - infra.config imports this
+
+    context = CheckContext(config=config)
+    for index, slo in enumerate(config.slos):
+        try:
+            metrics = slo.cloudwatch_error_ratio().metrics
+        except ValueError:
+            continue  # a PromQL-only SLO: nothing in CloudWatch
+        for metric_id, stat in metrics.items():
+            where = f"slos[{index}].sli ({metric_id.split('_', 1)[0]})"
+            balancer = stat.dimensions.get("LoadBalancer")
+            if stat.namespace == "AWS/ApplicationELB" and balancer is not None and not _ALB_NAME.match(balancer):
+                return (
+                    f"{where}: LoadBalancer {balancer[:80]!r} is not what CloudWatch publishes; it is the last part "
+                    "of the load balancer's ARN, app/<name>/<id>"
+                )
+            metric = {
+                "Namespace": stat.namespace,
+                "MetricName": stat.metric,
+                "Dimensions": [{"Name": k, "Value": v} for k, v in stat.dimensions.items()],
+            }
+            problems = [
+                p
+                for p in _check_metric(metric, stat.statistic, context, "")
+                if "dimensions" in p or "no metric" in p or "namespace" in p
+            ]
+            if problems:
+                return f"{where}: {problems[0]}"
+    return None
 
 
 def _unread_topic(config: EnvironmentConfig) -> str | None:

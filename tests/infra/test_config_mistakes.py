@@ -196,3 +196,31 @@ def test_config_blank_account_alias_is_refused(tmp_path: Path, alias: str) -> No
     """The forwarders refuse a blank alias at every invocation: synth must refuse it first."""
     message = _error(tmp_path, _with(account_aliases={"111111111111": alias}))
     assert "account_aliases.111111111111" in message
+
+
+def _slo_with(change: Any) -> dict[str, Any]:
+    body = _with()
+    slo = body["slos"][0]  # dev's api-availability: ALB 5xx / RequestCount
+    change(slo["sli"])
+    return body
+
+
+def test_config_slo_on_an_alb_arn_instead_of_its_metric_name_is_refused(tmp_path: Path) -> None:
+    arn = "arn:aws:elasticloadbalancing:eu-west-1:111111111111:loadbalancer/app/dev-web/50dc6c495c0c9188"
+    message = _error(tmp_path, _slo_with(lambda sli: sli["bad"]["dimensions"].update(LoadBalancer=arn)))
+    assert "slos[0].sli (bad): LoadBalancer" in message and "app/<name>/<id>" in message
+
+
+def test_config_slo_metric_that_cloudwatch_does_not_publish_is_refused(tmp_path: Path) -> None:
+    message = _error(tmp_path, _slo_with(lambda sli: sli["total"].update(metric="RequestCounts")))
+    assert "slos[0].sli (total): AWS/ApplicationELB publishes no metric 'RequestCounts'" in message
+
+
+def test_config_slo_metric_with_dimensions_aws_never_publishes_is_refused(tmp_path: Path) -> None:
+    message = _error(tmp_path, _slo_with(lambda sli: sli["bad"]["dimensions"].update(Service="api")))
+    assert "slos[0].sli (bad):" in message and "is published with dimensions" in message
+
+
+def test_config_slo_on_a_teams_own_metric_is_accepted(tmp_path: Path) -> None:
+    own = {"namespace": "Shop/Checkout", "metric": "OrdersFailed", "dimensions": {"Stage": "dev"}}
+    _load(tmp_path, _slo_with(lambda sli: sli.update(bad=own)))
