@@ -14,13 +14,11 @@ stack names them without importing anything from the alerting stack.
 
 from __future__ import annotations
 
-import re
-
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from constructs import Construct
 
-from infra.constructs.slo_alarms import PairAlarms, plan_pairs
+from infra.constructs.slo_alarms import PairAlarms, plan_pairs, ratio_expression
 from infra.slo import SloDefinition, duration
 
 FORWARDER_NAMESPACE = "AlertForwarding"
@@ -46,23 +44,12 @@ def dashboard_url(env_name: str, region: str, partition: str = "aws") -> str:
 
 
 def error_ratio(slo: SloDefinition, prefix: str, period: Duration) -> tuple[str, dict[str, cloudwatch.IMetric]]:
-    """The SLO's error ratio as metric math over ids prefixed `prefix` (ids are unique within a widget), missing
-    counts as 0 and no traffic as 0."""
+    """The SLO's error ratio as metric math over ids prefixed `prefix` (ids are unique within a widget): the
+    alarms' expression (`slo_alarms.ratio_expression`), with its metrics."""
     math = slo.cloudwatch_error_ratio()
-    ids = {metric_id: f"{prefix}{metric_id}" for metric_id in math.metrics}
-
-    def rename(expression: str) -> str:
-        return re.sub(
-            r"\b[a-z][a-zA-Z0-9_]*\b",
-            lambda m: f"FILL({ids[m.group(0)]}, 0)" if m.group(0) in ids else m.group(0),
-            expression,
-        )
-
-    total = rename(math.total)
-    bad = rename(math.bad)
-    expression = f"IF(({total}) > 0, ({bad}) / ({total}), IF(({bad}) > 0, 1, 0))"  # as the alarms: slo_alarms.py
+    expression = ratio_expression(slo, prefix)  # the alarms' own expression
     metrics: dict[str, cloudwatch.IMetric] = {
-        ids[metric_id]: cloudwatch.Metric(
+        f"{prefix}{metric_id}": cloudwatch.Metric(
             namespace=stat.namespace,
             metric_name=stat.metric,
             dimensions_map=dict(sorted(stat.dimensions.items())),

@@ -127,13 +127,14 @@ def monthly_cost(slo: SloDefinition) -> float:
     return round(windows * metrics * PRICE_PER_ALARM_METRIC + len(slo.alert_windows) * PRICE_PER_COMPOSITE, 2)
 
 
-def ratio_expression(slo: SloDefinition) -> str:
+def ratio_expression(slo: SloDefinition, prefix: str = "") -> str:
     """`bad / total` with every metric's missing periods as 0 (CloudWatch publishes some counts, such as ALB's
     `HTTPCode_Target_5XX_Count`, only when not zero); no traffic is a ratio of 0 (no request failed), but errors
     without a total are a ratio of 1: ALB's RequestCount counts only requests a target was chosen for, so in a
     total outage (an empty target group) it stays 0 while the load balancer answers every request with a 5xx."""
     math = slo.cloudwatch_error_ratio()
-    filled = {metric_id: f"FILL({metric_id}, 0)" for metric_id in math.metrics}
+    # `prefix`: the dashboard's ids, unique within a widget; the alarms use the ids as they are
+    filled = {metric_id: f"FILL({prefix}{metric_id}, 0)" for metric_id in math.metrics}
 
     def fill(expression: str) -> str:
         return re.sub(r"\b[a-z][a-zA-Z0-9_]*\b", lambda m: filled.get(m.group(0), m.group(0)), expression)
