@@ -47,6 +47,7 @@ class Envelope:
     receipt_handle: str | None = None
     receive_count: int = 1  # SQS's ApproximateReceiveCount: how many times this record was received
     flush_channel: str | None = None  # a flush record: the channel whose buffered alerts are due
+    recheck: int = 0  # a suppressed composite alarm sent back by the forwarder to look again: the look's number
 
     @property
     def topic_name(self) -> str | None:
@@ -79,6 +80,7 @@ def is_sqs_event(event: Any) -> bool:
     )
 
 
+RECHECK = "recheck"  # {"alert_forwarding": "recheck", "attempt": n, "notification": {...}}: alarm.recheck
 FLUSH = "flush"  # {"alert_forwarding": "flush", "channel": "<channel>"}: sent by a forwarder to its own queue
 
 
@@ -122,11 +124,19 @@ def _sqs_envelope(record: Mapping[str, Any], index: int) -> Envelope:
         if not isinstance(channel, str) or not channel:
             return replace(refused, problem="flush record names no channel")
         return replace(refused, body=None, flush_channel=channel)
+    attempt = 0
+    if notification.get("alert_forwarding") == RECHECK:
+        number, notification = notification.get("attempt"), notification.get("notification")
+        if not isinstance(number, int) or isinstance(number, bool) or number < 1 or not isinstance(notification, dict):
+            return replace(refused, problem="recheck record has no attempt or notification")
+        attempt = number
     if notification.get("Type") != "Notification" or not isinstance(notification.get("Message"), str):
         keys = ", ".join(sorted(str(k) for k in notification)[:6])
         return replace(refused, problem=f"SQS body is not an SNS notification (keys: {keys[:120]})")
     envelope = _sns_envelope({"Sns": notification}, index)
-    return replace(envelope, sqs_message_id=sqs_id, receipt_handle=handle, receive_count=refused.receive_count)
+    return replace(
+        envelope, sqs_message_id=sqs_id, receipt_handle=handle, receive_count=refused.receive_count, recheck=attempt
+    )
 
 
 def _sns_envelope(record: Any, index: int) -> Envelope:
