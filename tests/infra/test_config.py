@@ -261,7 +261,7 @@ def _slo(**change: object) -> dict[str, object]:
         ),
         (_slo(sli={"bad": SLO["sli"]["bad"]}), "slos[0].sli: total: required with good or bad"),
         (
-            _slo(sli={"bad": {**SLO["sli"]["bad"], "statistic": "Avg"}, "total": SLO["sli"]["total"]}),
+            _slo(sli={"bad": {**SLO["sli"]["total"], "statistic": "Avg"}, "total": SLO["sli"]["total"]}),
             "slos[0].sli.bad.statistic: 'Avg' is not a CloudWatch statistic",
         ),
         (

@@ -200,14 +200,15 @@ def test_config_blank_account_alias_is_refused(tmp_path: Path, alias: str) -> No
 
 def _slo_with(change: Any) -> dict[str, Any]:
     body = _with()
-    slo = body["slos"][0]  # dev's api-availability: ALB 5xx / RequestCount
+    slo = body["slos"][0]  # dev's api-availability: ALB (target + load balancer) 5xx / RequestCount
     change(slo["sli"])
     return body
 
 
 def test_config_slo_on_an_alb_arn_instead_of_its_metric_name_is_refused(tmp_path: Path) -> None:
     arn = "arn:aws:elasticloadbalancing:eu-west-1:111111111111:loadbalancer/app/dev-web/50dc6c495c0c9188"
-    message = _error(tmp_path, _slo_with(lambda sli: sli["bad"]["dimensions"].update(LoadBalancer=arn)))
+    elb = lambda sli: sli["bad"]["metrics"]["elb"]["dimensions"].update(LoadBalancer=arn)  # noqa: E731
+    message = _error(tmp_path, _slo_with(elb))
     assert "slos[0].sli (bad): LoadBalancer" in message and "app/<name>/<id>" in message
 
 
@@ -217,7 +218,8 @@ def test_config_slo_metric_that_cloudwatch_does_not_publish_is_refused(tmp_path:
 
 
 def test_config_slo_metric_with_dimensions_aws_never_publishes_is_refused(tmp_path: Path) -> None:
-    message = _error(tmp_path, _slo_with(lambda sli: sli["bad"]["dimensions"].update(Service="api")))
+    target = lambda sli: sli["bad"]["metrics"]["target"]["dimensions"].update(Service="api")  # noqa: E731
+    message = _error(tmp_path, _slo_with(target))
     assert "slos[0].sli (bad):" in message and "is published with dimensions" in message
 
 

@@ -115,7 +115,7 @@ def test_slo_alarms_missing_counts_are_zero_no_traffic_is_no_error_and_errors_al
     dev: Synthesized,
 ) -> None:
     [availability] = [s for s in dev.config.slos if s.name == "api-availability"]
-    total, bad = "FILL(total_value, 0)", "FILL(bad_value, 0)"
+    total, bad = "FILL(total_value, 0)", "FILL(bad_target, 0) + FILL(bad_elb, 0)"
     assert ratio_expression(availability) == f"IF(({total}) > 0, ({bad}) / ({total}), IF(({bad}) > 0, 1, 0))"
     [latency] = [s for s in dev.config.slos if s.name == "api-latency"]
     bad = "FILL(total_value, 0) - FILL(good_value, 0)"
@@ -133,6 +133,9 @@ class _N(float):
     def __sub__(self, other: float) -> _N:
         return _N(float(self) - other)
 
+    def __add__(self, other: float) -> _N:
+        return _N(float(self) + other)
+
 
 def _evaluate(expression: str, values: dict[str, float]) -> float:
     """CloudWatch's IF and FILL, enough to evaluate a ratio expression for one period."""
@@ -147,15 +150,34 @@ def test_slo_alarms_a_total_outage_is_a_ratio_of_one_not_zero(dev: Synthesized) 
     target was chosen for) stays 0: the ratio must be 1 (page), never 0."""
     [availability] = [s for s in dev.config.slos if s.name == "api-availability"]
     expression = ratio_expression(availability)
-    assert _evaluate(expression, {"bad_value": 120.0}) == 1.0
+    assert _evaluate(expression, {"bad_elb": 120.0}) == 1.0  # no target 5xx published, RequestCount 0
     assert _evaluate(expression, {}) == 0.0
-    assert _evaluate(expression, {"bad_value": 3.0, "total_value": 1000.0}) == 0.003
+    assert _evaluate(expression, {"bad_target": 3.0, "total_value": 1000.0}) == 0.003
+
+
+def test_slo_alarms_shipped_alb_availability_counts_the_load_balancers_own_5xx_too() -> None:
+    """The ALB answers 502/503/504 itself when targets are unhealthy, slow or gone (HTTPCode_ELB_5XX_Count); an SLI
+    counting only the targets' 5xx misses exactly the outages that matter. Either count may be missing (ALB
+    publishes them only when not zero): each is FILLed with 0 before the sum."""
+    from infra.config import load_config
+
+    for env, name in (("dev", "api-availability"), ("prod", "checkout-availability")):
+        [slo] = [s for s in load_config(env).slos if s.name == name]
+        metrics = {stat.metric: stat for stat in slo.cloudwatch_error_ratio().metrics.values()}
+        assert {"HTTPCode_Target_5XX_Count", "HTTPCode_ELB_5XX_Count", "RequestCount"} <= set(metrics), env
+        assert {tuple(stat.dimensions) for stat in metrics.values()} == {("LoadBalancer",)}, env
+        expression = ratio_expression(slo)
+        assert _evaluate(expression, {"bad_target": 2.0, "total_value": 1000.0}) == 0.002, env
+        assert _evaluate(expression, {"bad_elb": 5.0, "total_value": 1000.0}) == 0.005, env
+        assert _evaluate(expression, {"bad_target": 2.0, "bad_elb": 5.0, "total_value": 1000.0}) == 0.007, env
+        assert _evaluate(expression, {"bad_elb": 50.0}) == 1.0, env
 
 
 def test_slo_alarms_cost_per_slo(dev: Synthesized) -> None:
     costs = {s.name: monthly_cost(s) for s in dev.config.slos}
     # 8 window alarms x 2 metrics x $0.10 + 4 composites x $0.50; the 2-pair SLO half of that
-    assert costs == {"api-availability": 3.6, "api-latency": 3.6, "orders-gateway-errors": 1.8}
+    # api-availability reads 3 metrics (target 5xx, load balancer 5xx, requests): 8 x 3 x $0.10 + 4 x $0.50
+    assert costs == {"api-availability": 4.4, "api-latency": 3.6, "orders-gateway-errors": 1.8}
 
 
 def test_slo_alarms_docs_state_the_realisation_of_every_window() -> None:
