@@ -1,6 +1,6 @@
-"""HTTP for the actions (Alertmanager silences, PagerDuty REST, Slack's response_url), on deliver.py's conventions.
+"""HTTP for the actions (Alertmanager silences, PagerDuty REST, Slack's response_url), on `alertlib.http`.
 
-One `requests.Session` per container, explicit `(connect, read)` timeouts, urllib3's `Retry` (from deliver.py)
+One `requests.Session` per container, explicit `(connect, read)` timeouts, urllib3's `Retry` (`http.deadline_retry`)
 bounded by the invocation's deadline, no redirects, answers read up to `ANSWER_BYTES`. A request that is not
 idempotent (a POST creating a silence) is never sent again once it may have arrived. Every failure is a
 `TransientDeliveryError` (429, 5xx, time-outs, connection errors) or a `PermanentDeliveryError` (other 4xx),
@@ -10,21 +10,13 @@ one line, holding no URL and none of the given secrets.
 from __future__ import annotations
 
 import json
-import urllib.request
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from alertlib.deliver import (
-    RETRY_STATUSES,
-    USER_AGENT,
-    Deadline,
-    _read_answer,
-    _retry_class,
-    clean_answer,
-    quiet_secret_loggers,
-)
+from alertlib.deliver import clean_answer
 from alertlib.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from alertlib.http import RETRY_STATUSES, Deadline, PinnedSession, deadline_retry, read_budget
 
 if TYPE_CHECKING:
     import requests
@@ -52,25 +44,11 @@ class JsonHttp:
         self.read_timeout = read_timeout
         self.retries = retries
         self.backoff = backoff
-        self._session: requests.Session | None = None
-        self._adapter: Any = None
+        self._http = PinnedSession()
 
     @property
     def session(self) -> requests.Session:
-        if self._session is None:
-            import requests
-            from requests.adapters import HTTPAdapter
-
-            quiet_secret_loggers()
-            session = requests.Session()
-            session.proxies.update(urllib.request.getproxies())
-            session.trust_env = False
-            session.headers["User-Agent"] = USER_AGENT
-            self._adapter = HTTPAdapter(pool_connections=4, pool_maxsize=4)
-            session.mount("https://", self._adapter)
-            session.mount("http://", self._adapter)
-            self._session = session
-        return self._session
+        return self._http.session
 
     def request(
         self,
@@ -87,46 +65,28 @@ class JsonHttp:
     ) -> Answer:
         import requests
 
-        session = self.session
-        left = deadline.left()
-        if left <= self.connect_timeout:
+        self._http.session  # noqa: B018 - built (and its loggers quieted) before anything else, as ever
+        read = read_budget(deadline, self.connect_timeout, self.read_timeout)
+        if read is None:
             raise TransientDeliveryError(f"{what}: no time left in this invocation to send")
-        read = min(self.read_timeout, left - self.connect_timeout)
-        retry = _retry_class()(
-            total=self.retries,
-            connect=self.retries,
-            read=self.retries if idempotent else False,
-            status=self.retries,
-            other=0,
-            allowed_methods=None,
-            status_forcelist=RETRY_STATUSES,
+        retry = deadline_retry(
+            retries=self.retries,
+            resend=idempotent,
             backoff_factor=self.backoff,
             backoff_max=4.0,
             backoff_jitter=0.1,
-            respect_retry_after_header=True,
-            raise_on_status=False,
-            raise_on_redirect=False,
-            redirect=0,
+            deadline=deadline,
+            attempt_seconds=self.connect_timeout + read,
         )
-        retry.deadline = deadline.at
-        retry.attempt_seconds = self.connect_timeout + read
-        self._adapter.max_retries = retry
         all_headers = {"Accept": "application/json", **(headers or {})}
         if body is not None:
             data = json.dumps(body, separators=(",", ":")).encode()
             all_headers.setdefault("Content-Type", "application/json")
         secret_list = [s for s in secrets if s]
         try:
-            response = session.request(
-                method,
-                url,
-                data=data,
-                headers=all_headers,
-                timeout=(self.connect_timeout, read),
-                allow_redirects=False,
-                stream=True,
+            response, text = self._http.send(
+                method, url, data=data, headers=all_headers, timeout=(self.connect_timeout, read), retry=retry
             )
-            text = _read_answer(response)
         except DeliveryError:
             raise
         except requests.exceptions.ConnectTimeout:

@@ -21,30 +21,39 @@ JSON-escaped and percent-encoded forms) and any other URL taken out (`clean_answ
 from __future__ import annotations
 
 import enum
-import functools
 import json
-import logging
 import re
-import time
-import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote, urlsplit
 
 from alertlib.errors import ConfigurationError, DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from alertlib.http import (  # Deadline, RETRY_STATUSES, ...: callers have always imported them from here
+    ANSWER_BYTES,
+    MAX_RETRY_AFTER,
+    RETRY_STATUSES,
+    USER_AGENT,
+    Deadline,
+    PinnedSession,
+    attempts,
+    check_url,
+    deadline_retry,
+    json_object,
+    malformed,
+    pooled_adapter,
+    quiet_secret_loggers,
+    read_budget,
+    unanswered,
+)
 from alertlib.text import encode_json
 
 if TYPE_CHECKING:  # imported lazily: requests and boto3 are paid for on first delivery, not at import
     import requests
-    from urllib3 import BaseHTTPResponse
 
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
 REFETCH_STATUSES = frozenset({401, 403, 404, 410})  # a rotated secret may be behind these: fetch it once more
-MAX_RETRY_AFTER = 20.0  # a longer Retry-After is left to Lambda's own retry, minutes later
 SECRET_MAX_AGE = 300
-USER_AGENT = "alert-forwarding-for-aws/1.0"
-ANSWER_BYTES = 64 * 1024  # an answer is read this far and no further (a 2xx answer is a few dozen bytes)
 ANSWER_WINDOW = 8 * 1024  # the characters of an answer looked at for its reason
 ANSWER_CHARS = 300  # the reason's length in an error, a log line or the Slack fallback notice
 
@@ -87,71 +96,6 @@ def powertools_secret(name: str, *, force_fetch: bool = False) -> str:
     return value.strip()
 
 
-@functools.cache
-def quiet_secret_loggers() -> None:
-    """Libraries that would log a secret: urllib3 logs each retry with the request path at WARNING (for Slack
-    the path is the secret), botocore logs Secrets Manager answers at DEBUG. Neither may, whatever the level.
-    Once per container: `setLevel` empties every logger's cache."""
-    logging.getLogger("urllib3").setLevel(logging.ERROR)
-    for name in ("botocore", "boto3", "aws_lambda_powertools.utilities.parameters"):
-        logging.getLogger(name).setLevel(logging.INFO)
-
-
-class Deadline:
-    """The time an invocation has left, with a margin, as a monotonic instant."""
-
-    def __init__(self, seconds: float) -> None:
-        self.at = time.monotonic() + seconds
-
-    @classmethod
-    def from_context(cls, context: Any, *, margin: float = 1.5, default: float = 30.0) -> Deadline:
-        getter = getattr(context, "get_remaining_time_in_millis", None)
-        remaining = getter() / 1000.0 if callable(getter) else default
-        return cls(max(remaining - margin, 0.0))
-
-    def left(self) -> float:
-        return self.at - time.monotonic()
-
-
-def _retry_class() -> type:
-    from urllib3.exceptions import InvalidHeader
-    from urllib3.util.retry import Retry
-
-    class DeadlineRetry(Retry):
-        """urllib3's Retry, refusing to wait or try again when the attempt could not end before the deadline."""
-
-        deadline: float | None = None
-        attempt_seconds: float = 0.0
-
-        def new(self, **kw: Any) -> DeadlineRetry:
-            fresh: DeadlineRetry = super().new(**kw)  # type: ignore[assignment]
-            fresh.deadline = self.deadline
-            fresh.attempt_seconds = self.attempt_seconds
-            return fresh
-
-        def get_retry_after(self, response: BaseHTTPResponse) -> float | None:
-            try:
-                return super().get_retry_after(response)
-            except InvalidHeader:  # a Retry-After that is neither seconds nor a date: back off instead
-                return None
-
-        def sleep(self, response: BaseHTTPResponse | None = None) -> None:
-            """As urllib3 sleeps (`Retry-After` when given and not zero, else the backoff), on this module's clock."""
-            wait = self.get_backoff_time()
-            if response is not None and self.respect_retry_after_header:
-                retry_after = self.get_retry_after(response)
-                if retry_after is not None and retry_after > MAX_RETRY_AFTER:
-                    raise TransientDeliveryError(f"asked to retry after {retry_after:.0f}s; left to Lambda's retry")
-                if retry_after:
-                    wait = retry_after
-            if self.deadline is not None and time.monotonic() + wait + self.attempt_seconds > self.deadline:
-                raise TransientDeliveryError("no time left in this invocation for another attempt")
-            if wait > 0:
-                time.sleep(wait)
-
-    return DeadlineRetry
-
-
 class Deliverer:
     """Sends rendered bodies. One per container; `secret_source` and `session` are injectable for tests."""
 
@@ -173,32 +117,14 @@ class Deliverer:
         self.retries = retries
         self.backoff_factor = backoff_factor
         self.secret_source = secret_source
-        self._session: requests.Session | None = None
-        self._adapter: Any = None
-        self._retry_class: type | None = None
+        self._http = PinnedSession(self._new_adapter)
 
     @property
     def session(self) -> requests.Session:
-        if self._session is None:
-            import requests
-
-            quiet_secret_loggers()
-            session = requests.Session()
-            # Proxies are read from the environment once, here, not scanned again on every request.
-            session.proxies.update(urllib.request.getproxies())
-            session.trust_env = False
-            session.headers["User-Agent"] = USER_AGENT
-            self._adapter = self._new_adapter()
-            session.mount("https://", self._adapter)
-            session.mount("http://", self._adapter)
-            self._retry_class = _retry_class()
-            self._session = session
-        return self._session
+        return self._http.session
 
     def _new_adapter(self) -> requests.adapters.HTTPAdapter:
-        from requests.adapters import HTTPAdapter
-
-        return HTTPAdapter(pool_connections=4, pool_maxsize=4)
+        return pooled_adapter()
 
     # -- destinations ---------------------------------------------------------------------------------------
 
@@ -208,11 +134,11 @@ class Deliverer:
             secrets = (routing_key, url)
             response, text = self._post(url, {**body, "routing_key": routing_key}, deadline, Destination.PAGERDUTY)
             if response.status_code == 202:
-                answer = _json(text)
+                answer = json_object(text)
                 if answer.get("status") not in (None, "success"):
                     status = clean_answer(str(answer.get("status")), secrets)[:60]
                     raise PermanentDeliveryError(f"pagerduty: 202 but status {status!r}")
-                return Delivered(Destination.PAGERDUTY, 202, _attempts(response))
+                return Delivered(Destination.PAGERDUTY, 202, attempts(response))
             raise _failure(Destination.PAGERDUTY, response, _pagerduty_reason(text, secrets))
 
         return self._with_refetch(attempt, secret_name)
@@ -223,7 +149,7 @@ class Deliverer:
             response, text = self._post(url, body, deadline, Destination.SLACK)
             text = text.strip()
             if response.status_code == 200 and text == "ok":
-                return Delivered(Destination.SLACK, 200, _attempts(response))
+                return Delivered(Destination.SLACK, 200, attempts(response))
             if response.status_code == 200:
                 raise PermanentDeliveryError(f"slack: 200 with body {clean_answer(text, (url,))!r}, not 'ok'")
             raise _failure(Destination.SLACK, response, clean_answer(text, (url,)))
@@ -254,54 +180,41 @@ class Deliverer:
         whose message holds no URL (`from None`: requests' own messages hold it, and for Slack it is the secret)."""
         import requests
 
-        session = self.session
-        _check_url(url, destination)
-        left = deadline.left()
-        if left <= self.connect_timeout:
+        self._http.session  # noqa: B018 - built (and its loggers quieted) before anything else, as ever
+        check_url(url, destination.value)
+        read = read_budget(deadline, self.connect_timeout, self.read_timeout)
+        if read is None:
             raise TransientDeliveryError(f"{destination.value}: no time left in this invocation to send")
-        read = min(self.read_timeout, left - self.connect_timeout)
-        assert self._retry_class is not None
-        retry = self._retry_class(
-            total=self.retries,
-            connect=self.retries,
+        retry = deadline_retry(
+            retries=self.retries,
             # A lost answer: PagerDuty deduplicates by dedup_key, so send again; a Slack webhook does not, so never
             # blindly (the invocation fails and Lambda's retry posts again, once per attempt).
-            read=self.retries if destination in self.resend_unanswered else False,
-            status=self.retries,
-            other=0,
-            allowed_methods=None,  # POST too: connection errors and 429/5xx answers mean nothing was taken
-            status_forcelist=RETRY_STATUSES,
+            resend=destination in self.resend_unanswered,
             backoff_factor=self.backoff_factor,
             backoff_max=8.0,
             backoff_jitter=0.25,
-            respect_retry_after_header=True,
-            raise_on_status=False,
-            raise_on_redirect=False,
-            redirect=0,
+            deadline=deadline,
+            attempt_seconds=self.connect_timeout + read,
         )
-        retry.deadline = deadline.at
-        retry.attempt_seconds = self.connect_timeout + read
-        self._adapter.max_retries = retry
         payload = encode_json(body)
         try:
-            response = session.post(
+            return self._http.send(
+                "POST",
                 url,
                 data=payload,
                 headers={"Content-Type": "application/json; charset=utf-8"},
                 timeout=(self.connect_timeout, read),
-                allow_redirects=False,
-                stream=True,  # the answer is read up to ANSWER_BYTES, not whatever length is sent
+                retry=retry,
             )
-            return response, _read_answer(response)
         except DeliveryError:
             raise
         except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema,
                 requests.exceptions.URLRequired) as exc:  # fmt: skip
-            raise _malformed(destination, exc) from None
+            raise malformed(destination.value, exc) from None
         except requests.RequestException as exc:
-            raise _unanswered(destination, exc) from None
+            raise unanswered(destination.value, exc) from None
         except (ValueError, UnicodeError) as exc:  # urllib3's LocationParseError and the standard library's parsers
-            raise _malformed(destination, exc) from None
+            raise malformed(destination.value, exc) from None
 
     def _pagerduty_secret(self, name: str, force: bool) -> tuple[str, str]:
         value = self.secret_source(name, force_fetch=force)
@@ -338,73 +251,12 @@ def _decode_secret(value: str, name: str) -> dict[str, Any]:
     return decoded
 
 
-def _check_url(url: str, destination: Destination) -> None:
-    """A URL requests cannot send to is a permanent failure, said without the URL (for Slack it is the secret)."""
-    import requests
-
-    try:
-        prepared = requests.PreparedRequest()
-        prepared.prepare_url(url, None)
-        if urlsplit(prepared.url or "").scheme not in ("http", "https"):
-            raise requests.exceptions.InvalidSchema("not http or https")
-        urlsplit(prepared.url or "").port  # noqa: B018 - raises ValueError for a port out of range
-    except (requests.RequestException, ValueError, UnicodeError) as exc:
-        raise _malformed(destination, exc) from None
-
-
-def _malformed(destination: Destination, exc: BaseException) -> PermanentDeliveryError:
-    return PermanentDeliveryError(
-        f"{destination.value}: the URL in the secret is malformed ({type(exc).__name__}): fix the secret"
-    )
-
-
-def _unanswered(destination: Destination, exc: BaseException) -> TransientDeliveryError:
-    """No answer came back. Whether the request may have reached the service is read from urllib3's cause: a
-    connection that was never made sent nothing; a read time-out or a reset after sending may have been taken."""
-    from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
-
-    cause: BaseException | None = exc
-    for _ in range(6):  # requests' error -> MaxRetryError -> urllib3's error (or the other way round)
-        inner = cause.args[0] if cause is not None and cause.args else None
-        if isinstance(cause, MaxRetryError):
-            inner = cause.reason
-        if not isinstance(inner, BaseException):
-            break
-        cause = inner
-    if isinstance(cause, ConnectTimeoutError | NewConnectionError) or type(exc).__name__ == "ConnectTimeout":
-        kind = "connection timed out" if "timed out" in str(cause).lower() else "connection failed"
-        return TransientDeliveryError(f"{destination.value}: {kind}; nothing was sent")
-    text = str(cause).lower()
-    kind = (
-        "no answer in time"
-        if "timed out" in text or "timeout" in text
-        else ("connection reset before the answer" if "reset" in text or "aborted" in text else "answer lost")
-    )
-    error = TransientDeliveryError(f"{destination.value}: {kind} ({type(exc).__name__}); it may have been delivered")
-    error.maybe_delivered = True
-    return error
-
-
-def _read_answer(response: requests.Response) -> str:
-    """The answer's text, read up to `ANSWER_BYTES`; a longer answer's connection is closed, not reused."""
-    chunks: list[bytes] = []
-    size = 0
-    for chunk in response.iter_content(chunk_size=16 * 1024):
-        chunks.append(chunk)
-        size += len(chunk)
-        if size >= ANSWER_BYTES:
-            break
-    response.close()  # back to the pool when read to the end; closed when cut short
-    data = b"".join(chunks)[:ANSWER_BYTES]
-    return data.decode(response.encoding or "utf-8", errors="replace")
-
-
 def _failure(destination: Destination, response: requests.Response, reason: str) -> Exception:
     status = response.status_code
     message = f"{destination.value}: HTTP {status}" + (f" {reason}" if reason else "")
     error: PermanentDeliveryError | TransientDeliveryError
     if status in RETRY_STATUSES:
-        error = TransientDeliveryError(message + f" after {_attempts(response)} attempts")
+        error = TransientDeliveryError(message + f" after {attempts(response)} attempts")
     else:
         error = PermanentDeliveryError(message)
     error.status = status
@@ -412,7 +264,7 @@ def _failure(destination: Destination, response: requests.Response, reason: str)
 
 
 def _pagerduty_reason(text: str, secrets: Iterable[str]) -> str:
-    answer = _json(text)
+    answer = json_object(text)
     if not answer:
         return clean_answer(text, secrets)
     errors = answer.get("errors")
@@ -420,20 +272,6 @@ def _pagerduty_reason(text: str, secrets: Iterable[str]) -> str:
     if isinstance(errors, list):
         parts.extend(str(e)[:ANSWER_WINDOW] for e in errors[:3])
     return clean_answer("; ".join(p for p in parts if p), secrets)
-
-
-def _json(text: str) -> dict[str, Any]:
-    try:
-        decoded = json.loads(text)
-    except (ValueError, RecursionError):
-        return {}
-    return decoded if isinstance(decoded, dict) else {}
-
-
-def _attempts(response: requests.Response) -> int:
-    retries = getattr(response.raw, "retries", None)
-    history = getattr(retries, "history", ()) or ()
-    return len(history) + 1
 
 
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,30}://\S*")
@@ -470,3 +308,25 @@ def secret_forms(secrets: Iterable[str]) -> list[str]:
         for part in parts:
             forms.update((part, part.replace("/", "\\/"), quote(part, safe=""), quote(part)))
     return sorted((f for f in forms if len(f) >= SHORTEST_SECRET_PART), key=len, reverse=True)
+
+
+__all__ = [  # with the names callers have always imported from here that now live in alertlib.http
+    "ANSWER_BYTES",
+    "ANSWER_CHARS",
+    "ANSWER_WINDOW",
+    "MAX_RETRY_AFTER",
+    "REFETCH_STATUSES",
+    "RETRY_STATUSES",
+    "SECRET_MAX_AGE",
+    "SHORTEST_SECRET_PART",
+    "USER_AGENT",
+    "Deadline",
+    "Delivered",
+    "Deliverer",
+    "Destination",
+    "SecretSource",
+    "clean_answer",
+    "powertools_secret",
+    "quiet_secret_loggers",
+    "secret_forms",
+]

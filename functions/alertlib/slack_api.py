@@ -4,7 +4,7 @@
 three-step file upload (`files.getUploadURLExternal`, a POST of the bytes to the `upload_url` it gives, then
 `files.completeUploadExternal` sharing the file into one channel and thread). `files.upload` is retired.
 
-It travels as `deliver.Deliverer` does, with its helpers: one `requests.Session` per container, `(connect, read)`
+It travels as `deliver.Deliverer` does, on `alertlib.http`: one `requests.Session` per container, `(connect, read)`
 timeouts, urllib3's `Retry` for 429 and 5xx honouring `Retry-After` (longer than `MAX_RETRY_AFTER` is left to
 Lambda's retry), the whole bounded by the invocation's `Deadline`, answers read up to 64 KB. Slack answers its
 errors with HTTP 200 and `{"ok": false, "error": code}`: the retryable codes (`RETRYABLE_CODES`) are tried again
@@ -28,20 +28,19 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlencode, urlsplit
 
-from alertlib.deliver import (
-    RETRY_STATUSES,
-    USER_AGENT,
-    Deadline,
-    SecretSource,
-    _check_url,
-    _read_answer,
-    _retry_class,
-    _unanswered,
-    clean_answer,
-    powertools_secret,
-    quiet_secret_loggers,
-)
+from alertlib.deliver import SecretSource, clean_answer, powertools_secret
 from alertlib.errors import ConfigurationError, DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from alertlib.http import (
+    RETRY_STATUSES,
+    Deadline,
+    PinnedSession,
+    attempts,
+    check_url,
+    deadline_retry,
+    json_object,
+    read_budget,
+    unanswered,
+)
 from alertlib.text import ELLIPSIS, encode_json, truncate
 
 if TYPE_CHECKING:
@@ -216,29 +215,11 @@ class SlackApi:
         self.retries = retries
         self.backoff_factor = backoff_factor
         self.app_attempts = max(app_attempts, 1)
-        self._session: requests.Session | None = None
-        self._adapter: Any = None
-        self._retry: type | None = None
+        self._http = PinnedSession()
 
     @property
     def session(self) -> requests.Session:
-        if self._session is None:
-            import urllib.request
-
-            import requests
-            from requests.adapters import HTTPAdapter
-
-            quiet_secret_loggers()
-            session = requests.Session()
-            session.proxies.update(urllib.request.getproxies())
-            session.trust_env = False
-            session.headers["User-Agent"] = USER_AGENT
-            self._adapter = HTTPAdapter(pool_connections=4, pool_maxsize=4)
-            session.mount("https://", self._adapter)
-            session.mount("http://", self._adapter)
-            self._retry = _retry_class()
-            self._session = session
-        return self._session
+        return self._http.session
 
     # -- the calls ------------------------------------------------------------------------------------------------
 
@@ -353,7 +334,7 @@ class SlackApi:
             )
             attempts += tries
             status = response.status_code
-            answer = _decode(text)
+            answer = json_object(text)
             if status == 200 and answer.get("ok") is True:
                 warnings = (answer.get("response_metadata") or {}).get("warnings")
                 if warnings:
@@ -386,52 +367,37 @@ class SlackApi:
     ) -> tuple[requests.Response, str, int]:
         import requests
 
-        session = self.session
-        left = deadline.left()
-        if left <= self.connect_timeout:
+        self._http.session  # noqa: B018 - built (and its loggers quieted) before anything else, as ever
+        read = read_budget(deadline, self.connect_timeout, self.read_timeout)
+        if read is None:
             raise _error(SlackTransientError, method, "no_time_left", 0)
-        read = min(self.read_timeout, left - self.connect_timeout)
-        assert self._retry is not None
-        retry = self._retry(
-            total=self.retries,
-            connect=self.retries,
-            read=self.retries if resend else False,
-            status=self.retries,
-            other=0,
-            allowed_methods=None,
-            status_forcelist=RETRY_STATUSES,
+        retry = deadline_retry(
+            retries=self.retries,
+            resend=resend,
             backoff_factor=self.backoff_factor,
             backoff_max=8.0,
             backoff_jitter=0.25,
-            respect_retry_after_header=True,
-            raise_on_status=False,
-            raise_on_redirect=False,
-            redirect=0,
+            deadline=deadline,
+            attempt_seconds=self.connect_timeout + read,
         )
-        retry.deadline = deadline.at
-        retry.attempt_seconds = self.connect_timeout + read
-        self._adapter.max_retries = retry
+        where = f"slack {method}"
         try:
-            _check_url(url, _Where(method))  # type: ignore[arg-type]
-            response = session.post(
-                url, data=payload, headers=headers, timeout=(self.connect_timeout, read), allow_redirects=False,
-                stream=True,
-            )  # fmt: skip
-            text = _read_answer(response)
+            check_url(url, where)
+            response, text = self._http.send(
+                "POST", url, data=payload, headers=headers, timeout=(self.connect_timeout, read), retry=retry
+            )
         except SlackApiError:
             raise
         except TransientDeliveryError as exc:  # DeadlineRetry: a Retry-After too long, or no time for another try
             raise _error(SlackTransientError, method, "retry_later", 0, detail=str(exc)) from None
-        except PermanentDeliveryError as exc:  # _check_url: the API URL is not one requests can send to
+        except PermanentDeliveryError as exc:  # check_url: the API URL is not one requests can send to
             raise _error(SlackPermanentError, method, "bad_url", 0, detail=str(exc).partition(": ")[2]) from None
         except requests.RequestException as exc:
-            lost = _unanswered(_Where(method), exc)  # type: ignore[arg-type]
+            lost = unanswered(where, exc)
             error = _error(SlackTransientError, method, "no_answer", 0, detail=str(lost).partition(": ")[2],
                            maybe_delivered=lost.maybe_delivered)  # fmt: skip
             raise error from None
-        retries = getattr(response.raw, "retries", None)
-        tries = len(getattr(retries, "history", ()) or ()) + 1
-        return response, text, tries
+        return response, text, attempts(response)
 
     def _upload(self, upload_url: str, data: bytes, token: str, deadline: Deadline) -> int:
         """Step 2: the bytes, raw, to the pre-signed URL (no token). HTTP 200 is success; anything else fails."""
@@ -450,13 +416,6 @@ class SlackApi:
         kind = SlackTransientError if response.status_code in RETRY_STATUSES else SlackPermanentError
         raise _error(kind, "upload", f"http_{response.status_code}", tries, status=response.status_code,
                      detail=clean_answer(text, (token, upload_url)))  # fmt: skip
-
-
-class _Where:
-    """What `deliver._check_url` and `_unanswered` say an error is about: `slack <method>`."""
-
-    def __init__(self, method: str) -> None:
-        self.value = f"slack {method}"
 
 
 def _sleep(seconds: float) -> None:
@@ -485,14 +444,6 @@ def _message(
 def _filename(name: str) -> str:
     cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "file"
     return cleaned[:MAX_FILENAME]
-
-
-def _decode(text: str) -> dict[str, Any]:
-    try:
-        decoded = json.loads(text)
-    except (ValueError, RecursionError):
-        return {}
-    return decoded if isinstance(decoded, dict) else {}
 
 
 def _code(answer: dict[str, Any], status: int) -> str:
