@@ -8,6 +8,12 @@ them with the template's batch size and maximum concurrency and invokes the func
 PagerDuty and Slack stand-ins, or the URLs given. It prints a line per delivery and one per request it refuses (401,
 400, ...: the status and the endpoint's reason, never a header, a body or a credential), and runs until interrupted.
 
+On-call from Slack (issue 11) runs on the same port: Slack's interactivity endpoint at `/slack/interactions` and
+PagerDuty's webhooks at `/pagerduty/webhooks` (tools.oncall_local: the same code as the Lambdas, signed with
+`--slack-signing-secret` and `--pagerduty-webhook-secret`), the action worker on a thread, and a Slack Web API
+stand-in (tools.slack_api_standin) that the forwarders' Slack app routes post to (`SLACK_API_URL`). Silences go to
+`--alertmanager-url`, else to a local Alertmanager stand-in; each action is printed.
+
 The default port is 8099, not 9094: 9094 is Alertmanager's own cluster port, so an Alertmanager started beside the
 pipeline would die with "address already in use".
 """
@@ -22,6 +28,7 @@ import json
 import logging
 import os
 import queue
+import re
 import secrets
 import signal
 import sys
@@ -39,6 +46,10 @@ from typing import Any
 import tools  # noqa: F401 - puts functions/ on the path
 from tools.lambda_local import FunctionError, LocalLambda
 from tools.localaws import environ, moto_server
+from tools.oncall_local import LocalOnCall
+from tools.slack_api_standin import CHANNEL as SLACK_CHANNEL
+from tools.slack_api_standin import TOKEN as SLACK_TOKEN
+from tools.slack_api_standin import SlackApiStandIn
 from tools.standins import StandIn
 from tools.world import Denial, MappingSpec, build_world, iam_enforced, synthesize
 
@@ -72,6 +83,9 @@ class LocalPipeline:
     templates: dict[str, dict[str, Any]] | None = None
     retry_delays: tuple[float, ...] = (0.0, 0.0)  # Lambda's are about 60 and 120 s; none locally by default
     log_dir: str | None = None  # the functions' logs; default: a temporary folder
+    slack_signing_secret: str | None = None  # Slack's signing secret for /slack/interactions (default: random)
+    pagerduty_webhook_secret: str | None = None  # PagerDuty's webhook signing secret (default: random)
+    alertmanager_url: str | None = None  # a real Alertmanager for the silences; None: a local stand-in
     # For tests only: the visibility timeout (seconds) the event source mappings ask for when they receive, instead
     # of the queue's own (6 x the function's timeout: 6 minutes). A record the function left (a failure) is then
     # received again after this many seconds, so a test of retries and of maxReceiveCount waits seconds, not
@@ -83,6 +97,11 @@ class LocalPipeline:
     def __post_init__(self) -> None:
         self.webhook_token = self.webhook_token or secrets.token_urlsafe(24)
         self.hmac_key = self.hmac_key or secrets.token_urlsafe(24)
+        self.slack_signing_secret = self.slack_signing_secret or secrets.token_hex(16)
+        self.pagerduty_webhook_secret = self.pagerduty_webhook_secret or secrets.token_hex(16)
+        self.slack_api: SlackApiStandIn | None = None
+        self.oncall: LocalOnCall | None = None
+        self.app_channels: dict[str, str] = {}  # Slack app route secret -> its channel on the stand-in
         self._stack = ExitStack()
         self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self.pagerduty: StandIn | None = None
@@ -130,6 +149,10 @@ class LocalPipeline:
         if self.slack_url is None:
             self.slack = self._stack.enter_context(StandIn("slack"))
             self.slack_url = self.slack.url
+        self.app_channels = slack_app_channels(self.config)
+        self.slack_api = self._stack.enter_context(
+            SlackApiStandIn(tokens=(SLACK_TOKEN,), channels=tuple(self.app_channels.values()) or (SLACK_CHANNEL,))
+        )
         aws = self._stack.enter_context(moto_server())
         region = self.config.region
         self.aws_environment = {**aws, "AWS_DEFAULT_REGION": region, "AWS_REGION": region}
@@ -150,6 +173,7 @@ class LocalPipeline:
         ).start()
         self._stack.callback(self.server.shutdown)
         self._build(templates)
+        self._start_oncall()
         self._worker = threading.Thread(target=self._work, name="pipeline-forwarders", daemon=True)
         self._worker.start()
         self._stack.callback(self._stop_worker)
@@ -235,7 +259,96 @@ class LocalPipeline:
             for name in routing.slack:
                 seeded[name] = json.dumps({"webhook_url": self.slack_url})
         seeded[self.auth_secret] = json.dumps({"bearer_tokens": [self.webhook_token], "hmac_keys": [self.hmac_key]})
+        for name, channel in self.app_channels.items():  # a Slack app route: the stand-in's token and its channel
+            seeded[name] = json.dumps({"bot_token": SLACK_TOKEN, "channel": channel})
+        oncall = getattr(self.config, "oncall", None)
+        for option, value in (
+            ("slack_signing_secret", {"signing_secret": self.slack_signing_secret}),
+            ("pagerduty_webhook_secret", {"secrets": [self.pagerduty_webhook_secret]}),
+        ):
+            secret = getattr(oncall, option, None)
+            if isinstance(secret, str) and secret:
+                seeded[secret] = json.dumps(value)
         return seeded
+
+    def _start_oncall(self) -> None:
+        """The on-call endpoints and worker (tools.oncall_local), on the thread table the forwarders use: the one
+        their environment names (THREAD_TABLE), else one made here."""
+        environments = [spec.environment for spec in self.world.functions.values()]
+        table = next((e["THREAD_TABLE"] for e in environments if e.get("THREAD_TABLE")), None)
+        dynamodb = self.admin("dynamodb")
+        if table is None:
+            table = f"{self.config.name}-alerting-threads-local"
+            dynamodb.create_table(
+                TableName=table,
+                KeySchema=[
+                    {"AttributeName": "alert", "KeyType": "HASH"},
+                    {"AttributeName": "channel", "KeyType": "RANGE"},
+                ],
+                AttributeDefinitions=[
+                    {"AttributeName": "alert", "AttributeType": "S"},
+                    {"AttributeName": "channel", "AttributeType": "S"},
+                ],
+                BillingMode="PAY_PER_REQUEST",
+            )
+        self.thread_table = table
+        app_secrets = {channel: name for name, channel in self.app_channels.items()}
+        if not app_secrets:  # no Slack app route in the config: one local app, for threads made by hand (the demo)
+            name = f"alerting/{self.config.name}/slack-app-local"
+            self.admin("secretsmanager").create_secret(
+                Name=name, SecretString=json.dumps({"bot_token": SLACK_TOKEN, "channel": SLACK_CHANNEL})
+            )
+            app_secrets = {SLACK_CHANNEL: name}
+        self.app_secrets = app_secrets
+        assert self.slack_api is not None
+        assert self.slack_signing_secret
+        assert self.pagerduty_webhook_secret
+        pagerduty = self.pagerduty
+        self.oncall = LocalOnCall(
+            environment=self.config.name,
+            slack_signing_secret=self.slack_signing_secret,
+            pagerduty_webhook_secret=self.pagerduty_webhook_secret,
+            slack_api_url=self.slack_api.url,
+            pagerduty_url=str(self.pagerduty_url),
+            thread_table=table,
+            dynamodb=dynamodb,
+            cloudwatch=self.admin("cloudwatch"),
+            app_secrets=app_secrets,
+            pagerduty_secrets=pagerduty_secrets(self.config, environments),
+            pagerduty_received=(lambda: list(pagerduty.received)) if pagerduty is not None else list,
+            alertmanager_url=self.alertmanager_url,
+            actors=slack_actors(self.config),
+            parent_message_for=self.parent_message,
+            say=self.say,
+        )
+        self._stack.enter_context(self.oncall)
+
+    def parent_message(self, thread: Any) -> dict[str, Any] | None:
+        """A thread's parent as the Slack stand-in shows it now (what a PagerDuty event's parent edit starts from)."""
+        found = self.slack_api.find(thread.channel, thread.ts) if self.slack_api and thread.ts else None
+        if found is None:
+            return None
+        return {"text": found.text, "blocks": found.blocks, "attachments": found.attachments}
+
+    def handle_oncall(
+        self, method: str, path: str, body: bytes, headers: dict[str, str], client: str
+    ) -> tuple[int, dict[str, str], bytes] | None:
+        """A request on `/slack/interactions`, `/pagerduty/webhooks` or `/slack/responses/…`; None for another path."""
+        if self.oncall is None:
+            return None
+        return self.oncall.route(method, path, body, headers, client)
+
+    @property
+    def slack_interactions_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/slack/interactions"
+
+    @property
+    def pagerduty_webhooks_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/pagerduty/webhooks"
+
+    def response_url(self, name: str) -> str:
+        """A `response_url` for a click made by hand: answered by this pipeline (`/slack/responses/NAME`)."""
+        return f"http://127.0.0.1:{self.port}/slack/responses/{name}"
 
     def _build(self, templates: dict[str, dict[str, Any]]) -> None:
         """Everything of the templates in moto; then IAM enforced: the functions act with their own role's
@@ -287,13 +400,18 @@ class LocalPipeline:
                 **role_credentials[name],
                 "AWS_ENDPOINT_URL": self.aws_environment["AWS_ENDPOINT_URL"],
             }
+            if self.slack_api is not None:  # the Slack app routes post to the Web API stand-in
+                environment["SLACK_API_URL"] = self.slack_api.url + "/"
             function = LocalLambda(
                 name, spec.handler, environment, timeout=spec.timeout, memory=spec.memory,
                 region=self.config.region, arn=spec.arn, log=logs / f"{name}.log",
             )  # fmt: skip
             running.append(function.start())
             self.functions[name] = function
-        self.endpoint_function = next((n for n, s in self.world.functions.items() if s.url), None)
+        self.endpoint_function = next(  # the Alertmanager endpoint: the function URL of alertmanager_endpoint
+            (n for n, s in self.world.functions.items() if s.url and s.handler.startswith("alertmanager_endpoint.")),
+            next((n for n, s in self.world.functions.items() if s.url), None),
+        )
         self._role_credentials = role_credentials
         # As many execution environments as the function's event source mappings may run at once.
         for mapping in self.world.mappings:
@@ -854,6 +972,39 @@ def cloudwatch_notification(alarm: dict[str, Any], region: str, *, old_state: st
     }
 
 
+def slack_app_channels(config: Any) -> dict[str, str]:
+    """Each Slack app route of the config (`forwarders.slack_apps`) -> a channel of its own on the stand-in."""
+    forwarders = getattr(config, "forwarders", None)
+    apps = getattr(forwarders, "slack_apps", None) or {}
+    return {name: f"C0LOCAL{index:03d}" for index, name in enumerate(sorted(apps), start=1)}
+
+
+def pagerduty_secrets(config: Any, environments: list[dict[str, str]]) -> dict[str, str]:
+    """A thread's routing -> the PagerDuty secret to acknowledge with: the worker's PAGERDUTY_SECRETS when the
+    templates set it, else each topic's Slack routes mapped to its PagerDuty secret (and that secret to itself)."""
+    for environment in environments:
+        with contextlib.suppress(ValueError):
+            decoded = json.loads(environment.get("PAGERDUTY_SECRETS") or "null")
+            if isinstance(decoded, dict) and decoded:
+                return {str(k): str(v) for k, v in decoded.items()}
+    found: dict[str, str] = {}
+    for routing in config.topics.values():
+        if routing.pagerduty:
+            found[routing.pagerduty] = routing.pagerduty
+            for name in routing.slack:
+                found.setdefault(name, routing.pagerduty)
+    return found
+
+
+def slack_actors(config: Any) -> str:
+    """SLACK_ACTORS' JSON from the config's `oncall.slack_actors`, or "" (locally: everyone may act)."""
+    actors = getattr(getattr(config, "oncall", None), "slack_actors", None)
+    if actors is None:
+        return ""
+    value = actors.model_dump() if hasattr(actors, "model_dump") else actors
+    return json.dumps(value) if isinstance(value, dict) and any(value.values()) else ""
+
+
 def _text(message: Any) -> str:
     return message if isinstance(message, str) else json.dumps(message)
 
@@ -875,7 +1026,12 @@ def _handler_for(pipeline: LocalPipeline) -> type[BaseHTTPRequestHandler]:
                 )
                 self._answer(status, headers, answer)
             else:
-                self._answer(404, {"Content-Type": "application/json"}, b'{"error": "not found"}')
+                headers = dict(self.headers.items())
+                routed = pipeline.handle_oncall("POST", self.path, body, headers, self.client_address[0])
+                if routed is None:
+                    self._answer(404, {"Content-Type": "application/json"}, b'{"error": "not found"}')
+                else:
+                    self._answer(*routed)
 
         def do_GET(self) -> None:
             if self.path == "/health":
@@ -912,12 +1068,15 @@ def _port(text: str) -> int:
 
 def parser() -> argparse.ArgumentParser:
     from alertlib.endpoint import MIN_CREDENTIAL
+    from alertlib.pagerduty_webhooks import MIN_SECRET as MIN_WEBHOOK
+    from alertlib.slack_signature import MIN_SECRET as MIN_SIGNING
 
     described = argparse.ArgumentParser(
         prog="python -m tools.serve",
         description=__doc__.split("\n\n")[0].split(": ", 1)[0]
         + ": moto as AWS built from the environment's templates, the Alertmanager endpoint, both forwarders fed by "
-        "their queues, and PagerDuty and Slack stand-ins. Runs until Ctrl-C.",
+        "their queues, PagerDuty and Slack stand-ins, and on-call from Slack (/slack/interactions, "
+        "/pagerduty/webhooks, the action worker, a Slack Web API stand-in). Runs until Ctrl-C.",
         allow_abbrev=False,  # an option spelt short or wrong is refused, never guessed
     )
     described.add_argument(
@@ -943,7 +1102,31 @@ def parser() -> argparse.ArgumentParser:
         help=f"the bearer token Alertmanager must send, at least {MIN_CREDENTIAL} characters (default: "
         "$ALERTMANAGER_WEBHOOK_TOKEN, else a random token, printed at start)",
     )  # fmt: skip
+    described.add_argument(
+        "--slack-signing-secret", metavar="SECRET",
+        help=f"the Slack app's signing secret that clicks on /slack/interactions must be signed with, at least "
+        f"{MIN_SIGNING} characters (default: $SLACK_SIGNING_SECRET, else a random one, printed at start)",
+    )  # fmt: skip
+    described.add_argument(
+        "--pagerduty-webhook-secret", metavar="SECRET",
+        help=f"the PagerDuty webhook subscription's signing secret for /pagerduty/webhooks, at least {MIN_WEBHOOK} "
+        "characters (default: $PAGERDUTY_WEBHOOK_SECRET, else a random one, printed at start)",
+    )  # fmt: skip
+    described.add_argument(
+        "--alertmanager-url", metavar="URL",
+        help="create and expire silences on this Alertmanager (API v2, e.g. http://127.0.0.1:9093) instead of the "
+        "local silences stand-in",
+    )  # fmt: skip
     return described
+
+
+def _secret_option(args: argparse.Namespace, option: str, variable: str, minimum: int) -> str | None:
+    """An option's value, else the environment variable's; refused (SystemExit 2, one line) when too short."""
+    value = getattr(args, option.replace("-", "_")) or os.environ.get(variable) or None
+    if value is not None and len(value) < minimum:
+        print(f"serve: --{option} must be at least {minimum} characters", file=sys.stderr)
+        raise SystemExit(2)
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -955,12 +1138,26 @@ def main(argv: list[str] | None = None) -> int:
     if token is not None and len(token) < MIN_CREDENTIAL:
         print(f"serve: --webhook-token must be at least {MIN_CREDENTIAL} characters", file=sys.stderr)
         return 2
+    from alertlib.pagerduty_webhooks import MIN_SECRET as MIN_WEBHOOK
+    from alertlib.slack_signature import MIN_SECRET as MIN_SIGNING
+
+    try:
+        signing = _secret_option(args, "slack-signing-secret", "SLACK_SIGNING_SECRET", MIN_SIGNING)
+        webhook = _secret_option(args, "pagerduty-webhook-secret", "PAGERDUTY_WEBHOOK_SECRET", MIN_WEBHOOK)
+    except SystemExit as exc:
+        return int(exc.code or 2)
+    if args.alertmanager_url is not None and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", args.alertmanager_url):
+        print("serve: --alertmanager-url must be an http(s) URL such as http://127.0.0.1:9093", file=sys.stderr)
+        return 2
     pipeline = LocalPipeline(
         env=args.env,
         port=args.port,
         pagerduty_url=args.pagerduty_url,
         slack_url=args.slack_url,
         webhook_token=token,
+        slack_signing_secret=signing,
+        pagerduty_webhook_secret=webhook,
+        alertmanager_url=args.alertmanager_url,
         say=lambda line: print(line, flush=True),
     )
     stop = threading.Event()
@@ -986,6 +1183,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bearer token:          {pipeline.webhook_token}", flush=True)
         print(f"PagerDuty events to:   {pipeline.pagerduty_url}", flush=True)
         print(f"Slack messages to:     {pipeline.slack_url}", flush=True)
+        assert pipeline.slack_api is not None
+        assert pipeline.oncall is not None
+        silences = (
+            pipeline.alertmanager_url
+            or f"{pipeline.oncall.alertmanager.url if pipeline.oncall.alertmanager else ''} (stand-in)"
+        )
+        print(f"Slack Web API:         {pipeline.slack_api.url}/ (stand-in; app routes post here)", flush=True)
+        print(f"Slack interactivity:   {pipeline.slack_interactions_url}", flush=True)
+        print(f"signing secret:        {pipeline.slack_signing_secret}", flush=True)
+        print(f"PagerDuty webhooks:    {pipeline.pagerduty_webhooks_url}", flush=True)
+        print(f"webhook secret:        {pipeline.pagerduty_webhook_secret}", flush=True)
+        print(f"silences to:           {silences}", flush=True)
         print(f"topics:                {', '.join(pipeline.topic_arns.values())}", flush=True)
         print("ready; Ctrl-C stops", flush=True)
         while not stop.wait(0.5):

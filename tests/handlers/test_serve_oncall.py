@@ -1,0 +1,250 @@
+"""tools.serve's on-call routes (issue 11) over real HTTP: `/slack/interactions` and `/pagerduty/webhooks` on the
+pipeline's port, handled by tools.oncall_local (the Lambdas' code), the action worker on its thread, the Slack Web
+API, PagerDuty and Alertmanager stand-ins. The AWS side (thread table, secrets, alarms) is moto in-process; the
+pipeline's world is not built (tests/handlers/test_local_pipeline.py does that)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import ThreadingHTTPServer
+from typing import Any
+
+import boto3
+import pytest
+
+from alertlib.render_thread import STATUS_BLOCK, render_parent
+from alertlib.slack_actions import ActionState, action_elements
+from alertlib.threads import EventKind, Matcher, Thread, ThreadEvent, ThreadMeta, ThreadStore
+from tools.oncall_local import (
+    LocalOnCall,
+    click_payload,
+    incident_id,
+    incident_webhook,
+    post,
+    signed_click,
+    signed_webhook,
+)
+from tools.serve import LocalPipeline, _handler_for
+from tools.slack_api_standin import CHANNEL, TOKEN, SlackApiStandIn
+from tools.standins import StandIn
+
+SIGNING = "local-signing-secret-0123456789ab"
+WEBHOOK = "local-webhook-secret-0123456789ab"
+APP_SECRET = "alerting/dev/slack-app"
+PAGERDUTY_SECRET = "alerting/dev/pagerduty"
+ROUTING_KEY = "10ca1pipe11ne0000000000000000000"
+ALARM = "dev-rds-db1-CPUUtilization"
+TABLE = "dev-alerting-threads"
+
+
+@dataclass
+class Served:
+    pipeline: LocalPipeline
+    oncall: LocalOnCall
+    slack: SlackApiStandIn
+    pagerduty: StandIn
+    store: ThreadStore
+    lines: list[str] = field(default_factory=list)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.pipeline.port}{path}"
+
+    def thread(self, alert: str, meta: ThreadMeta) -> Thread:
+        """A thread as the forwarder makes it: claimed, its parent posted with its buttons, attached."""
+        claim = self.store.claim(alert, CHANNEL, event=ThreadEvent(EventKind.FIRED, datetime.now(UTC)), meta=meta)
+        state = ActionState(
+            thread_key=claim.thread.key, paged=bool(meta.dedup_key), alertmanager=bool(meta.matchers),
+            cloudwatch=bool(meta.alarm_names),
+        )  # fmt: skip
+        block = action_elements(state)
+        message = {"text": f"{alert} is firing", "attachments": [{"color": "#E01E5A", "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"*{alert}*"}}]}]}  # fmt: skip
+        body = render_parent(
+            message, claim.thread.state, now=datetime.now(UTC), actions=block["elements"] if block else []
+        )
+        posted = self.slack.answer("chat.postMessage", {"channel": CHANNEL, **body}, TOKEN)[1]
+        return self.store.attach(claim.thread, posted["ts"])
+
+    def click(self, thread: Thread, action_id: str, **options: Any) -> tuple[int, bytes]:
+        assert thread.ts is not None
+        parent = self.slack.find(CHANNEL, thread.ts)
+        assert parent is not None
+        shown = {"text": parent.text, "blocks": parent.blocks, "attachments": parent.attachments}
+        payload = click_payload(shown, channel=CHANNEL, ts=thread.ts, action_id=action_id,
+                                response_url=self.pipeline.response_url("1"), **options)  # fmt: skip
+        return post(self.url("/slack/interactions"), *signed_click(SIGNING, payload))
+
+
+@pytest.fixture
+def served(aws: Any) -> Iterator[Served]:
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    dynamodb.create_table(
+        TableName=TABLE,
+        KeySchema=[{"AttributeName": "alert", "KeyType": "HASH"}, {"AttributeName": "channel", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "alert", "AttributeType": "S"},
+            {"AttributeName": "channel", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    lines: list[str] = []
+    with SlackApiStandIn() as slack, StandIn("pagerduty") as pagerduty:
+        aws.create_secret(Name=APP_SECRET, SecretString=json.dumps({"bot_token": TOKEN, "channel": CHANNEL}))
+        aws.create_secret(
+            Name=PAGERDUTY_SECRET, SecretString=json.dumps({"routing_key": ROUTING_KEY, "events_url": pagerduty.url})
+        )
+        cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
+        cloudwatch.put_metric_alarm(
+            AlarmName=ALARM, Namespace="AWS/RDS", MetricName="CPUUtilization", Statistic="Average", Period=60,
+            EvaluationPeriods=1, Threshold=90, ComparisonOperator="GreaterThanThreshold",
+        )  # fmt: skip
+        pipeline = LocalPipeline(slack_signing_secret=SIGNING, pagerduty_webhook_secret=WEBHOOK, say=lines.append)
+        oncall = LocalOnCall(
+            environment="dev", slack_signing_secret=SIGNING, pagerduty_webhook_secret=WEBHOOK,
+            slack_api_url=slack.url, pagerduty_url=pagerduty.url, thread_table=TABLE, dynamodb=dynamodb,
+            cloudwatch=cloudwatch, app_secrets={CHANNEL: APP_SECRET}, pagerduty_secrets={APP_SECRET: PAGERDUTY_SECRET},
+            pagerduty_received=lambda: list(pagerduty.received), say=lines.append,
+            parent_message_for=lambda t: _shown(slack, t),
+        )  # fmt: skip
+        pipeline.oncall = oncall
+        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(pipeline))
+        pipeline.port = server.server_address[1]
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        with oncall:
+            yield Served(pipeline, oncall, slack, pagerduty, ThreadStore(TABLE, dynamodb), lines)
+        server.shutdown()
+        server.server_close()
+
+
+def _shown(slack: SlackApiStandIn, thread: Thread) -> dict[str, Any] | None:
+    found = slack.find(thread.channel, thread.ts or "")
+    return None if found is None else {"text": found.text, "blocks": found.blocks, "attachments": found.attachments}
+
+
+def _status(slack: SlackApiStandIn, ts: str) -> str:
+    parent = slack.find(CHANNEL, ts)
+    assert parent is not None
+    blocks = [*parent.blocks, *(b for a in parent.attachments for b in a.get("blocks", []))]
+    return str(next(b for b in blocks if b.get("block_id") == STATUS_BLOCK)["elements"][0]["text"])
+
+
+def _meta(**fields: Any) -> ThreadMeta:
+    return ThreadMeta(routing=APP_SECRET, **fields)
+
+
+def test_serve_oncall_signed_click_acknowledges_in_pagerduty_and_edits_the_parent(served: Served) -> None:
+    thread = served.thread("alarm:db1", _meta(dedup_key="dev-db1-cpu", source="cloudwatch", alarm_names=(ALARM,)))
+    status, body = served.click(thread, "alert.ack")
+    assert (status, body) == (200, b"")
+    assert served.oncall.wait_idle()
+    [acknowledge] = [r.body for r in served.pagerduty.received]
+    assert acknowledge == {"dedup_key": "dev-db1-cpu", "event_action": "acknowledge", "routing_key": ROUTING_KEY}
+    assert thread.ts is not None
+    [reply] = served.slack.replies(CHANNEL, thread.ts)
+    assert reply.text.startswith("\U0001f440 Acknowledged by <@U0LOCAL01>")
+    assert _status(served.slack, thread.ts).startswith("Acknowledged by <@U0LOCAL01>")
+    assert [(r.action, r.result) for r in served.oncall.audit.records] == [("alert.ack", "ok")]
+    assert any("action    done: Acknowledged by @U0LOCAL01" in line for line in served.lines)
+
+
+def test_serve_oncall_mute_puts_a_rule_on_the_alarm_and_says_until_when(served: Served) -> None:
+    thread = served.thread("alarm:db1", _meta(source="cloudwatch", alarm_names=(ALARM,)))
+    assert served.click(thread, "alert.mute", option=1)[0] == 200  # 4 h
+    assert served.oncall.wait_idle()
+    [(name, rule)] = served.oncall.mute_rules.rules.items()
+    assert name.startswith("dev-mute-") and rule["MuteTargets"] == {"AlarmNames": [ALARM]}
+    assert rule["Rule"]["Schedule"]["Duration"] == "PT4H"
+    assert thread.ts is not None
+    [reply] = served.slack.replies(CHANNEL, thread.ts)
+    assert "Muted for 4 h by <@U0LOCAL01>" in reply.text
+
+
+def test_serve_oncall_silence_reaches_alertmanager_with_the_group_matchers(served: Served) -> None:
+    matchers = (Matcher("alertname", "DiskFull"), Matcher("instance", "db-1"))
+    thread = served.thread("am:diskfull", _meta(source="alertmanager", matchers=matchers))
+    assert served.click(thread, "alert.silence")[0] == 200
+    assert served.oncall.wait_idle()
+    assert served.oncall.alertmanager is not None
+    [silence] = served.oncall.alertmanager.silences.values()
+    assert [(m["name"], m["value"]) for m in silence.body["matchers"]] == [
+        ("alertname", "DiskFull"),
+        ("instance", "db-1"),
+    ]
+    assert silence.body["createdBy"] == "ana (Slack U0LOCAL01)"
+    assert thread.ts is not None
+    assert "Silenced for 1 h" in served.slack.replies(CHANNEL, thread.ts)[0].text
+
+
+def test_serve_oncall_unsigned_and_stale_clicks_are_401_and_nothing_is_done(served: Served) -> None:
+    thread = served.thread("alarm:db1", _meta(dedup_key="dev-db1-cpu", alarm_names=(ALARM,)))
+    assert thread.ts is not None
+    parent = served.slack.find(CHANNEL, thread.ts)
+    assert parent is not None
+    shown = {"attachments": parent.attachments}
+    payload = click_payload(shown, channel=CHANNEL, ts=thread.ts, action_id="alert.ack",
+                            response_url=served.pipeline.response_url("1"))  # fmt: skip
+    body, headers = signed_click(SIGNING, payload)
+    unsigned = {k: v for k, v in headers.items() if not k.startswith("X-Slack")}
+    assert post(served.url("/slack/interactions"), body, unsigned) == (401, b'{"error": "unauthorized"}')
+    stale = signed_click(SIGNING, payload, now=1_000_000_000)
+    assert post(served.url("/slack/interactions"), *stale)[0] == 401
+    wrong = signed_click("someone-elses-secret-0123456789", payload)
+    assert post(served.url("/slack/interactions"), *wrong)[0] == 401
+    assert served.oncall.wait_idle()
+    assert not served.pagerduty.received and not served.slack.replies(CHANNEL, thread.ts)
+    assert [r.status for r in served.pipeline.refusals] == [401, 401, 401]
+    assert all("/slack/interactions from 127.0.0.1: 401 unauthorized" in str(r) for r in served.pipeline.refusals)
+
+
+def test_serve_oncall_response_url_elsewhere_than_127_0_0_1_is_refused(served: Served) -> None:
+    thread = served.thread("alarm:db1", _meta(dedup_key="dev-db1-cpu", alarm_names=(ALARM,)))
+    assert thread.ts is not None
+    parent = served.slack.find(CHANNEL, thread.ts)
+    assert parent is not None
+    payload = click_payload({"attachments": parent.attachments}, channel=CHANNEL, ts=thread.ts, action_id="alert.ack",
+                            response_url="https://hooks.slack.com/actions/T1/1/x")  # fmt: skip
+    status, body = post(served.url("/slack/interactions"), *signed_click(SIGNING, payload))
+    assert (status, json.loads(body)) == (400, {"error": "response_url is not Slack's"})
+    assert served.oncall.wait_idle() and not served.pagerduty.received
+
+
+def test_serve_oncall_unauthorised_user_is_answered_on_the_local_response_url(served: Served) -> None:
+    served.oncall.stop()
+    served.oncall.actors = json.dumps({"users": ["U0ONCALL1"]})
+    served.oncall.start()
+    thread = served.thread("alarm:db1", _meta(dedup_key="dev-db1-cpu", alarm_names=(ALARM,)))
+    assert served.click(thread, "alert.ack", user_id="U0INTRUDER")[0] == 200
+    assert served.oncall.wait_idle()
+    [response] = served.oncall.responses
+    assert response.path == "/slack/responses/1" and response.body["response_type"] == "ephemeral"
+    assert "not allowed" in response.text
+    assert not served.pagerduty.received
+    assert [(r.action, r.result) for r in served.oncall.audit.records] == [("alert.ack", "refused")]
+
+
+def test_serve_oncall_unknown_route_is_404(served: Served) -> None:
+    assert post(served.url("/slack/nothing"), b"{}", {"Content-Type": "application/json"})[0] == 404
+    assert post(served.url("/pagerduty"), b"{}", {"Content-Type": "application/json"})[0] == 404
+
+
+def test_serve_oncall_signed_pagerduty_webhook_is_accepted_and_replied_in_the_thread(served: Served) -> None:
+    dedup = "dev-db1-cpu"
+    thread = served.thread("alarm:db1", _meta(dedup_key=dedup, alarm_names=(ALARM,)))
+    trigger = {"routing_key": ROUTING_KEY, "event_action": "trigger", "dedup_key": dedup,
+               "payload": {"summary": "db1 CPU", "source": "dev", "severity": "critical"}}  # fmt: skip
+    assert post(served.pagerduty.url, json.dumps(trigger).encode(), {"Content-Type": "application/json"})[0] == 202
+    value = incident_webhook("incident.acknowledged", dedup, agent="Ana Lopez")
+    assert value["event"]["data"]["id"] == incident_id(dedup)
+    status, body = post(served.url("/pagerduty/webhooks"), *signed_webhook(WEBHOOK, value))
+    assert (status, json.loads(body)) == (202, {"status": "accepted"})
+    assert served.oncall.wait_idle()
+    assert thread.ts is not None
+    [reply] = served.slack.replies(CHANNEL, thread.ts)
+    assert "Acknowledged by Ana Lopez" in reply.text
+    assert _status(served.slack, thread.ts).startswith("Acknowledged by Ana Lopez")
+    unsigned = post(served.url("/pagerduty/webhooks"), json.dumps(value).encode(), {"Content-Type": "application/json"})
+    assert unsigned[0] == 401
