@@ -28,6 +28,8 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 _WINDOW = re.compile(r"^[1-9][0-9]{0,4}[smhdw]/[1-9][0-9]{0,4}[smhdw]$")
 _NUMBER = re.compile(r"^[-+]?(?:[0-9]{1,20}(?:\.[0-9]{0,20})?|\.[0-9]{1,20})(?:[eE][-+]?[0-9]{1,3})?$")
 _ACTIONS = ("page", "ticket")
+_PERIOD = re.compile(r"^([1-9][0-9]{0,2})d$")
+MAX_PERIOD_DAYS = 365  # infra/slo.py: period_days is 1 to 365
 
 
 def recognise(
@@ -58,6 +60,16 @@ def recognise(
         budget_left=_percent(_get(annotations, "budget_left"), -1_000_000, 100),
         action=_action(_get(labels, "slo_action")) or _action(line.get("action")),
     )
+
+
+def period_days(description: str | None) -> int | None:
+    """The compliance period of an SLO alarm's line (`period=30d` -> 30; 1 to 365 days), or None."""
+    value = _line(description).get("period")
+    match = _PERIOD.match(value) if value is not None else None
+    if match is None:
+        return None
+    days = int(match.group(1))
+    return days if 1 <= days <= MAX_PERIOD_DAYS else None
 
 
 def _line(description: str | None) -> dict[str, str]:
