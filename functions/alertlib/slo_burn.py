@@ -173,12 +173,14 @@ def _read_within(
     done = threading.Event()
     found: dict[int, Reading] = {}
 
+    def keep(index: int, reading: Reading) -> None:
+        with lock:
+            found[index] = reading
+
     def work() -> None:
         try:
             for index, alert, client in jobs:
-                reading = queries.read(alert, client, now=now, stop_at=stop_at)
-                with lock:
-                    found[index] = reading
+                keep(index, queries.read(alert, client, now=now, stop_at=stop_at, partial=_keep_for(keep, index)))
         finally:
             done.set()
 
@@ -187,6 +189,11 @@ def _read_within(
     with lock:
         readings.update(found)
     return readings
+
+
+def _keep_for(keep: Callable[[int, Reading], None], index: int) -> Callable[[Reading], None]:
+    """`keep` bound to one alert (a function, so the loop's index is not late-bound)."""
+    return lambda reading: keep(index, reading)
 
 
 def _failed(alert: Alert, counters: Counters | None, reason: str) -> None:
@@ -237,8 +244,17 @@ class SloQueries:
             self._clients[region] = self._client_for(region)
         return self._clients[region]
 
-    def read(self, alert: Alert, client: Any, *, now: datetime, stop_at: float) -> Reading:
-        """The burn rate over the long window and the budget left over the period, as far as time allows."""
+    def read(
+        self,
+        alert: Alert,
+        client: Any,
+        *,
+        now: datetime,
+        stop_at: float,
+        partial: Callable[[Reading], None] | None = None,
+    ) -> Reading:
+        """The burn rate over the long window and the budget left over the period, as far as time allows. The burn
+        rate goes to `partial` as soon as it is known: a page that cannot wait for the budget still shows it."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         burn: float | None = None
@@ -251,6 +267,8 @@ class SloQueries:
             objective = slo.objective if slo.objective is not None else 0.0
             ratio = _ratio(client, alarm, now=now, seconds=span, stop_at=stop_at)
             burn = burn_rate(ratio, objective) if ratio is not None else None
+            if partial is not None and burn is not None:
+                partial(Reading(burn_rate=burn, failure="timed out"))
             if alarm.period_days is None:
                 return Reading(burn_rate=burn, failure=None if burn is not None else "no data")
             period = _ratio(client, alarm, now=now, seconds=alarm.period_days * 86_400, stop_at=stop_at)

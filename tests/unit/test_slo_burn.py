@@ -296,3 +296,25 @@ def test_slo_burn_enrich_keeps_a_number_the_source_said() -> None:
     said = replace(before, alerts=(replace(before.alerts[0], slo=replace(slo, budget_left=50.0)),))
     after = enrich_slo(said, queries_of(FakeCloudWatch()), now=NOW)
     assert after.alerts[0].slo == replace(slo, budget_left=50.0, observed_burn_rate=14.4)
+
+
+def test_slo_burn_enrich_a_slow_budget_query_keeps_the_burn_rate() -> None:
+    """The period's query does not answer in time: the page still shows the burn seen over the window."""
+    hold = threading.Event()
+    client = FakeCloudWatch()
+    answer = client.get_metric_data
+
+    def second_held(**kwargs: Any) -> dict[str, Any]:
+        if client.calls.count("GetMetricData") >= 1:
+            hold.wait(10)
+        return answer(**kwargs)
+
+    client.get_metric_data = second_held  # type: ignore[method-assign]
+    counters = Counters("pagerduty")
+    try:
+        after = enrich_slo(composite(), queries_of(client), now=NOW, counters=counters, budget=2.0)
+    finally:
+        hold.set()
+    slo = after.alerts[0].slo
+    assert slo is not None and (slo.observed_burn_rate, slo.budget_left) == (14.4, None)
+    assert counters.counts[(SLO_QUERY_FAILED, "cloudwatch")] == 1
