@@ -23,6 +23,7 @@ import botocore.session
 
 if TYPE_CHECKING:
     from infra.config import EnvironmentConfig
+    from infra.slo import CloudWatchSli
 
 # CloudWatch's statistics: the five simple ones and the extended ones (percentile, trimmed mean, winsorized mean,
 # trimmed count, trimmed sum, percentile rank, interquartile mean), in the short (`p90`, `tm99`) and the range
@@ -175,14 +176,13 @@ def check(config: EnvironmentConfig) -> str | None:
     return _unread_topic(config)
 
 
-_ALB_NAME = re.compile(r"^(app|net|gwy)/[^/\s]{1,32}/[0-9a-f]{1,32}$")
-
-
 def _slo_metrics(config: EnvironmentConfig) -> str | None:
-    """Every metric an SLO reads must be one CloudWatch publishes, with the dimensions it publishes it with (the
-    catalogue that checks the synthesized alarms, run here so a user's own config is checked before synth): an
-    SLO on a metric that never exists reads a ratio of 0 for ever, and nothing else would say so."""
-    from infra.metric_catalogue import CheckContext, _check_metric  # noqa: PLC0415 - infra.config imports this
+    """Every metric an SLO reads must be one CloudWatch publishes, with the dimensions it publishes it with, a
+    statistic that means something for it and dimension values in the form AWS writes them (the catalogue that checks
+    the synthesized alarms, run here so a user's own config is checked before synth): an SLO on a metric that never
+    exists reads a ratio of 0 for ever, and nothing else would say so. Dimension values are not compared with the
+    environment's resources: an SLO may watch a load balancer or an API defined elsewhere."""
+    from infra.metric_catalogue import CheckContext, check_metric  # noqa: PLC0415 - infra.config imports this
 
     context = CheckContext(config=config)
     for index, slo in enumerate(config.slos):
@@ -191,26 +191,25 @@ def _slo_metrics(config: EnvironmentConfig) -> str | None:
         except ValueError:
             continue  # a PromQL-only SLO: nothing in CloudWatch
         for metric_id, stat in metrics.items():
-            where = f"slos[{index}].sli ({metric_id.split('_', 1)[0]})"
-            balancer = stat.dimensions.get("LoadBalancer")
-            if stat.namespace == "AWS/ApplicationELB" and balancer is not None and not _ALB_NAME.match(balancer):
-                return (
-                    f"{where}: LoadBalancer {balancer[:80]!r} is not what CloudWatch publishes; it is the last part "
-                    "of the load balancer's ARN, app/<name>/<id>"
-                )
             metric = {
                 "Namespace": stat.namespace,
                 "MetricName": stat.metric,
                 "Dimensions": [{"Name": k, "Value": v} for k, v in stat.dimensions.items()],
             }
-            problems = [
-                p
-                for p in _check_metric(metric, stat.statistic, context, "")
-                if "dimensions" in p or "no metric" in p or "namespace" in p
-            ]
+            problems = check_metric(metric, stat.statistic, context, resources=False)
             if problems:
-                return f"{where}: {problems[0]}"
+                return f"slos[{index}].sli.{_sli_field(slo.sli, metric_id)}: {problems[0]}"
     return None
+
+
+def _sli_field(sli: CloudWatchSli, metric_id: str) -> str:
+    """Where a metric of the error ratio sits in the config: `bad_value` -> `bad`, `bad_elb` -> `bad.metrics.elb`,
+    a latency SLI's `good_value` / `total_value` -> `latency`."""
+    if sli.latency is not None:
+        return "latency"
+    part, name = metric_id.split("_", 1)
+    count = getattr(sli, part, None)
+    return f"{part}.metrics.{name}" if count is not None and count.expression is not None else part
 
 
 def _unread_topic(config: EnvironmentConfig) -> str | None:

@@ -11,6 +11,7 @@ Facts only, taken from AWS's pages (each `doc`); what they do not settle is said
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -68,6 +69,7 @@ class MetricFact:
     statistics: frozenset[str] = GAUGE
     percentiles: bool = False  # p90 and other extended statistics are meaningful
     note: str = ""
+    hint: str = ""  # said when the dimensions are wrong: the mistake people make with this metric
 
     def allows(self, statistic: str) -> bool:
         return statistic in self.statistics or (self.percentiles and _extended(statistic))
@@ -111,21 +113,35 @@ def _rule(name: str) -> MetricFact:
     return MetricFact("AWS/Events", name, sets, "Count", "every rule", _EVENTS_DOC, statistics=COUNT)
 
 
-_ALB_SETS = _dims(("LoadBalancer",), ("AvailabilityZone", "LoadBalancer"), ("LoadBalancer", "TargetGroup"),
-                 ("AvailabilityZone", "LoadBalancer", "TargetGroup"), ("TargetGroup",))  # fmt: skip
-# REST APIs by ApiName, HTTP APIs by ApiId (SLO metrics, issue 12).
-_APIGW_SETS = _dims(("ApiName",), ("ApiName", "Stage"), ("ApiName", "Method", "Resource", "Stage"),
-                    ("ApiId",), ("ApiId", "Stage"), ("ApiId", "Method", "Resource", "Stage"))  # fmt: skip
+# ALB (the page's per-metric "Dimensions"): what the load balancer answers itself (HTTPCode_ELB_*, rejected
+# connections) has no target group: per load balancer, and per load balancer and zone. What targets answer is also per
+# target group (always with its load balancer: TargetGroup alone is only RequestCountPerTarget and Lambda errors).
+# Host counts are per target group only.
+_ALB_BALANCER = _dims(("LoadBalancer",), ("AvailabilityZone", "LoadBalancer"))
+_ALB_HOSTS = _dims(("LoadBalancer", "TargetGroup"), ("AvailabilityZone", "LoadBalancer", "TargetGroup"))
+_ALB_TARGETS = _ALB_BALANCER + _ALB_HOSTS
+# API Gateway: REST APIs by ApiName (5XXError, 4XXError), HTTP APIs by ApiId (5xx, 4xx); Count, Latency and
+# IntegrationLatency by either. HTTP APIs' detailed (per route) metrics: the page says {ApiId, Stage, Route}; metrics
+# observed in accounts carry {ApiId, Method, Resource, Stage} (the page's earlier wording): both are accepted.
+_REST_SETS = _dims(("ApiName",), ("ApiName", "Stage"), ("ApiName", "Method", "Resource", "Stage"))
+_HTTP_SETS = _dims(
+    ("ApiId",), ("ApiId", "Stage"), ("ApiId", "Route", "Stage"), ("ApiId", "Method", "Resource", "Stage")
+)
+_ELB_HINT = "the load balancer's own responses have no target group: LoadBalancer, with or without AvailabilityZone"
+_REST_HINT = "a REST API's metric, by ApiName; an HTTP API (ApiId) publishes 5xx and 4xx instead"
+_HTTP_HINT = "an HTTP API's metric, by ApiId; a REST API (ApiName) publishes 5XXError and 4XXError instead"
 
 
-def _alb(name: str, unit: str = "Count", **kw: Any) -> MetricFact:
+def _alb(name: str, sets: tuple[frozenset[str], ...], unit: str = "Count", **kw: Any) -> MetricFact:
     kw.setdefault("statistics", COUNT)
-    return MetricFact("AWS/ApplicationELB", name, _ALB_SETS, unit, "every load balancer", _ALB_DOC, **kw)
+    return MetricFact("AWS/ApplicationELB", name, sets, unit, "every load balancer", _ALB_DOC, **kw)
 
 
-def _api(name: str, unit: str = "Count", doc: str = _APIGW_DOC, **kw: Any) -> MetricFact:
+def _api(
+    name: str, sets: tuple[frozenset[str], ...], unit: str = "Count", doc: str = _APIGW_DOC, **kw: Any
+) -> MetricFact:
     kw.setdefault("statistics", COUNT)
-    return MetricFact("AWS/ApiGateway", name, _APIGW_SETS, unit, "every API", doc, **kw)
+    return MetricFact("AWS/ApiGateway", name, sets, unit, "every API", doc, **kw)
 
 
 def _topic(name: str, unit: str = "Count", **kw: Any) -> MetricFact:
@@ -199,18 +215,21 @@ FACTS: tuple[MetricFact, ...] = (
     _rule("InvocationsFailedToBeSentToDlq"),
     _rule("InvocationsSentToDlq"),
     # --- AWS/ApplicationELB and AWS/ApiGateway: the SLIs of SLOs (requests, errors, latency).
-    _alb("RequestCount"),
-    _alb("HTTPCode_Target_5XX_Count", note="published only when not zero"),
-    _alb("HTTPCode_ELB_5XX_Count", note="published only when not zero"),
-    _alb("HTTPCode_Target_4XX_Count", note="published only when not zero"),
-    _alb("TargetResponseTime", "Seconds", statistics=GAUGE | {"SampleCount"}, percentiles=True),
-    _api("Count"),
-    _api("5XXError"),
-    _api("4XXError"),
-    _api("5xx", doc=_HTTP_API_DOC),
-    _api("4xx", doc=_HTTP_API_DOC),
-    _api("Latency", "Milliseconds", statistics=GAUGE | {"SampleCount"}, percentiles=True),
-    _api("IntegrationLatency", "Milliseconds", statistics=GAUGE | {"SampleCount"}, percentiles=True),
+    _alb("RequestCount", _ALB_TARGETS, note="requests a target was chosen for: not those the load balancer answers"),
+    _alb("HTTPCode_Target_5XX_Count", _ALB_TARGETS, note="published only when not zero"),
+    _alb("HTTPCode_ELB_5XX_Count", _ALB_BALANCER, note="published only when not zero", hint=_ELB_HINT),
+    _alb("HTTPCode_Target_4XX_Count", _ALB_TARGETS, note="published only when not zero"),
+    _alb("TargetResponseTime", _ALB_TARGETS, "Seconds", statistics=GAUGE | {"SampleCount"}, percentiles=True),
+    _alb("HealthyHostCount", _ALB_HOSTS, statistics=GAUGE, hint="host counts are per target group"),
+    _alb("UnHealthyHostCount", _ALB_HOSTS, statistics=GAUGE, hint="host counts are per target group"),
+    _api("Count", _REST_SETS + _HTTP_SETS),
+    _api("5XXError", _REST_SETS, hint=_REST_HINT),
+    _api("4XXError", _REST_SETS, hint=_REST_HINT),
+    _api("5xx", _HTTP_SETS, doc=_HTTP_API_DOC, hint=_HTTP_HINT),
+    _api("4xx", _HTTP_SETS, doc=_HTTP_API_DOC, hint=_HTTP_HINT),
+    _api("Latency", _REST_SETS + _HTTP_SETS, "Milliseconds", statistics=GAUGE | {"SampleCount"}, percentiles=True),
+    _api("IntegrationLatency", _REST_SETS + _HTTP_SETS, "Milliseconds", statistics=GAUGE | {"SampleCount"},
+         percentiles=True),
     # --- AWS/SQS.
     _queue("ApproximateNumberOfMessagesVisible", statistics=GAUGE),
     _queue("ApproximateNumberOfMessagesNotVisible", statistics=GAUGE),
@@ -277,14 +296,21 @@ def check_alarm(alarm: Mapping[str, Any], context: CheckContext) -> list[str]:
         for query in stats:
             stat = query["MetricStat"]
             metric = stat.get("Metric", {})
-            problems += _check_metric(metric, stat.get("Stat", ""), context, f"{query.get('Id', '?')}: ")
+            problems += check_metric(metric, stat.get("Stat", ""), context, f"{query.get('Id', '?')}: ")
     else:
         statistic = alarm.get("Statistic") or alarm.get("ExtendedStatistic") or ""
-        problems += _check_metric(alarm, statistic, context, "")
+        problems += check_metric(alarm, statistic, context, "")
     return [f"{label}: {p}" for p in problems]
 
 
-def _check_metric(metric: Mapping[str, Any], statistic: str, context: CheckContext, where: str) -> list[str]:
+def check_metric(
+    metric: Mapping[str, Any], statistic: str, context: CheckContext, where: str = "", *, resources: bool = True
+) -> list[str]:
+    """The problems of one metric (`Namespace`, `MetricName`, `Dimensions` as CloudWatch spells them) read with
+    `statistic`: a metric or dimension set AWS never publishes, a statistic that means nothing for it, a dimension
+    value in a form AWS never uses (an ALB's ARN). With `resources`, dimension values must also name the
+    environment's and the template's own resources (`context`); without it (a config checked before any template
+    exists, whose SLOs may watch resources defined elsewhere) they are not compared."""
     namespace, name = metric.get("Namespace", ""), metric.get("MetricName", "")
     known = fact(namespace, name)
     if known is None and namespace not in NAMESPACES and not namespace.startswith("AWS/"):
@@ -299,14 +325,42 @@ def _check_metric(metric: Mapping[str, Any], statistic: str, context: CheckConte
     problems: list[str] = []
     if frozenset(dimensions) not in known.dimension_sets:
         shown = " | ".join("{" + ", ".join(sorted(s)) + "}" for s in known.dimension_sets)
+        hint = f" ({known.hint})" if known.hint else ""
         problems.append(
-            f"{where}{namespace} {name} is published with dimensions {shown}, not {{{', '.join(sorted(dimensions))}}}"
+            f"{where}{namespace} {name} is published with dimensions {shown}, "
+            f"not {{{', '.join(sorted(dimensions))}}}{hint}"
         )
     if statistic and not known.allows(statistic):
         allowed = ", ".join(sorted(known.statistics)) + (" or a percentile" if known.percentiles else "")
         problems.append(f"{where}{name} ({known.unit}) with statistic {statistic!r} means nothing; use {allowed}")
-    problems += [where + p for p in _check_values(known, dimensions, context)]
+    problems += [where + p for p in _check_forms(known, dimensions)]
+    if resources:
+        problems += [where + p for p in _check_values(known, dimensions, context)]
     return problems
+
+
+# How AWS writes an ALB's dimension values: the last part of the ARN, never the ARN.
+_ALB_FORMS = {
+    "LoadBalancer": (re.compile(r"^(app|net|gwy)/[^/\s]{1,32}/[0-9a-f]{1,32}$"), "app/<name>/<id>", "load balancer"),
+    "TargetGroup": (
+        re.compile(r"^targetgroup/[^/\s]{1,32}/[0-9a-f]{1,32}$"),
+        "targetgroup/<name>/<id>",
+        "target group",
+    ),
+}
+
+
+def _check_forms(known: MetricFact, dims: Mapping[str, Any]) -> Iterator[str]:
+    """Dimension values in a form AWS never publishes (literal strings only: a `Ref` is the template's business)."""
+    if known.namespace != "AWS/ApplicationELB":
+        return
+    for key, (form, shape, what) in _ALB_FORMS.items():
+        value = dims.get(key)
+        if isinstance(value, str) and not form.match(value):
+            yield (
+                f"{key} {value[:80]!r} is not what CloudWatch publishes; it is the last part of the {what}'s ARN, "
+                f"{shape}"
+            )
 
 
 def _check_values(known: MetricFact, dims: Mapping[str, Any], context: CheckContext) -> Iterator[str]:

@@ -209,18 +209,18 @@ def test_config_slo_on_an_alb_arn_instead_of_its_metric_name_is_refused(tmp_path
     arn = "arn:aws:elasticloadbalancing:eu-west-1:111111111111:loadbalancer/app/dev-web/50dc6c495c0c9188"
     elb = lambda sli: sli["bad"]["metrics"]["elb"]["dimensions"].update(LoadBalancer=arn)  # noqa: E731
     message = _error(tmp_path, _slo_with(elb))
-    assert "slos[0].sli (bad): LoadBalancer" in message and "app/<name>/<id>" in message
+    assert "slos[0].sli.bad.metrics.elb: LoadBalancer" in message and "app/<name>/<id>" in message
 
 
 def test_config_slo_metric_that_cloudwatch_does_not_publish_is_refused(tmp_path: Path) -> None:
     message = _error(tmp_path, _slo_with(lambda sli: sli["total"].update(metric="RequestCounts")))
-    assert "slos[0].sli (total): AWS/ApplicationELB publishes no metric 'RequestCounts'" in message
+    assert "slos[0].sli.total: AWS/ApplicationELB publishes no metric 'RequestCounts'" in message
 
 
 def test_config_slo_metric_with_dimensions_aws_never_publishes_is_refused(tmp_path: Path) -> None:
     target = lambda sli: sli["bad"]["metrics"]["target"]["dimensions"].update(Service="api")  # noqa: E731
     message = _error(tmp_path, _slo_with(target))
-    assert "slos[0].sli (bad):" in message and "is published with dimensions" in message
+    assert "slos[0].sli.bad.metrics.target:" in message and "is published with dimensions" in message
 
 
 def test_config_slo_on_a_teams_own_metric_is_accepted(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from infra.config import load_config
-from infra.metric_catalogue import CATALOGUE, FACTS, CheckContext, check_alarm, fact
+from infra.metric_catalogue import CATALOGUE, FACTS, CheckContext, check_alarm, check_metric, fact
 from tests.infra.conftest import synthesized
 
 
@@ -51,6 +51,10 @@ CONTEXT = CheckContext.from_template(
         }
     },
 )
+
+
+LB = "app/web/0123abcd"
+TG = "targetgroup/web/4567ef01"
 
 
 def _alarm(namespace: str, metric: str, statistic: str = "Average", **dimensions: Any) -> dict[str, Any]:
@@ -136,6 +140,35 @@ def _alarm(namespace: str, metric: str, statistic: str = "Average", **dimensions
             _alarm("AWS/Events", "FailedInvocations", "Sum", RuleName="someone-elses-rule"),
             "RuleName 'someone-elses-rule' is no EventBridge rule of this template",
         ),
+        (  # the load balancer's own 5xx are never per target group
+            _alarm("AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", "Sum", LoadBalancer=LB, TargetGroup=TG),
+            "HTTPCode_ELB_5XX_Count is published with dimensions {LoadBalancer} | {AvailabilityZone, LoadBalancer}, "
+            "not {LoadBalancer, TargetGroup} (the load balancer's own responses have no target group",
+        ),
+        (
+            _alarm("AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", "Sum", TargetGroup=TG),
+            "HTTPCode_Target_5XX_Count is published with dimensions",
+        ),
+        (
+            _alarm("AWS/ApplicationELB", "UnHealthyHostCount", "Maximum", LoadBalancer=LB),
+            "host counts are per target group",
+        ),
+        (
+            _alarm("AWS/ApplicationELB", "RequestCount", "Sum", LoadBalancer=f"arn:aws:elasticloadbalancing:x:{LB}"),
+            "LoadBalancer 'arn:aws:elasticloadbalancing:x:app/web/0123abcd' is not what CloudWatch publishes",
+        ),
+        (
+            _alarm("AWS/ApiGateway", "5XXError", "Sum", ApiId="a1b2c3", Stage="prod"),
+            "an HTTP API (ApiId) publishes 5xx and 4xx instead",
+        ),
+        (
+            _alarm("AWS/ApiGateway", "4xx", "Sum", ApiName="billing", Stage="prod"),
+            "a REST API (ApiName) publishes 5XXError and 4XXError instead",
+        ),
+        (
+            _alarm("AWS/ApiGateway", "Count", "Sum", ApiName="billing", ApiId="a1b2c3"),
+            "AWS/ApiGateway Count is published with dimensions",
+        ),
         (
             {"AlarmName": "x", "Metrics": [{"Id": "e", "Expression": "1"}]},
             "a metric-math alarm that reads no metric",
@@ -193,6 +226,20 @@ def test_metric_catalogue_refuses_metrics_aws_does_not_publish(alarm: dict[str, 
             QueueName={"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]},
         ),
         _alarm("AWS/SQS", "NumberOfMessagesSent", "Sum", QueueName={"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]}),
+        _alarm("AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", "Sum", LoadBalancer=LB),
+        _alarm("AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", "Sum", AvailabilityZone="eu-west-1a", LoadBalancer=LB),
+        _alarm("AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", "Sum", LoadBalancer=LB, TargetGroup=TG),
+        _alarm("AWS/ApplicationELB", "RequestCount", "Sum", AvailabilityZone="eu-west-1a", LoadBalancer=LB),
+        _alarm("AWS/ApplicationELB", "TargetResponseTime", "p99", LoadBalancer=LB, TargetGroup=TG),
+        _alarm("AWS/ApplicationELB", "UnHealthyHostCount", "Maximum", LoadBalancer=LB, TargetGroup=TG),
+        _alarm(
+            "AWS/ApplicationELB", "RequestCount", "Sum", LoadBalancer={"Fn::GetAtt": ["Alb", "LoadBalancerFullName"]}
+        ),
+        _alarm("AWS/ApiGateway", "5XXError", "Sum", ApiName="billing", Stage="prod"),
+        _alarm("AWS/ApiGateway", "Count", "Sum", ApiName="billing"),
+        _alarm("AWS/ApiGateway", "5xx", "Sum", ApiId="a1b2c3", Stage="$default"),
+        _alarm("AWS/ApiGateway", "Count", "Sum", ApiId="a1b2c3", Route="GET /pets", Stage="$default"),
+        _alarm("AWS/ApiGateway", "Latency", "p99", ApiId="a1b2c3", Method="GET", Resource="/pets", Stage="$default"),
     ],
 )
 def test_metric_catalogue_accepts_what_aws_publishes(alarm: dict[str, Any]) -> None:
@@ -206,3 +253,50 @@ def test_metric_catalogue_every_fact_has_its_aws_page_and_a_known_dimension_set(
         assert known.dimension_sets and known.unit and known.statistics, known
     replication = fact("AWS/ElastiCache", "ReplicationLag")
     assert replication is not None and replication.publishers == "replicas only"
+
+
+def test_metric_catalogue_check_metric_without_resources_checks_what_aws_publishes_not_whose_it_is() -> None:
+    """A config is checked before any template exists: its SLOs may watch a function or a load balancer defined
+    elsewhere, so names are not compared with the template's; what AWS publishes and how it writes values are."""
+    lambda_errors = {
+        "Namespace": "AWS/Lambda",
+        "MetricName": "Errors",
+        "Dimensions": [{"Name": "FunctionName", "Value": "someone-elses-function"}],
+    }
+    assert check_metric(lambda_errors, "Sum", CONTEXT, resources=False) == []
+    assert check_metric(lambda_errors, "Sum", CONTEXT) == [
+        "FunctionName 'someone-elses-function' is no function of this template"
+    ]
+    arn = {
+        "Namespace": "AWS/ApplicationELB",
+        "MetricName": "RequestCount",
+        "Dimensions": [{"Name": "LoadBalancer", "Value": f"arn:aws:elasticloadbalancing:x:{LB}"}],
+    }
+    [problem] = check_metric(arn, "Sum", CONTEXT, "bad: ", resources=False)
+    assert problem.startswith("bad: LoadBalancer 'arn:aws:") and problem.endswith("app/<name>/<id>")
+    assert check_metric({**arn, "Dimensions": []}, "Average", CONTEXT, resources=False) == [
+        "AWS/ApplicationELB RequestCount is published with dimensions {LoadBalancer} | {AvailabilityZone, "
+        "LoadBalancer} | {LoadBalancer, TargetGroup} | {AvailabilityZone, LoadBalancer, TargetGroup}, not {}"
+    ]
+
+
+def test_metric_catalogue_what_the_load_balancer_answers_itself_has_no_target_group() -> None:
+    known = fact("AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count")
+    assert known is not None and all("TargetGroup" not in s for s in known.dimension_sets)
+    for known in FACTS:
+        if known.namespace == "AWS/ApplicationELB":
+            assert frozenset({"TargetGroup"}) not in known.dimension_sets, known.name
+
+
+def test_metric_catalogue_rest_and_http_apis_have_their_own_dimensions() -> None:
+    rest = {"5XXError", "4XXError"}
+    http = {"5xx", "4xx"}
+    for known in FACTS:
+        if known.namespace != "AWS/ApiGateway":
+            continue
+        keys = {key for s in known.dimension_sets for key in s}
+        if known.name in rest:
+            assert "ApiId" not in keys and "ApiName" in keys, known.name
+        if known.name in http:
+            assert "ApiName" not in keys and "ApiId" in keys, known.name
+        assert all(not ({"ApiId", "ApiName"} <= s) for s in known.dimension_sets), known.name
