@@ -196,3 +196,23 @@ def test_slo_burn_moto_iam_statements_are_enough(cloudwatch: Any, monkeypatch: p
     with iam_enforced() as denials:
         enrich_slo(composite(), SloQueries(lambda _: client), now=NOW)
     assert [d.action for d in denials] == ["cloudwatch:DescribeAlarms"]
+
+
+def test_slo_burn_moto_every_dev_window_alarm_is_read_and_evaluated(synthesized: dict[str, dict[str, Any]]) -> None:
+    """Each long window alarm synthesized for dev (availability, latency, a 28-day period) reads as a WindowAlarm,
+    and its compared expression is evaluated here, not left to a CloudWatch that moto does not have."""
+    from alertlib.models import Slo
+    from alertlib.slo_burn import evaluate, window_alarm
+
+    read = 0
+    for slo in load_config("dev").slos:
+        for pair in plan_pairs("dev", slo):
+            found = window_alarm(synthesized[pair.long.name], Slo(name=slo.name))
+            assert found.period_days == slo.period_days
+            values: dict[str, float | None] = {
+                str(q["Id"]): 1000.0 if str(q["Id"]).startswith("total") else 1.0 for q in found.metrics
+            }
+            ratio = evaluate(found.ratio, values, found.expressions)
+            assert ratio is not None and 0 <= ratio <= 1
+            read += 1
+    assert read >= 8
