@@ -3,7 +3,9 @@
 It starts the local pipeline (`tools.serve`: moto's server as AWS, the Alertmanager endpoint, both forwarders,
 PagerDuty and Slack stand-ins on 127.0.0.1), publishes the sample CloudWatch alarms and EventBridge events to the
 topics as CloudWatch and EventBridge would, posts the sample Alertmanager groups to the endpoint as Alertmanager
-would, then shows what PagerDuty and Slack received. No AWS account is needed.
+would, then shows what PagerDuty and Slack received. Then one alert's Slack thread, from the trigger to the resolve
+(tools.demo_thread: the graph, Acknowledge and Mute clicked in Slack, PagerDuty's reassignment, the parent edited at
+each step). No AWS account is needed.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import tools  # noqa: F401 - puts functions/ on the path
+from tools.demo_thread import ThreadDemo
 from tools.localaws import free_port
 from tools.serve import LocalPipeline
 
@@ -121,6 +124,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         if problems or failed or not pagerduty.accepted() or not slack.accepted():
             print(f"demo: contract problems {problems}, failures {[d.outcome for d in failed]}", file=sys.stderr)
+            return 1
+        print(
+            "\nOne alert's Slack thread (a Slack app route: the parent edited at each step, the replies in its thread):"
+        )
+        thread_problems = ThreadDemo(pipeline, say=lambda line: print(line, flush=True)).run()
+        if thread_problems:
+            print(f"demo: thread problems {thread_problems}", file=sys.stderr)
             return 1
     return 0
 

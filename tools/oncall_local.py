@@ -21,9 +21,11 @@ import hashlib
 import json
 import queue
 import re
+import struct
 import threading
 import time
 import uuid
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -243,6 +245,50 @@ class Response:
         return str(self.body.get("text") or "")
 
 
+def widget_png(width: int = 160, height: int = 60) -> bytes:
+    """A small PNG standing in for CloudWatch's graph: a grey plot with a red threshold line and a blue metric
+    line crossing it (GetMetricWidgetImage, which moto does not implement)."""
+    rows = []
+    for y in range(height):
+        row = bytearray(b"\x00")
+        for x in range(width):
+            metric_y = height - 8 - (x * (height - 16)) // width
+            if y == height // 3:
+                row += b"\xe0\x1e\x5a"  # the threshold
+            elif abs(y - metric_y) <= 1:
+                row += b"\x1d\x9b\xd1"  # the metric
+            else:
+                row += b"\xf4\xf4\xf4"
+        rows.append(bytes(row))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"".join(rows)))
+        + chunk(b"IEND", b"")
+    )
+
+
+def stand_in_metric_widget_image() -> None:
+    """moto's CloudWatch answers GetMetricWidgetImage with `widget_png()` (moto runs in this process: the
+    forwarders' calls reach it over HTTP). Done once per process; nothing else of moto changes."""
+    from moto.cloudwatch.responses import CloudWatchResponse
+    from moto.core.responses import ActionResult
+
+    if hasattr(CloudWatchResponse, "get_metric_widget_image"):
+        return
+    image = widget_png()
+
+    def get_metric_widget_image(self: Any) -> Any:
+        return ActionResult({"MetricWidgetImage": image})
+
+    CloudWatchResponse.get_metric_widget_image = get_metric_widget_image  # type: ignore[attr-defined]
+
+
 # -- the endpoints and the worker -------------------------------------------------------------------------------
 
 
@@ -440,6 +486,11 @@ def everyone() -> Any:
     class Everyone(Authoriser):
         def allows(self, user_id: str) -> bool:
             return True
+
+        def decide(self, user_id: str) -> Any:  # the Authoriser's verdict, where it gives one
+            from alertlib import slack_actions
+
+            return slack_actions.Verdict.ALLOWED  # type: ignore[attr-defined,unused-ignore]
 
     return Everyone()
 

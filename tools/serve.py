@@ -46,7 +46,7 @@ from typing import Any
 import tools  # noqa: F401 - puts functions/ on the path
 from tools.lambda_local import FunctionError, LocalLambda
 from tools.localaws import environ, moto_server
-from tools.oncall_local import LocalOnCall
+from tools.oncall_local import LocalOnCall, stand_in_metric_widget_image
 from tools.slack_api_standin import CHANNEL as SLACK_CHANNEL
 from tools.slack_api_standin import TOKEN as SLACK_TOKEN
 from tools.slack_api_standin import SlackApiStandIn
@@ -153,6 +153,7 @@ class LocalPipeline:
         self.slack_api = self._stack.enter_context(
             SlackApiStandIn(tokens=(SLACK_TOKEN,), channels=tuple(self.app_channels.values()) or (SLACK_CHANNEL,))
         )
+        stand_in_metric_widget_image()  # the graphs of the Slack app threads: moto lacks GetMetricWidgetImage
         aws = self._stack.enter_context(moto_server())
         region = self.config.region
         self.aws_environment = {**aws, "AWS_DEFAULT_REGION": region, "AWS_REGION": region}
