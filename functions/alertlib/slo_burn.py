@@ -115,6 +115,23 @@ def enrich_slo(
     targets = [index for index, alert in enumerate(group.alerts) if wants_numbers(alert)]
     if not targets or queries is None:
         return group
+    try:
+        return _enrich(group, targets, queries, now=now, deadline=deadline, counters=counters, budget=budget)
+    except Exception as exc:  # noqa: BLE001 - the page leaves whatever goes wrong here: without the numbers
+        _failed(group.alerts[targets[0]], counters, f"failed ({type(exc).__name__})")
+        return group
+
+
+def _enrich(
+    group: AlertGroup,
+    targets: Sequence[int],
+    queries: SloQueries,
+    *,
+    now: datetime,
+    deadline: Deadline | None,
+    counters: Counters | None,
+    budget: float,
+) -> AlertGroup:
     start = time.monotonic()
     wait = budget if deadline is None else min(budget, deadline.left() - DELIVERY_RESERVE)
     readings: dict[int, Reading] = {}

@@ -318,3 +318,14 @@ def test_slo_burn_enrich_a_slow_budget_query_keeps_the_burn_rate() -> None:
     slo = after.alerts[0].slo
     assert slo is not None and (slo.observed_burn_rate, slo.budget_left) == (14.4, None)
     assert counters.counts[(SLO_QUERY_FAILED, "cloudwatch")] == 1
+
+
+def test_slo_burn_enrich_a_bug_inside_leaves_the_alert_and_counts(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr("alertlib.slo_burn.threading.Thread", broken)
+    counters = Counters("slack")
+    before = composite()
+    assert enrich_slo(before, queries_of(FakeCloudWatch()), now=NOW, counters=counters) is before
+    assert counters.counts[(SLO_QUERY_FAILED, "cloudwatch")] == 1
