@@ -203,6 +203,31 @@ class EcsService(_Model):
     overrides: Overrides = Field(default_factory=dict)
 
 
+# The thread events of a Slack app route (alertlib.threads.EventKind but `fired`, which is the parent itself).
+ThreadEventName = Literal[
+    "refired", "resolved", "acknowledged", "silenced", "unsilenced", "muted", "unmuted", "repeated", "escalated",
+    "reassigned",
+]  # fmt: skip
+
+
+def _refired() -> list[ThreadEventName]:
+    return ["refired"]  # alertlib.render_thread.DEFAULT_TO_CHANNEL: an alert firing again after its resolve
+
+
+class SlackApp(_Model):
+    """A Slack app route: the first event of an alert is a message, every later one a reply in its thread."""
+
+    # The replies also shown in the channel (`reply_broadcast`); the others are seen in the thread and on the parent.
+    thread_events_to_channel: list[ThreadEventName] = Field(default_factory=_refired, max_length=10)
+
+    @field_validator("thread_events_to_channel")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("each event at most once")
+        return value
+
+
 class Forwarders(_Model):
     memory_mb: int = Field(default=512, ge=128, le=10240)
     timeout_seconds: int = Field(default=60, ge=10, le=900)
@@ -214,6 +239,9 @@ class Forwarders(_Model):
     redact_patterns: list[str] = Field(default_factory=list)
     # The Slack user group (`S0123ABCD`) the "PagerDuty delivery failed" notice mentions, so someone pages by hand.
     oncall_slack_group: str | None = Field(default=None, pattern=r"^S[A-Z0-9]{2,20}$")
+    # Slack *app routes* by secret name (each also listed in a topic's `slack`, like a webhook's secret): the secret
+    # holds {"bot_token": "xoxb-…", "channel": "C…"}; one thread per alert, the parent edited as it changes.
+    slack_apps: dict[SecretName, SlackApp] = Field(default_factory=dict, max_length=50)
 
     @field_validator("log_retention_days")
     @classmethod
@@ -289,6 +317,68 @@ class Endpoint(_Model):
     reserved_concurrency: int | None = Field(default=5, ge=1, le=1000)
 
 
+SlackUserId = Annotated[str, Field(pattern=r"^[UW][A-Z0-9]{2,31}$")]
+SlackUserGroupId = Annotated[str, Field(pattern=r"^S[A-Z0-9]{2,31}$")]
+_AMP_WORKSPACE = r"^arn:aws[\w-]*:aps:[a-z]{2}(-[a-z]+)+-\d:\d{12}:workspace/ws-[0-9a-zA-Z-]{1,64}$"
+
+
+class SlackActors(_Model):
+    """Who may acknowledge, silence and mute from Slack: user ids (`U…`, `W…`) and user groups (`S…`, their members
+    read with the app's bot token, `usergroups:read`). Anyone else gets an ephemeral refusal."""
+
+    users: list[SlackUserId] = Field(default_factory=list, max_length=1000)
+    usergroups: list[SlackUserGroupId] = Field(default_factory=list, max_length=100)
+
+    @model_validator(mode="after")
+    def _someone(self) -> SlackActors:
+        if not self.users and not self.usergroups:
+            raise ValueError("name users or usergroups: nobody could act")
+        return self
+
+
+class OnCall(_Model):
+    """Actions from Slack messages and PagerDuty's acknowledgements in the threads (creates the Slack interactivity
+    and PagerDuty webhook endpoints, the action queue and worker, their tables). Values are secret *names*: the
+    stack creates each secret with a placeholder, the team puts the value in (README)."""
+
+    # {"signing_secret": "…"} from the Slack app's Basic Information (and "previous_signing_secret" during a rotation).
+    slack_signing_secret: SecretName
+    slack_actors: SlackActors
+    # {"secrets": ["…"]}: the PagerDuty webhook subscription's signing secret(s); unset: no PagerDuty webhook endpoint.
+    pagerduty_webhook_secret: SecretName | None = None
+    # {"api_token": "…"}: a read-only REST API key, to read an incident's dedup keys (needed with the webhook).
+    pagerduty_rest_secret: SecretName | None = None
+    # Where silences are created (Alertmanager API v2); https only, as credentials go with it. Unset: the secret's url.
+    alertmanager_url: str | None = Field(default=None, max_length=2048, pattern=r"^https://[^\s/?#@]+(/[^\s?#]*)?$")
+    # {"url"?, "basic_auth": {"username", "password"} | "bearer_token" | "sigv4": {"region"}}; unset: no Silence button.
+    alertmanager_secret: SecretName | None = None
+    # Amazon Managed Prometheus (sigv4): the workspace silences are created in (aps:PutAlertManagerSilences).
+    amp_workspace_arn: str | None = Field(default=None, pattern=_AMP_WORKSPACE)
+    # The most executions each public function URL can hold at once; null: no cap (as `endpoint.reserved_concurrency`).
+    slack_reserved_concurrency: int | None = Field(default=5, ge=1, le=1000)
+    pagerduty_reserved_concurrency: int | None = Field(default=5, ge=1, le=1000)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> OnCall:
+        if self.pagerduty_webhook_secret and not self.pagerduty_rest_secret:
+            raise ValueError(
+                "pagerduty_rest_secret: needed with pagerduty_webhook_secret (an incident's dedup keys are read from "
+                "the REST API, never from the webhook body)"
+            )
+        if self.alertmanager_url and not self.alertmanager_secret:
+            raise ValueError("alertmanager_secret: needed with alertmanager_url (without it no silence can be made)")
+        if self.amp_workspace_arn and not self.alertmanager_secret:
+            raise ValueError("alertmanager_secret: needed with amp_workspace_arn (it names the sigv4 region)")
+        names = self.secret_names()
+        if len(names) != len(set(names)):
+            raise ValueError("each on-call secret needs its own name")
+        return self
+
+    def secret_names(self) -> list[str]:
+        found = [self.slack_signing_secret, self.pagerduty_webhook_secret, self.pagerduty_rest_secret]
+        return [n for n in (*found, self.alertmanager_secret) if n]
+
+
 class EnvironmentConfig(_Model):
     name: str = Field(pattern=_NAME)
     account: str = Field(pattern=r"^\d{12}$")
@@ -314,6 +404,8 @@ class EnvironmentConfig(_Model):
     ecs: list[EcsService] = Field(default_factory=list)
     # Service level objectives: burn-rate alarms on CloudWatch, rules for Prometheus (infra/slo.py, tools.slo_rules).
     slos: list[SloDefinition] = Field(default_factory=list, max_length=50)
+    # On-call in Slack: acknowledge, silence and mute from the message (needs forwarders.slack_apps).
+    oncall: OnCall | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -352,7 +444,27 @@ class EnvironmentConfig(_Model):
         slo_names = [s.name for s in self.slos]
         if len(slo_names) != len(set(slo_names)):
             raise ValueError("slos: names must be unique")
+        self._check_slack_apps()
         return self
+
+    def _check_slack_apps(self) -> None:
+        routed = {s for r in self.topics.values() for s in r.slack}
+        for name in self.forwarders.slack_apps:
+            if name not in routed:
+                raise ValueError(
+                    f"forwarders.slack_apps: {name!r} is in no topic's slack list; name it there as a webhook's "
+                    "secret is, or remove it"
+                )
+        if self.oncall is None:
+            return
+        if not self.forwarders.slack_apps:
+            raise ValueError(
+                "oncall: needs a Slack app route in forwarders.slack_apps (the buttons are on its messages)"
+            )
+        taken = {r.pagerduty for r in self.topics.values() if r.pagerduty} | routed
+        for name in self.oncall.secret_names():
+            if name in taken:
+                raise ValueError(f"oncall: {name!r} is already a destination's secret; each secret needs its own name")
 
     @property
     def partition(self) -> str:
@@ -407,6 +519,13 @@ class EnvironmentConfig(_Model):
         names = {r.pagerduty for r in self.topics.values() if r.pagerduty}
         names.update(s for r in self.topics.values() for s in r.slack)
         return sorted(names)
+
+    def slack_apps_environment(self) -> dict[str, dict[str, list[str]]]:
+        """`SLACK_APPS` of the Slack forwarder and the on-call functions: app route secret -> events to the channel."""
+        return {
+            name: {"to_channel": list(app.thread_events_to_channel)}
+            for name, app in sorted(self.forwarders.slack_apps.items())
+        }
 
 
 def load_config(name: str, directory: Path = CONFIG_DIR) -> EnvironmentConfig:

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack, Token
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -16,6 +17,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from infra.code_policies import graph_policy_statements, statements, thread_policy_statements
 from infra.constructs.alerting_core import AlertingCore, encrypted_queue, use_alerting_key
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14  # the newest Python runtime aws-cdk-lib 2.275 knows
@@ -82,8 +84,14 @@ class Forwarder(Construct):
         fallback_slack_secret: str | None = None,
         account_aliases: Mapping[str, str] | None = None,
         oncall_slack_group: str | None = None,
+        slack_apps: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
+        threads: dynamodb.ITableV2 | None = None,
     ) -> None:
+        """`slack_apps` (SLACK_APPS: Slack app route secret -> {"to_channel": [...]}) and `threads` (the thread
+        table) for the Slack forwarder when a route is a Slack app: it keeps one thread per alert and draws graphs."""
         super().__init__(scope, construct_id)
+        if bool(slack_apps) != (threads is not None):
+            raise ValueError("slack_apps and threads go together")
         name = f"{env_name}-{destination}-forwarder"
         secret_names = {str(s) for route in routes.values() for s in route["secrets"]}  # type: ignore[attr-defined]
         if fallback_slack_secret:
@@ -113,7 +121,16 @@ class Forwarder(Construct):
             dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=MAX_RECEIVE_COUNT, queue=self.dead_letter_queue),
         )
 
-        statements = forwarder_statements(core, secrets, self.queue)
+        granted = forwarder_statements(core, secrets, self.queue)
+        app_environment: dict[str, str] = {}
+        if slack_apps and threads is not None:
+            # alertlib.threads.ThreadStore on the thread table; alertlib.graph.render_graph (GetMetricWidgetImage).
+            granted += statements("KeepThreads", thread_policy_statements(threads.table_arn))
+            granted += statements("DrawGraphs", graph_policy_statements())
+            app_environment = {
+                "SLACK_APPS": json.dumps(slack_apps, sort_keys=True, separators=(",", ":")),
+                "THREAD_TABLE": threads.table_name,
+            }
         environment = {
             **settings.environment,
             "ROUTES": json.dumps(routes, sort_keys=True, separators=(",", ":")),
@@ -123,6 +140,7 @@ class Forwarder(Construct):
             "PACER_TABLE": core.pacer_table.table_name,
             "QUEUE_URL": self.queue.queue_url,
             **({"FALLBACK_SLACK_SECRET": fallback_slack_secret} if fallback_slack_secret else {}),
+            **app_environment,
             **message_environment(self, env_name, account_aliases or {}, oncall_slack_group),
             "POWERTOOLS_SERVICE_NAME": name,
             "POWERTOOLS_TRACE_DISABLED": "false" if settings.tracing else "true",
@@ -137,7 +155,7 @@ class Forwarder(Construct):
             memory_mb=settings.memory_mb,
             timeout_seconds=settings.timeout_seconds,
             log_retention_days=settings.log_retention_days,
-            statements=statements,
+            statements=granted,
             environment=environment,
             tracing=settings.tracing,
         )
