@@ -1,17 +1,16 @@
 """The Alertmanager webhook endpoint behind a Lambda function URL: authenticated, rate-limited, published by
-severity to the same topics the forwarders read."""
+severity to the same topics the forwarders read (alertlib.endpoint; the boundary is alertlib.function_url)."""
 
 from __future__ import annotations
 
 import os
-from typing import Any
-
-from aws_lambda_powertools.metrics import MetricUnit
 
 from alertlib.deliver import powertools_secret
 from alertlib.endpoint import Credentials, DynamoRateLimiter, Endpoint, EndpointSettings, SnsPublisher
-from alertlib.errors import ForwardingError
-from alertlib.observability import logger, metrics, traced
+from alertlib.function_url import function_url_handler, lazily
+from alertlib.observability import logger
+
+__all__ = ["build", "endpoint", "handler", "logger"]
 
 endpoint: Endpoint | None = None
 
@@ -27,24 +26,5 @@ def build() -> Endpoint:
     )
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
-@traced
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    global endpoint
-    try:
-        if endpoint is None:
-            endpoint = build()
-        response = endpoint.handle(event)
-    except ForwardingError as exc:  # settings, secrets, SNS or DynamoDB: Alertmanager retries a 500
-        logger.error("endpoint failed", extra={"reason": str(exc)})
-        metrics.add_metric(name="EndpointFailed", unit=MetricUnit.Count, value=1)
-        return {"statusCode": 500, "headers": {"Content-Type": "application/json"}, "body": '{"error": "internal"}'}
-    except Exception:  # noqa: BLE001 - the boundary: never a stack trace to the sender, always a log line
-        logger.exception("endpoint crashed")
-        metrics.add_metric(name="EndpointFailed", unit=MetricUnit.Count, value=1)
-        return {"statusCode": 500, "headers": {"Content-Type": "application/json"}, "body": '{"error": "internal"}'}
-    outcome = {202: "AlertsAccepted", 401: "AuthFailed", 429: "RateLimited"}.get(response.status, "PayloadRejected")
-    metrics.add_metric(name=outcome, unit=MetricUnit.Count, value=1)
-    logger.info("answered", extra={"status": response.status, "reason": response.body.get("error")})
-    return response.as_lambda()
+# Settings, secrets, SNS or DynamoDB failing: a 500, which Alertmanager retries.
+handler = function_url_handler(lazily(globals(), "endpoint", build), failed="endpoint failed")

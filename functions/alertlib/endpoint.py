@@ -48,11 +48,24 @@ DEFAULT_SEVERITY_TOPICS = {
 }
 
 
+OUTCOMES = {202: "AlertsAccepted", 401: "AuthFailed", 429: "RateLimited"}  # any other answer: PayloadRejected
+
+
 @dataclass(frozen=True)
 class Response:
     status: int
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def outcome(self) -> str:
+        """The metric of this answer (`function_url.answer` counts it)."""
+        return OUTCOMES.get(self.status, "PayloadRejected")
+
+    @property
+    def reason(self) -> str | None:
+        error = self.body.get("error")
+        return error if isinstance(error, str) else None
 
     def as_lambda(self) -> dict[str, Any]:
         return {
