@@ -1,56 +1,63 @@
 """Slack interactivity behind a Lambda function URL: verify, parse, authorise, hand the click to the action queue,
-answer 200 within Slack's 3 seconds (alertlib.interactions)."""
+answer 200 within Slack's 3 seconds (alertlib.interactions; the boundary is alertlib.function_url).
+
+Who may act is `SLACK_ACTORS`; its user groups are read with `usergroups.users.list` and the bot token of the first
+Slack app route in `SLACK_APPS` (`slack_api.UsergroupMembers`: within `USERGROUP_BUDGET` seconds, no retries, kept
+a minute). A group that cannot be read refuses the click, saying so: it never grants."""
 
 from __future__ import annotations
 
+import json
 import os
-from typing import Any
-
-from aws_lambda_powertools.metrics import MetricUnit
 
 from alertlib.deliver import powertools_secret
 from alertlib.endpoint import DynamoRateLimiter
 from alertlib.errors import ConfigurationError
-from alertlib.interactions import HttpAnswer, SlackInteractions, SqsHandoff
-from alertlib.observability import logger, metrics, traced
+from alertlib.function_url import function_url_handler, lazily, required_env
+from alertlib.interactions import SlackInteractions, SqsHandoff
 from alertlib.slack_actions import Authoriser
+from alertlib.slack_api import API_URL, SlackApi, UsergroupMembers
 from alertlib.slack_signature import DynamoReplayGuard, SigningSecrets
 
 endpoint: SlackInteractions | None = None
-INTERNAL = HttpAnswer(500, {"error": "internal"}, "EndpointFailed")
+# Slack wants the answer within 3 s: the signature, the replay and rate-limit writes and the queue take part of it.
+USERGROUP_BUDGET = 1.5  # seconds for usergroups.users.list, connection included
+USERGROUP_CONNECT = 0.5
 
 
-def _env(name: str) -> str:
-    value = os.environ.get(name)
-    if not value:
-        raise ConfigurationError(f"{name} is not set")
-    return value
+def usergroup_reader() -> UsergroupMembers | None:
+    """`usergroups.users.list` with the first Slack app route of `SLACK_APPS` (its secret's bot token), or None
+    when there is none (then SLACK_ACTORS may name users only)."""
+    try:
+        apps = json.loads(os.environ.get("SLACK_APPS") or "{}")
+    except ValueError:
+        raise ConfigurationError("SLACK_APPS is not JSON") from None
+    if not isinstance(apps, dict):
+        raise ConfigurationError("SLACK_APPS must be a JSON object of Slack app route secret names")
+    names = [name for name in apps if isinstance(name, str) and name]
+    if not names:
+        return None
+    api = SlackApi(
+        api_url=os.environ.get("SLACK_API_URL") or API_URL,
+        connect_timeout=USERGROUP_CONNECT,
+        read_timeout=USERGROUP_BUDGET - USERGROUP_CONNECT,
+        retries=0,
+        app_attempts=1,
+    )
+    return UsergroupMembers(api, names[0], secret_source=powertools_secret, budget=USERGROUP_BUDGET)
 
 
 def build() -> SlackInteractions:
-    secret = _env("SLACK_SIGNING_SECRET")
+    secret = required_env("SLACK_SIGNING_SECRET")
+    replay = required_env("REPLAY_TABLE")
     return SlackInteractions(
         secrets=lambda: SigningSecrets.from_secret(powertools_secret(secret)),
-        guard=DynamoReplayGuard(_env("REPLAY_TABLE")),
-        # User groups need usergroups.users.list: the wiring passes the Slack Web API client's call here.
-        authoriser=Authoriser.from_config(os.environ.get("SLACK_ACTORS") or "{}"),
-        handoff=SqsHandoff(_env("ACTION_QUEUE_URL")),
-        limiter=DynamoRateLimiter(_env("REPLAY_TABLE"), int(os.environ.get("ACTIONS_PER_USER_PER_MINUTE") or 20)),
+        guard=DynamoReplayGuard(replay),
+        authoriser=Authoriser.from_config(os.environ.get("SLACK_ACTORS") or "{}", members_of=usergroup_reader()),
+        handoff=SqsHandoff(required_env("ACTION_QUEUE_URL")),
+        limiter=DynamoRateLimiter(replay, int(os.environ.get("ACTIONS_PER_USER_PER_MINUTE") or 20)),
     )
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
-@traced
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    global endpoint
-    try:
-        if endpoint is None:
-            endpoint = build()
-        answer = endpoint.handle(event)
-    except Exception:  # noqa: BLE001 - the boundary: never a stack trace to Slack, always a log line
-        logger.exception("slack interactions failed")
-        answer = INTERNAL
-    metrics.add_metric(name=answer.outcome or "EndpointFailed", unit=MetricUnit.Count, value=1)
-    logger.info("answered", extra={"status": answer.status, "reason": answer.reason})
-    return answer.as_lambda()
+# A failure (a setting, the signing secret, the tables, the queue): a 500, and Slack shows the clicker an error.
+handler = function_url_handler(lazily(globals(), "endpoint", build), failed="slack interactions failed")

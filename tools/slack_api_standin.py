@@ -2,7 +2,8 @@
 on 127.0.0.1, run in a thread like `tools.standins`' PagerDuty and webhook stand-ins.
 
 Methods: `chat.postMessage`, `chat.update`, `files.getUploadURLExternal` (its `upload_url` is on this server),
-the upload POST, `files.completeUploadExternal`, `conversations.info`. Each answers as Slack does: HTTP 200 with
+the upload POST, `files.completeUploadExternal`, `conversations.info`, `usergroups.users.list` (the members of
+`usergroups`; an unknown group `no_such_subteam`). Each answers as Slack does: HTTP 200 with
 `{"ok": true, ...}`, or HTTP 200 with `{"ok": false, "error": code}`: a missing token `not_authed`, a wrong one
 `invalid_auth`, a revoked one `token_revoked`; `channel_not_found`, `not_in_channel`, `is_archived`; `no_text`;
 `invalid_blocks` when there are more than 50 blocks or a block breaks Block Kit's limits (judged by
@@ -110,8 +111,10 @@ class SlackApiStandIn:
         revoked: tuple[str, ...] = (),
         limits: bool = True,
         burst: int = 3,
+        usergroups: dict[str, list[str]] | None = None,
     ) -> None:
         self.tokens = set(tokens)
+        self.usergroups: dict[str, list[str]] = dict(usergroups or {})  # user group id -> its members' user ids
         self.revoked = set(revoked)
         self.channels = set(channels)
         self.archived = set(archived)
@@ -228,6 +231,11 @@ class SlackApiStandIn:
                 return _no("channel_not_found")
             info = {"id": channel, "is_archived": channel in self.archived, "is_member": channel in self.channels}
             return 200, {"ok": True, "channel": info}, None
+        if method == "usergroups.users.list":
+            members = self.usergroups.get(str(body.get("usergroup") or ""))
+            if members is None:
+                return _no("no_such_subteam")
+            return 200, {"ok": True, "users": list(members)}, None
         return 200, {"ok": False, "error": "unknown_method"}, None
 
     def _post_message(self, body: dict[str, Any], token: str) -> tuple[int, dict[str, Any], float | None]:
@@ -519,8 +527,8 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(
         prog="python -m tools.slack_api_standin",
-        description="A local Slack Web API (chat.postMessage, chat.update, files.*, conversations.info) that "
-        "answers as Slack does and prints each call.",
+        description="A local Slack Web API (chat.postMessage, chat.update, files.*, conversations.info, "
+        "usergroups.users.list) that answers as Slack does and prints each call.",
     )
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free port)")
     parser.add_argument("--token", default=TOKEN, help="the bot token it accepts (default: the tests' token)")

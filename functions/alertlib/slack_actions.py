@@ -10,8 +10,8 @@ Parsing (`parse_interaction`): the form body `payload=<json>` of a `block_action
 line, never a crash.
 
 Authorising (`Authoriser`): configured Slack user ids, or members of configured user groups (resolved with
-`usergroups.users.list` through an injected callable, cached); anyone else gets `refusal` posted to the
-`response_url` as an ephemeral message.
+`usergroups.users.list` through an injected callable, `slack_api.UsergroupMembers`); anyone else gets `refusal`
+posted to the `response_url` as an ephemeral message, which says so when a user group could not be read.
 """
 
 from __future__ import annotations
@@ -19,13 +19,12 @@ from __future__ import annotations
 import enum
 import json
 import re
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from alertlib.errors import MalformedInput
+from alertlib.errors import ForwardingError, MalformedInput
 from alertlib.observability import logger
 from alertlib.text import one_line
 
@@ -334,20 +333,24 @@ def _response_url(value: Any, hosts: frozenset[str]) -> str:
 
 # -- authorising ------------------------------------------------------------------------------------------------
 
-GROUP_CACHE_SECONDS = 300
 _GROUP_ID = re.compile(r"S[A-Z0-9]{2,31}")
+
+
+class Verdict(enum.StrEnum):
+    ALLOWED = "allowed"
+    REFUSED = "refused"
+    UNCHECKED = "unchecked"  # not a listed user, and a listed user group could not be read: refused, said so
 
 
 @dataclass
 class Authoriser:
-    """Who may act: listed user ids, or members of listed user groups. A group whose members cannot be read
-    refuses (fail closed) and is asked again on the next click; members read are kept `GROUP_CACHE_SECONDS`."""
+    """Who may act: listed user ids, or members of listed user groups (`members_of`: `slack_api.UsergroupMembers`,
+    which reads `usergroups.users.list` and keeps the answer a minute). A group whose members cannot be read is
+    `UNCHECKED` for anyone not otherwise allowed: refused (fail closed), and asked again on the next click."""
 
     user_ids: frozenset[str] = frozenset()
     usergroup_ids: frozenset[str] = frozenset()
     members_of: Callable[[str], Iterable[str]] | None = None  # usergroups.users.list, injected
-    clock: Callable[[], float] = time.monotonic
-    _cache: dict[str, tuple[float, frozenset[str]]] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, value: str, members_of: Callable[[str], Iterable[str]] | None = None) -> Authoriser:
@@ -366,37 +369,49 @@ class Authoriser:
         if not isinstance(groups, list) or not all(isinstance(g, str) and _GROUP_ID.fullmatch(g) for g in groups):
             raise ConfigurationError("SLACK_ACTORS: usergroups must be a list of Slack user group ids (S…)")
         if groups and members_of is None:
-            raise ConfigurationError("SLACK_ACTORS names user groups but no way to read their members")
+            raise ConfigurationError(
+                "SLACK_ACTORS names user groups but no way to read their members (a Slack app in SLACK_APPS)"
+            )
         return cls(user_ids=frozenset(users), usergroup_ids=frozenset(groups), members_of=members_of)
 
     def allows(self, user_id: str) -> bool:
+        return self.decide(user_id) is Verdict.ALLOWED
+
+    def decide(self, user_id: str) -> Verdict:
         if user_id in self.user_ids:
-            return True
-        return any(user_id in self._members(group) for group in sorted(self.usergroup_ids))
+            return Verdict.ALLOWED
+        unread = False
+        for group in sorted(self.usergroup_ids):
+            members = self._members(group)
+            if members is None:
+                unread = True
+            elif user_id in members:
+                return Verdict.ALLOWED
+        return Verdict.UNCHECKED if unread else Verdict.REFUSED
 
-    def _members(self, group: str) -> frozenset[str]:
-        now = self.clock()
-        cached = self._cache.get(group)
-        if cached is not None and now - cached[0] < GROUP_CACHE_SECONDS:
-            return cached[1]
+    def _members(self, group: str) -> frozenset[str] | None:
+        """The group's members, or None when they could not be read (any failure: logged, never raised)."""
         if self.members_of is None:
-            return frozenset()
+            return None
         try:
-            members = frozenset(str(m) for m in self.members_of(group))
+            return frozenset(str(m) for m in self.members_of(group))
         except Exception as exc:  # noqa: BLE001 - any failure to read a group refuses, never crashes
-            logger.warning("user group not read", extra={"usergroup": group, "reason": type(exc).__name__})
-            return frozenset()
-        self._cache[group] = (now, members)
-        return members
+            # Our own errors say what failed without a secret; anything else is named by its type only.
+            reason = one_line(str(exc))[:300] if isinstance(exc, ForwardingError) else type(exc).__name__
+            logger.warning("user group not read", extra={"usergroup": group, "reason": reason})
+            return None
 
 
-def refusal(action: Action) -> dict[str, Any]:
-    """The body POSTed to `response_url` when someone not allowed clicked: only they see it."""
-    return {
-        "response_type": "ephemeral",
-        "replace_original": False,
-        "text": "You are not allowed to act on alerts from Slack. Ask the on-call lead to add you.",
-    }
+def refusal(action: Action, *, unchecked: bool = False) -> dict[str, Any]:
+    """The body POSTed to `response_url` when someone not allowed clicked, or whose user groups could not be read
+    (`unchecked`): only they see it."""
+    text = (
+        "Could not check whether you may act on alerts from Slack (the user group could not be read): nothing "
+        "was done. Try again in a minute."
+        if unchecked
+        else "You are not allowed to act on alerts from Slack. Ask the on-call lead to add you."
+    )
+    return {"response_type": "ephemeral", "replace_original": False, "text": text}
 
 
 def working_on_it(action: Action) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 `chat.postMessage` (a parent, or a reply with `thread_ts` and optional `reply_broadcast`), `chat.update`, and the
 three-step file upload (`files.getUploadURLExternal`, a POST of the bytes to the `upload_url` it gives, then
 `files.completeUploadExternal` sharing the file into one channel and thread). `files.upload` is retired.
+`usergroups.users.list` tells the Slack endpoint who is in a user group (`UsergroupMembers`: kept a minute).
 
 It travels as `deliver.Deliverer` does, on `alertlib.http`: one `requests.Session` per container, `(connect, read)`
 timeouts, urllib3's `Retry` for 429 and 5xx honouring `Retry-After` (longer than `MAX_RETRY_AFTER` is left to
@@ -23,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -60,6 +62,9 @@ MAX_TITLE = 255
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # ours: a metric graph is tens of kilobytes
 MAX_CODE = 60  # an error code as it is repeated in an error message
 APP_ATTEMPTS = 3  # tries of a call answered `ok: false` with a retryable code (HTTP retries are urllib3's)
+MAX_GROUP_MEMBERS = 10_000  # user ids read from one user group; the rest are not taken (refused, never granted)
+GROUP_TTL = 60.0  # seconds a user group's members are kept in a container (usergroups.users.list is Tier 2)
+MAX_GROUPS_KEPT = 64  # user groups kept at once; the least recently read goes first
 
 # `ok: false` codes worth another try: Slack is busy or failed inside. Everything else is permanent.
 RETRYABLE_CODES = frozenset(
@@ -108,11 +113,14 @@ PERMANENT_CODES = frozenset(
         "file_upload_size_restricted",
         "invalid_thread_ts",
         "thread_reply_not_allowed",
+        "no_such_subteam",  # usergroups.users.list: no such user group
     }
 )
 # A token is a secret, and so are its distinctive parts; these patterns catch one that reached an answer anyway.
 _TOKEN = re.compile(r"xox[a-z]-[A-Za-z0-9-]+")
 _CODE = re.compile(r"[a-z0-9_]{1,60}")
+_USER_ID = re.compile(r"[UW][A-Z0-9]{2,31}")
+_GROUP_ID = re.compile(r"S[A-Z0-9]{2,31}")
 _BOT_TOKEN = re.compile(r"xoxb-[A-Za-z0-9-]{1,250}")  # nothing that could end a header or hide in a log line
 # Refusals that may mean the token in the cached secret was rotated: the secret is read afresh once.
 AUTH_CODES = frozenset({"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"})
@@ -301,6 +309,22 @@ class SlackApi:
         _, more = self._call("files.completeUploadExternal", token, share, deadline, resend=False, form=True)
         return Uploaded(file_id=file_id, attempts=attempts + more)
 
+    def usergroup_members(self, token: str, usergroup: str, *, deadline: Deadline) -> frozenset[str]:
+        """`usergroups.users.list` (scope `usergroups:read`): the user ids in a user group, at most
+        `MAX_GROUP_MEMBERS` (anything that is not a user id is left out). Reading twice shows nothing, so a lost
+        answer is asked again. Any failure raises: who may act is never guessed."""
+        if not _GROUP_ID.fullmatch(usergroup):
+            raise SlackPermanentError("slack usergroups.users.list: not a user group id (S…)")
+        answer, _ = self._call(
+            "usergroups.users.list", token, {"usergroup": usergroup}, deadline, resend=True, form=True
+        )
+        users = answer.get("users")
+        if not isinstance(users, list):
+            raise _error(SlackPermanentError, "usergroups.users.list", "no_users", 1)
+        if len(users) > MAX_GROUP_MEMBERS:
+            logger.warning("user group cut", extra={"usergroup": usergroup, "members": len(users)})
+        return frozenset(u for u in users[:MAX_GROUP_MEMBERS] if isinstance(u, str) and _USER_ID.fullmatch(u))
+
     # -- the machinery ----------------------------------------------------------------------------------------
 
     def _call(
@@ -416,6 +440,53 @@ class SlackApi:
         kind = SlackTransientError if response.status_code in RETRY_STATUSES else SlackPermanentError
         raise _error(kind, "upload", f"http_{response.status_code}", tries, status=response.status_code,
                      detail=clean_answer(text, (token, upload_url)))  # fmt: skip
+
+
+class UsergroupMembers:
+    """Who is in a Slack user group, for `slack_actions.Authoriser` (its `members_of`): `usergroups.users.list` with
+    the bot token of the Slack app route `secret_name`, within `budget` seconds (the Slack endpoint answers within
+    3 s: give it an `api` with tight time-outs and no retries). Members read are kept `ttl` seconds per container, for
+    at most `max_groups` groups (the least recently read go first). A failure raises and is not kept, so the next
+    click asks again; the Authoriser refuses meanwhile, never grants."""
+
+    def __init__(
+        self,
+        api: SlackApi,
+        secret_name: str,
+        *,
+        secret_source: SecretSource = powertools_secret,
+        budget: float = 1.5,
+        ttl: float = GROUP_TTL,
+        max_groups: int = MAX_GROUPS_KEPT,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        import time
+
+        self.api = api
+        self.secret_name = secret_name
+        self.secret_source = secret_source
+        self.budget = budget
+        self.ttl = ttl
+        self.max_groups = max(max_groups, 1)
+        self.clock = clock or time.monotonic
+        self._kept: OrderedDict[str, tuple[float, frozenset[str]]] = OrderedDict()
+
+    def __call__(self, usergroup: str) -> frozenset[str]:
+        now = self.clock()
+        kept = self._kept.get(usergroup)
+        if kept is not None and now - kept[0] < self.ttl:
+            return kept[1]
+        deadline = Deadline(self.budget)
+        members = with_credentials(
+            self.secret_name,
+            lambda credentials: self.api.usergroup_members(credentials.token, usergroup, deadline=deadline),
+            secret_source=self.secret_source,
+        )
+        self._kept[usergroup] = (now, members)
+        self._kept.move_to_end(usergroup)
+        while len(self._kept) > self.max_groups:
+            self._kept.popitem(last=False)
+        return members
 
 
 def _sleep(seconds: float) -> None:

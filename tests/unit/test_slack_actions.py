@@ -17,6 +17,7 @@ from alertlib.slack_actions import (
     ActionState,
     Authoriser,
     NotAnAlertAction,
+    Verdict,
     action_elements,
     parse_interaction,
     refusal,
@@ -222,38 +223,26 @@ def test_slack_actions_queued_action_is_checked_again() -> None:
         Action.from_json([good])
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_slack_actions_listed_user_is_allowed_anyone_else_refused() -> None:
     authoriser = Authoriser.from_config(json.dumps({"users": ["W111"]}))
     assert authoriser.allows("W111")
     assert not authoriser.allows("U999")
 
 
-def test_slack_actions_user_group_members_are_allowed_and_cached() -> None:
+def test_slack_actions_user_group_members_are_allowed_others_refused() -> None:
     calls: list[str] = []
 
     def members(group: str) -> list[str]:
         calls.append(group)
         return ["U222"]
 
-    clock = Clock()
-    authoriser = Authoriser(usergroup_ids=frozenset({"S0123"}), members_of=members, clock=clock)
-    assert authoriser.allows("U222") and authoriser.allows("U222")
-    assert not authoriser.allows("U333")
-    assert calls == ["S0123"]
-    clock.now = 301
-    assert authoriser.allows("U222")
-    assert calls == ["S0123", "S0123"]
+    authoriser = Authoriser(usergroup_ids=frozenset({"S0123"}), members_of=members)
+    assert authoriser.decide("U222") is Verdict.ALLOWED and authoriser.allows("U222")
+    assert authoriser.decide("U333") is Verdict.REFUSED
+    assert calls == ["S0123"] * 3  # the Authoriser keeps nothing: slack_api.UsergroupMembers keeps a minute
 
 
-def test_slack_actions_unreadable_user_group_refuses_and_asks_again() -> None:
+def test_slack_actions_unreadable_user_group_is_unchecked_never_granted_and_asked_again() -> None:
     answers: list[Any] = [RuntimeError("ratelimited"), ["U222"]]
 
     def members(group: str) -> list[str]:
@@ -262,9 +251,23 @@ def test_slack_actions_unreadable_user_group_refuses_and_asks_again() -> None:
             raise answer
         return list(answer)
 
-    authoriser = Authoriser(usergroup_ids=frozenset({"S0123"}), members_of=members, clock=Clock())
-    assert not authoriser.allows("U222")
-    assert authoriser.allows("U222")
+    authoriser = Authoriser(usergroup_ids=frozenset({"S0123"}), members_of=members)
+    assert authoriser.decide("U222") is Verdict.UNCHECKED
+    assert authoriser.decide("U222") is Verdict.ALLOWED
+
+
+def test_slack_actions_one_unreadable_group_does_not_hide_a_listed_user_or_another_group() -> None:
+    def members(group: str) -> list[str]:
+        if group == "S0BAD":
+            raise TimeoutError("slow")
+        return ["U222"]
+
+    authoriser = Authoriser(
+        user_ids=frozenset({"W111"}), usergroup_ids=frozenset({"S0BAD", "S0GOOD"}), members_of=members
+    )
+    assert authoriser.decide("W111") is Verdict.ALLOWED
+    assert authoriser.decide("U222") is Verdict.ALLOWED
+    assert authoriser.decide("U333") is Verdict.UNCHECKED  # not in the group read; the other one is unknown
 
 
 @pytest.mark.parametrize(
@@ -292,6 +295,9 @@ def test_slack_actions_refusal_is_ephemeral_and_keeps_the_message() -> None:
     body = refusal(action)
     assert body["response_type"] == "ephemeral" and body["replace_original"] is False
     assert "not allowed" in body["text"]
+    unchecked = refusal(action, unchecked=True)
+    assert unchecked["response_type"] == "ephemeral" and unchecked["replace_original"] is False
+    assert unchecked["text"].startswith("Could not check") and "not allowed" not in unchecked["text"]
     assert working_on_it(parse_interaction(form(click("alert.silence", selected=f"24h|{THREAD_KEY}"))))[
         "text"
     ].startswith("Silencing for 24 h")
