@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, overload
 
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -18,9 +20,10 @@ from alertlib.errors import ConfigurationError, MalformedInput, TransientDeliver
 from alertlib.interactions import ActionWorker, post_to_thread_unwired, sqs_jobs
 from alertlib.observability import logger, metrics, traced
 from alertlib.pagerduty_webhooks import PagerDutyAlertKeys, rest_token
+from alertlib.settings import SLACK_API_URL, parse_slack_apps
 from alertlib.silences import AlertmanagerCredentials, AlertmanagerSilences
 from alertlib.slack_actions import Action
-from alertlib.slack_api import SlackApi, read_credentials
+from alertlib.slack_api import AppCredentials, SlackApi, read_credentials
 from alertlib.slack_signature import DynamoReplayGuard
 from alertlib.threads import ThreadStore
 
@@ -51,6 +54,43 @@ def _json_env(name: str) -> dict[str, str]:
     return value
 
 
+class AppChannels(Sequence[str]):
+    """The Slack app routes' channels (`SLACK_APPS` names their secrets; each secret names its channel): read from
+    the secrets on first use, not at start, and kept for the container's life; a channel not found is looked up
+    once more (a secret moved to another channel). `credentials(channel)` is the token of the route posting there."""
+
+    def __init__(self, secrets: Sequence[str], read: Callable[[str], AppCredentials] = read_credentials) -> None:
+        self.secrets = tuple(secrets)
+        self._read = read
+        self._by_channel: dict[str, str] | None = None
+        self._lock = threading.Lock()
+
+    def _channels(self, *, fresh: bool = False) -> dict[str, str]:
+        with self._lock:
+            if self._by_channel is None or fresh:
+                self._by_channel = {self._read(secret).channel: secret for secret in self.secrets}
+            return self._by_channel
+
+    def credentials(self, channel: str) -> AppCredentials:
+        secret = self._channels().get(channel) or self._channels(fresh=True).get(channel)
+        if secret is None:
+            raise ConfigurationError(f"no Slack app route (SLACK_APPS) posts into channel {channel[:32]!r}")
+        return self._read(secret)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        return tuple(self._channels())[index]
+
+    def __len__(self) -> int:
+        return len(self._channels())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(tuple(self._channels()))
+
+
 def build() -> ActionWorker:
     am_secret = os.environ.get("ALERTMANAGER_SECRET")
     am_url = os.environ.get("ALERTMANAGER_URL") or None
@@ -65,14 +105,17 @@ def build() -> ActionWorker:
     find_target: Any = no_thread_store
     post_to_thread: Any = post_to_thread_unwired
     if thread_table:
-        app_secrets = _json_env("SLACK_APP_SECRETS")  # channel id -> the Slack app route's secret name
+        channels = AppChannels(tuple(parse_slack_apps(os.environ.get("SLACK_APPS", ""))))
         pagerduty_secrets = _json_env("PAGERDUTY_SECRETS")  # thread routing -> routing-key secret name
         store = ThreadStore(thread_table)
         find_target = ThreadTargets(
             store, _env("ENVIRONMENT"), lambda routing: pagerduty_secrets.get(routing, routing) or None
         )
         post_to_thread = SlackThreadPoster(
-            SlackApi(), store, lambda channel: read_credentials(app_secrets[channel]), channels=tuple(app_secrets)
+            SlackApi(api_url=os.environ.get("SLACK_API_URL") or SLACK_API_URL),
+            store,
+            channels.credentials,
+            channels=channels,
         )
     return ActionWorker(
         executor=Executor(

@@ -10,13 +10,14 @@ incident per interval.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alertlib.aws import AwsClient
 from alertlib.deliver import Deadline, Delivered, Deliverer, Destination
@@ -63,7 +64,10 @@ from alertlib.redact import redact_group
 from alertlib.reliability import Ledger, OncePerMessage, latest
 from alertlib.render_pagerduty import StormMember, render_pagerduty, render_storm, suppressed
 from alertlib.render_slack import delivery_failed_notice, render_digest, render_slack
-from alertlib.settings import Settings
+from alertlib.settings import DEFAULT_ROUTE, Settings
+
+if TYPE_CHECKING:
+    from alertlib.slack_app import SlackAppSender
 
 ALERTS_SUPPRESSED = "AlertsSuppressed"  # PagerDuty: a state whose actions CloudWatch suppressed, not paged
 
@@ -122,18 +126,22 @@ class Forwarder:
     ledger: Ledger | None = None  # a record of every delivery
     pacer: Pacer | None = None  # paces each channel and buffers storms (SQS events only)
     clock: Callable[[], float] = time.time  # the pacer's clock (epoch seconds); rendering reads `now`
+    app: SlackAppSender | None = None  # Slack app routes (`SLACK_APPS`): threads through the Web API
     _flush_error: Exception | None = field(default=None, init=False, repr=False)  # the last failed send of a flush
 
     def __post_init__(self) -> None:
         if self.once is None and self.settings.idempotency_table:
-            self.once = OncePerMessage(self.settings.idempotency_table, self._send, self.deliverer.send_slack)
+            self.once = OncePerMessage(self.settings.idempotency_table, self._send, self._send_slack)
         if self.ledger is None and self.settings.ledger_table:
             self.ledger = Ledger(self.settings.ledger_table)
         if self.pacer is None and self.settings.pacer_table:
             self.pacer = Pacer(self.settings.pacer_table, self.settings.queue_url, dynamodb=self.ledger)
 
     @classmethod
-    def from_env(cls, destination: Destination) -> Forwarder:
+    def from_env(
+        cls, destination: Destination, app: Callable[[Settings], SlackAppSender | None] | None = None
+    ) -> Forwarder:
+        """The forwarder the environment describes; `app` builds the Slack app routes' sender from the settings."""
         settings = Settings.from_env()
         deliverer = Deliverer(
             pagerduty_url=settings.pagerduty_url,
@@ -142,7 +150,12 @@ class Forwarder:
             retries=settings.retries,
         )
         parker = SqsParker(settings.rejected_queue_url) if settings.rejected_queue_url else None
-        return cls(destination=destination, settings=settings, deliverer=deliverer, parker=parker)
+        if app is None and settings.slack_apps:  # the PagerDuty forwarder's fallback notice may go to an app route
+            from alertlib.slack_app import SlackAppSender
+
+            app = functools.partial(SlackAppSender.from_settings, threads=False)
+        sender = app(settings) if app is not None else None
+        return cls(destination=destination, settings=settings, deliverer=deliverer, parker=parker, app=sender)
 
     def run(self, event: Any, context: Any, now: datetime | None = None) -> dict[str, Any]:
         """An SNS event (or one without SNS): the `Outcome`, raising when a delivery failed so Lambda retries. An
@@ -298,9 +311,12 @@ class Forwarder:
                 "part": index,
             }
             try:
-                delivered = (
-                    self.once.send(key, body, secret, deadline) if self.once else self._send(body, secret, deadline)
-                )
+                if self._threaded(secret):
+                    delivered = self._send_thread(envelope, group, body, secret, deadline, counters, now)
+                else:
+                    delivered = (
+                        self.once.send(key, body, secret, deadline) if self.once else self._send(body, secret, deadline)
+                    )
             except (DeliveryError, ConfigurationError) as exc:
                 self._failed(outcome, counters, source, str(exc), None)
                 self._fall_back(group, str(exc), deadline, now, maybe_delivered=getattr(exc, "maybe_delivered", False))
@@ -515,8 +531,8 @@ class Forwarder:
         if not groups:
             return keys, 0
         secret = secret_of(channel)
+        envelope = next(e for _, e, g in prepared if g is not None)
         if len(groups) == 1:
-            envelope = next(e for _, e, g in prepared if g is not None)
             body, message = (
                 render_slack(groups[0], now=now, max_listed=self.settings.max_listed_alerts),
                 envelope.message_id,
@@ -524,7 +540,9 @@ class Forwarder:
         else:
             body = render_digest(groups, now=now, max_listed=self.settings.max_listed_alerts, title=_title(prepared))
             message = flush_key(keys)
-        if self._send_part(message, 0, body, secret, groups, deadline, counters, outcome) is not None:
+        thread = (envelope, groups[0]) if len(groups) == 1 and self._threaded(secret) else None
+        error = self._send_part(message, 0, body, secret, groups, deadline, counters, outcome, thread=thread, now=now)
+        if error is not None:
             return None
         self._delivered(groups, counters, outcome)
         if len(groups) > 1:
@@ -648,14 +666,24 @@ class Forwarder:
 
     def _send_part(  # noqa: PLR0917 - the invocation's deadline, counters, outcome and clock
         self, message: str, part: int | str, body: dict[str, Any], secret: str, groups: Sequence[AlertGroup],
-        deadline: Deadline, counters: Counters, outcome: Outcome,
+        deadline: Deadline, counters: Counters, outcome: Outcome, *,
+        thread: tuple[Envelope, AlertGroup] | None = None, now: datetime | None = None,
     ) -> Exception | None:  # fmt: skip
-        """One body of a flush, at most once per (message, part); the error when it was not taken."""
+        """One body of a flush, at most once per (message, part); the error when it was not taken. With `thread`
+        (a Slack app route's flush of one alert), into that alert's thread."""
         key = {"message": message, "destination": self.destination.value, "secret": secret, "part": part}
         source = groups[0].source.value if groups else "unknown"
         self._flush_error = None
         try:
-            delivered = self.once.send(key, body, secret, deadline) if self.once else self._send(body, secret, deadline)
+            if thread is not None:
+                envelope, group = thread
+                delivered = self._send_thread(
+                    envelope, group, body, secret, deadline, counters, now or datetime.now(UTC)
+                )
+            elif self.once:
+                delivered = self.once.send(key, body, secret, deadline)
+            else:
+                delivered = self._send(body, secret, deadline)
         except (DeliveryError, ConfigurationError) as exc:
             self._failed(outcome, counters, source, str(exc), None)
             self._flush_error = exc
@@ -811,7 +839,7 @@ class Forwarder:
             if self.once is not None:
                 self.once.send(key, body, secret, deadline, slack=True)
             else:
-                self.deliverer.send_slack(body, secret, deadline)
+                self._send_slack(body, secret, deadline)
         except Exception as exc:  # noqa: BLE001 - the fallback is best effort
             logger.error("fallback to Slack failed", extra={"reason": str(exc)[:200]})
             return
@@ -820,7 +848,46 @@ class Forwarder:
     def _send(self, body: dict[str, Any], secret: str, deadline: Deadline) -> Delivered:
         if self.destination is Destination.PAGERDUTY:
             return self.deliverer.send_pagerduty(body, secret, deadline)
+        return self._send_slack(body, secret, deadline)
+
+    def _send_slack(self, body: dict[str, Any], secret: str, deadline: Deadline) -> Delivered:
+        """A Slack body into one channel: through its webhook, or a Slack app route's chat.postMessage."""
+        if secret in self.settings.slack_apps:
+            return self._app_sender(secret).post(body, secret, deadline)
         return self.deliverer.send_slack(body, secret, deadline)
+
+    # -- Slack app routes (slack_app.py) ------------------------------------------------------------------------
+
+    def _threaded(self, secret: str) -> bool:
+        """Whether a Slack secret is an app route's (its alerts go into threads); webhooks are not."""
+        return self.destination is Destination.SLACK and secret in self.settings.slack_apps
+
+    def _app_sender(self, secret: str) -> SlackAppSender:
+        if self.app is None:
+            raise ConfigurationError(f"Slack app route {secret!r} but no Slack app sender was built")
+        return self.app
+
+    def _send_thread(  # noqa: PLR0917 - the invocation's deadline, counters and clock
+        self, envelope: Envelope, group: AlertGroup, body: dict[str, Any], secret: str, deadline: Deadline,
+        counters: Counters, now: datetime,
+    ) -> Delivered:  # fmt: skip
+        """One record's alert group into its thread on a Slack app route. A body posted into the channel (a reply,
+        a new parent) goes at most once per (record, part) with the idempotency store; the thread store's claim
+        and the event's id keep the parent and the thread's history from doubling."""
+        sender = self._app_sender(secret)
+        once = self.once
+        message_id = envelope.message_id
+
+        def post(part: str, posted: dict[str, Any]) -> Delivered:
+            if once is None:
+                return sender.post(posted, secret, deadline)
+            key = {"message": message_id, "destination": self.destination.value, "secret": secret, "part": part}
+            return once.send(key, posted, secret, deadline)
+
+        return sender.deliver(
+            group, body, secret, event_id=message_id, routing=envelope.topic_name or DEFAULT_ROUTE, post=post,
+            once=once is not None, deadline=deadline, now=now, counters=counters,
+        )  # fmt: skip
 
     def _failed(self, outcome: Outcome, counters: Counters, source: str, reason: str, exc: Exception | None) -> None:
         outcome.failed += 1
@@ -847,7 +914,13 @@ def _title(prepared: Sequence[tuple[str, Envelope, AlertGroup | None]]) -> str |
 
 def _refused(error: Exception | None) -> bool:
     """The destination refused the request itself (a malformed or oversized body): not an outage, not a key."""
-    return isinstance(error, PermanentDeliveryError) and error.status in {400, 413}
+    if isinstance(error, PermanentDeliveryError) and error.status in {400, 413}:
+        return True
+    if getattr(error, "code", None):  # Slack's Web API answers a refused body `ok: false`, HTTP 200
+        from alertlib.slack_app import refused_body
+
+        return refused_body(error)
+    return False
 
 
 class SqsParker(AwsClient):

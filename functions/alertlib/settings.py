@@ -10,9 +10,12 @@ from dataclasses import dataclass, field
 
 from alertlib.errors import ConfigurationError
 from alertlib.models import Severity
+from alertlib.render_thread import DEFAULT_TO_CHANNEL, to_channel
 from alertlib.severity import parse_severity, severity_for_topic
+from alertlib.threads import EventKind
 
 PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
+SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_ROUTE = "default"
 INSUFFICIENT_DATA_MODES = ("ignore", "info", "alarm")
 PAGERDUTY_GROUPINGS = ("group", "alert")
@@ -48,6 +51,11 @@ class Settings:
     environment_name: str | None = None  # the config's name (`prod`): messages name it, not an account number
     account_aliases: Mapping[str, str] = field(default_factory=dict)  # account id -> name shown for it
     oncall_slack_group: str | None = None  # Slack user group id (`S0123ABCD`) the delivery-failed notice mentions
+    # Slack app routes (`SLACK_APPS`): secret name -> the thread events whose replies are also shown in the channel.
+    # A Slack secret named here holds a bot token and a channel id; every other Slack secret is an incoming webhook.
+    slack_apps: Mapping[str, frozenset[EventKind]] = field(default_factory=dict)
+    thread_table: str | None = None  # DynamoDB table of the app routes' threads (`THREAD_TABLE`)
+    slack_api_url: str = SLACK_API_URL  # the Slack Web API (`SLACK_API_URL`: a stand-in locally and in tests)
     # Pacing (not read from the environment: the limits are the destinations', not a deployment's choice).
     slack_interval_ms: int = 1000  # one message per second per webhook
     slack_max_interval_ms: int = 30_000  # while storming, a digest at most every 30 s
@@ -95,6 +103,9 @@ class Settings:
             environment_name=_environment_name(env.get("ENVIRONMENT_NAME", "")),
             account_aliases=parse_account_aliases(env.get("ACCOUNT_ALIASES", "")),
             oncall_slack_group=_slack_group(env.get("ONCALL_SLACK_GROUP", "")),
+            slack_apps=parse_slack_apps(env.get("SLACK_APPS", "")),
+            thread_table=env.get("THREAD_TABLE") or None,
+            slack_api_url=_api_url(env.get("SLACK_API_URL", "")),
         )
 
 
@@ -121,6 +132,44 @@ def parse_routes(raw: str) -> dict[str, Route]:
             raise ConfigurationError(f"ROUTES[{topic!r}].secrets must be a list of secret names")
         routes[str(topic)] = Route(severity=severity, secrets=tuple(secrets))
     return routes
+
+
+def parse_slack_apps(raw: str) -> dict[str, frozenset[EventKind]]:
+    """`SLACK_APPS`: `{"alerting/prod/slack-app": {"to_channel": ["refired", "resolved"]}}`: the Slack routes (by
+    secret name) that post as a Slack app, each with the thread events whose replies are also shown in the channel
+    (`to_channel` left out: `render_thread.DEFAULT_TO_CHANNEL`; `[]`: none)."""
+    if not raw.strip():
+        return {}
+    try:
+        decoded = json.loads(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"SLACK_APPS is not valid JSON: {exc}") from exc
+    if not isinstance(decoded, dict):
+        raise ConfigurationError("SLACK_APPS must be a JSON object of secret name to app settings")
+    apps: dict[str, frozenset[EventKind]] = {}
+    for secret, value in decoded.items():
+        if not secret or not isinstance(value, dict):
+            raise ConfigurationError(f"SLACK_APPS[{str(secret)[:80]!r}] must be an object (with to_channel)")
+        kinds = value.get("to_channel")
+        if kinds is None:
+            apps[str(secret)] = DEFAULT_TO_CHANNEL
+            continue
+        if not isinstance(kinds, list):
+            raise ConfigurationError(f"SLACK_APPS[{secret!r}].to_channel must be a list of thread events")
+        try:
+            apps[str(secret)] = to_channel(kinds)
+        except ValueError as exc:
+            raise ConfigurationError(f"SLACK_APPS[{secret!r}].to_channel: {exc}") from None
+    return apps
+
+
+def _api_url(raw: str) -> str:
+    value = raw.strip()
+    if not value:
+        return SLACK_API_URL
+    if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
+        raise ConfigurationError(f"SLACK_API_URL must be an http(s) URL, not {value[:60]!r}")
+    return value
 
 
 MAX_ALIAS = 40

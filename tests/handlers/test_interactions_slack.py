@@ -353,17 +353,23 @@ def test_interactions_worker_built_from_environment(world: World, monkeypatch: p
         "REPLAY_TABLE": world.state_table,
         "THREAD_TABLE": "threads",
         "ENVIRONMENT": "prod",
-        "SLACK_APP_SECRETS": json.dumps({"C0ALERTS01": "alerting/prod/slack-app"}),
+        "SLACK_APPS": json.dumps({"alerting/prod/slack-app": {"to_channel": ["refired"]}}),
         "ALERTMANAGER_SECRET": "alerting/prod/alertmanager",
         "PAGERDUTY_REST_SECRET": "alerting/prod/pagerduty-rest",
     }.items():
         monkeypatch.setenv(name, value)
     built = action_worker.build()
     assert isinstance(built.find_target, ThreadTargets) and built.find_target.environment == "prod"
-    assert isinstance(built.post_to_thread, SlackThreadPoster) and built.post_to_thread.channels == ("C0ALERTS01",)
+    assert isinstance(built.post_to_thread, SlackThreadPoster)
+    app = {"bot_token": "xoxb-1-2-abc", "channel": "C0ALERTS01"}
+    world.secrets.create_secret(Name="alerting/prod/slack-app", SecretString=json.dumps(app))  # read when first used
+    assert tuple(built.post_to_thread.channels) == ("C0ALERTS01",)
+    assert built.post_to_thread.credentials_for("C0ALERTS01").token == "xoxb-1-2-abc"
+    with pytest.raises(ConfigurationError, match="C0ELSEWHERE"):
+        built.post_to_thread.credentials_for("C0ELSEWHERE")
     assert built.claims is not None and built.alert_keys is not None and built.executor.silences is not None
-    monkeypatch.setenv("SLACK_APP_SECRETS", "[]")
-    with pytest.raises(ConfigurationError, match="SLACK_APP_SECRETS"):
+    monkeypatch.setenv("SLACK_APPS", "[]")
+    with pytest.raises(ConfigurationError, match="SLACK_APPS"):
         action_worker.build()
     monkeypatch.delenv("THREAD_TABLE")
     built = action_worker.build()

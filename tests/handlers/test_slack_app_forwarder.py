@@ -1,0 +1,415 @@
+"""The Slack forwarder with a Slack app route, end to end through `Forwarder.run`: SNS and SQS events in, moto's
+Secrets Manager, DynamoDB (threads, pacer, idempotency) and SQS, the Slack Web API stand-in out, and a fake
+CloudWatch for `GetMetricWidgetImage` (moto lacks it). Nothing here is timed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from alertlib.deliver import Deliverer, Destination
+from alertlib.forward import DeliveriesFailedError, Forwarder
+from alertlib.graph import PNG_SIGNATURE
+from alertlib.models import Severity, Status
+from alertlib.observability import Counters
+from alertlib.pacing import channel_for
+from alertlib.render_slack import COLOURS
+from alertlib.render_thread import DEFAULT_TO_CHANNEL, STATUS_BLOCK
+from alertlib.settings import Route, Settings
+from alertlib.slack_api import SlackApi
+from alertlib.slack_app import THREAD_PARENT_LOST, SlackAppSender
+from alertlib.threads import EventKind, ThreadEvent, ThreadMeta, ThreadStore
+from tests.conftest import NOW, SLACK_SECRET, FakeContext, load_event, sns_event
+from tests.unit.helpers import alarm, alertmanager, group_of
+from tests.unit.test_parse import sqs_event
+from tools.slack_api_standin import CHANNEL, TOKEN, SlackApiStandIn
+from tools.standins import StandIn
+
+APP = "alerting/test/slack-app"
+GONE = "alerting/test/slack-app-gone"
+TOPIC = "arn:aws:sns:us-east-1:123456789012:prod-critical"
+PNG = PNG_SIGNATURE + b"graph" * 20
+FIRED_AT = "2026-11-22T02:55:00.000+0000"
+RESOLVED_AT = "2026-11-22T03:12:00.000+0000"
+
+
+class FakeCloudWatch:
+    """GetMetricWidgetImage as CloudWatch answers it (moto does not implement it); `fail` makes it raise."""
+
+    def __init__(self) -> None:
+        self.widgets: list[dict[str, Any]] = []
+        self.fail: Exception | None = None
+
+    def get_metric_widget_image(self, *, MetricWidget: str, OutputFormat: str) -> dict[str, Any]:  # noqa: N803
+        if self.fail is not None:
+            raise self.fail
+        self.widgets.append(json.loads(MetricWidget))
+        return {"MetricWidgetImage": PNG}
+
+
+@dataclass
+class World:
+    slack: SlackApiStandIn
+    webhook: StandIn
+    aws: Any
+    dynamodb: Any
+    sqs: Any
+    queue_url: str
+    cloudwatch: FakeCloudWatch
+    store: ThreadStore
+
+    def forwarder(self, *, secrets: tuple[str, ...] = (APP,), **overrides: Any) -> Forwarder:
+        apps = overrides.pop("slack_apps", {APP: DEFAULT_TO_CHANNEL, GONE: DEFAULT_TO_CHANNEL})
+        settings = Settings(
+            routes={"prod-critical": Route(Severity.CRITICAL, secrets), "default": Route(Severity.ERROR, secrets)},
+            slack_apps=apps,
+            thread_table="threads",
+            slack_api_url=self.slack.url,
+            **overrides,
+        )
+        deliverer = Deliverer(pagerduty_url="http://127.0.0.1:9/", connect_timeout=1.0, read_timeout=2.0, retries=3,
+                              backoff_factor=0.01)  # fmt: skip
+        api = SlackApi(api_url=self.slack.url, backoff_factor=0.01, read_timeout=2.0, retries=3)
+        app = SlackAppSender(api=api, store=self.store, apps=apps, graphs=self.cloudwatch)
+        return Forwarder(destination=Destination.SLACK, settings=settings, deliverer=deliverer, app=app)
+
+    def table(self, name: str, keys: tuple[str, ...]) -> None:
+        self.dynamodb.create_table(
+            TableName=name,
+            KeySchema=[{"AttributeName": k, "KeyType": t} for k, t in zip(keys, ("HASH", "RANGE"), strict=False)],
+            AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k in keys],
+            BillingMode="PAY_PER_REQUEST",
+        )
+
+
+@pytest.fixture
+def world(aws: Any) -> Iterator[World]:
+    import boto3
+
+    aws.create_secret(Name=APP, SecretString=json.dumps({"bot_token": TOKEN, "channel": CHANNEL}))
+    aws.create_secret(Name=GONE, SecretString=json.dumps({"bot_token": TOKEN, "channel": "C0GONE"}))
+    with SlackApiStandIn(limits=False) as slack, StandIn("slack") as webhook:
+        aws.create_secret(Name=SLACK_SECRET, SecretString=webhook.url)
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        queue_url = sqs.create_queue(QueueName="slack-forwarder")["QueueUrl"]
+        world = World(slack, webhook, aws, dynamodb, sqs, queue_url, FakeCloudWatch(), ThreadStore("threads", dynamodb))
+        world.table("threads", ("alert", "channel"))
+        yield world
+
+
+def cpu(state: str = "ALARM", when: str = FIRED_AT) -> dict[str, Any]:
+    return alarm(state=state, StateChangeTime=when)
+
+
+def sns(message: Any, message_id: str) -> dict[str, Any]:
+    """One SNS record as Lambda receives it, with its own MessageId (SNS gives each publish its own)."""
+    event = sns_event(message, topic=TOPIC)
+    event["Records"][0]["Sns"]["MessageId"] = message_id
+    return event
+
+
+def blocks(message: Any) -> list[dict[str, Any]]:
+    return [*message.blocks, *(b for a in message.attachments for b in a.get("blocks") or [])]
+
+
+def status_of(message: Any) -> str:
+    return str(next(b for b in blocks(message) if b.get("block_id") == STATUS_BLOCK)["elements"][0]["text"])
+
+
+def action_ids(message: Any) -> list[str]:
+    """The alert actions offered (the message's own link buttons left aside)."""
+    found = [e["action_id"] for b in blocks(message) if b.get("type") == "actions" for e in b["elements"]]
+    return [i for i in found if i.startswith("alert.")]
+
+
+def replies(world: World, parent: Any) -> list[Any]:
+    return world.slack.replies(CHANNEL, parent.ts)
+
+
+# -- the thread ----------------------------------------------------------------------------------------------------
+
+
+def test_slack_app_forwarder_first_alarm_posts_a_parent_with_actions_and_a_graph_in_its_thread(world: World) -> None:
+    event = load_event("lambda-sns-cloudwatch-metric-alarm-single-metric__aws-lambda-go.json")
+    event["Records"][0]["Sns"]["TopicArn"] = TOPIC
+    outcome = world.forwarder().run(event, FakeContext(), now=NOW)
+    assert (outcome["delivered"], outcome["failed"]) == (1, 0)
+    (parent,) = world.slack.parents()
+    assert parent.thread_ts is None and parent.token == TOKEN
+    assert status_of(parent) == "Not acknowledged"
+    assert action_ids(parent) == ["alert.ack", "alert.mute"]  # paged route, CloudWatch alarm
+    (graph,) = replies(world, parent)
+    assert graph.files and world.slack.files[graph.files[0]].data == PNG
+    assert world.slack.files[graph.files[0]].alt_txt.startswith("Graph of AWS/EC2 NetworkOut")
+    assert world.cloudwatch.widgets[0]["metrics"][0][:2] == ["AWS/EC2", "NetworkOut"]
+    thread = world.store.get("arn:aws:cloudwatch:REGION:ACCOUNT_NUMBER:alarm:EXAMPLE", CHANNEL)
+    assert thread is not None and thread.ts == parent.ts
+    assert thread.meta.routing == "prod-critical" and thread.meta.alarm_names == ("EXAMPLE",)
+    assert [e.id for e in thread.history] == ["95df01b4-ee98-5cb9-9903-4c221d41eb5e"]
+    assert not world.webhook.received
+
+
+def test_slack_app_forwarder_ok_replies_in_the_thread_and_edits_the_parent(world: World) -> None:
+    forwarder = world.forwarder()
+    forwarder.run(sns(cpu(), "m-alarm"), FakeContext(), now=NOW)
+    outcome = forwarder.run(sns(cpu("OK", RESOLVED_AT), "m-ok"), FakeContext(), now=NOW + timedelta(minutes=13))
+    assert outcome["delivered"] == 1
+    (parent,) = world.slack.parents()
+    assert len(parent.edits) == 1
+    assert parent.attachments[0]["color"] == COLOURS[Status.RESOLVED]
+    assert status_of(parent) == "Resolved after 17 min"
+    assert action_ids(parent) == []  # resolved and not muted: nothing left to act on
+    graph, reply = replies(world, parent)
+    assert graph.files and "Resolved after 17 min" in reply.text and not reply.reply_broadcast
+    assert len(world.cloudwatch.widgets) == 1  # the graph comes with the parent only
+
+
+def test_slack_app_forwarder_refire_replies_and_is_shown_in_the_channel(world: World) -> None:
+    forwarder = world.forwarder()
+    forwarder.run(sns(cpu(), "m-1"), FakeContext(), now=NOW)
+    forwarder.run(sns(cpu("OK", RESOLVED_AT), "m-2"), FakeContext(), now=NOW + timedelta(minutes=13))
+    again = "2026-11-22T03:20:00.000+0000"
+    forwarder.run(sns(cpu(when=again), "m-3"), FakeContext(), now=NOW + timedelta(minutes=21))
+    (parent,) = world.slack.parents()
+    *_, resolved, refired = replies(world, parent)
+    assert "Firing again (2nd time)" in refired.text and refired.reply_broadcast  # DEFAULT_TO_CHANNEL
+    assert not resolved.reply_broadcast
+    assert status_of(parent) == "Not acknowledged" and parent.attachments[0]["color"] != COLOURS[Status.RESOLVED]
+    assert action_ids(parent) == ["alert.ack", "alert.mute"]
+
+
+def test_slack_app_forwarder_to_channel_is_the_routes_choice(world: World) -> None:
+    forwarder = world.forwarder(slack_apps={APP: frozenset({EventKind.RESOLVED})})
+    forwarder.run(sns(cpu(), "m-1"), FakeContext(), now=NOW)
+    forwarder.run(sns(cpu("OK", RESOLVED_AT), "m-2"), FakeContext(), now=NOW + timedelta(minutes=13))
+    (parent,) = world.slack.parents()
+    assert replies(world, parent)[-1].reply_broadcast
+
+
+def test_slack_app_forwarder_alertmanager_group_keeps_its_matchers_and_offers_silence(world: World) -> None:
+    firing = alertmanager(2)
+    world.forwarder().run(sns(firing, "am-1"), FakeContext(), now=NOW)
+    (parent,) = world.slack.parents()
+    assert "alert.silence" in action_ids(parent) and "alert.mute" not in action_ids(parent)
+    assert not replies(world, parent)  # no graph for Alertmanager
+    thread = world.store.get(group_of(firing).key, CHANNEL)
+    assert thread is not None and thread.meta.source == "alertmanager" and thread.meta.matchers
+
+
+# -- at most once, never lost -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("idempotency", [False, True])
+def test_slack_app_forwarder_a_retried_record_posts_nothing_twice(world: World, idempotency: bool) -> None:
+    overrides: dict[str, Any] = {}
+    if idempotency:
+        world.table("idempotency", ("id",))
+        overrides["idempotency_table"] = "idempotency"
+    forwarder = world.forwarder(**overrides)
+    firing, ok = sqs_event(cpu(), topic=TOPIC), sqs_event(cpu("OK", RESOLVED_AT), topic=TOPIC)
+    later = NOW + timedelta(minutes=13)
+    for _ in range(2):  # SQS delivers each record twice
+        assert forwarder.run(firing, FakeContext(), now=NOW) == {"batchItemFailures": []}
+    world.slack.fail_next(3, "internal_error", method="chat.update")  # the reply goes, the edit does not (3 tries)
+    answer = forwarder.run(ok, FakeContext(), now=later)
+    assert answer == {"batchItemFailures": [{"itemIdentifier": ok["Records"][0]["messageId"]}]}
+    for _ in range(2):  # received again: the edit goes, the reply is not posted a second time
+        assert forwarder.run(ok, FakeContext(), now=later) == {"batchItemFailures": []}
+    (parent,) = world.slack.parents()
+    graph, reply = replies(world, parent)
+    assert graph.files and "Resolved after 17 min" in reply.text
+    assert status_of(parent) == "Resolved after 17 min"
+    assert len(world.slack.calls_of("files.completeUploadExternal")) == 1
+    thread = world.store.get(forwarder_alert(), CHANNEL)
+    assert thread is not None and [e.kind for e in thread.history] == [EventKind.FIRED, EventKind.RESOLVED]
+
+
+def forwarder_alert() -> str:
+    return str(cpu()["AlarmArn"])
+
+
+def test_slack_app_forwarder_a_failed_reply_is_posted_on_the_retry_with_idempotency(world: World) -> None:
+    world.table("idempotency", ("id",))
+    forwarder = world.forwarder(idempotency_table="idempotency")
+    forwarder.run(sqs_event(cpu(), topic=TOPIC), FakeContext(), now=NOW)
+    ok = sqs_event(cpu("OK", RESOLVED_AT), topic=TOPIC)
+    world.slack.fail_next(3, "internal_error", method="chat.postMessage")
+    assert forwarder.run(ok, FakeContext(), now=NOW + timedelta(minutes=13))["batchItemFailures"]
+    assert forwarder.run(ok, FakeContext(), now=NOW + timedelta(minutes=13)) == {"batchItemFailures": []}
+    (parent,) = world.slack.parents()
+    assert ["Resolved after 17 min" in r.text for r in replies(world, parent)] == [False, True]  # graph, reply
+
+
+def test_slack_app_forwarder_waits_while_another_invocation_posts_the_parent(world: World) -> None:
+    world.store.claim(forwarder_alert(), CHANNEL, event=ThreadEvent(EventKind.FIRED, NOW, id="other"),
+                      meta=ThreadMeta())  # fmt: skip
+    event = sqs_event(cpu(), topic=TOPIC)
+    answer = world.forwarder().run(event, FakeContext(), now=NOW)
+    assert answer == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
+    assert world.slack.calls == []
+
+
+def test_slack_app_forwarder_a_parent_gone_gets_a_new_one_with_the_event(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    counted: list[str] = []
+    monkeypatch.setattr(Counters, "add", lambda self, name, source, value=1: counted.append(name))
+    forwarder = world.forwarder()
+    forwarder.run(sns(cpu(), "m-1"), FakeContext(), now=NOW)
+    with world.slack.lock:
+        world.slack.messages[CHANNEL].clear()  # someone deleted the parent (and its thread)
+    outcome = forwarder.run(sns(cpu("OK", RESOLVED_AT), "m-2"), FakeContext(), now=NOW + timedelta(minutes=13))
+    assert outcome["delivered"] == 1
+    (again,) = world.slack.parents()
+    assert status_of(again) == "Resolved after 17 min" and again.thread_ts is None
+    assert THREAD_PARENT_LOST in counted
+
+
+def test_slack_app_forwarder_a_failing_graph_never_fails_the_alert(world: World) -> None:
+    from botocore.exceptions import ClientError
+
+    world.cloudwatch.fail = ClientError({"Error": {"Code": "Throttling"}}, "GetMetricWidgetImage")
+    assert world.forwarder().run(sns(cpu(), "m-1"), FakeContext(), now=NOW)["delivered"] == 1
+    (parent,) = world.slack.parents()
+    assert replies(world, parent) == []
+
+
+def test_slack_app_forwarder_no_graph_when_little_time_is_left(world: World) -> None:
+    assert world.forwarder().run(sns(cpu(), "m-1"), FakeContext(remaining_ms=6_000), now=NOW)["delivered"] == 1
+    (parent,) = world.slack.parents()
+    assert replies(world, parent) == [] and world.cloudwatch.widgets == []
+
+
+# -- Slack's answers -----------------------------------------------------------------------------------------------
+
+
+def test_slack_app_forwarder_429_and_ratelimited_are_retried(world: World) -> None:
+    world.slack.fail_next(1, "ratelimited", status=429, retry_after=0.2, method="chat.postMessage")
+    world.slack.fail_next(1, "ratelimited", method="chat.postMessage")
+    assert world.forwarder().run(sqs_event(cpu(), topic=TOPIC), FakeContext(), now=NOW) == {"batchItemFailures": []}
+    assert len(world.slack.parents()) == 1
+    assert [(c.status, c.error) for c in world.slack.calls_of("chat.postMessage")] == [
+        (429, "ratelimited"),
+        (200, "ratelimited"),
+        (200, ""),
+    ]
+
+
+def test_slack_app_forwarder_ratelimited_past_the_retries_is_received_again_then_posted_once(world: World) -> None:
+    world.slack.fail_next(5, "ratelimited", method="chat.postMessage")
+    forwarder = world.forwarder()
+    event = sqs_event(cpu(), topic=TOPIC)
+    assert forwarder.run(event, FakeContext(), now=NOW)["batchItemFailures"]
+    assert world.store.get(forwarder_alert(), CHANNEL) is None  # the claim was released: nothing was posted
+    world.slack.failures.clear()
+    assert forwarder.run(event, FakeContext(), now=NOW) == {"batchItemFailures": []}
+    assert len(world.slack.parents()) == 1
+
+
+def test_slack_app_forwarder_channel_not_found_fails_the_record_and_stores_nothing(world: World) -> None:
+    forwarder = world.forwarder(secrets=(GONE,))
+    event = sqs_event(cpu(), topic=TOPIC)
+    assert forwarder.run(event, FakeContext(), now=NOW) == {
+        "batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]
+    }
+    assert world.store.get(forwarder_alert(), "C0GONE") is None
+    assert [c.error for c in world.slack.calls_of("chat.postMessage")] == ["channel_not_found"]
+    with pytest.raises(DeliveriesFailedError, match="channel_not_found"):
+        forwarder.run(sns(cpu(), "m-1"), FakeContext(), now=NOW)
+
+
+def test_slack_app_forwarder_a_bad_secret_fails_the_record_without_a_post(world: World) -> None:
+    world.aws.put_secret_value(SecretId=APP, SecretString="https://hooks.slack.com/services/T/B/x")
+    with pytest.raises(DeliveriesFailedError, match="not JSON"):
+        world.forwarder().run(sns(cpu(), "m-1"), FakeContext(), now=NOW)
+    assert world.slack.calls == []
+
+
+# -- pacing and webhooks -------------------------------------------------------------------------------------------
+
+
+def paced(world: World, **overrides: Any) -> Forwarder:
+    world.table("pacer", ("channel", "item"))
+    return world.forwarder(pacer_table="pacer", queue_url=world.queue_url, **overrides)
+
+
+def test_slack_app_forwarder_paced_lone_alert_is_threaded_and_a_busy_batch_is_one_channel_digest(
+    world: World,
+) -> None:
+    forwarder = paced(world)
+    clock = [1_795_000_000.0]
+    forwarder.clock = lambda: clock[0]
+    assert forwarder.run(sqs_event(cpu(), topic=TOPIC), FakeContext(), now=NOW) == {"batchItemFailures": []}
+    clock[0] += 60
+    batch = sqs_event(*(alarm(name=f"db-{i}", StateChangeTime=FIRED_AT) for i in range(3)), topic=TOPIC)
+    assert forwarder.run(batch, FakeContext(), now=NOW) == {"batchItemFailures": []}
+    thread_parent, digest = world.slack.parents()
+    assert world.store.get(forwarder_alert(), CHANNEL) is not None
+    assert all(f"db-{i}" in json.dumps(digest.blocks + digest.attachments) for i in range(3))
+    assert digest.thread_ts is None and action_ids(digest) == []
+    assert world.store.get("arn:aws:cloudwatch:us-east-1:123456789012:alarm:db-0", CHANNEL) is None
+    clock[0] += 60  # a buffered flush of one alert goes into its thread
+    forwarder.run(sqs_event(cpu("OK", RESOLVED_AT), topic=TOPIC), FakeContext(), now=NOW + timedelta(minutes=13))
+    assert status_of(thread_parent_now(world, thread_parent.ts)) == "Resolved after 17 min"
+
+
+def thread_parent_now(world: World, ts: str) -> Any:
+    return world.slack.find(CHANNEL, ts)
+
+
+def test_slack_app_forwarder_a_flush_of_one_alert_goes_into_its_thread(world: World) -> None:
+    forwarder = paced(world)
+    clock = [1_795_000_000.0]
+    forwarder.clock = lambda: clock[0]
+    forwarder.run(sqs_event(cpu(), topic=TOPIC), FakeContext(), now=NOW)
+    clock[0] += 0.2  # within the pacing second: buffered, a flush scheduled
+    forwarder.run(sqs_event(cpu("OK", RESOLVED_AT), topic=TOPIC), FakeContext(), now=NOW + timedelta(minutes=13))
+    (parent,) = world.slack.parents()
+    assert len(replies(world, parent)) == 1  # only the graph so far
+    clock[0] += 1
+    flush = sqs_event(f"flush:{channel_for(Destination.SLACK, APP)}")
+    assert forwarder.run(flush, FakeContext(), now=NOW + timedelta(minutes=13)) == {"batchItemFailures": []}
+    assert "Resolved after 17 min" in replies(world, parent)[-1].text
+    assert status_of(world.slack.find(CHANNEL, parent.ts)) == "Resolved after 17 min"
+
+
+def test_slack_app_forwarder_webhook_routes_are_unchanged_beside_an_app_route(world: World) -> None:
+    outcome = world.forwarder(secrets=(SLACK_SECRET, APP)).run(sns(cpu(), "m-1"), FakeContext(), now=NOW)
+    assert outcome["delivered"] == 2
+    (hooked,) = world.webhook.accepted()
+    assert hooked.body["blocks"][0]["type"] == "header" and "thread-status" not in json.dumps(hooked.body)
+    assert len(world.slack.parents()) == 1
+
+
+def test_slack_app_forwarder_insufficient_data_is_a_channel_message(world: World) -> None:
+    world.forwarder().run(sns(cpu("INSUFFICIENT_DATA"), "m-1"), FakeContext(), now=NOW)
+    (message,) = world.slack.parents()
+    assert action_ids(message) == [] and world.store.get(forwarder_alert(), CHANNEL) is None
+
+
+def test_slack_app_forwarder_settings_from_the_environment() -> None:
+    settings = Settings.from_env(
+        {
+            "SLACK_APPS": json.dumps({APP: {"to_channel": ["resolved", "refired"]}, GONE: {}}),
+            "THREAD_TABLE": "threads",
+            "SLACK_API_URL": "http://127.0.0.1:8099/api/",
+        }
+    )
+    assert settings.slack_apps == {APP: frozenset({EventKind.RESOLVED, EventKind.REFIRED}), GONE: DEFAULT_TO_CHANNEL}
+    assert (settings.thread_table, settings.slack_api_url) == ("threads", "http://127.0.0.1:8099/api/")
+    assert Settings.from_env({}).slack_api_url == "https://slack.com/api/"
+    from alertlib.errors import ConfigurationError
+
+    for raw, says in [("[]", "JSON object"), ('{"a": {"to_channel": ["paged"]}}', "unknown thread event"),
+                      ('{"a": {"to_channel": "resolved"}}', "must be a list")]:  # fmt: skip
+        with pytest.raises(ConfigurationError, match=says):
+            Settings.from_env({"SLACK_APPS": raw})
+    with pytest.raises(ConfigurationError, match="THREAD_TABLE"):
+        SlackAppSender.from_settings(Settings.from_env({"SLACK_APPS": json.dumps({APP: {}})}))
+    assert SlackAppSender.from_settings(Settings()) is None
