@@ -23,6 +23,7 @@ from typing import Any
 
 import tools  # noqa: F401 - puts functions/ on the path
 from tools.oncall_local import (
+    LOCAL_USER,
     _plain,
     click_payload,
     elements,
@@ -277,10 +278,11 @@ class ThreadDemo:
 
 
 def _actor(pipeline: LocalPipeline) -> tuple[str, str]:
-    """The Slack user who clicks: the first one the config allows, else a local one (everyone may act locally)."""
+    """The Slack user who clicks: the first one the config allows, else the local user (allowed: everyone may act
+    locally without `slack_actors`, and the local user is a member of every user group it names)."""
     actors = getattr(getattr(pipeline.config, "oncall", None), "slack_actors", None)
     users = list(getattr(actors, "users", None) or [])
-    return (str(users[0]), "ana") if users else ("U0LOCAL01", "ana")
+    return (str(users[0]), "ana") if users else (LOCAL_USER, "ana")
 
 
 @dataclass

@@ -34,6 +34,7 @@ from typing import Any
 
 import tools  # noqa: F401 - puts functions/ on the path
 
+LOCAL_USER = "U0LOCAL01"  # who clicks in the demo; a member of every user group the config names, locally
 LOCAL_HOSTS = frozenset({"127.0.0.1"})  # where a click's response_url may point, locally
 ATTEMPTS = 3  # the action queue's maxReceiveCount: the last attempt posts the failure instead of raising
 INCIDENT_PREFIX = "Q"
@@ -344,7 +345,7 @@ class LocalOnCall:
         guard = MemoryGuard()
         signing = SigningSecrets((self.slack_signing_secret,))
         webhook = WebhookSecrets((self.pagerduty_webhook_secret,))
-        authoriser = Authoriser.from_config(self.actors, members_of=lambda group: ()) if self.actors else None
+        authoriser = Authoriser.from_config(self.actors, members_of=local_members) if self.actors else None
         self.slack = SlackInteractions(
             secrets=lambda: signing,
             guard=guard,
@@ -479,6 +480,11 @@ class LocalOnCall:
             self.say(f"{_stamp()} action    {verdict}: {_plain(note.text)[:150]}")
 
 
+def local_members(group: str) -> tuple[str, ...]:
+    """A user group's members, locally: the local user (the Web API stand-in has no usergroups.users.list)."""
+    return (LOCAL_USER,)
+
+
 def everyone() -> Any:
     """Locally, without `oncall.slack_actors` in the config, every Slack user may act."""
     from alertlib.slack_actions import Authoriser
@@ -527,7 +533,7 @@ def click_payload(
     ts: str,
     action_id: str,
     option: int = 0,
-    user_id: str = "U0LOCAL01",
+    user_id: str = LOCAL_USER,
     user_name: str = "ana",
     response_url: str,
 ) -> dict[str, Any]:
