@@ -4,24 +4,19 @@ The click goes through the Slack interactivity endpoint (signature, parse, autho
 queue) and the action worker (in-process) to the real Alertmanager's API v2. The silence is then visible through
 `amtool silence query`, the silenced group is not notified while a control group is, and Unsilence expires it,
 after which the group is notified again. Like test_real_alertmanager.py: skipped outside CI when the binary is
-missing, a failure under CI. Every process the test starts is stopped, whatever happens.
+missing, a failure under CI; the `alertmanager` fixture (conftest.py) stops every process it started.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,22 +29,8 @@ from alertlib.silences import AlertmanagerCredentials, AlertmanagerSilences
 from alertlib.slack_actions import Authoriser
 from alertlib.slack_signature import DynamoReplayGuard, SigningSecrets
 from tests.handlers.interactions_world import Recorder, World, make_world
+from tests.integration.binaries import AMTOOL, RealAlertmanager, wait_for
 from tests.unit.interactions_helpers import SIGNING_SECRET, THREAD_KEY, click, form, signed_event
-from tools.localaws import free_port
-
-BINARY = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
-AMTOOL = shutil.which("amtool")
-MISSING = "prometheus-alertmanager is not installed (apt-get install prometheus-alertmanager; .ci/run does this)"
-
-
-@pytest.fixture(autouse=True)
-def _binary_or_skip_outside_ci() -> None:
-    """Under CI a missing binary fails the run (the test cannot vanish); elsewhere the test skips, saying why."""
-    if BINARY is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI is set and {MISSING}")
-        pytest.skip(MISSING)
-
 
 CONFIG = """
 route:
@@ -99,85 +80,34 @@ class Notifications:
         }
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
-
-
-def api(port: int, path: str, body: Any | None = None) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}{path}", data=data, method="POST" if data else "GET",
-        headers={"Content-Type": "application/json"},
-    )  # fmt: skip
-    try:
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            text = answer.read()
-    except urllib.error.HTTPError as error:
-        raise AssertionError(f"Alertmanager answered {error.code}: {error.read()[:500]!r}") from None
-    return json.loads(text) if text else None
-
-
-def _ready(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=2) as answer:
-            return int(answer.status) == 200
-    except OSError:
-        return False
-
-
 @dataclass
 class Stack:
-    port: int
+    alertmanager: RealAlertmanager
     notifications: Notifications
     world: World
 
 
 @pytest.fixture
-def stack(tmp_path: Path, aws: Any) -> Iterator[Stack]:
-    assert BINARY is not None
+def stack(aws: Any, alertmanager: Callable[[str], RealAlertmanager]) -> Iterator[Stack]:
     notifications = Notifications()
-    config = tmp_path / "alertmanager.yml"
-    config.write_text(CONFIG.format(url=notifications.url))
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            BINARY,
-            f"--config.file={config}",
-            f"--storage.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--cluster.listen-address=",
-            "--log.level=warn",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=(tmp_path / "alertmanager.log").open("w"),
-    )
     try:
-        assert wait_for(lambda: _ready(port), 30), (tmp_path / "alertmanager.log").read_text()[-2000:]
-        yield Stack(port, notifications, make_world(aws))
-    finally:
-        process.terminate()
+        am = alertmanager(CONFIG.format(url=notifications.url))
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+            yield Stack(am, notifications, make_world(aws))
+        finally:
+            am.stop()  # before the receiver it notifies
+    finally:
         notifications.server.shutdown()
         notifications.server.server_close()
-    assert process.poll() is not None
 
 
-def amtool_silences(port: int, *extra: str) -> list[dict[str, Any]]:
+def amtool_silences(am: RealAlertmanager, *extra: str) -> list[dict[str, Any]]:
     if AMTOOL is None:  # Debian ships amtool with prometheus-alertmanager; the API answers the same otherwise
-        silences: list[dict[str, Any]] = api(port, "/api/v2/silences")
+        silences: list[dict[str, Any]] = am.api("/api/v2/silences")
         expired = "--expired" in extra
         return [s for s in silences if (s["status"]["state"] == "expired") == expired]
     out = subprocess.run(
-        [AMTOOL, "silence", "query", f"--alertmanager.url=http://127.0.0.1:{port}", "-o", "json", *extra],
+        [AMTOOL, "silence", "query", f"--alertmanager.url={am.url}", "-o", "json", *extra],
         check=True, capture_output=True, text=True, timeout=20,
     ).stdout  # fmt: skip
     return json.loads(out or "[]") or []
@@ -192,7 +122,7 @@ def alert(name: str, instance: str) -> dict[str, Any]:
 
 
 def test_alertmanager_silence_from_a_signed_click_then_unsilence(stack: Stack) -> None:
-    port, notes, world = stack.port, stack.notifications, stack.world
+    am, notes, world = stack.alertmanager, stack.notifications, stack.world
     target = ActionTarget(
         thread_key=THREAD_KEY, environment="test", group_labels=(("alertname", "DiskFull"),),
         message_link="https://example.slack.com/archives/C111/p111222",
@@ -202,9 +132,7 @@ def test_alertmanager_silence_from_a_signed_click_then_unsilence(stack: Stack) -
     worker = ActionWorker(
         executor=Executor(
             deliverer=Deliverer(pagerduty_url="http://127.0.0.1:9"),
-            silences=AlertmanagerSilences(
-                lambda: AlertmanagerCredentials.from_secret(json.dumps({"url": f"http://127.0.0.1:{port}"}))
-            ),
+            silences=AlertmanagerSilences(lambda: AlertmanagerCredentials.from_secret(json.dumps({"url": am.url}))),
             cloudwatch=None,
         ),
         find_target=lambda action: targets.get(action.thread_key),
@@ -225,7 +153,7 @@ def test_alertmanager_silence_from_a_signed_click_then_unsilence(stack: Stack) -
         [job] = world.jobs()
         worker.run(job, Deadline(20))
 
-    api(port, "/api/v2/alerts", [alert("DiskFull", "db-1")])
+    am.api("/api/v2/alerts", [alert("DiskFull", "db-1")])
     assert wait_for(lambda: "db-1" in notes.instances("DiskFull")), "the group was never notified"
 
     click_and_work(click("alert.silence", selected=f"1h|{THREAD_KEY}"))
@@ -233,7 +161,7 @@ def test_alertmanager_silence_from_a_signed_click_then_unsilence(stack: Stack) -
     silence_id = note.state["silence_id"]
     assert note.text.startswith("Silenced for 1 h by <@W111>, until ")
 
-    [silence] = amtool_silences(port)
+    [silence] = amtool_silences(am)
     assert silence["id"] == silence_id and silence["status"]["state"] == "active"
     assert silence["createdBy"] == "ana (Slack W111)"
     assert silence["comment"].endswith("https://example.slack.com/archives/C111/p111222")
@@ -241,16 +169,16 @@ def test_alertmanager_silence_from_a_signed_click_then_unsilence(stack: Stack) -
 
     # A new alert of the silenced group, and one of another group as the barrier: once the other group is
     # notified (and the new alert is marked suppressed by the silence), the silenced one would have been too.
-    api(port, "/api/v2/alerts", [alert("DiskFull", "db-2"), alert("Control", "web-1")])
+    am.api("/api/v2/alerts", [alert("DiskFull", "db-2"), alert("Control", "web-1")])
     assert wait_for(lambda: "web-1" in notes.instances("Control")), "the control group was never notified"
 
     def suppressed() -> bool:
-        found = [a for a in api(port, "/api/v2/alerts") if a["labels"].get("instance") == "db-2"]
+        found = [a for a in am.api("/api/v2/alerts") if a["labels"].get("instance") == "db-2"]
         return bool(found) and found[0]["status"]["silencedBy"] == [silence_id]
 
     assert wait_for(suppressed), "the new alert is not silenced"
     # A second barrier one group interval later: an unsilenced DiskFull group would have been flushed by now.
-    api(port, "/api/v2/alerts", [alert("Control", "web-2")])
+    am.api("/api/v2/alerts", [alert("Control", "web-2")])
     assert wait_for(lambda: "web-2" in notes.instances("Control")), "the control group was not notified again"
     assert "db-2" not in notes.instances("DiskFull")
 
@@ -259,8 +187,8 @@ def test_alertmanager_silence_from_a_signed_click_then_unsilence(stack: Stack) -
     targets[THREAD_KEY] = ActionTarget(THREAD_KEY, "test", group_labels=target.group_labels, silence_id=silence_id)
     click_and_work(unsilence)
     assert recorder.notes[-1].text.startswith("Silence expired by <@W111>")
-    assert amtool_silences(port) == []
-    [expired] = amtool_silences(port, "--expired")
+    assert amtool_silences(am) == []
+    [expired] = amtool_silences(am, "--expired")
     assert expired["id"] == silence_id and expired["status"]["state"] == "expired"
     assert wait_for(lambda: "db-2" in notes.instances("DiskFull")), "the group was not notified once unsilenced"
     assert [r["action"] for r in DynamoAuditLog(world.audit_table, world.dynamodb).history(THREAD_KEY)] == [

@@ -21,6 +21,7 @@ import yaml
 from alertlib.models import Slo
 from alertlib.slo import recognise
 from infra.config import load_config
+from tests.integration.binaries import require
 from tools.slo_rules import render_rules
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,10 +33,7 @@ MISSING = "promtool is not installed (apt-get install prometheus; .ci/run does t
 @pytest.fixture(autouse=True)
 def _binary_or_skip_outside_ci() -> None:
     """Under CI a missing binary fails the run (the test cannot vanish); elsewhere the test skips, saying why."""
-    if BINARY is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI is set and {MISSING}")
-        pytest.skip(MISSING)
+    require(BINARY, MISSING)
 
 
 def _promtool(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
