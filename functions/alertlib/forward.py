@@ -49,6 +49,7 @@ from alertlib.pacing import (
     MAX_FLUSH_EVENTS,
     PACER_FAILED,
     STORM_EVENTS_SENT,
+    Pace,
     Pacer,
     Slot,
     changed_ms,
@@ -460,7 +461,7 @@ class Forwarder:
             if slot is None:
                 current = self.pacer.slot(channel)
                 if current.pending > 0:
-                    self.pacer.schedule(channel, now_ms, current.next_at, force=scheduled)
+                    self.pacer.schedule(channel, now_ms, _look_again(current.next_at, now_ms, pace), force=scheduled)
                 return True
             items = self.pacer.pending(channel, pace.flush_max)
         except PacerError as exc:
@@ -902,6 +903,16 @@ class Forwarder:
         if self.parker is None:
             return
         self.parker(envelope, reason)  # raising here fails the record (kept by Lambda), never the others
+
+
+def _look_again(next_at: int, now_ms: int, pace: Pace) -> int:
+    """When a flush that found the slot taken looks again: when the slot is free, if that is within the channel's
+    longest interval (it is being paced); else the slot is held by another flush's lease, which lasts what that
+    invocation has left (about a minute) while its send takes a second or so: then again in `backlog_ms`, never
+    later than the lease's end. The holder schedules what it leaves; this is the net should it die."""
+    if next_at - now_ms <= pace.max_ms:
+        return next_at
+    return min(next_at, now_ms + max(pace.backlog_ms, pace.base_ms))
 
 
 def _title(prepared: Sequence[tuple[str, Envelope, AlertGroup | None]]) -> str | None:
