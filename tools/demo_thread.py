@@ -262,7 +262,10 @@ class ThreadDemo:
         if not any(r.files for r in replies):
             self.problems.append("no graph in the thread")
         texts = " ".join(r.text for r in replies)
-        for wanted in ("Acknowledged by", "Muted for 1 h", "Resolved"):
+        wanted_replies = ["Acknowledged by", "Muted for 1 h", "Resolved"]
+        if self.dedup_key(name):
+            wanted_replies.append("Reassigned to")  # PagerDuty's webhook found the thread by the alert's dedup key
+        for wanted in wanted_replies:
             if wanted not in texts:
                 self.problems.append(f"no '{wanted}' reply in the thread")
         if len(parent.edits) < 3:

@@ -402,7 +402,7 @@ class LocalPipeline:
                 "AWS_ENDPOINT_URL": self.aws_environment["AWS_ENDPOINT_URL"],
             }
             if self.slack_api is not None:  # the Slack app routes post to the Web API stand-in
-                environment["SLACK_API_URL"] = self.slack_api.url + "/"
+                environment["SLACK_API_URL"] = self.slack_api.url
             function = LocalLambda(
                 name, spec.handler, environment, timeout=spec.timeout, memory=spec.memory,
                 region=self.config.region, arn=spec.arn, log=logs / f"{name}.log",
@@ -1190,7 +1190,7 @@ def main(argv: list[str] | None = None) -> int:
             pipeline.alertmanager_url
             or f"{pipeline.oncall.alertmanager.url if pipeline.oncall.alertmanager else ''} (stand-in)"
         )
-        print(f"Slack Web API:         {pipeline.slack_api.url}/ (stand-in; app routes post here)", flush=True)
+        print(f"Slack Web API:         {pipeline.slack_api.url} (stand-in; app routes post here)", flush=True)
         print(f"Slack interactivity:   {pipeline.slack_interactions_url}", flush=True)
         print(f"signing secret:        {pipeline.slack_signing_secret}", flush=True)
         print(f"PagerDuty webhooks:    {pipeline.pagerduty_webhooks_url}", flush=True)
