@@ -3,20 +3,26 @@
 The same audit the `<env>-dead-alarm-auditor` function runs daily and after each deploy (`alertlib.audit`), for a
 person, against the account of the environment (a boto3 session in its region): alarms in INSUFFICIENT_DATA for
 longer than `--dead-after` hours (default: the environment's `dead_alarm_after_hours`, 24), and alarms whose
-metric published no datapoint in that time. It prints a table (alarm, state, since, reason) and exits 1 when any
-alarm is dead, 0 when none is, 2 when it could not tell (usage, configuration, AWS). Read-only: it neither
-publishes nor remembers; it needs `cloudwatch:DescribeAlarms` and `cloudwatch:GetMetricData` (resource "*").
+metric published no datapoint in that time; the reason says whether CloudWatch lists that metric at all (ListMetrics:
+"never published" in two weeks is a wrong name, dimension or resource). It prints a table (alarm, state, since,
+reason) and exits 1 when any alarm is dead, 0 when none is, 2 when it could not tell (usage, configuration, AWS).
+Read-only: it neither publishes nor remembers; it needs `cloudwatch:DescribeAlarms`, `cloudwatch:GetMetricData` and
+`cloudwatch:ListMetrics` (resource "*"). The ListMetrics look-ups stop after `LIST_SECONDS`; those not made leave
+the reason "no datapoints".
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import tools  # noqa: F401 - puts functions/ on the path
+
+LIST_SECONDS = 120.0  # how long the ListMetrics look-ups may take (a person waits)
 
 
 def table(findings: Iterable[Any]) -> str:
@@ -37,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env", required=True, help="the environment (config/<env>.json) whose alarms to audit")
     parser.add_argument("--dead-after", type=float, help="hours (default: the environment's, else 24)")
     args = parser.parse_args(argv)
-    from alertlib.audit import AuditError, CloudWatchReader, audit_alarms, dead_after_hours
+    from alertlib.audit import AuditError, CloudWatchReader, ListingBudget, audit_alarms, dead_after_hours
     from alertlib.errors import ConfigurationError
     from infra.config import ConfigError, load_config
 
@@ -54,12 +60,14 @@ def main(argv: list[str] | None = None) -> int:
 
     session = boto3.Session(region_name=config.region)
     prefix = f"{config.name}-"
+    stop = time.monotonic() + LIST_SECONDS
     try:
         audit = audit_alarms(
             CloudWatchReader(session.client("cloudwatch")),
             prefix=prefix,
             dead_after=timedelta(hours=hours),
             now=datetime.now(UTC),
+            budget=ListingBudget(seconds_left=lambda: stop - time.monotonic()),
         )
     except (BotoCoreError, ClientError, AuditError) as exc:
         print(f"audit: could not read the alarms of {config.name} in {config.region}: {exc}", file=sys.stderr)
@@ -69,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(table(sorted(audit.findings, key=lambda f: f.alarm)))
     print(f"\n{len(audit.findings)} of {audit.alarms} alarms of {config.name} cannot fire (runbook: dead-alarm.md)")
+    if audit.listing.unchecked:
+        why = f"ListMetrics failed: {audit.listing.error}" if audit.listing.error else "out of time or calls"
+        print(f"{audit.listing.unchecked} silent metrics not looked up ({why}): never published or not, unknown")
     return 1
 
 

@@ -2,9 +2,13 @@
 
 An alarm is dead when it has sat in INSUFFICIENT_DATA longer than `dead_after`, or when a metric it reads has
 published no datapoint in that time (a typo, a deleted resource, a dimension AWS never publishes): it stays in
-INSUFFICIENT_DATA, which has no action, or in OK forever. Nobody is told; this module tells them.
+INSUFFICIENT_DATA, which has no action, or in OK forever. Nobody is told; this module tells them. A silent metric
+is then looked up with ListMetrics, which lists what had a datapoint in the last two weeks: not listed, the alarm's
+input was never published (a wrong name or dimension, a resource that does not exist), which the reason says apart
+from a metric published but silent lately (a resource stopped, idle or deleted).
 
-- `audit_alarms`: DescribeAlarms (paginated) and GetMetricData (500 queries a call), linear in the alarms.
+- `audit_alarms`: DescribeAlarms (paginated), GetMetricData (500 queries a call), linear in the alarms; then one
+  ListMetrics per silent metric, bounded in calls, pages and time (`ListingBudget`).
 - `plan_report`: what is new, still dead and recovered, against what `AuditMemory` remembers.
 - `report_body`: one Alertmanager-shaped body the forwarders already read, bounded under SNS's limit.
 - `Auditor.run`: the whole run; publish first, then remember (a failed write reports again, never silence).
@@ -32,6 +36,11 @@ MAX_REASON = 1000
 REMEMBER_DAYS = 30  # a dead alarm is reported once; still dead 30 days later, once more
 MAX_DEAD_AFTER_HOURS = 24 * 90
 BATCH_WRITE = 25  # DynamoDB BatchWriteItem's limit
+LISTED_DAYS = 14  # ListMetrics lists the metrics that had a datapoint in the last two weeks
+MAX_LIST_CALLS = 300  # ListMetrics calls of one audit (its quota is 25 a second): the silent metrics beyond are not
+MAX_LIST_PAGES = 4  # looked up; nor is one whose filter matches more than 4 x 500 metrics without its own set
+MAX_LIST_FILTERS = 10  # ListMetrics' dimension filters per call (an alarm may name up to 30 dimensions)
+LIST_RESERVE_SECONDS = 60.0  # the Lambda time kept for the audit table, the publish and the write after listing
 # Metrics that exist only while something happens (invocations, messages): no datapoint for a day is normal, so
 # only the INSUFFICIENT_DATA rule applies to alarms on them.
 SPARSE_NAMESPACES = frozenset({"AWS/Lambda", "AWS/SNS", "AWS/SQS", "AWS/Events", "AlertForwarding"})
@@ -61,6 +70,45 @@ RECOVERED = "The alarm has data again, or was deleted: nothing to do."
 
 class AuditError(ForwardingError):
     """CloudWatch, DynamoDB or SNS failed during an audit: the run fails, nothing is remembered."""
+
+
+def audit_policy_statements(*, topic_arn: str, table_arn: str, key_arn: str) -> list[dict[str, Any]]:
+    """The exact IAM statements `Auditor.run` needs, one per code path (its `Sid` names it). CloudWatch's
+    DescribeAlarms (here of every metric alarm named with a prefix), GetMetricData and ListMetrics take no narrower
+    resource than "*" (the CloudWatch permissions reference); the rest name theirs. The topic and the table are
+    encrypted with the alerting key: publishing and writing need it."""
+    return [
+        {
+            "Sid": "ReadAlarmsAndMetrics",  # CloudWatchReader.alarms and .silent
+            "Effect": "Allow",
+            "Action": ["cloudwatch:DescribeAlarms", "cloudwatch:GetMetricData"],
+            "Resource": ["*"],
+        },
+        {
+            "Sid": "ListPublishedMetrics",  # CloudWatchReader.listed: never published, or silent lately
+            "Effect": "Allow",
+            "Action": ["cloudwatch:ListMetrics"],
+            "Resource": ["*"],
+        },
+        {
+            "Sid": "RememberReportedAlarms",  # AuditMemory.recall and .write
+            "Effect": "Allow",
+            "Action": ["dynamodb:Scan", "dynamodb:BatchWriteItem"],
+            "Resource": [table_arn],
+        },
+        {
+            "Sid": "ReportToInfrastructureTopic",  # SnsPublisher
+            "Effect": "Allow",
+            "Action": ["sns:Publish"],
+            "Resource": [topic_arn],
+        },
+        {
+            "Sid": "UseAlertingKey",  # the encrypted topic and table
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+            "Resource": [key_arn],
+        },
+    ]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -118,6 +166,11 @@ class MetricRef:
     period: int
     unit: str | None = None
     account: str | None = None
+
+    @property
+    def series(self) -> tuple[str, str, frozenset[tuple[str, str]], str | None]:
+        """The metric itself, whatever statistic, period or unit an alarm reads it with (what ListMetrics lists)."""
+        return self.namespace, self.name, frozenset(self.dimensions), self.account
 
     def describe(self) -> str:
         """`AWS/ElastiCache ReplicationLag CacheClusterId=sessions-001`"""
@@ -217,8 +270,33 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """What ListMetrics said of the metrics asked: `listed` had a datapoint in the last two weeks, `unlisted` had
+    none; a metric in neither was not looked up (the budget ran out, or CloudWatch failed: `error`)."""
+
+    listed: frozenset[MetricRef] = frozenset()
+    unlisted: frozenset[MetricRef] = frozenset()
+    unchecked: int = 0  # metrics asked about but not settled
+    calls: int = 0
+    error: str | None = None  # the AWS error that stopped the lookups, as `ErrorCode`
+
+
+@dataclass(frozen=True, slots=True)
+class ListingBudget:
+    """How much looking up one audit may do: at most `calls` ListMetrics calls and `pages` per metric, and none once
+    `seconds_left()` (the Lambda's remaining time less what the rest of the run needs) is not positive."""
+
+    calls: int = MAX_LIST_CALLS
+    pages: int = MAX_LIST_PAGES
+    seconds_left: Callable[[], float] | None = None
+
+    def spent(self, used: int) -> bool:
+        return used >= self.calls or (self.seconds_left is not None and self.seconds_left() <= 0)
+
+
 class CloudWatchReader(AwsClient):
-    """The only two CloudWatch calls of an audit: read-only."""
+    """The only CloudWatch calls of an audit, all read-only: DescribeAlarms, GetMetricData, ListMetrics."""
 
     service = "cloudwatch"
 
@@ -258,6 +336,64 @@ class CloudWatchReader(AwsClient):
             silent.update(m for i, m in batch.items() if i not in seen and i not in unanswered)
         return silent
 
+    def listed(self, metrics: Iterable[MetricRef], budget: ListingBudget | None = None) -> Listing:
+        """Which of `metrics` ListMetrics lists (a datapoint in the last two weeks) and which it does not, each
+        series asked once (the exact dimension set: ListMetrics also answers metrics with more dimensions). An AWS
+        error stops the lookups and is returned, not raised: what GetMetricData found is still reported."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        budget = budget or ListingBudget()
+        by_series: dict[Any, list[MetricRef]] = {}
+        for metric in metrics:
+            by_series.setdefault(metric.series, []).append(metric)
+        listed: set[MetricRef] = set()
+        unlisted: set[MetricRef] = set()
+        calls, settled, error = 0, 0, None
+        for refs in by_series.values():
+            if budget.spent(calls):
+                break
+            try:
+                found, used = self._lists(refs[0], budget, calls)
+            except (BotoCoreError, ClientError) as exc:
+                code = exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else ""
+                error = code or type(exc).__name__
+                break
+            calls = used
+            if found is None:
+                continue
+            (listed if found else unlisted).update(refs)
+            settled += 1
+        return Listing(
+            listed=frozenset(listed),
+            unlisted=frozenset(unlisted),
+            unchecked=len(by_series) - settled,
+            calls=calls,
+            error=error,
+        )
+
+    def _lists(self, metric: MetricRef, budget: ListingBudget, calls: int) -> tuple[bool | None, int]:
+        """(whether ListMetrics lists `metric`'s exact dimension set, or None when the budget ran out first; the
+        calls made so far)."""
+        kwargs: dict[str, Any] = {"Namespace": metric.namespace, "MetricName": metric.name}
+        if metric.dimensions:
+            kwargs["Dimensions"] = [{"Name": k, "Value": v} for k, v in metric.dimensions[:MAX_LIST_FILTERS]]
+        if metric.account:  # a monitoring account's alarm on a source account's metric
+            kwargs.update(IncludeLinkedAccounts=True, OwningAccount=metric.account)
+        wanted = frozenset(metric.dimensions)
+        for _ in range(budget.pages):
+            if budget.spent(calls):
+                return None, calls
+            page = self.client.list_metrics(**kwargs)
+            calls += 1
+            for listed in page.get("Metrics") or []:
+                if frozenset(_dimensions(listed.get("Dimensions"))) == wanted:
+                    return True, calls
+            token = page.get("NextToken")
+            if not token:
+                return False, calls
+            kwargs["NextToken"] = token
+        return None, calls  # more pages than the budget: not settled
+
 
 # ---------------------------------------------------------------------------------------------------------------
 # Findings
@@ -270,6 +406,7 @@ class Finding:
     state: str
     since: datetime
     reason: str  # one line
+    never_published: bool = False  # an input ListMetrics does not list: it never existed in the last two weeks
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,6 +414,7 @@ class Audit:
     alarms: int  # metric alarms listed
     names: frozenset[str]  # every alarm that exists now (a remembered one missing from here was deleted)
     findings: tuple[Finding, ...]
+    listing: Listing = field(default_factory=Listing)  # what ListMetrics said of the silent metrics
 
 
 def audit_alarms(
@@ -286,9 +424,12 @@ def audit_alarms(
     dead_after: timedelta,
     now: datetime,
     sparse: frozenset[str] = SPARSE_NAMESPACES,
+    budget: ListingBudget | None = None,
 ) -> Audit:
     """The dead alarms among those named `<prefix>...`: two passes over the alarms, one GetMetricData per 500
-    metrics (per look-back window: an alarm reads at least two of its own periods)."""
+    metrics (per look-back window: an alarm reads at least two of its own periods), then one ListMetrics per silent
+    metric within `budget`. Sparse namespaces are asked neither: a metric there is absent while nothing happens (a
+    function not invoked, a failure count of a healthy pipeline), which ListMetrics cannot tell from a typo."""
     alarms = [alarm_info(raw, now) for raw in cloudwatch.alarms(prefix) if belongs(raw, prefix)]
     windows: dict[int, list[MetricRef]] = {}
     for alarm in alarms:
@@ -299,8 +440,14 @@ def audit_alarms(
     silent: set[MetricRef] = set()
     for hours, metrics in sorted(windows.items()):
         silent |= cloudwatch.silent(metrics, end - timedelta(hours=hours), end)
-    findings = [f for a in alarms if (f := judge(a, silent, dead_after, now)) is not None]
-    return Audit(alarms=len(alarms), names=frozenset(a.name for a in alarms), findings=tuple(findings))
+    listing = cloudwatch.listed(_silent_inputs(alarms, silent), budget) if silent else Listing()
+    findings = [f for a in alarms if (f := judge(a, silent, dead_after, now, listing)) is not None]
+    return Audit(alarms=len(alarms), names=frozenset(a.name for a in alarms), findings=tuple(findings), listing=listing)
+
+
+def _silent_inputs(alarms: Iterable[AlarmInfo], silent: set[MetricRef]) -> list[MetricRef]:
+    """The silent metrics in the order of the alarms (so a budget that runs out stops at a stable place)."""
+    return [m for alarm in alarms for m in alarm.metrics if m in silent]
 
 
 def window_hours(dead_after: timedelta, metric: MetricRef) -> int:
@@ -314,25 +461,46 @@ def _next_hour(now: datetime) -> datetime:
     return floor if floor == now else floor + timedelta(hours=1)
 
 
-def judge(alarm: AlarmInfo, silent: set[MetricRef], dead_after: timedelta, now: datetime) -> Finding | None:
-    """A finding with a one-line reason, or None when the alarm can fire."""
+def judge(
+    alarm: AlarmInfo, silent: set[MetricRef], dead_after: timedelta, now: datetime, listing: Listing | None = None
+) -> Finding | None:
+    """A finding with a one-line reason, or None when the alarm can fire. `listing` tells a silent input never
+    published (not listed by ListMetrics) from one published lately and silent now."""
+    listing = listing or Listing()
     # An alarm in ALARM because its metric stopped (missing data breaching, e.g. no ECS task running) works.
     quiet = [] if alarm.state == "ALARM" and alarm.missing_breaches else [m for m in alarm.metrics if m in silent]
     if any(m not in silent for m in alarm.metrics):  # metric math with an input that has data
+        quiet = [m for m in quiet if not nonzero_only(m)]
+    elif any(m in listing.listed and not nonzero_only(m) for m in quiet):
+        # Nothing has data, but an input published every period (ALB RequestCount) was published lately: it is the
+        # reason; the counts AWS publishes only when not zero are absent because nothing failed.
         quiet = [m for m in quiet if not nonzero_only(m)]
     age = now - alarm.since
     stuck = alarm.state == "INSUFFICIENT_DATA" and age >= dead_after
     if not stuck and not quiet:
         return None
     head = f"in {alarm.state or 'an unknown state'} for {format_age(age)}"
-    if quiet:
-        shown = "; ".join(m.describe() for m in quiet[:3]) + (f"; and {len(quiet) - 3} more" if len(quiet) > 3 else "")
-        reason = f"{head}: no datapoints for {shown} in {format_age(dead_after)}"
+    never = [m for m in quiet if m in listing.unlisted]
+    lately = [m for m in quiet if m not in listing.unlisted]
+    parts = []
+    if never:
+        zero = " (AWS publishes it only when not zero)" if all(nonzero_only(m) for m in never) else ""
+        parts.append(f"never published: CloudWatch lists no {_shown(never)} in {LISTED_DAYS} days{zero}")
+    if lately:
+        parts.append(f"no datapoints for {_shown(lately)} in {format_age(dead_after)}")
+    if parts:
+        reason = f"{head}: {'; '.join(parts)}"
     elif alarm.metrics and not all(m.namespace in SPARSE_NAMESPACES for m in alarm.metrics):
         reason = f"{head}: its metric has datapoints; check the alarm's statistic, period and unit"
     else:
         reason = head
-    return Finding(alarm=alarm.name, arn=alarm.arn, state=alarm.state, since=alarm.since, reason=reason[:MAX_REASON])
+    return Finding(alarm=alarm.name, arn=alarm.arn, state=alarm.state, since=alarm.since, reason=reason[:MAX_REASON],
+                   never_published=bool(never))  # fmt: skip
+
+
+def _shown(metrics: list[MetricRef]) -> str:
+    more = f"; and {len(metrics) - 3} more" if len(metrics) > 3 else ""
+    return "; ".join(m.describe() for m in metrics[:3]) + more
 
 
 def format_age(age: timedelta) -> str:
@@ -546,6 +714,9 @@ class AuditOutcome:
     recovered: int = 0
     published: str | None = None  # the SNS message id
     findings: list[str] = field(default_factory=list)
+    never_published: int = 0  # dead alarms with an input ListMetrics does not list
+    unlisted_unchecked: int = 0  # silent metrics not looked up (budget spent, or ListMetrics failed)
+    listing_error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -554,6 +725,9 @@ class AuditOutcome:
             "reported": self.reported,
             "recovered": self.recovered,
             "published": self.published,
+            "never_published": self.never_published,
+            "unlisted_unchecked": self.unlisted_unchecked,
+            "listing_error": self.listing_error,
         }
 
 
@@ -571,13 +745,20 @@ class Auditor:
         settings = AuditSettings.from_env(env)
         return cls(settings, CloudWatchReader(), AuditMemory(settings.table), SnsPublisher())
 
-    def run(self, now: datetime) -> AuditOutcome:
+    def run(self, now: datetime, seconds_left: Callable[[], float] | None = None) -> AuditOutcome:
+        """One audit. `seconds_left`: the invocation's remaining time; ListMetrics stops `LIST_RESERVE_SECONDS`
+        before it ends, so the table, the publish and the write still fit."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         settings = self.settings
+        budget = ListingBudget(
+            seconds_left=(lambda: seconds_left() - LIST_RESERVE_SECONDS) if seconds_left is not None else None
+        )
         step = "DescribeAlarms/GetMetricData"
         try:
-            audit = audit_alarms(self.cloudwatch, prefix=settings.alarm_prefix, dead_after=settings.dead_after, now=now)
+            audit = audit_alarms(
+                self.cloudwatch, prefix=settings.alarm_prefix, dead_after=settings.dead_after, now=now, budget=budget
+            )
             step = "Scan of the audit table"
             report = plan_report(audit.findings, self.memory.recall(), now)
             outcome = AuditOutcome(
@@ -586,6 +767,9 @@ class Auditor:
                 reported=len(report.new),
                 recovered=len(report.recovered),
                 findings=[f"{f.alarm}: {f.reason}" for f in audit.findings],
+                never_published=sum(f.never_published for f in audit.findings),
+                unlisted_unchecked=audit.listing.unchecked,
+                listing_error=audit.listing.error,
             )
             if not report.changed:
                 return outcome

@@ -1,6 +1,6 @@
 """The dead-alarm auditor: daily and once after each deploy, the environment's alarms that cannot fire, reported once
-through the infrastructure topic. Its role may read alarms and metrics, publish to that topic, use the key and
-its own table; nothing else."""
+through the infrastructure topic. Its role may read alarms and metrics (and list which metrics exist), publish to that
+topic, use the key and its own table; nothing else."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from infra.constructs.alerting_core import AlertingCore, encrypted_table, use_alerting_key
+import infra.code_policies  # noqa: F401 - puts functions/ on the path: the statements live beside the code
+from infra.constructs.alerting_core import AlertingCore, encrypted_table
 from infra.constructs.forwarders import own_function
 
 DEPLOY_STATUSES = ("CREATE_COMPLETE", "UPDATE_COMPLETE")
@@ -20,26 +21,13 @@ SCHEDULE = events.Schedule.cron(minute="0", hour="7")  # daily, 07:00 UTC: read 
 
 
 def audit_statements(*, topic_arn: str, key_arn: str, table_arn: str) -> list[iam.PolicyStatement]:
-    """Exactly what `alertlib.audit.Auditor.run` calls, one statement per code path."""
+    """Exactly what `alertlib.audit.Auditor.run` calls: the statements kept beside that code
+    (`alertlib.audit.audit_policy_statements`), as CDK statements with their Sids; never a copy of them here."""
+    from alertlib.audit import audit_policy_statements  # noqa: PLC0415 - on the path once infra.code_policies is
+
     return [
-        iam.PolicyStatement(
-            sid="ReadAlarmsAndMetrics",  # CloudWatchReader.alarms and .silent
-            actions=["cloudwatch:DescribeAlarms", "cloudwatch:GetMetricData"],
-            # https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/permissions-reference-cw.html: these
-            # read actions take "*" as their resource.
-            resources=["*"],
-        ),
-        iam.PolicyStatement(
-            sid="RememberReportedAlarms",  # AuditMemory.recall and .write
-            actions=["dynamodb:Scan", "dynamodb:BatchWriteItem"],
-            resources=[table_arn],
-        ),
-        iam.PolicyStatement(
-            sid="ReportToInfrastructureTopic",  # SnsPublisher
-            actions=["sns:Publish"],
-            resources=[topic_arn],
-        ),
-        use_alerting_key(key_arn),  # the topic and the table are encrypted with the alerting key
+        iam.PolicyStatement(sid=document["Sid"], actions=list(document["Action"]), resources=list(document["Resource"]))
+        for document in audit_policy_statements(topic_arn=topic_arn, table_arn=table_arn, key_arn=key_arn)
     ]
 
 
@@ -97,8 +85,8 @@ class DeadAlarmAudit(Construct):
         Validations.of(self).acknowledge(
             Acknowledgment(
                 id="AwsSolutions-IAM5[Resource::*]",
-                reason="cloudwatch:DescribeAlarms and cloudwatch:GetMetricData take only the * resource (CloudWatch "
-                "permissions reference); every other statement names its resource.",
+                reason="cloudwatch:DescribeAlarms, cloudwatch:GetMetricData and cloudwatch:ListMetrics take only the * "
+                "resource (CloudWatch permissions reference); every other statement names its resource.",
             ),
             Acknowledgment(
                 id="AwsSolutions-IAM5",

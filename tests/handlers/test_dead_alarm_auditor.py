@@ -1,5 +1,6 @@
 """The dead-alarm auditor under moto: reported once across runs, recovery forgets, the message reads and renders
-through the forwarders' own stages; `tools.audit` prints the table."""
+through the forwarders' own stages; an input never published (ListMetrics) is said apart from one silent lately;
+the statements kept beside the code are enough under IAM enforcement; `tools.audit` prints the table."""
 
 from __future__ import annotations
 
@@ -77,7 +78,7 @@ def datapoint(cloudwatch: Any, instance: str, when: datetime) -> None:
 
 def published(world: dict[str, Any]) -> list[dict[str, Any]]:
     """Every message the infrastructure topic carried since the last call, as SNS hands it to a forwarder."""
-    bodies = []
+    bodies: list[dict[str, Any]] = []
     while True:
         answer = world["sqs"].receive_message(QueueUrl=world["queue"], MaxNumberOfMessages=10)
         messages = answer.get("Messages", [])
@@ -114,7 +115,7 @@ def test_dead_alarm_reported_once_forgotten_on_recovery_and_reported_again(world
     assert set(reasons) == {"Dead alarm: prod-rds-stuck-CPUUtilization", "Dead alarm: prod-rds-typo-CPUUtilization"}
     assert reasons["Dead alarm: prod-rds-stuck-CPUUtilization"].startswith("in INSUFFICIENT_DATA for 2 days")
     assert reasons["Dead alarm: prod-rds-typo-CPUUtilization"].endswith(
-        "no datapoints for AWS/RDS CPUUtilization DBInstanceIdentifier=tpyo-db in 1 day"
+        "never published: CloudWatch lists no AWS/RDS CPUUtilization DBInstanceIdentifier=tpyo-db in 14 days"
     )
 
     second_run = first_run + timedelta(hours=1)
@@ -225,6 +226,98 @@ def test_tools_audit_prints_the_table_and_exits_by_finding(aws: Any, capsys: pyt
     header, row = out.splitlines()[:2]
     assert header.split() == ["alarm", "state", "since", "reason"]
     assert row.startswith("dev-rds-typo-CPUUtilization")
-    assert "no datapoints for AWS/RDS CPUUtilization DBInstanceIdentifier=tpyo-db in 12 h" in row
+    assert "never published: CloudWatch lists no AWS/RDS CPUUtilization DBInstanceIdentifier=tpyo-db in 14 days" in row
     assert main(["--env", "no-such-env"]) == 2
     assert main(["--env", "dev", "--dead-after", "0"]) == 2
+
+
+def test_dead_alarm_never_published_apart_from_silent_lately(world: dict[str, Any]) -> None:
+    """moto's ListMetrics lists what put_metric_data wrote: a metric written three days ago is published but silent
+    (an instance stopped); one never written is a name or dimension that does not exist."""
+    cloudwatch = world["cloudwatch"]
+    alarm(cloudwatch, "prod-rds-stopped-CPUUtilization", "stopped-db")
+    alarm(cloudwatch, "prod-rds-typo-CPUUtilization", "tpyo-db")
+    run = datetime.now(UTC) + timedelta(hours=1)
+    datapoint(cloudwatch, "stopped-db", run - 3 * DAY)
+    outcome = auditor(world).run(run, seconds_left=lambda: 240.0)
+    assert (outcome.dead, outcome.never_published, outcome.unlisted_unchecked) == (2, 1, 0)
+    reasons = dict(f.split(": ", 1) for f in outcome.findings)
+    assert reasons["prod-rds-stopped-CPUUtilization"].endswith(
+        ": no datapoints for AWS/RDS CPUUtilization DBInstanceIdentifier=stopped-db in 1 day"
+    )
+    assert reasons["prod-rds-typo-CPUUtilization"].endswith(
+        "never published: CloudWatch lists no AWS/RDS CPUUtilization DBInstanceIdentifier=tpyo-db in 14 days"
+    )
+
+
+def test_handler_stops_listing_a_minute_before_its_deadline(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With 30 s left (less than the minute kept for the table, the publish and the write) nothing is looked up:
+    the alarm is still reported, with the reason GetMetricData gives; with five minutes left it is looked up."""
+    alarm(world["cloudwatch"], "prod-rds-typo-CPUUtilization", "tpyo-db")
+    for name, value in {"ALARM_PREFIX": "prod-", "DEAD_AFTER_HOURS": "24", "TOPIC_ARN": world["topic"],
+                        "AUDIT_TABLE": TABLE}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(dead_alarm_auditor, "auditor", None)
+    event = {"source": "aws.events", "detail-type": "Scheduled Event", "id": "e-1", "detail": {}}
+    short = FakeContext(function_name="prod-dead-alarm-auditor", remaining_ms=30_000)
+    answer = dead_alarm_auditor.handler(event, short)
+    assert (answer["dead"], answer["never_published"], answer["unlisted_unchecked"]) == (1, 0, 1)
+    (body,) = published(world)
+    assert body["alerts"][0]["annotations"]["summary"].endswith("DBInstanceIdentifier=tpyo-db in 1 day")
+    world["dynamodb"].delete_item(TableName=TABLE, Key={"alarm": {"S": "prod-rds-typo-CPUUtilization"}})
+    long = FakeContext(function_name="prod-dead-alarm-auditor", remaining_ms=300_000)
+    answer = dead_alarm_auditor.handler(event, long)
+    assert (answer["dead"], answer["never_published"], answer["unlisted_unchecked"]) == (1, 1, 0)
+    (body,) = published(world)
+    assert "never published" in body["alerts"][0]["annotations"]["summary"]
+
+
+def test_dead_alarm_auditor_statements_are_enough_under_iam_enforcement(world: dict[str, Any]) -> None:
+    """The auditor as a user holding only `audit_policy_statements` (what the construct grants): no refusal; without
+    ListMetrics it is refused and named, and the run still reports the dead alarm with GetMetricData's reason."""
+    import boto3
+
+    from alertlib.audit import audit_policy_statements
+    from tools.world import iam_enforced
+
+    iam = boto3.client("iam", region_name=REGION)
+    table_arn = f"arn:aws:dynamodb:{REGION}:123456789012:table/{TABLE}"
+    key_arn = f"arn:aws:kms:{REGION}:123456789012:key/00000000-0000-0000-0000-000000000000"
+    statements = audit_policy_statements(topic_arn=world["topic"], table_arn=table_arn, key_arn=key_arn)
+    iam.create_user(UserName="auditor")
+    keys = iam.create_access_key(UserName="auditor")["AccessKey"]
+    session = boto3.Session(aws_access_key_id=keys["AccessKeyId"], aws_secret_access_key=keys["SecretAccessKey"],
+                            region_name=REGION)  # fmt: skip
+
+    def grant(documents: list[dict[str, Any]]) -> None:  # as the account's administrator, before enforcing
+        document = json.dumps({"Version": "2012-10-17", "Statement": documents})
+        iam.put_user_policy(UserName="auditor", PolicyName="only", PolicyDocument=document)
+
+    def run(when: datetime) -> Any:
+        settings = AuditSettings(alarm_prefix="prod-", dead_after=DAY, topic_arn=world["topic"], table=TABLE)
+        reader = CloudWatchReader(session.client("cloudwatch"))
+        memory = AuditMemory(TABLE, session.client("dynamodb"))
+        return Auditor(settings, reader, memory, SnsPublisher(session.client("sns"))).run(when, lambda: 240.0)
+
+    alarm(world["cloudwatch"], "prod-rds-typo-CPUUtilization", "tpyo-db")
+    alarm(world["cloudwatch"], "prod-rds-healthy-CPUUtilization", "healthy-db")
+    now = datetime.now(UTC)
+    datapoint(world["cloudwatch"], "healthy-db", now - timedelta(minutes=5))
+    grant(statements)
+    with iam_enforced() as denials:
+        outcome = run(now)
+    assert denials == []
+    assert (outcome.dead, outcome.reported, outcome.never_published) == (1, 1, 1)
+    assert len(published(world)) == 1
+
+    world["dynamodb"].delete_item(TableName=TABLE, Key={"alarm": {"S": "prod-rds-typo-CPUUtilization"}})
+    grant([s for s in statements if "cloudwatch:ListMetrics" not in s["Action"]])
+    with iam_enforced() as denials:
+        outcome = run(now + timedelta(minutes=1))
+    assert [d.action for d in denials] == ["cloudwatch:ListMetrics"]
+    assert (outcome.dead, outcome.reported, outcome.never_published) == (1, 1, 0)
+    assert outcome.listing_error is not None and outcome.unlisted_unchecked == 1
+    (body,) = published(world)
+    assert body["alerts"][0]["annotations"]["summary"].endswith("DBInstanceIdentifier=tpyo-db in 1 day")

@@ -41,14 +41,16 @@ def test_auditor_role_holds_exactly_what_its_code_calls(dev: Synthesized) -> Non
     assert actions == {
         "WriteOwnLogs": ["logs:CreateLogStream", "logs:PutLogEvents"],
         "ReadAlarmsAndMetrics": ["cloudwatch:DescribeAlarms", "cloudwatch:GetMetricData"],
+        "ListPublishedMetrics": ["cloudwatch:ListMetrics"],
         "RememberReportedAlarms": ["dynamodb:BatchWriteItem", "dynamodb:Scan"],
         "ReportToInfrastructureTopic": ["sns:Publish"],
         "UseAlertingKey": ["kms:Decrypt", "kms:GenerateDataKey"],
     }
     assert statements["ReadAlarmsAndMetrics"]["Resource"] == "*"
+    assert statements["ListPublishedMetrics"]["Resource"] == "*"
     assert "Memory" in json.dumps(statements["RememberReportedAlarms"]["Resource"])
     assert "Infrastructure" in json.dumps(statements["ReportToInfrastructureTopic"]["Resource"])
-    assert all(s["Resource"] != "*" for sid, s in statements.items() if sid != "ReadAlarmsAndMetrics")
+    assert all(s["Resource"] != "*" for sid, s in statements.items() if not sid.endswith("Metrics"))
 
 
 def test_auditor_runs_daily_and_after_each_deploy_of_the_environment(dev: Synthesized) -> None:
@@ -82,3 +84,22 @@ def test_auditor_dead_after_comes_from_the_config(prod: Synthesized) -> None:
     [auditor] = [f for f in functions if f["Properties"]["FunctionName"] == "prod-dead-alarm-auditor"]
     hours = auditor["Properties"]["Environment"]["Variables"]["DEAD_AFTER_HOURS"]
     assert hours == str(prod.config.dead_alarm_after_hours)
+
+
+def test_auditor_role_is_the_statements_kept_beside_its_code(dev: Synthesized) -> None:
+    """The construct grants what `alertlib.audit.audit_policy_statements` returns (the pair an IAM-enforcing test
+    proves), not a copy kept here: same Sids, same actions."""
+    from alertlib.audit import audit_policy_statements
+
+    [policy] = [
+        p
+        for p in dev.resources("alerting", "AWS::IAM::Policy").values()
+        if "DeadAlarmAudit" in json.dumps(p["Properties"]["Roles"])
+    ]
+    granted = {
+        s["Sid"]: sorted(s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+        if s["Sid"] != "WriteOwnLogs"
+    }
+    kept = {d["Sid"]: sorted(d["Action"]) for d in audit_policy_statements(topic_arn="t", table_arn="d", key_arn="k")}
+    assert granted == kept

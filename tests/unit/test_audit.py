@@ -49,13 +49,30 @@ def metric_alarm(name: str, *, state: str = "OK", since: datetime = NOW - 10 * D
 
 
 class FakeCloudWatch:
-    """DescribeAlarms pages of 100; GetMetricData answers data for every metric but those named `silent`."""
+    """DescribeAlarms pages of 100; GetMetricData answers data for every metric but those named `silent`;
+    ListMetrics lists every metric asked about but those named `unlisted`."""
 
-    def __init__(self, alarms: list[dict[str, Any]], silent: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+    def __init__(
+        self,
+        alarms: list[dict[str, Any]],
+        silent: set[str] = frozenset(),  # type: ignore[assignment]
+        unlisted: set[str] = frozenset(),  # type: ignore[assignment]
+    ) -> None:
         self._alarms = alarms
         self.silent = silent
+        self.unlisted = unlisted
         self.metric_calls: list[dict[str, Any]] = []
         self.describe_calls: list[dict[str, Any]] = []
+        self.list_calls: list[dict[str, Any]] = []
+
+    def list_metrics(self, **kwargs: Any) -> dict[str, Any]:
+        self.list_calls.append(kwargs)
+        dimensions = [{"Name": d["Name"], "Value": d["Value"]} for d in kwargs.get("Dimensions", [])]
+        key = ",".join(d["Value"] for d in dimensions) or kwargs["MetricName"]
+        if key in self.unlisted:
+            return {"Metrics": []}
+        metric = {"Namespace": kwargs["Namespace"], "MetricName": kwargs["MetricName"], "Dimensions": dimensions}
+        return {"Metrics": [metric]}
 
     def get_paginator(self, name: str) -> Any:
         assert name == "describe_alarms"
