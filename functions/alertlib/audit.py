@@ -488,6 +488,9 @@ def judge(
         parts.append(f"never published: CloudWatch lists no {_shown(never)} in {LISTED_DAYS} days{zero}")
     if lately:
         parts.append(f"no datapoints for {_shown(lately)} in {format_age(dead_after)}")
+        units = sorted({m.unit for m in lately if m.unit and m in listing.listed})
+        if units:  # listed, yet nothing in the alarm's unit: a unit the metric does not carry matches nothing
+            parts.append(f"it is published: check the alarm's unit ({', '.join(units)})")
     if parts:
         reason = f"{head}: {'; '.join(parts)}"
     elif alarm.metrics and not all(m.namespace in SPARSE_NAMESPACES for m in alarm.metrics):

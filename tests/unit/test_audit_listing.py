@@ -187,3 +187,15 @@ def test_audit_listing_filters_at_most_ten_dimensions_and_matches_all() -> None:
     [call] = fake.list_calls
     assert len(call["Dimensions"]) == MAX_LIST_FILTERS
     assert listing.unlisted == frozenset({many})  # the fake lists the 10 filtered ones: not the alarm's 12
+
+
+def test_audit_listing_a_published_metric_silent_in_the_alarms_unit_says_to_check_the_unit() -> None:
+    seconds = MetricRef(namespace="AWS/RDS", name="ReadLatency", dimensions=(("DBInstanceIdentifier", "orders"),),
+                        stat="p99", period=60, unit="Milliseconds")  # fmt: skip
+    alarm = AlarmInfo(name="prod-rds-orders-ReadLatency", arn="arn", state="OK", since=NOW - DAY, metrics=(seconds,))
+    finding = judge(alarm, {seconds}, DAY, NOW, Listing(listed=frozenset({seconds})))
+    assert finding is not None and finding.reason.endswith(
+        "in 1 day; it is published: check the alarm's unit (Milliseconds)"
+    )
+    finding = judge(alarm, {seconds}, DAY, NOW, Listing(unlisted=frozenset({seconds})))
+    assert finding is not None and "unit" not in finding.reason
