@@ -45,6 +45,15 @@ class Secret:
 
 
 @dataclass(frozen=True)
+class Endpoint:
+    """A public function URL: the function behind it, its concurrency cap, the stack output that gives its URL."""
+
+    function: str
+    reserved_concurrency: int | None
+    output: str | None
+
+
+@dataclass(frozen=True)
 class CostLine:
     item: str
     quantity: str
@@ -69,6 +78,9 @@ class Summary:
     other_functions: int = 0
     forwarder_memory_gb: float = 0.5
     email_subscriptions: int = 0
+    endpoints: list[Endpoint] = field(default_factory=list)
+    tables: list[str] = field(default_factory=list)
+    polled_queues: list[str] = field(default_factory=list)  # "<queue> -> <function> (dead-letter queue after N)"
 
     @property
     def account(self) -> str | None:
@@ -100,6 +112,17 @@ def environments(assembly: Path) -> dict[str, list[tuple[Stack, Template]]]:
         if env is not None:
             grouped.setdefault(env, []).append((stack, template))
     return grouped
+
+
+# What a secret holds, by the environment variable of the function that reads it (the on-call secrets).
+SECRET_SHAPES = {
+    "SLACK_SIGNING_SECRET": '{"signing_secret": "<Slack app: Basic Information, Signing Secret>"}',
+    "PAGERDUTY_WEBHOOK_SECRET": '{"secrets": ["<the webhook subscription\'s signing secret>"]}',
+    "PAGERDUTY_REST_SECRET": '{"api_token": "<a read-only PagerDuty REST API key>"}',
+    "ALERTMANAGER_SECRET": '{"bearer_token": "…"} or {"basic_auth": {"username": "…", "password": "…"}} or '
+    '{"sigv4": {"region": "…"}} (and "url" unless oncall.alertmanager_url is set)',
+}
+SLACK_APP_SHAPE = '{"bot_token": "xoxb-…", "channel": "C…"}  (a Slack app route: the channel\'s id, not its name)'
 
 
 def summarize(env: str, stacks: list[tuple[Stack, Template]]) -> Summary:
@@ -141,10 +164,16 @@ def _read_stack(summary: Summary, template: Template, topic_names: dict[str, str
         for _, r in _resources(template, "AWS::Lambda::EventSourceMapping")
     }
     summary.queues_polled += sum(1 for q in mappings if q in resources)
+    named_secrets: dict[str, str] = {}  # secret name -> its shape, from the variable a function names it in
     routes: dict[str, tuple[str, dict[str, Any]]] = {}  # function logical id -> (destination, ROUTES)
     for logical_id, function in functions.items():
         props = function.get("Properties", {})
         variables = props.get("Environment", {}).get("Variables", {})
+        for variable, shape in SECRET_SHAPES.items():
+            if isinstance(variables.get(variable), str):
+                named_secrets[variables[variable]] = shape
+        if isinstance(variables.get("SLACK_APPS"), str):
+            named_secrets.update(dict.fromkeys(json.loads(variables["SLACK_APPS"]), SLACK_APP_SHAPE))
         raw = variables.get("ROUTES")
         if isinstance(raw, str):
             name = str(props.get("FunctionName", logical_id))
@@ -178,6 +207,7 @@ def _read_stack(summary: Summary, template: Template, topic_names: dict[str, str
             destinations[topic].append(f"{protocol} {props.get('Endpoint')}")
     for topic in sorted(set(local_topics.values())):
         summary.topics.append(Topic(topic, tuple(destinations.get(topic, ())), notified.get(topic, 0)))
+    _read_endpoints(summary, template, functions)
     summary.kms_keys += sum(1 for _ in _resources(template, "AWS::KMS::Key"))
     summary.dashboards += sum(1 for _ in _resources(template, "AWS::CloudWatch::Dashboard"))
     for kind in ("AWS::DynamoDB::Table", "AWS::DynamoDB::GlobalTable"):
@@ -188,7 +218,9 @@ def _read_stack(summary: Summary, template: Template, topic_names: dict[str, str
         props = secret["Properties"]
         name = str(props.get("Name", "?"))
         shape = str(props.get("GenerateSecretString", {}).get("SecretStringTemplate", ""))
-        if secret_destination.get(name) == "pagerduty":
+        if name in named_secrets:
+            value = named_secrets[name]
+        elif secret_destination.get(name) == "pagerduty":
             value = '{"routing_key": "<32-character integration key>"}'
         elif secret_destination.get(name) == "slack":
             value = '{"webhook_url": "https://hooks.slack.com/services/..."}'
@@ -197,6 +229,45 @@ def _read_stack(summary: Summary, template: Template, topic_names: dict[str, str
         else:
             value = shape or "(see the secret's description)"
         summary.secrets.append(Secret(name, value))
+
+
+def _read_endpoints(summary: Summary, template: Template, functions: Mapping[str, Any]) -> None:
+    """The function URLs (and the outputs that give them), the tables, and the queues functions read."""
+    outputs = {
+        _ref(_url_of(output.get("Value"))): name
+        for name, output in template.get("Outputs", {}).items()
+        if _url_of(output.get("Value")) is not None
+    }
+    for logical_id, url in _resources(template, "AWS::Lambda::Url"):
+        function = functions.get(_ref(url["Properties"].get("TargetFunctionArn")) or "", {}).get("Properties", {})
+        reserved = function.get("ReservedConcurrentExecutions")
+        summary.endpoints.append(
+            Endpoint(
+                str(function.get("FunctionName", "?")), int(reserved) if reserved else None, outputs.get(logical_id)
+            )
+        )
+    for kind in ("AWS::DynamoDB::Table", "AWS::DynamoDB::GlobalTable"):
+        summary.tables += [str(r["Properties"].get("TableName", logical)) for logical, r in _resources(template, kind)]
+    queues = dict(_resources(template, "AWS::SQS::Queue"))
+    for _, mapping in _resources(template, "AWS::Lambda::EventSourceMapping"):
+        queue = queues.get(_ref(mapping["Properties"].get("EventSourceArn")) or "")
+        function = functions.get(_ref(mapping["Properties"].get("FunctionName")) or "")
+        if queue is None or function is None:
+            continue
+        props = queue["Properties"]
+        redrive = props.get("RedrivePolicy") or {}
+        dead = queues.get(_ref(redrive.get("deadLetterTargetArn")) or "", {}).get("Properties", {}).get("QueueName")
+        after = f" (dead-letter queue {dead} after {redrive.get('maxReceiveCount')} tries)" if dead else ""
+        summary.polled_queues.append(f"{props.get('QueueName')} -> {function['Properties'].get('FunctionName')}{after}")
+
+
+def _url_of(value: Any) -> Any:
+    """The function URL resource an output's value reads (`Fn::GetAtt [<url>, FunctionUrl]`, maybe joined)."""
+    if isinstance(value, dict) and "Fn::Join" in value:
+        return next((p for p in value["Fn::Join"][1] if _url_of(p) is not None), None)
+    if isinstance(value, dict) and "Fn::GetAtt" in value and value["Fn::GetAtt"][1] == "FunctionUrl":
+        return value
+    return None
 
 
 def estimate(summary: Summary, alerts_per_month: int = pricing.ALERTS_PER_MONTH) -> list[CostLine]:
@@ -255,6 +326,17 @@ def render(summary: Summary, costs: list[CostLine], alerts_per_month: int = pric
     for topic in summary.topics:
         readers = ", ".join(topic.destinations) or "NOBODY: alerts published here reach no one"
         out.append(f"  {topic.name:<{width}} {topic.alarms:>5} -> {readers}")
+    if summary.endpoints:
+        out.append("public endpoints (function URLs; the stack output gives each URL):")
+        width = max(len(e.function) for e in summary.endpoints)
+        for endpoint in summary.endpoints:
+            cap = f"at most {endpoint.reserved_concurrency} at once" if endpoint.reserved_concurrency else "no cap"
+            out.append(f"  {endpoint.function:<{width}}  {cap}, output {endpoint.output or '-'}")
+    if summary.polled_queues:
+        out.append("queues read by functions:")
+        out.extend(f"  {line}" for line in summary.polled_queues)
+    if summary.tables:
+        out.append(f"tables ({len(summary.tables)}, on demand): " + ", ".join(summary.tables))
     if summary.secrets:
         region = f" --region {summary.region}" if summary.region else ""
         out.append(f"secrets to fill in (aws secretsmanager put-secret-value --secret-id NAME --secret-string VALUE"

@@ -542,3 +542,28 @@ def test_oncall_shipped_configs_name_every_secret() -> None:
         assert config.oncall.alertmanager_secret
         names = [*config.oncall.secret_names(), *config.forwarders.slack_apps]
         assert all(name.startswith(f"alerting/{env}/") for name in names), names
+
+
+def test_oncall_summary_lists_the_endpoints_queue_tables_and_secret_shapes(oncall: Built) -> None:
+    from infra.summary import environments, estimate, render, summarize
+
+    summary = summarize("dev", environments(Path(oncall.app.synth().directory))["dev"])
+    endpoints = {e.function: (e.reserved_concurrency, e.output) for e in summary.endpoints}
+    assert endpoints == {
+        "dev-alertmanager-endpoint": (5, "AlertmanagerEndpointUrl"),
+        "dev-slack-interactions": (4, "SlackInteractivityUrl"),
+        "dev-pagerduty-webhooks": (3, "PagerDutyWebhookUrl"),
+    }
+    assert "dev-oncall-actions -> dev-action-worker (dead-letter queue dev-oncall-actions-dlq after 3 tries)" in (
+        summary.polled_queues
+    )
+    assert {"dev-oncall-state", "dev-oncall-audit", "dev-slack-threads"} <= set(summary.tables)
+    secrets = {s.name: s.value for s in summary.secrets}
+    assert secrets[APP].startswith('{"bot_token": "xoxb-…", "channel": "C…"}')
+    assert secrets[str(ONCALL["slack_signing_secret"])].startswith('{"signing_secret": ')
+    assert secrets[str(ONCALL["pagerduty_webhook_secret"])].startswith('{"secrets": [')
+    assert secrets[str(ONCALL["pagerduty_rest_secret"])].startswith('{"api_token": ')
+    assert "bearer_token" in secrets[str(ONCALL["alertmanager_secret"])]
+    text = render(summary, estimate(summary))
+    assert "dev-slack-interactions     at most 4 at once, output SlackInteractivityUrl" in text
+    assert summary.queues_polled == 3  # the action queue's idle polling is priced with the forwarders'
