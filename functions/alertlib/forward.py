@@ -548,6 +548,11 @@ class Forwarder:
         self._delivered(groups, counters, outcome)
         if len(groups) > 1:
             counters.add(DIGESTS_SENT, groups[0].source.value)
+            if self._threaded(secret) and self.app is not None:  # the alerts' own threads, brought up to date
+                max_listed = self.settings.max_listed_alerts
+                alerts = [(g, e.message_id, render_slack(g, now=now, max_listed=max_listed))
+                          for _, e, g in prepared if g is not None]  # fmt: skip
+                self.app.after_digest(alerts, secret, deadline, now, counters)
         return keys, 1
 
     def _flush_pagerduty(  # noqa: PLR0917 - the invocation's deadline, counters, outcome and clock

@@ -20,7 +20,8 @@ A Slack route whose secret is named in `SLACK_APPS` holds a bot token and a chan
 - a parent that is gone (deleted: `message_not_found`, ...) gets a new parent posted in the channel with the
   event rather than the event lost (`ThreadParentLost`); the thread item keeps the old ts (the store cannot move a
   thread), so the alert's later events do the same;
-- an INSUFFICIENT_DATA state, and a digest of several alerts, are channel messages (`post`), no thread.
+- an INSUFFICIENT_DATA state, and a digest of several alerts, are channel messages (`post`), no thread; after a
+  digest, the parents of its alerts that have a thread are edited to their new state (`after_digest`, bounded).
 
 Errors are `slack_api`'s (delivery errors: transient or permanent), `ConfigurationError` for a bad secret, and the
 thread store's failures as transient delivery errors, so that `forward.Forwarder` fails, retries and parks them
@@ -30,7 +31,7 @@ as it does for webhooks.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -70,6 +71,8 @@ BODY_REFUSED = frozenset(
      "no_text", "invalid_attachments"}
 )  # fmt: skip
 UPLOAD_SECONDS = 3.0  # what the upload needs beside the graph's own GRAPH_SECONDS
+MAX_DIGEST_EDITS = 10  # thread parents brought up to date after one digest (chat.update is Tier 3: ~50 a minute)
+DIGEST_EDIT_SECONDS = 5.0  # no parent edit starts with less of the invocation left
 _FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 Post = Callable[[str, dict[str, Any]], Delivered]  # (part, body) -> posted into the route's channel
@@ -228,13 +231,7 @@ class SlackAppSender:
             return self._parent_lost(group, message, recorded, post, now, counters)
         parent = render_parent(message, recorded.state, now=now, actions=_actions(recorded, now))
         try:
-            with_credentials(
-                secret,
-                lambda c: self.api.update_message(
-                    c.token, recorded.channel, recorded.ts or "", deadline=deadline, **_message_fields(parent)
-                ),
-                secret_source=self.secret_source,
-            )
+            self._edit(secret, recorded.channel, recorded.ts, parent, deadline)
         except SlackPermanentError as exc:  # the reply went: the event is in the thread, only the parent lags
             if exc.code in PARENT_GONE:
                 return self._parent_lost(group, message, recorded, post, now, counters)
@@ -242,6 +239,41 @@ class SlackAppSender:
             logger.warning("thread parent not edited", extra={"reason": str(exc)[:200], "channel": recorded.channel})
         logger.info("thread event posted", extra={"channel": recorded.channel, "kind": event.kind.value})
         return delivered
+
+    def after_digest(
+        self, alerts: Sequence[tuple[AlertGroup, str, dict[str, Any]]], secret: str, deadline: Deadline, now: datetime,
+        counters: Counters,
+    ) -> int:  # fmt: skip
+        """After a digest went into an app route's channel: each of its alerts (group, record id, its own message)
+        that has a thread gets the event recorded and its parent edited, so the parent never shows firing what
+        resolved. No reply: the digest said it in the channel, and replies would spend the channel's one message a
+        second the pacing keeps. At most `MAX_DIGEST_EDITS` parents, while time is left; best effort (the digest
+        went): a failure is logged and counted. Returns the parents edited."""
+        if self.store is None or not alerts:
+            return 0
+        edited = 0
+        try:
+            channel = read_credentials(secret, secret_source=self.secret_source).channel
+            for group, event_id, message in alerts:
+                if edited >= MAX_DIGEST_EDITS or deadline.left() < DIGEST_EDIT_SECONDS:
+                    break
+                thread = self.store.get(group.key, channel)
+                if thread is None or not thread.ts or group.status is Status.INSUFFICIENT_DATA:
+                    continue
+                if any(event_id and e.id == event_id for e in thread.history):
+                    continue  # a retried flush: recorded and edited already
+                kind = _later_kind(group, thread)
+                event = ThreadEvent(kind, _moment(group, now, repeated=kind), detail=_detail(group), id=event_id)
+                recorded = self.store.record(thread.alert, channel, event)
+                if recorded is None or not recorded.ts:
+                    continue
+                parent = render_parent(message, recorded.state, now=now, actions=_actions(recorded, now))
+                self._edit(secret, channel, recorded.ts, parent, deadline)
+                edited += 1
+        except (DeliveryError, ConfigurationError, ThreadStoreError) as exc:
+            counters.add(PARENT_UPDATE_FAILED, alerts[0][0].source.value)
+            logger.warning("thread parents after a digest not all edited", extra={"reason": str(exc)[:200]})
+        return edited
 
     def _parent_lost(  # noqa: PLR0917 - the invocation's clock and counters
         self, group: AlertGroup, message: dict[str, Any], thread: Thread, post: Post, now: datetime,
@@ -251,6 +283,15 @@ class SlackAppSender:
         counters.add(THREAD_PARENT_LOST, group.source.value)
         logger.warning("thread parent gone: posting a new one", extra={"channel": thread.channel})
         return post("parent-again", render_parent(message, thread.state, now=now, actions=_actions(thread, now)))
+
+    def _edit(self, secret: str, channel: str, ts: str, parent: dict[str, Any], deadline: Deadline) -> None:
+        """`chat.update` of a thread's parent."""
+        fields = _message_fields(parent)
+        with_credentials(
+            secret,
+            lambda c: self.api.update_message(c.token, channel, ts, deadline=deadline, **fields),
+            secret_source=self.secret_source,
+        )
 
     def _release(self, thread: Thread) -> None:
         try:

@@ -359,6 +359,27 @@ def test_slack_app_forwarder_paced_lone_alert_is_threaded_and_a_busy_batch_is_on
     assert status_of(thread_parent_now(world, thread_parent.ts)) == "Resolved after 17 min"
 
 
+def test_slack_app_forwarder_a_digest_brings_the_threads_of_its_alerts_up_to_date(world: World) -> None:
+    world.table("idempotency", ("id",))
+    forwarder = paced(world, idempotency_table="idempotency")
+    clock = [1_795_000_000.0]
+    forwarder.clock = lambda: clock[0]
+    forwarder.run(sqs_event(cpu(), topic=TOPIC), FakeContext(), now=NOW)
+    clock[0] += 60
+    others = (alarm(name=f"db-{i}", StateChangeTime=RESOLVED_AT) for i in range(2))
+    batch = sqs_event(cpu("OK", RESOLVED_AT), *others, topic=TOPIC)
+    for _ in range(2):  # the batch received twice: one digest, one edit
+        assert forwarder.run(batch, FakeContext(), now=NOW + timedelta(minutes=13)) == {"batchItemFailures": []}
+        clock[0] += 60
+    parent, digest = world.slack.parents()
+    assert digest.thread_ts is None and "db-1" in json.dumps(digest.attachments + digest.blocks)
+    assert len(parent.edits) == 1 and status_of(parent) == "Resolved after 17 min"
+    assert parent.attachments[0]["color"] == COLOURS[Status.RESOLVED]
+    assert len(replies(world, parent)) == 1  # the graph; the digest said the rest in the channel
+    thread = world.store.get(forwarder_alert(), CHANNEL)
+    assert thread is not None and [e.kind for e in thread.history] == [EventKind.FIRED, EventKind.RESOLVED]
+
+
 def thread_parent_now(world: World, ts: str) -> Any:
     return world.slack.find(CHANNEL, ts)
 
