@@ -509,11 +509,12 @@ class EnvironmentConfig(_Model):
 
     def fallback_slack_secret(self) -> str | None:
         """Where the PagerDuty forwarder says "PagerDuty delivery failed": the critical (else infrastructure,
-        else any) topic's first Slack channel."""
-        for topic in ("critical", "infrastructure"):
-            if self.topics[topic].slack:
-                return self.topics[topic].slack[0]
-        return next((s for r in self.topics.values() for s in r.slack), None)
+        else any) topic's first Slack channel, an incoming webhook before a Slack app route (the notice is posted
+        with the webhook's URL)."""
+        ordered = [*self.topics["critical"].slack, *self.topics["infrastructure"].slack]
+        ordered += [s for r in self.topics.values() for s in r.slack]
+        webhooks = [s for s in ordered if s not in self.forwarders.slack_apps]
+        return next(iter(webhooks or ordered), None)
 
     def secret_names(self) -> list[str]:
         names = {r.pagerduty for r in self.topics.values() if r.pagerduty}

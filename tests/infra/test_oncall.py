@@ -567,3 +567,14 @@ def test_oncall_summary_lists_the_endpoints_queue_tables_and_secret_shapes(oncal
     text = render(summary, estimate(summary))
     assert "dev-slack-interactions     at most 4 at once, output SlackInteractivityUrl" in text
     assert summary.queues_polled == 3  # the action queue's idle polling is priced with the forwarders'
+
+
+def test_oncall_fallback_notice_goes_to_a_webhook_before_an_app_route(tmp_path: Path) -> None:
+    """ "PagerDuty delivery failed" is posted with a webhook's URL: a Slack app route first in the critical topic
+    does not take it (the infrastructure topic's webhook does)."""
+    raw = raw_config()
+    raw["topics"]["critical"]["slack"] = [APP]
+    config = load_config("broken", _write(tmp_path, raw))
+    assert config.fallback_slack_secret() == raw["topics"]["infrastructure"]["slack"][0] != APP
+    raw["topics"]["critical"]["slack"] = [APP, "alerting/dev/other-webhook"]
+    assert load_config("broken", _write(tmp_path, raw)).fallback_slack_secret() == "alerting/dev/other-webhook"
