@@ -361,6 +361,9 @@ def _check_forms(known: MetricFact, dims: Mapping[str, Any]) -> Iterator[str]:
                 f"{key} {value[:80]!r} is not what CloudWatch publishes; it is the last part of the {what}'s ARN, "
                 f"{shape}"
             )
+        elif isinstance(value, str) and key == "LoadBalancer" and not value.startswith("app/"):
+            other = "AWS/NetworkELB" if value.startswith("net/") else "AWS/GatewayELB"
+            yield f"LoadBalancer {value[:80]!r} is not an Application Load Balancer: its metrics are in {other}"
 
 
 def _check_values(known: MetricFact, dims: Mapping[str, Any], context: CheckContext) -> Iterator[str]:

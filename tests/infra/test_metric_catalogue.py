@@ -158,6 +158,10 @@ def _alarm(namespace: str, metric: str, statistic: str = "Average", **dimensions
             "LoadBalancer 'arn:aws:elasticloadbalancing:x:app/web/0123abcd' is not what CloudWatch publishes",
         ),
         (
+            _alarm("AWS/ApplicationELB", "RequestCount", "Sum", LoadBalancer="net/edge/0123abcd"),
+            "LoadBalancer 'net/edge/0123abcd' is not an Application Load Balancer: its metrics are in AWS/NetworkELB",
+        ),
+        (
             _alarm("AWS/ApiGateway", "5XXError", "Sum", ApiId="a1b2c3", Stage="prod"),
             "an HTTP API (ApiId) publishes 5xx and 4xx instead",
         ),
