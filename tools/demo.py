@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import tools  # noqa: F401 - puts functions/ on the path
-from tools.demo_thread import ThreadDemo
+from tools.demo_thread import DEMO_APP, ThreadDemo, demo_config
 from tools.localaws import free_port
 from tools.serve import LocalPipeline
 
@@ -92,8 +92,15 @@ def describe_slack(body: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.demo", description=__doc__.split("\n\n")[0])
     parser.parse_args(argv)
+    from infra.config import load_config
+
     print("Starting the local pipeline (moto as AWS, the endpoint, both forwarders, PagerDuty and Slack stand-ins)")
-    with LocalPipeline(env="dev", port=free_port(), say=lambda line: print("  " + line, flush=True)) as pipeline:
+    dev = load_config("dev")
+    config = demo_config(dev)
+    if config is not dev:
+        print(f"  (dev names no Slack app route on a paging topic: the demo adds {DEMO_APP.format(env='dev')} to them)")
+    say = lambda line: print("  " + line, flush=True)  # noqa: E731
+    with LocalPipeline(env="dev", port=free_port(), say=say, given_config=config) as pipeline:
         config = pipeline.config
         print(f"Alertmanager endpoint {pipeline.url}\n")
         print("CloudWatch alarms, EventBridge events and Alertmanager groups, firing then resolved:")

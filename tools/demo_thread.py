@@ -7,18 +7,18 @@ incident), PagerDuty reassigns the incident (a signed webhook on `/pagerduty/web
 CloudWatch alarm mute rule), and the alarm goes back to OK. After each step it prints the parent message as Slack
 shows it now (its title, status line and buttons) and the thread's new replies, the graph among them.
 
-Where the environment has a Slack app route (`forwarders.slack_apps`) and the forwarder runs it, the parent, the
-graph and the resolve are the Slack forwarder's own. Without one, the demo does the forwarder's part itself with
-the same modules (`threads`, `render_thread`, `slack_api`, `graph`), as tests/handlers/test_slack_app_thread.py
-does, and says so.
+The parent, the graph, the replies of the alarm's own events and the parent's edits on them are the Slack
+forwarder's (a Slack app route, `forwarders.slack_apps`); the clicks' and PagerDuty's are the action worker's.
+Where the environment's config names no Slack app route, `demo_config` adds one to the paging topic, with the
+`oncall` section, for the demo only (said at start).
 """
 
 from __future__ import annotations
 
-import time
+import json
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import tools  # noqa: F401 - puts functions/ on the path
@@ -32,8 +32,8 @@ from tools.oncall_local import (
     signed_click,
     signed_webhook,
 )
-from tools.serve import LocalPipeline, sns_event
-from tools.slack_api_standin import TOKEN, Message
+from tools.serve import LocalPipeline
+from tools.slack_api_standin import Message
 
 # -- the thread as a person reads it ------------------------------------------------------------------------------
 
@@ -59,7 +59,9 @@ def describe_parent(message: Message) -> list[str]:
     colour = next((str(a.get("color")) for a in message.attachments if a.get("color")), "")
     lines = [f"parent  {_plain(header)[:90]}" + (f"  ({colour_name(colour)})" if colour else "")]
     if status:
-        lines.append(f"        status: {_plain(status)[:110]}")
+        wrapped = textwrap.wrap(_plain(status), width=100) or [""]
+        lines.append(f"        status: {wrapped[0]}")
+        lines += [f"                {more}" for more in wrapped[1:]]
     lines.append(f"        buttons: {' | '.join(controls) if controls else '(none)'}")
     return lines
 
@@ -84,7 +86,7 @@ def describe_reply(reply: Message, files: dict[str, Any]) -> str:
         kept = files.get(reply.files[0])
         size = len(kept.data or b"") if kept is not None else 0
         name = kept.filename if kept is not None else reply.files[0]
-        return f"reply   \U0001f4c8 {name} ({size:,} bytes PNG): the metric around the breach, threshold drawn"
+        return f"reply   \U0001f4c8 graph {name} ({size:,} bytes, PNG; GetMetricWidgetImage is stood in locally)"
     return f"reply   {_plain(reply.text)[:120]}"
 
 
@@ -103,6 +105,8 @@ class ThreadDemo:
         self.cloudwatch = self.pipeline.admin("cloudwatch")
         self.user_id, self.user_name = _actor(self.pipeline)
         self.clicks = 0
+        self.channel = ""
+        self.alarm_name = ""
 
     # -- choosing --------------------------------------------------------------------------------------------
 
@@ -123,17 +127,14 @@ class ThreadDemo:
         return None
 
     def app_route(self, alarm: dict[str, Any]) -> tuple[str, str] | None:
-        """(secret, channel) of a Slack app route on the alarm's topic that a forwarder runs, or None."""
+        """(secret, channel) of a Slack app route on the alarm's topic, or None."""
         for key, arn in self.pipeline.topic_arns.items():
             if arn not in alarm.get("AlarmActions", []) or key not in self.pipeline.config.topics:
                 continue
             for name in self.pipeline.config.topics[key].slack:
-                if name in self.pipeline.app_channels and self._forwarder_runs_apps():
+                if name in self.pipeline.app_channels:
                     return name, self.pipeline.app_channels[name]
         return None
-
-    def _forwarder_runs_apps(self) -> bool:
-        return any("SLACK_APPS" in spec.environment for spec in self.pipeline.world.functions.values())
 
     # -- the story -------------------------------------------------------------------------------------------
 
@@ -143,23 +144,16 @@ class ThreadDemo:
             return ["no paging metric alarm in the environment's templates"]
         name = str(alarm["AlarmName"])
         route = self.app_route(alarm)
-        by_hand = route is None
-        channel = route[1] if route else next(iter(self.pipeline.app_secrets))
-        self.channel = channel
-        if by_hand:
-            self.say(
-                "  (no Slack app route runs in this environment's forwarder: the demo posts the parent, the graph and "
-                "the resolve itself, with the forwarder's modules)"
-            )
-        self.say(f"  alarm {name}, thread in channel {channel}\n")
+        if route is None:
+            return [f"no Slack app route on the topics of {name} (forwarders.slack_apps): nothing makes a thread"]
+        self.channel = route[1]
+        self.alarm_name = name
+        self.say(f"  alarm {name}, thread in channel {self.channel} (Slack app route {route[0]})\n")
 
         self.step("1. trigger", lambda: self.set_state(name, "ALARM"))
-        hand = HandThread(self) if by_hand else None
-        if hand is not None:
-            hand.fire(name)
         parent = self.parent()
         if parent is None:
-            return [*self.problems, f"no parent message was posted in {channel} for {name}"]
+            return [*self.problems, f"no parent message was posted in {self.channel} for {name}"]
         self.show(parent)
         self.step("2. acknowledge (clicked in Slack)", lambda: self.click(parent.ts, "alert.ack"))
         self.show(self.parent())
@@ -170,8 +164,6 @@ class ThreadDemo:
         self.step("4. mute 1 h (chosen in Slack)", lambda: self.click(parent.ts, "alert.mute"))
         self.show(self.parent())
         self.step("5. resolve", lambda: self.set_state(name, "OK"))
-        if hand is not None:
-            hand.resolve(name)
         final = self.parent()
         self.show(final)
         self.check(final, name)
@@ -234,8 +226,9 @@ class ThreadDemo:
     # -- reading the thread ----------------------------------------------------------------------------------
 
     def parent(self) -> Message | None:
+        """The alarm's parent: the latest message of the channel that names it (other alerts post there too)."""
         assert self.slack is not None
-        found = self.slack.parents(self.channel)
+        found = [m for m in self.slack.parents(self.channel) if self.alarm_name in m.text + json.dumps(m.attachments)]
         return found[-1] if found else None
 
     def show(self, parent: Message | None) -> None:
@@ -288,104 +281,26 @@ def _actor(pipeline: LocalPipeline) -> tuple[str, str]:
     return (str(users[0]), "ana") if users else (LOCAL_USER, "ana")
 
 
-@dataclass
-class HandThread:
-    """The Slack forwarder's app-mode part, done by the demo where no forwarder runs a Slack app route: the parent
-    posted with its buttons and the graph on the first event, a reply and the parent edited on the resolve (the
-    order tests/handlers/test_slack_app_thread.py follows)."""
-
-    demo: ThreadDemo
-    groups: dict[str, Any] = field(default_factory=dict)
-
-    def _group(self, name: str) -> Any:
-        from alertlib.forward import prepare
-        from alertlib.parse import split_event
-        from alertlib.settings import Settings
-        from tools.serve import cloudwatch_notification
-
-        pipeline = self.demo.pipeline
-        [alarm] = self.demo.cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"]
-        message = cloudwatch_notification(alarm, pipeline.config.region)
-        notification = {"Type": "Notification", "MessageId": f"demo-{time.time_ns()}", "Message": _json(message),
-                        "TopicArn": alarm["AlarmActions"][0]}  # fmt: skip
-        return prepare(split_event(sns_event(notification))[0], Settings(), datetime.now(UTC))
-
-    def _context(self) -> tuple[Any, Any, str, Any]:
-        from alertlib.slack_api import SlackApi
-        from alertlib.threads import ThreadStore
-
-        pipeline = self.demo.pipeline
-        assert pipeline.slack_api is not None
-        api = SlackApi(api_url=pipeline.slack_api.url, backoff_factor=0.1)
-        return api, ThreadStore(pipeline.thread_table, pipeline.admin("dynamodb")), self.demo.channel, pipeline
-
-    def fire(self, name: str) -> None:
-        from alertlib.action_threads import action_state
-        from alertlib.deliver import Deadline
-        from alertlib.graph import render_graph
-        from alertlib.render_slack import render_slack
-        from alertlib.render_thread import render_parent
-        from alertlib.slack_actions import action_elements
-        from alertlib.threads import EventKind, ThreadEvent, ThreadMeta
-
-        api, store, channel, pipeline = self._context()
-        group = self._group(name)
-        now = datetime.now(UTC)
-        routing = next(
-            (
-                r.pagerduty
-                for k, r in pipeline.config.topics.items()
-                if pipeline.topic_arns.get(k) in _actions(self, name)
-            ),
-            "",
-        )
-        meta = ThreadMeta(dedup_key=group.dedup_key, routing=routing or "", source=group.source.value,
-                          alarm_names=(name,))  # fmt: skip
-        claim = store.claim(group.key, channel, event=ThreadEvent(EventKind.FIRED, now), meta=meta)
-        block = action_elements(action_state(claim.thread, now))
-        body = render_parent(render_slack(group, now=now), claim.thread.state, now=now,
-                             actions=(block or {}).get("elements", []))  # fmt: skip
-        deadline = Deadline(20.0)
-        posted = api.post_message(TOKEN, channel, deadline=deadline, **body)
-        store.attach(claim.thread, posted.ts)
-        image = render_graph(group.alerts[0], pipeline.admin("cloudwatch"), now=now)
-        if image is not None:
-            api.upload_file(TOKEN, channel, data=image, filename="graph.png", title=group.title,
-                            alt_text=f"Graph of {group.title}", thread_ts=posted.ts, deadline=deadline)  # fmt: skip
-        self.groups[name] = group
-
-    def resolve(self, name: str) -> None:
-        from alertlib.action_threads import action_state
-        from alertlib.deliver import Deadline
-        from alertlib.render_slack import render_slack
-        from alertlib.render_thread import render_parent, render_reply
-        from alertlib.slack_actions import action_elements
-        from alertlib.threads import EventKind, ThreadEvent
-
-        api, store, channel, _ = self._context()
-        group = self._group(name)
-        now = datetime.now(UTC)
-        event = ThreadEvent(EventKind.RESOLVED, now)
-        recorded = store.record(group.key, channel, event)
-        if recorded is None or recorded.ts is None:
-            self.demo.problems.append("the thread was not found for the resolve")
-            return
-        deadline = Deadline(20.0)
-        api.post_message(
-            TOKEN, channel, thread_ts=recorded.ts, deadline=deadline, **render_reply(event, recorded.state)
-        )
-        block = action_elements(action_state(recorded, now))
-        body = render_parent(render_slack(group, now=now), recorded.state, now=now,
-                             actions=(block or {}).get("elements", []))  # fmt: skip
-        api.update_message(TOKEN, channel, recorded.ts, deadline=deadline, **body)
+DEMO_APP = "alerting/{env}/slack-app"
 
 
-def _actions(hand: HandThread, name: str) -> list[str]:
-    [alarm] = hand.demo.cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"]
-    return list(alarm.get("AlarmActions", []))
-
-
-def _json(value: Any) -> str:
-    import json
-
-    return json.dumps(value)
+def demo_config(config: Any) -> Any:
+    """`config` itself when it has a Slack app route on a paging topic; else a copy with one added for the demo:
+    `alerting/<env>/slack-app` on each topic that pages (beside its webhooks) and an `oncall` section whose secrets
+    are the shipped names and whose only actor is the demo's local user. Validated as a config file is."""
+    topics = config.topics
+    paged = [key for key, routing in topics.items() if routing.pagerduty]
+    if any(name in config.forwarders.slack_apps for key in paged for name in topics[key].slack):
+        return config
+    app = DEMO_APP.format(env=config.name)
+    raw = config.model_dump(mode="json", exclude_none=True)
+    for key in paged:
+        raw["topics"][key]["slack"] = [*raw["topics"][key]["slack"], app]
+    raw["forwarders"]["slack_apps"] = {app: {"thread_events_to_channel": ["refired"]}}
+    raw["oncall"] = raw.get("oncall") or {
+        "slack_signing_secret": f"alerting/{config.name}/slack-signing",
+        "slack_actors": {"users": [LOCAL_USER]},
+        "pagerduty_webhook_secret": f"alerting/{config.name}/pagerduty-webhook",
+        "pagerduty_rest_secret": f"alerting/{config.name}/pagerduty-rest",
+    }
+    return type(config).model_validate(raw)

@@ -86,6 +86,8 @@ class LocalPipeline:
     slack_signing_secret: str | None = None  # Slack's signing secret for /slack/interactions (default: random)
     pagerduty_webhook_secret: str | None = None  # PagerDuty's webhook signing secret (default: random)
     alertmanager_url: str | None = None  # a real Alertmanager for the silences; None: a local stand-in
+    # An EnvironmentConfig to build from instead of config/<env>.json (the demo adds a Slack app route to dev's).
+    given_config: Any = None
     # For tests only: the visibility timeout (seconds) the event source mappings ask for when they receive, instead
     # of the queue's own (6 x the function's timeout: 6 minutes). A record the function left (a failure) is then
     # received again after this many seconds, so a test of retries and of maxReceiveCount waits seconds, not
@@ -130,9 +132,10 @@ class LocalPipeline:
             raise
 
     def _start(self) -> LocalPipeline:
-        from infra.config import load_config
+        from infra.config import EnvironmentConfig, load_config
 
-        self.config = load_config(self.env)
+        config: EnvironmentConfig = self.given_config if self.given_config is not None else load_config(self.env)
+        self.config = config
         # The port first: a port in use is said before a minute of synthesis and world building.
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port), _handler_for(self))
         self.server.daemon_threads = True
@@ -142,7 +145,12 @@ class LocalPipeline:
         started = time.monotonic()
         if self.templates is None:
             self.say(f"synthesizing {self.config.name}'s templates")
-        templates = self.templates if self.templates is not None else synthesize(self.config.name)
+        if self.templates is not None:
+            templates = self.templates
+        elif self.given_config is not None:
+            templates = synthesize_config(self.config)
+        else:
+            templates = synthesize(self.config.name)
         if self.pagerduty_url is None:
             self.pagerduty = self._stack.enter_context(StandIn("pagerduty"))
             self.pagerduty_url = self.pagerduty.url
@@ -971,6 +979,18 @@ def cloudwatch_notification(alarm: dict[str, Any], region: str, *, old_state: st
         "InsufficientDataActions": alarm.get("InsufficientDataActions", []),
         "Trigger": trigger,
     }
+
+
+def synthesize_config(config: Any) -> dict[str, dict[str, Any]]:
+    """Every stack's template of `config` (an EnvironmentConfig not read from its file), as `synthesize` does."""
+    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+    from aws_cdk import App
+
+    from infra.app_builder import build
+
+    app = App(context={"aws:cdk:bundling-stacks": []})
+    build(app, config, nag=False)
+    return {stack.stack_name: stack.template for stack in app.synth().stacks}
 
 
 def slack_app_channels(config: Any) -> dict[str, str]:

@@ -252,18 +252,25 @@ def test_serve_oncall_signed_pagerduty_webhook_is_accepted_and_replied_in_the_th
 
 @pytest.mark.slow
 def test_serve_oncall_demo_thread_on_the_local_pipeline_has_every_step(tmp_path: Any) -> None:
-    """`make demo`'s thread on dev's real local world (moto server, IAM enforced, the forwarders in their processes):
-    the graph, the acknowledgement, the reassignment, the mute and the resolve all reach the thread, the parent is
-    edited at each step, PagerDuty gets the acknowledge and the alarm a mute rule."""
-    from tools.demo_thread import ThreadDemo
+    """`make demo`'s thread on dev's real local world with a Slack app route (moto server, IAM enforced, the
+    forwarders in their processes): the Slack forwarder posts the parent and the graph, the clicks and PagerDuty's
+    webhook go through the endpoints and the worker, the forwarder replies the resolve; the parent is edited at each
+    step, PagerDuty gets the acknowledge and the alarm a mute rule, and IAM refused nothing."""
+    from infra.config import load_config
+    from tools.demo_thread import ThreadDemo, demo_config
     from tools.localaws import free_port
 
     said: list[str] = []
-    with LocalPipeline(env="dev", port=free_port(), say=said.append, log_dir=str(tmp_path)) as pipeline:
+    config = demo_config(load_config("dev"))
+    with LocalPipeline(
+        env="dev", port=free_port(), say=said.append, log_dir=str(tmp_path), given_config=config
+    ) as pipeline:
         problems = ThreadDemo(pipeline, say=said.append).run()
         assert problems == [], "\n".join(said[-40:])
         assert pipeline.oncall is not None and pipeline.slack_api is not None
-        [parent] = [m for c in pipeline.slack_api.messages.values() for m in c]
-        texts = [r.text for r in pipeline.slack_api.replies(next(iter(pipeline.slack_api.messages)), parent.ts)]
+        [channel] = pipeline.app_channels.values()
+        [parent] = pipeline.slack_api.parents(channel)  # the forwarder's, posted once and edited
+        assert len(parent.edits) >= 4  # acknowledged, reassigned, muted, resolved
+        texts = [r.text for r in pipeline.slack_api.replies(channel, parent.ts)]
         assert sum(1 for t in texts if "Acknowledged by" in t) == 1 and any("Resolved after" in t for t in texts)
-        assert not pipeline.refusals
+        assert not pipeline.refusals and not pipeline.denials
