@@ -7,12 +7,14 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from alertlib.errors import ConfigurationError
 from alertlib.models import Severity
-from alertlib.render_thread import DEFAULT_TO_CHANNEL, to_channel
 from alertlib.severity import parse_severity, severity_for_topic
-from alertlib.threads import EventKind
+
+if TYPE_CHECKING:
+    from alertlib.threads import EventKind
 
 PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 SLACK_API_URL = "https://slack.com/api/"
@@ -140,6 +142,8 @@ def parse_slack_apps(raw: str) -> dict[str, frozenset[EventKind]]:
     (`to_channel` left out: `render_thread.DEFAULT_TO_CHANNEL`; `[]`: none)."""
     if not raw.strip():
         return {}
+    from alertlib.render_thread import DEFAULT_TO_CHANNEL, to_channel  # only where app routes are configured
+
     try:
         decoded = json.loads(raw)
     except ValueError as exc:

@@ -434,3 +434,50 @@ def test_slack_app_forwarder_settings_from_the_environment() -> None:
     with pytest.raises(ConfigurationError, match="THREAD_TABLE"):
         SlackAppSender.from_settings(Settings.from_env({"SLACK_APPS": json.dumps({APP: {}})}))
     assert SlackAppSender.from_settings(Settings()) is None
+
+
+def test_slack_app_forwarder_handler_builds_the_app_sender_from_its_environment(
+    aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import slack_forwarder
+    from alertlib.errors import ConfigurationError
+
+    monkeypatch.setattr(slack_forwarder, "forwarder", None)
+    monkeypatch.setenv("ROUTES", json.dumps({"prod-critical": {"severity": "critical", "secrets": [APP]}}))
+    monkeypatch.setenv("SLACK_APPS", json.dumps({APP: {"to_channel": ["resolved"]}}))
+    monkeypatch.setenv("THREAD_TABLE", "threads")
+    monkeypatch.setenv("SLACK_API_URL", "http://127.0.0.1:8099/api/")
+    built = Forwarder.from_env(Destination.SLACK, app=slack_forwarder.slack_apps)
+    assert built.app is not None and built.app.store is not None and built.app.store.table == "threads"
+    assert built.app.api.api_url == "http://127.0.0.1:8099/api/" and built.app.graphs is not None
+    assert built.app.apps == {APP: frozenset({EventKind.RESOLVED})}
+    monkeypatch.delenv("THREAD_TABLE")
+    with pytest.raises(ConfigurationError, match="THREAD_TABLE"):
+        Forwarder.from_env(Destination.SLACK, app=slack_forwarder.slack_apps)
+    monkeypatch.delenv("SLACK_APPS")
+    assert Forwarder.from_env(Destination.SLACK, app=slack_forwarder.slack_apps).app is None
+
+
+def test_slack_app_forwarder_pagerduty_fallback_notice_can_go_to_an_app_route(world: World) -> None:
+    from tests.conftest import PAGERDUTY_SECRET, ROUTING_KEY
+    from tools.standins import Answer
+
+    world.aws.create_secret(Name=PAGERDUTY_SECRET, SecretString=ROUTING_KEY)
+    with StandIn("pagerduty") as pagerduty:
+        pagerduty.then(*[Answer(status=400, body="{}")] * 3)
+        settings = Settings(
+            routes={"prod-critical": Route(Severity.CRITICAL, (PAGERDUTY_SECRET,))},
+            pagerduty_url=pagerduty.url,
+            fallback_slack_secret=APP,
+            slack_apps={APP: DEFAULT_TO_CHANNEL},
+            slack_api_url=world.slack.url,
+        )
+        app = SlackAppSender.from_settings(settings, threads=False)
+        assert app is not None and app.store is None and app.graphs is None
+        deliverer = Deliverer(pagerduty_url=pagerduty.url, connect_timeout=1.0, read_timeout=2.0, retries=1,
+                              backoff_factor=0.01)  # fmt: skip
+        forwarder = Forwarder(destination=Destination.PAGERDUTY, settings=settings, deliverer=deliverer, app=app)
+        with pytest.raises(DeliveriesFailedError):
+            forwarder.run(sns(cpu(), "m-1"), FakeContext(), now=NOW)
+    (notice,) = world.slack.parents()
+    assert "PagerDuty" in json.dumps(notice.attachments + notice.blocks) and notice.thread_ts is None
