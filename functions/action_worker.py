@@ -109,7 +109,11 @@ def build() -> ActionWorker:
         pagerduty_secrets = _json_env("PAGERDUTY_SECRETS")  # thread routing -> routing-key secret name
         store = ThreadStore(thread_table)
         find_target = ThreadTargets(
-            store, _env("ENVIRONMENT"), lambda routing: pagerduty_secrets.get(routing, routing) or None
+            # A thread's routing is the topic its alert came by (the Slack forwarder's route); a topic that pages
+            # nobody has no routing key: its Acknowledge is answered as not paged, never sent under another key.
+            store,
+            _env("ENVIRONMENT"),
+            lambda routing: pagerduty_secrets.get(routing) or None,
         )
         post_to_thread = SlackThreadPoster(
             SlackApi(api_url=os.environ.get("SLACK_API_URL") or SLACK_API_URL),

@@ -356,10 +356,13 @@ def test_interactions_worker_built_from_environment(world: World, monkeypatch: p
         "SLACK_APPS": json.dumps({"alerting/prod/slack-app": {"to_channel": ["refired"]}}),
         "ALERTMANAGER_SECRET": "alerting/prod/alertmanager",
         "PAGERDUTY_REST_SECRET": "alerting/prod/pagerduty-rest",
+        "PAGERDUTY_SECRETS": json.dumps({"prod-critical": "alerting/prod/pagerduty"}),
     }.items():
         monkeypatch.setenv(name, value)
     built = action_worker.build()
     assert isinstance(built.find_target, ThreadTargets) and built.find_target.environment == "prod"
+    assert built.find_target.pagerduty_secret_for("prod-critical") == "alerting/prod/pagerduty"
+    assert built.find_target.pagerduty_secret_for("prod-warning") is None  # a topic that pages nobody
     assert isinstance(built.post_to_thread, SlackThreadPoster)
     app = {"bot_token": "xoxb-1-2-abc", "channel": "C0ALERTS01"}
     world.secrets.create_secret(Name="alerting/prod/slack-app", SecretString=json.dumps(app))  # read when first used
