@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from alertlib import recheck
 from alertlib.aws import AwsClient
 from alertlib.deliver import Deadline, Delivered, Deliverer, Destination
 from alertlib.errors import (
@@ -61,11 +62,13 @@ from alertlib.pacing import (
     secret_of,
 )
 from alertlib.parse import Envelope, is_sqs_event, parse_message, split_event
+from alertlib.recheck import Rechecker, RecheckError
 from alertlib.redact import redact_group
-from alertlib.reliability import Ledger, OncePerMessage, latest
+from alertlib.reliability import Ledger, OncePerMessage, latest, state_changed_at
 from alertlib.render_pagerduty import StormMember, render_pagerduty, render_storm, suppressed
 from alertlib.render_slack import delivery_failed_notice, render_digest, render_slack
 from alertlib.settings import DEFAULT_ROUTE, Settings
+from alertlib.slo_burn import SloQueries, enrich_slo
 
 if TYPE_CHECKING:
     from alertlib.slack_app import SlackAppSender
@@ -128,6 +131,8 @@ class Forwarder:
     pacer: Pacer | None = None  # paces each channel and buffers storms (SQS events only)
     clock: Callable[[], float] = time.time  # the pacer's clock (epoch seconds); rendering reads `now`
     app: SlackAppSender | None = None  # Slack app routes (`SLACK_APPS`): threads through the Web API
+    rechecker: Rechecker | None = None  # PagerDuty: looks again at composites suppressed for a while (own queue)
+    slo_queries: SloQueries | None = None  # CloudWatch SLO alerts: their burn rate and budget left (None: not read)
     _flush_error: Exception | None = field(default=None, init=False, repr=False)  # the last failed send of a flush
 
     def __post_init__(self) -> None:
@@ -137,6 +142,8 @@ class Forwarder:
             self.ledger = Ledger(self.settings.ledger_table)
         if self.pacer is None and self.settings.pacer_table:
             self.pacer = Pacer(self.settings.pacer_table, self.settings.queue_url, dynamodb=self.ledger)
+        if self.rechecker is None and self.destination is Destination.PAGERDUTY and self.settings.queue_url:
+            self.rechecker = Rechecker(self.settings.queue_url)
 
     @classmethod
     def from_env(
@@ -156,7 +163,14 @@ class Forwarder:
 
             app = functools.partial(SlackAppSender.from_settings, threads=False)
         sender = app(settings) if app is not None else None
-        return cls(destination=destination, settings=settings, deliverer=deliverer, parker=parker, app=sender)
+        return cls(
+            destination=destination,
+            settings=settings,
+            deliverer=deliverer,
+            parker=parker,
+            app=sender,
+            slo_queries=SloQueries(environment=settings.environment_name),
+        )
 
     def run(self, event: Any, context: Any, now: datetime | None = None) -> dict[str, Any]:
         """An SNS event (or one without SNS): the `Outcome`, raising when a delivery failed so Lambda retries. An
@@ -208,15 +222,18 @@ class Forwarder:
             outcome.ignored += 1
             logger.info("flush ignored: no pacer table", extra={"channel": envelope.flush_channel})
             return
-        group = self._accept(envelope, counters, outcome, now)
+        group = self._accept(envelope, counters, outcome, now, deadline)
         if group is None:
             return
         secrets = self._secrets(envelope, group, counters, outcome)
         if secrets:
             self._deliver(envelope, group, secrets, deadline, counters, outcome, now)
 
-    def _accept(self, envelope: Envelope, counters: Counters, outcome: Outcome, now: datetime) -> AlertGroup | None:
-        """The prepared group of a record, or None when it is not forwarded (ignored, refused and kept, failed)."""
+    def _accept(
+        self, envelope: Envelope, counters: Counters, outcome: Outcome, now: datetime, deadline: Deadline | None = None
+    ) -> AlertGroup | None:
+        """The prepared group of a record, or None when it is not forwarded (ignored, refused and kept, failed);
+        an SLO alert with the burn rate and budget left CloudWatch could say in time (`slo_burn`)."""
         outcome.received += 1
         try:
             group = prepare(envelope, self.settings, now)
@@ -246,6 +263,11 @@ class Forwarder:
             return None
         source = group.source.value
         counters.add(ALERTS_RECEIVED, source)
+        if envelope.recheck:
+            looked = self._look_again(envelope, group, counters, outcome, now)
+            if looked is None:
+                return None
+            group = looked
         if self.ledger is not None and group.status is Status.RESOLVED and group.source is not Source.ALERTMANAGER:
             checked = self._against_ledger(group)
             if checked is None:
@@ -257,7 +279,63 @@ class Forwarder:
             group = checked
         if self.destination is Destination.PAGERDUTY and suppressed(group):
             return self._suppressed(envelope, group, counters, outcome, now)
-        return group
+        return enrich_slo(group, self.slo_queries, now=now, deadline=deadline, counters=counters)
+
+    # -- a composite alarm suppressed for a while (recheck.py) --------------------------------------------------
+
+    def _look_again(
+        self, envelope: Envelope, group: AlertGroup, counters: Counters, outcome: Outcome, now: datetime
+    ) -> AlertGroup | None:
+        """A suppressed composite alarm come back to be looked at: the group to page when CloudWatch has run its
+        actions since (the same event, unsuppressed), else None (looked at again later, or nothing left to do)."""
+        source = group.source.value
+        if self.rechecker is None or not recheck.due(group):
+            outcome.ignored += 1
+            logger.info("recheck ignored: nothing suppressed to look at", extra={"message_id": envelope.message_id})
+            return None
+        alert = group.alerts[0]
+        try:
+            current = self.rechecker.current(alert.title)
+        except RecheckError as exc:
+            self._failed(outcome, counters, source, str(exc), None)  # received again; its DLQ keeps it at last
+            return None
+        verdict = recheck.decide(state_changed_at(group), current)
+        about = {"alarm": alert.title[:255], "look": envelope.recheck, "message_id": envelope.message_id}
+        if verdict is recheck.Verdict.FORWARD:
+            counters.add(recheck.RECHECKS_FORWARDED, source)
+            logger.info("suppression ended and CloudWatch ran the actions: forwarded", extra=about)
+            try:
+                return prepare(recheck.unsuppressed(envelope), self.settings, now)
+            except Exception as exc:  # noqa: BLE001 - it prepared suppressed; fail the record rather than lose it
+                self._failed(outcome, counters, source, f"could not prepare the look ({type(exc).__name__})", exc)
+                return None
+        outcome.ignored += 1
+        if verdict is recheck.Verdict.WAIT:
+            self._schedule_look(envelope, group, envelope.recheck + 1, counters, outcome)
+        else:
+            logger.info("recheck done: the alarm moved on", extra=about)
+        return None
+
+    def _schedule_look(
+        self, envelope: Envelope, group: AlertGroup, attempt: int, counters: Counters, outcome: Outcome
+    ) -> None:
+        assert self.rechecker is not None
+        source = group.source.value
+        about = {"alarm": group.alerts[0].title[:255], "look": attempt, "message_id": envelope.message_id}
+        if attempt > recheck.MAX_ATTEMPTS:
+            counters.add(recheck.RECHECK_FAILED, source)
+            logger.warning("still suppressed after the last look: no longer looked at", extra=about)
+            return
+        if not self.rechecker.describable(group, envelope.topic_arn):
+            logger.info("not looked at again: the alarm is in another account", extra=about)
+            return
+        try:
+            delay = self.rechecker.schedule(envelope, attempt)
+        except RecheckError as exc:
+            self._failed(outcome, counters, source, str(exc), None)  # the record is received again and rescheduled
+            return
+        counters.add(recheck.RECHECKS_SCHEDULED, source)
+        logger.info("suppressed for a while: looked at again later", extra={**about, "delay_seconds": delay})
 
     def _suppressed(
         self, envelope: Envelope, group: AlertGroup, counters: Counters, outcome: Outcome, now: datetime
@@ -278,6 +356,8 @@ class Forwarder:
                 "message_id": envelope.message_id,
             },
         )
+        if recheck.due(group) and self.rechecker is not None and not envelope.recheck:
+            self._schedule_look(envelope, group, 1, counters, outcome)
         if not left:
             outcome.ignored += 1
             return None
@@ -362,7 +442,7 @@ class Forwarder:
                 continue
             before = outcome.failed
             moment = now or datetime.now(UTC)
-            group = self._accept(envelope, counters, outcome, moment)
+            group = self._accept(envelope, counters, outcome, moment, deadline)
             secrets = self._secrets(envelope, group, counters, outcome) if group is not None else ()
             if outcome.failed > before:
                 failed.append(envelope)

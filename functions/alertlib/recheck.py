@@ -133,9 +133,12 @@ class Rechecker(AwsClient):
         self.account = account
         self._sqs = sqs
 
-    def describable(self, group: AlertGroup) -> bool:
+    def describable(self, group: AlertGroup, topic_arn: str | None = None) -> bool:
+        """CloudWatch can be asked about this alarm: it is in this account (`account`, else the account of the
+        topic it came through), or the event does not say whose it is."""
+        own = self.account or (topic_arn.split(":")[4] if topic_arn and topic_arn.count(":") >= 5 else None)
         alert = group.alerts[0]
-        return self.account is None or alert.account in {None, self.account}
+        return own is None or alert.account in {None, own}
 
     def schedule(self, envelope: Envelope, attempt: int) -> int:
         """Sends the look `attempt` and answers its delay in seconds."""
