@@ -78,6 +78,21 @@ _FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
 Post = Callable[[str, dict[str, Any]], Delivered]  # (part, body) -> posted into the route's channel
 
 
+class LazyGraphClient:
+    """`graph.graph_client()`, made on the first graph rather than at the cold start (most invocations draw none).
+    Its failure to be made is a `BotoCoreError`, which `render_graph` logs and counts like any other."""
+
+    def __init__(self) -> None:
+        self._client: Any = None
+
+    def get_metric_widget_image(self, **arguments: Any) -> Any:
+        if self._client is None:
+            from alertlib.graph import graph_client
+
+            self._client = graph_client()
+        return self._client.get_metric_widget_image(**arguments)
+
+
 class ThreadPendingError(TransientDeliveryError):
     """Another invocation is posting this alert's parent right now: the event is tried again shortly."""
 
@@ -103,8 +118,6 @@ class SlackAppSender:
             raise ConfigurationError(
                 "THREAD_TABLE is not set: SLACK_APPS names Slack app routes, whose threads it keeps"
             )
-        from alertlib.graph import graph_client
-
         api = SlackApi(
             api_url=settings.slack_api_url,
             connect_timeout=settings.connect_timeout,
@@ -112,7 +125,7 @@ class SlackAppSender:
             retries=settings.retries,
         )
         store = ThreadStore(settings.thread_table) if threads and settings.thread_table else None
-        return cls(api=api, store=store, apps=settings.slack_apps, graphs=graph_client() if threads else None)
+        return cls(api=api, store=store, apps=settings.slack_apps, graphs=LazyGraphClient() if threads else None)
 
     @property
     def _threads(self) -> ThreadStore:
