@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import tools  # noqa: F401 - puts functions/ on the path
-from tools.demo_thread import DEMO_APP, ThreadDemo, demo_config
+from tools.demo_thread import ThreadDemo
 from tools.localaws import free_port
+from tools.oncall_local import DEMO_APP, demo_config
 from tools.serve import LocalPipeline
 
 EVENTS = Path(__file__).resolve().parent.parent / "tests" / "events"

@@ -279,28 +279,3 @@ def _actor(pipeline: LocalPipeline) -> tuple[str, str]:
     actors = getattr(getattr(pipeline.config, "oncall", None), "slack_actors", None)
     users = list(getattr(actors, "users", None) or [])
     return (str(users[0]), "ana") if users else (LOCAL_USER, "ana")
-
-
-DEMO_APP = "alerting/{env}/slack-app"
-
-
-def demo_config(config: Any) -> Any:
-    """`config` itself when it has a Slack app route on a paging topic; else a copy with one added for the demo:
-    `alerting/<env>/slack-app` on each topic that pages (beside its webhooks) and an `oncall` section whose secrets
-    are the shipped names and whose only actor is the demo's local user. Validated as a config file is."""
-    topics = config.topics
-    paged = [key for key, routing in topics.items() if routing.pagerduty]
-    if any(name in config.forwarders.slack_apps for key in paged for name in topics[key].slack):
-        return config
-    app = DEMO_APP.format(env=config.name)
-    raw = config.model_dump(mode="json", exclude_none=True)
-    for key in paged:
-        raw["topics"][key]["slack"] = [*raw["topics"][key]["slack"], app]
-    raw["forwarders"]["slack_apps"] = {app: {"thread_events_to_channel": ["refired"]}}
-    raw["oncall"] = raw.get("oncall") or {
-        "slack_signing_secret": f"alerting/{config.name}/slack-signing",
-        "slack_actors": {"users": [LOCAL_USER]},
-        "pagerduty_webhook_secret": f"alerting/{config.name}/pagerduty-webhook",
-        "pagerduty_rest_secret": f"alerting/{config.name}/pagerduty-rest",
-    }
-    return type(config).model_validate(raw)

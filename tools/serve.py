@@ -46,7 +46,7 @@ from typing import Any
 import tools  # noqa: F401 - puts functions/ on the path
 from tools.lambda_local import FunctionError, LocalLambda
 from tools.localaws import environ, moto_server
-from tools.oncall_local import LocalOnCall, stand_in_metric_widget_image
+from tools.oncall_local import LocalOnCall, demo_config, stand_in_metric_widget_image
 from tools.slack_api_standin import CHANNEL as SLACK_CHANNEL
 from tools.slack_api_standin import TOKEN as SLACK_TOKEN
 from tools.slack_api_standin import SlackApiStandIn
@@ -1134,6 +1134,11 @@ def parser() -> argparse.ArgumentParser:
         "characters (default: $PAGERDUTY_WEBHOOK_SECRET, else a random one, printed at start)",
     )  # fmt: skip
     described.add_argument(
+        "--slack-app", action="store_true",
+        help="when the config names no Slack app route on a paging topic, add alerting/ENV/slack-app to them (beside "
+        "their webhooks) with an oncall section, as make demo does, so that alerts make threads with buttons",
+    )  # fmt: skip
+    described.add_argument(
         "--alertmanager-url", metavar="URL",
         help="create and expire silences on this Alertmanager (API v2, e.g. http://127.0.0.1:9093) instead of the "
         "local silences stand-in",
@@ -1170,8 +1175,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.alertmanager_url is not None and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", args.alertmanager_url):
         print("serve: --alertmanager-url must be an http(s) URL such as http://127.0.0.1:9093", file=sys.stderr)
         return 2
+    given = None
+    if args.slack_app:
+        from infra.config import load_config
+
+        try:
+            given = demo_config(load_config(args.env))
+        except ConfigError as exc:
+            print(f"serve: {exc}", file=sys.stderr)
+            return 2
     pipeline = LocalPipeline(
         env=args.env,
+        given_config=given,
         port=args.port,
         pagerduty_url=args.pagerduty_url,
         slack_url=args.slack_url,

@@ -164,7 +164,8 @@ def test_serve_oncall_demo_thread_on_the_local_pipeline_has_every_step(tmp_path:
     webhook go through the endpoints and the worker, the forwarder replies the resolve; the parent is edited at each
     step, PagerDuty gets the acknowledge and the alarm a mute rule, and IAM refused nothing."""
     from infra.config import load_config
-    from tools.demo_thread import ThreadDemo, demo_config
+    from tools.demo_thread import ThreadDemo
+    from tools.oncall_local import demo_config
     from tools.localaws import free_port
 
     said: list[str] = []
