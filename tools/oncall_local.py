@@ -198,7 +198,8 @@ def _alertmanager_handler(stand_in: AlertmanagerStandIn) -> type[BaseHTTPRequest
 @dataclass
 class LocalIncidents:
     """The PagerDuty REST API's `GET /incidents/{id}/alerts`, answered from what the PagerDuty stand-in accepted:
-    every triggered dedup key is an incident (`incident_id(key)`). The worker's `alert_keys`."""
+    every triggered dedup key is an incident (`incident_id(key)`). The worker's `alert_keys`. With `--pagerduty-url`
+    (no stand-in) no incident is known, and a webhook finds no thread (said in one line)."""
 
     received: Callable[[], list[Any]]  # the PagerDuty stand-in's `received`
 
@@ -222,9 +223,8 @@ class Audited:
 
 @dataclass
 class MemoryAudit:
-    """The audit table's local twin: kept in order, each record said in one line."""
+    """The audit table's local twin: who did what, kept in order (the worker says each action as it is done)."""
 
-    say: Callable[[str], None]
     records: list[Audited] = field(default_factory=list)
 
     def record(self, record: Any) -> bool:
@@ -322,7 +322,7 @@ class LocalOnCall:
         self._thread: threading.Thread | None = None
         self.alertmanager: AlertmanagerStandIn | None = None
         self.mute_rules = LocalMuteRules(self.cloudwatch)
-        self.audit = MemoryAudit(self.say)
+        self.audit = MemoryAudit()
         self.done: list[Any] = []  # every ThreadNote the worker posted
 
     # -- life cycle --------------------------------------------------------------------------------------------
