@@ -5,7 +5,8 @@
 failing so that the event is received again and the dead-letter queue keeps it (failed deliveries). An SNS event
 fails by raising (Lambda retries); an SQS batch names its failed records in `batchItemFailures`, and with a pacer
 table each channel is paced (`pacing.py`): a lone alert goes at once, a storm becomes one digest or one storm
-incident per interval.
+incident per interval. A Slack route named in `SLACK_APPS` is a Slack app's: each alert goes into its own thread
+(`slack_app.SlackAppSender`), a digest into the channel; every other Slack route is an incoming webhook.
 """
 
 from __future__ import annotations
