@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -202,6 +202,21 @@ def test_slack_app_forwarder_alertmanager_group_keeps_its_matchers_and_offers_si
     assert thread is not None and thread.meta.source == "alertmanager" and thread.meta.matchers
 
 
+def test_slack_app_forwarder_alertmanager_samples_fire_then_resolve_in_one_thread(world: World) -> None:
+    forwarder = world.forwarder()
+    firing = load_event("alertmanager-webhook-v4-firing__alertmanager-bot.json")
+    resolved = load_event("alertmanager-webhook-v4-resolved__alertmanager-bot.json")
+    later = datetime(2018, 11, 4, 21, 50, tzinfo=UTC)
+    assert forwarder.run(sns(firing, "am-firing"), FakeContext(), now=later)["delivered"] == 1
+    assert forwarder.run(sns(resolved, "am-resolved"), FakeContext(), now=later)["delivered"] == 1
+    (parent,) = world.slack.parents()
+    assert status_of(parent) == "Resolved after 4 min" and parent.attachments[0]["color"] == COLOURS[Status.RESOLVED]
+    (reply,) = replies(world, parent)
+    assert "Resolved after 4 min" in reply.text
+    thread = world.store.get(group_of(firing).key, CHANNEL)
+    assert thread is not None and [(m.name, m.value) for m in thread.meta.matchers] == [("alertname", "Fire")]
+
+
 # -- at most once, never lost -------------------------------------------------------------------------------------
 
 
@@ -253,6 +268,29 @@ def test_slack_app_forwarder_waits_while_another_invocation_posts_the_parent(wor
     answer = world.forwarder().run(event, FakeContext(), now=NOW)
     assert answer == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
     assert world.slack.calls == []
+
+
+def test_slack_app_forwarder_a_lost_answer_keeps_the_claim_so_no_second_parent_follows_at_once(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from alertlib.slack_api import SlackTransientError
+
+    forwarder = world.forwarder()
+    assert forwarder.app is not None
+    lost = SlackTransientError("slack chat.postMessage: no_answer")
+    lost.maybe_delivered = True
+
+    def no_answer(*args: Any, **kwargs: Any) -> Any:
+        raise lost
+
+    monkeypatch.setattr(forwarder.app.api, "post_message", no_answer)
+    event = sqs_event(cpu(), topic=TOPIC)
+    assert forwarder.run(event, FakeContext(), now=NOW)["batchItemFailures"]
+    claimed = world.store.get(forwarder_alert(), CHANNEL)
+    assert claimed is not None and claimed.ts is None  # kept: the parent may be in the channel
+    monkeypatch.undo()
+    assert forwarder.run(event, FakeContext(), now=NOW)["batchItemFailures"]  # pending until the claim goes stale
+    assert world.slack.parents() == []
 
 
 def test_slack_app_forwarder_a_parent_gone_gets_a_new_one_with_the_event(
