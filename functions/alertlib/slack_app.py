@@ -20,12 +20,13 @@ A Slack route whose secret is named in `SLACK_APPS` holds a bot token and a chan
 - a parent that is gone (deleted: `message_not_found`, ...) gets a new parent posted in the channel with the
   event rather than the event lost (`ThreadParentLost`); the thread item keeps the old ts (the store cannot move a
   thread), so the alert's later events do the same;
+- the thread table failing (a claim or a record) does not hold the alert back: it is posted into the channel as a
+  webhook shows it (`ThreadStoreFailed`), at most once per record;
 - an INSUFFICIENT_DATA state, and a digest of several alerts, are channel messages (`post`), no thread; after a
   digest, the parents of its alerts that have a thread are edited to their new state (`after_digest`, bounded).
 
-Errors are `slack_api`'s (delivery errors: transient or permanent), `ConfigurationError` for a bad secret, and the
-thread store's failures as transient delivery errors, so that `forward.Forwarder` fails, retries and parks them
-as it does for webhooks.
+Errors are `slack_api`'s (delivery errors: transient or permanent) and `ConfigurationError` for a bad secret, so
+that `forward.Forwarder` fails, retries and parks them as it does for webhooks.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ if TYPE_CHECKING:
 THREAD_PARENT_LOST = "ThreadParentLost"  # the parent was gone: a new one was posted with the event
 PARENT_UPDATE_FAILED = "ParentUpdateFailed"  # the reply went, the parent could not be edited (a permanent refusal)
 GRAPHS_SENT = "GraphsSent"
+THREAD_STORE_FAILED = "ThreadStoreFailed"  # the thread table failed: the alert went into the channel, unthreaded
 # Slack's answers that say the parent message is not there any more.
 PARENT_GONE = frozenset({"message_not_found", "thread_not_found", "invalid_thread_ts", "cant_update_message"})
 # Slack's answers that refuse the body itself (as HTTP 400 does for a webhook): sending it again cannot help.
@@ -176,7 +178,7 @@ class SlackAppSender:
         try:
             claim = self._threads.claim(group.key, channel, event=first, meta=_meta(group, routing))
         except ThreadStoreError as exc:
-            raise _store_failed(exc) from exc
+            return self._unthreaded(group, message, post, counters, exc)
         if claim.outcome is ClaimOutcome.PENDING:
             raise ThreadPendingError("slack thread: its parent is being posted by another invocation")
         if claim.outcome is ClaimOutcome.WON:
@@ -226,7 +228,7 @@ class SlackAppSender:
         try:
             recorded = self._threads.record(existing.alert, existing.channel, event)
         except ThreadStoreError as exc:
-            raise _store_failed(exc) from exc
+            return self._unthreaded(group, message, post, counters, exc)
         if recorded is None:  # expired or removed since the claim: the retry claims it afresh
             raise TransientDeliveryError("slack thread: gone between the claim and the record")
         if recorded.ts is None:
@@ -296,6 +298,15 @@ class SlackAppSender:
         counters.add(THREAD_PARENT_LOST, group.source.value)
         logger.warning("thread parent gone: posting a new one", extra={"channel": thread.channel})
         return post("parent-again", render_parent(message, thread.state, now=now, actions=_actions(thread, now)))
+
+    def _unthreaded(
+        self, group: AlertGroup, message: dict[str, Any], post: Post, counters: Counters, error: ThreadStoreError
+    ) -> Delivered:
+        """The thread table failed: the alert goes into the channel as a webhook would show it (a message without a
+        thread beats silence); its next event claims or finds its thread again."""
+        counters.add(THREAD_STORE_FAILED, group.source.value)
+        logger.warning("thread store failed: posted without a thread", extra={"reason": str(error)[:200]})
+        return post("unthreaded", message)
 
     def _edit(self, secret: str, channel: str, ts: str, parent: dict[str, Any], deadline: Deadline) -> None:
         """`chat.update` of a thread's parent."""
@@ -421,7 +432,3 @@ def _message_fields(body: Mapping[str, Any]) -> dict[str, Any]:
 
 def _filename(title: str) -> str:
     return (_FILENAME.sub("-", title).strip("-.")[:80] or "graph") + ".png"
-
-
-def _store_failed(exc: ThreadStoreError) -> TransientDeliveryError:
-    return TransientDeliveryError(f"slack thread store failed: {str(exc)[:200]}")

@@ -22,7 +22,7 @@ from alertlib.render_slack import COLOURS
 from alertlib.render_thread import DEFAULT_TO_CHANNEL, STATUS_BLOCK
 from alertlib.settings import Route, Settings
 from alertlib.slack_api import SlackApi
-from alertlib.slack_app import THREAD_PARENT_LOST, SlackAppSender
+from alertlib.slack_app import THREAD_PARENT_LOST, THREAD_STORE_FAILED, SlackAppSender
 from alertlib.threads import EventKind, ThreadEvent, ThreadMeta, ThreadStore
 from tests.conftest import NOW, SLACK_SECRET, FakeContext, load_event, sns_event
 from tests.unit.helpers import alarm, alertmanager, group_of
@@ -307,6 +307,21 @@ def test_slack_app_forwarder_a_parent_gone_gets_a_new_one_with_the_event(
     (again,) = world.slack.parents()
     assert status_of(again) == "Resolved after 17 min" and again.thread_ts is None
     assert THREAD_PARENT_LOST in counted
+
+
+def test_slack_app_forwarder_a_failing_thread_table_posts_the_alert_unthreaded_once(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    counted: list[str] = []
+    monkeypatch.setattr(Counters, "add", lambda self, name, source, value=1: counted.append(name))
+    world.table("idempotency", ("id",))
+    forwarder = world.forwarder(idempotency_table="idempotency")
+    world.dynamodb.delete_table(TableName="threads")  # the thread table is unavailable
+    event = sqs_event(cpu(), topic=TOPIC)
+    for _ in range(2):
+        assert forwarder.run(event, FakeContext(), now=NOW) == {"batchItemFailures": []}
+    (message,) = world.slack.parents()
+    assert message.thread_ts is None and action_ids(message) == [] and THREAD_STORE_FAILED in counted
 
 
 def test_slack_app_forwarder_a_failing_graph_never_fails_the_alert(world: World) -> None:
