@@ -453,6 +453,21 @@ def test_slack_app_forwarder_a_flush_of_one_alert_goes_into_its_thread(world: Wo
     assert status_of(world.slack.find(CHANNEL, parent.ts)) == "Resolved after 17 min"
 
 
+def test_slack_app_forwarder_a_digest_slack_refuses_is_kept_and_unblocks_the_channel(world: World) -> None:
+    forwarder = paced(world)
+    kept: list[tuple[str, str]] = []
+    forwarder.parker = lambda envelope, reason: kept.append((envelope.message_id, reason))
+    world.slack.fail_next(1, "invalid_blocks", method="chat.postMessage")
+    batch = sqs_event(*(alarm(name=f"db-{i}", StateChangeTime=FIRED_AT) for i in range(3)), topic=TOPIC)
+    assert forwarder.run(batch, FakeContext(), now=NOW) == {"batchItemFailures": []}
+    assert len(kept) == 3 and all("invalid_blocks" in reason for _, reason in kept)
+    assert world.slack.parents() == []
+    pending = world.dynamodb.get_item(
+        TableName="pacer", Key={"channel": {"S": channel_for(Destination.SLACK, APP)}, "item": {"S": "slot"}}
+    )["Item"]
+    assert pending["pending"]["N"] == "0"
+
+
 def test_slack_app_forwarder_webhook_routes_are_unchanged_beside_an_app_route(world: World) -> None:
     outcome = world.forwarder(secrets=(SLACK_SECRET, APP)).run(sns(cpu(), "m-1"), FakeContext(), now=NOW)
     assert outcome["delivered"] == 2
