@@ -26,6 +26,8 @@ from alertlib.interactions import (  # noqa: E402
     pagerduty_webhooks_policy_statements,
     slack_interactions_policy_statements,
 )
+from alertlib.recheck import recheck_policy_statements  # noqa: E402
+from alertlib.slo_burn import slo_query_policy_statements  # noqa: E402
 from alertlib.threads import thread_policy_statements  # noqa: E402
 
 __all__ = [
@@ -33,7 +35,9 @@ __all__ = [
     "graph_policy_statements",
     "mute_policy_statements",
     "pagerduty_webhooks_policy_statements",
+    "recheck_policy_statements",
     "slack_interactions_policy_statements",
+    "slo_query_policy_statements",
     "statements",
     "thread_policy_statements",
 ]

@@ -122,15 +122,15 @@ def redrive_policy(r: Resources) -> Document:
 
 
 def audit_policy(r: Resources) -> Document:
-    """`tools.audit`: CloudWatchReader.alarms (DescribeAlarms by the `<env>-` prefix) and .silent (GetMetricData).
-    Read-only: it neither publishes nor remembers. Neither action takes a resource narrower than "*"
+    """`tools.audit`: CloudWatchReader.alarms (DescribeAlarms by the `<env>-` prefix), .silent (GetMetricData) and
+    .listed (ListMetrics). Read-only: it neither publishes nor remembers. No action takes a resource narrower than "*"
     (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/permissions-reference-cw.html)."""
     del r  # nothing of the environment's own is touched
     return _document(
         {
             "Sid": "ReadAlarmsAndMetrics",
             "Effect": "Allow",
-            "Action": ["cloudwatch:DescribeAlarms", "cloudwatch:GetMetricData"],
+            "Action": ["cloudwatch:DescribeAlarms", "cloudwatch:GetMetricData", "cloudwatch:ListMetrics"],
             "Resource": "*",
         },
     )

@@ -17,7 +17,13 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.code_policies import graph_policy_statements, statements, thread_policy_statements
+from infra.code_policies import (
+    graph_policy_statements,
+    recheck_policy_statements,
+    slo_query_policy_statements,
+    statements,
+    thread_policy_statements,
+)
 from infra.constructs.alerting_core import AlertingCore, encrypted_queue, use_alerting_key
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14  # the newest Python runtime aws-cdk-lib 2.275 knows
@@ -122,6 +128,13 @@ class Forwarder(Construct):
         )
 
         granted = forwarder_statements(core, secrets, self.queue)
+        stack = Stack.of(self)
+        # alertlib.slo_burn.SloQueries: an SLO alert's burn rate and budget left, read from its window alarm.
+        slo_reads = slo_query_policy_statements(stack.region, stack.account, env_name, partition=stack.partition)
+        granted += statements("ReadSloNumbers", slo_reads)
+        if destination == "pagerduty":
+            # alertlib.recheck.Rechecker: a composite alarm suppressed for a while, looked at again.
+            granted += statements("LookAgain", recheck_policy_statements())
         app_environment: dict[str, str] = {}
         if slack_apps and threads is not None:
             # alertlib.threads.ThreadStore on the thread table; alertlib.graph.render_graph (GetMetricWidgetImage).

@@ -98,6 +98,20 @@ class AlertingStack(Stack):
                     "no resource-level permissions. No action has a wildcard.",
                 ),
             )
+            _acknowledge_finding(
+                self.forwarders[destination],
+                "AwsSolutions-IAM5[Resource::*]",
+                "cloudwatch:GetMetricData (an SLO alert's burn rate and budget left), GetMetricWidgetImage (the "
+                "Slack app route's graphs) have no resource-level permissions, and DescribeAlarms answers composite "
+                "alarms only to * (the PagerDuty forwarder's second look at a suppressed composite).",
+            )
+            _acknowledge_finding(
+                self.forwarders[destination],
+                f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:cloudwatch:{config.region}:{config.account}:alarm:"
+                f"{config.name}-slo-*]",
+                "DescribeAlarms of this environment's SLO window alarms only (<env>-slo-*): the burn rate is read "
+                "from the window alarm's own metric math.",
+            )
             if destination == "slack" and slack_apps:
                 _acknowledge_finding(
                     self.forwarders[destination],
