@@ -107,6 +107,21 @@ def test_serve_oncall_unsigned_and_stale_clicks_are_401_and_nothing_is_done(serv
     assert all("/slack/interactions from 127.0.0.1: 401 unauthorized" in str(r) for r in served.pipeline.refusals)
 
 
+def test_serve_oncall_replayed_click_is_401_and_acted_on_once(served: Served) -> None:
+    thread = served.thread("alarm:db1", _meta(dedup_key="dev-db1-cpu", alarm_names=(ALARM,)))
+    assert thread.ts is not None
+    parent = served.slack.find(CHANNEL, thread.ts)
+    assert parent is not None
+    payload = click_payload({"attachments": parent.attachments}, channel=CHANNEL, ts=thread.ts, action_id="alert.ack",
+                            response_url=served.pipeline.response_url("1"))  # fmt: skip
+    signed = signed_click(SIGNING, payload)
+    assert post(served.url("/slack/interactions"), *signed)[0] == 200
+    assert post(served.url("/slack/interactions"), *signed)[0] == 401  # the same signature again
+    assert served.oncall.wait_idle()
+    assert [r.body["event_action"] for r in served.pagerduty.received] == ["acknowledge"]
+    assert len(served.slack.replies(CHANNEL, thread.ts)) == 1
+
+
 def test_serve_oncall_response_url_elsewhere_than_127_0_0_1_is_refused(served: Served) -> None:
     thread = served.thread("alarm:db1", _meta(dedup_key="dev-db1-cpu", alarm_names=(ALARM,)))
     assert thread.ts is not None
@@ -165,8 +180,8 @@ def test_serve_oncall_demo_thread_on_the_local_pipeline_has_every_step(tmp_path:
     step, PagerDuty gets the acknowledge and the alarm a mute rule, and IAM refused nothing."""
     from infra.config import load_config
     from tools.demo_thread import ThreadDemo
-    from tools.oncall_local import demo_config
     from tools.localaws import free_port
+    from tools.oncall_local import demo_config
 
     said: list[str] = []
     config = demo_config(load_config("dev"))
