@@ -159,7 +159,7 @@ class ThreadDemo:
         self.show(self.parent())
         dedup = self.dedup_key(name)
         if dedup:
-            self.step("3. reassigned (in PagerDuty)", lambda: self.webhook("incident.reassigned", dedup))
+            self.step("3. reassigned (in PagerDuty, on the phone)", lambda: self.webhook("incident.reassigned", dedup))
             self.show(self.parent())
         self.step("4. mute 1 h (chosen in Slack)", lambda: self.click(parent.ts, "alert.mute"))
         self.show(self.parent())
@@ -205,7 +205,7 @@ class ThreadDemo:
 
     def webhook(self, event_type: str, dedup_key: str) -> None:
         assert self.pipeline.pagerduty_webhook_secret is not None
-        value = incident_webhook(event_type, dedup_key, agent="PagerDuty")
+        value = incident_webhook(event_type, dedup_key, agent="Carla Diaz")
         status, _ = post(
             self.pipeline.pagerduty_webhooks_url, *signed_webhook(self.pipeline.pagerduty_webhook_secret, value)
         )
