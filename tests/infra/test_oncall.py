@@ -578,3 +578,12 @@ def test_oncall_fallback_notice_goes_to_a_webhook_before_an_app_route(tmp_path: 
     assert config.fallback_slack_secret() == raw["topics"]["infrastructure"]["slack"][0] != APP
     raw["topics"]["critical"]["slack"] = [APP, "alerting/dev/other-webhook"]
     assert load_config("broken", _write(tmp_path, raw)).fallback_slack_secret() == "alerting/dev/other-webhook"
+
+
+def test_oncall_amazon_managed_prometheus_silences_are_granted_on_the_workspace_only() -> None:
+    workspace = "arn:aws:aps:eu-west-1:111111111111:workspace/ws-0123abcd-4567"
+    built = Built(raw_config({**ONCALL, "amp_workspace_arn": workspace}))
+    statements = _by_sid(built.policy("dev-action-worker"))
+    assert statements["ActionWorker5"]["Resource"] == workspace
+    assert sorted(_list(statements["ActionWorker5"]["Action"])) == [
+        "aps:DeleteAlertManagerSilence", "aps:PutAlertManagerSilences"]  # fmt: skip
