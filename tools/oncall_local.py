@@ -223,14 +223,16 @@ class Audited:
 
 @dataclass
 class MemoryAudit:
-    """The audit table's local twin: who did what, kept in order (the worker says each action as it is done)."""
+    """Who did what, kept in order (the worker says each action as it is done); also written to the templates'
+    audit table when the world has one (`table`: alertlib's DynamoAuditLog), as the deployed worker writes it."""
 
     records: list[Audited] = field(default_factory=list)
+    table: Any = None
 
     def record(self, record: Any) -> bool:
         kept = Audited(record.at, record.action, record.result, record.user_name or record.user_id, record.detail)
         self.records.append(kept)
-        return True
+        return bool(self.table.record(record)) if self.table is not None else True
 
 
 @dataclass(frozen=True)
@@ -312,6 +314,10 @@ class LocalOnCall:
     pagerduty_received: Callable[[], list[Any]] = list
     alertmanager_url: str | None = None
     actors: str = ""  # SLACK_ACTORS' JSON; empty: every Slack user may act (locally only)
+    # The templates' tables, when the world has them (else kept in memory): replayed signatures, webhook ids and job
+    # claims (REPLAY_TABLE), who did what (AUDIT_TABLE).
+    replay_table: str | None = None
+    audit_table: str | None = None
     # The parent as Slack shows it now, for a PagerDuty event's parent edit (a click carries its own).
     parent_message_for: Callable[[Any], Mapping[str, Any] | None] = lambda thread: None
     say: Callable[[str], None] = print
@@ -323,6 +329,10 @@ class LocalOnCall:
         self.alertmanager: AlertmanagerStandIn | None = None
         self.mute_rules = LocalMuteRules(self.cloudwatch)
         self.audit = MemoryAudit()
+        if self.audit_table:
+            from alertlib.audit_log import DynamoAuditLog
+
+            self.audit.table = DynamoAuditLog(self.audit_table, self.dynamodb)
         self.done: list[Any] = []  # every ThreadNote the worker posted
 
     # -- life cycle --------------------------------------------------------------------------------------------
@@ -342,7 +352,16 @@ class LocalOnCall:
         if self.alertmanager_url is None:
             self.alertmanager = AlertmanagerStandIn().start()
         silences_url = self.alertmanager_url or (self.alertmanager.url if self.alertmanager else "")
-        guard = MemoryGuard()
+        guard: Any = MemoryGuard()
+        dedup: Any = MemoryGuard()
+        claims: Any = MemoryGuard()
+        if self.replay_table:
+            from alertlib.pagerduty_webhooks import DynamoWebhookDedup
+            from alertlib.slack_signature import DynamoReplayGuard
+
+            guard = DynamoReplayGuard(self.replay_table, self.dynamodb)
+            dedup = DynamoWebhookDedup(self.replay_table, self.dynamodb)
+            claims = DynamoReplayGuard(self.replay_table, self.dynamodb, prefix="action#")
         signing = SigningSecrets((self.slack_signing_secret,))
         webhook = WebhookSecrets((self.pagerduty_webhook_secret,))
         authoriser = Authoriser.from_config(self.actors, members_of=local_members) if self.actors else None
@@ -353,7 +372,7 @@ class LocalOnCall:
             handoff=self._handoff,
             response_hosts=LOCAL_HOSTS,
         )
-        self.pagerduty = PagerDutyWebhooks(secrets=lambda: webhook, dedup=MemoryGuard(), handoff=self._handoff)
+        self.pagerduty = PagerDutyWebhooks(secrets=lambda: webhook, dedup=dedup, handoff=self._handoff)
         self.store = ThreadStore(self.thread_table, self.dynamodb)
         self.worker = ActionWorker(
             executor=Executor(
@@ -374,7 +393,7 @@ class LocalOnCall:
             audit=self.audit,
             alert_keys=LocalIncidents(self.pagerduty_received),  # type: ignore[arg-type]
             response_hosts=LOCAL_HOSTS,
-            claims=MemoryGuard(),
+            claims=claims,
         )
         self._thread = threading.Thread(target=self._work, name="oncall-worker", daemon=True)
         self._thread.start()

@@ -284,6 +284,9 @@ class LocalPipeline:
         """The on-call endpoints and worker (tools.oncall_local), on the thread table the forwarders use: the one
         their environment names (THREAD_TABLE), else one made here."""
         environments = [spec.environment for spec in self.world.functions.values()]
+        worker = next(
+            (s.environment for s in self.world.functions.values() if s.handler.startswith("action_worker.")), {}
+        )
         table = next((e["THREAD_TABLE"] for e in environments if e.get("THREAD_TABLE")), None)
         dynamodb = self.admin("dynamodb")
         if table is None:
@@ -323,10 +326,12 @@ class LocalPipeline:
             dynamodb=dynamodb,
             cloudwatch=self.admin("cloudwatch"),
             app_secrets=app_secrets,
-            pagerduty_secrets=pagerduty_secrets(self.config, environments),
+            pagerduty_secrets=pagerduty_secrets(self.config, [worker] if worker else environments),
             pagerduty_received=(lambda: list(pagerduty.received)) if pagerduty is not None else list,
             alertmanager_url=self.alertmanager_url,
             actors=slack_actors(self.config),
+            replay_table=worker.get("REPLAY_TABLE") or None,  # the templates' tables, as the worker uses them
+            audit_table=worker.get("AUDIT_TABLE") or None,
             parent_message_for=self.parent_message,
             say=self.say,
         )

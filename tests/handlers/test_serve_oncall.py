@@ -197,3 +197,9 @@ def test_serve_oncall_demo_thread_on_the_local_pipeline_has_every_step(tmp_path:
         texts = [r.text for r in pipeline.slack_api.replies(channel, parent.ts)]
         assert sum(1 for t in texts if "Acknowledged by" in t) == 1 and any("Resolved after" in t for t in texts)
         assert not pipeline.refusals and not pipeline.denials
+        audit = pipeline.oncall.audit.table  # the templates' audit table, written as the deployed worker writes it
+        assert audit is not None
+        items = pipeline.admin("dynamodb").scan(TableName=audit.table)["Items"]
+        assert sorted(i["action"]["S"] for i in items if "action" in i) == sorted(
+            ["alert.ack", "alert.mute", "pagerduty.incident.reassigned"]
+        )
