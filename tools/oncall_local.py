@@ -2,15 +2,20 @@
 `tools.serve` beside the local pipeline.
 
 - `/slack/interactions`: `alertlib.interactions.SlackInteractions`, as `functions/slack_interactions.py` builds it,
-  with the signing secret given (`--slack-signing-secret`), a replay guard in memory and the hand-off to a local
-  queue instead of SQS.
+  with the signing secret given (`--slack-signing-secret`), the replay guard on the templates' state table (in
+  memory when the world has none) and the hand-off to a local queue instead of SQS.
 - `/pagerduty/webhooks`: `alertlib.interactions.PagerDutyWebhooks` with the webhook secret given
   (`--pagerduty-webhook-secret`).
 - The action worker: `alertlib.interactions.ActionWorker`, on a thread reading that queue, retried as the action
   queue's redrive would (3 receives, the last one posting the failure). It acknowledges on the PagerDuty stand-in
   (or the URL given), silences on Alertmanager (`--alertmanager-url`, else `AlertmanagerStandIn`), mutes with
   `LocalMuteRules` (moto has no PutAlarmMuteRule), replies and edits the parent on the Slack Web API stand-in.
-  A click's `response_url` is answered only on 127.0.0.1 (the pipeline's `/slack/responses/…`).
+  A click's `response_url` is answered only on 127.0.0.1 (the pipeline's `/slack/responses/…`). Who did what is
+  kept in `audit.records`, and in the templates' audit table when there is one.
+
+The templates' own on-call functions are not what answers here: their `response_url` may only be Slack's host, and
+a local click can only be answered locally. Their roles and environment are proven by
+tests/handlers/test_oncall_iam_template.py.
 
 Everything it does is said in one line: each click or webhook answered, each action done or refused.
 """
