@@ -57,6 +57,7 @@ PRICES: dict[str, Price] = {
     "sns_email": Price(2.00, 100_000, "e-mail notifications", _SNS),
     "lambda_request": Price(0.20, 1_000_000, "requests", _LAMBDA),
     "lambda_gb_second_arm64": Price(0.0000133334, 1, "GB-second, arm64", _LAMBDA),
+    "metric_widget_image": Price(0.02, 1_000, "metrics requested by GetMetricWidgetImage", _CLOUDWATCH),
 }  # fmt: skip
 
 ALERTS_PER_MONTH = 10_000  # alarm state changes and Alertmanager groups published to the topics in a month
@@ -76,6 +77,19 @@ class PerAlert:
 
 
 PER_ALERT = PerAlert()
+
+
+@dataclass(frozen=True)
+class PerThread:
+    """What one alert costs more where it reaches a Slack app route (one thread per alert; alertlib.threads and
+    alertlib.graph), per route. On-call clicks (the endpoints, the queue, the worker) are a few a day: not priced."""
+
+    dynamodb_writes: float = 3  # the claim, the parent's ts, the resolve's record (conditional puts)
+    dynamodb_reads: float = 2  # the claim's and the resolve's reads of the thread
+    graph_metrics: float = 1  # the graph of a CloudWatch metric alarm: one metric (metric math: each input)
+
+
+PER_THREAD = PerThread()
 # Lambda's event source mapping long-polls each SQS queue even when no alert comes: about 5 pollers, each a 20 s
 # ReceiveMessage, i.e. 5 x 3 a minute.
 IDLE_SQS_REQUESTS_PER_QUEUE_MONTH = 5 * 3 * 60 * 24 * 30

@@ -81,6 +81,7 @@ class Summary:
     endpoints: list[Endpoint] = field(default_factory=list)
     tables: list[str] = field(default_factory=list)
     polled_queues: list[str] = field(default_factory=list)  # "<queue> -> <function> (dead-letter queue after N)"
+    slack_app_routes: int = 0  # Slack app routes (SLACK_APPS of the Slack forwarder): a thread per alert
 
     @property
     def account(self) -> str | None:
@@ -173,7 +174,10 @@ def _read_stack(summary: Summary, template: Template, topic_names: dict[str, str
             if isinstance(variables.get(variable), str):
                 named_secrets[variables[variable]] = shape
         if isinstance(variables.get("SLACK_APPS"), str):
-            named_secrets.update(dict.fromkeys(json.loads(variables["SLACK_APPS"]), SLACK_APP_SHAPE))
+            apps = json.loads(variables["SLACK_APPS"])
+            named_secrets.update(dict.fromkeys(apps, SLACK_APP_SHAPE))
+            if isinstance(variables.get("ROUTES"), str):  # the Slack forwarder's own: its routes post there
+                summary.slack_app_routes += len(apps)
         raw = variables.get("ROUTES")
         if isinstance(raw, str):
             name = str(props.get("FunctionName", logical_id))
@@ -305,6 +309,15 @@ def estimate(summary: Summary, alerts_per_month: int = pricing.ALERTS_PER_MONTH)
         CostLine("CloudWatch Logs", f"{deliveries * per.log_bytes / 1e9:.2f} GB",
                  p["logs_ingestion"].cost(deliveries * per.log_bytes / 1e9)),
     ]  # fmt: skip
+    if summary.slack_app_routes:
+        threaded = alerts_per_month * summary.slack_app_routes  # at most: each alert reaching every app route
+        thread = pricing.PER_THREAD
+        lines.append(
+            CostLine("Slack app threads (thread table, graphs)", f"{threaded} threads",
+                     p["dynamodb_write"].cost(threaded * thread.dynamodb_writes)
+                     + p["dynamodb_read"].cost(threaded * thread.dynamodb_reads)
+                     + p["metric_widget_image"].cost(threaded * thread.graph_metrics))
+        )  # fmt: skip
     return lines
 
 

@@ -567,6 +567,16 @@ def test_oncall_summary_lists_the_endpoints_queue_tables_and_secret_shapes(oncal
     text = render(summary, estimate(summary))
     assert "dev-slack-interactions     at most 4 at once, output SlackInteractivityUrl" in text
     assert summary.queues_polled == 3  # the action queue's idle polling is priced with the forwarders'
+    assert summary.slack_app_routes == 1
+    from infra import pricing
+
+    [threads] = [line for line in estimate(summary, 1000) if line.item.startswith("Slack app threads")]
+    per = pricing.PER_THREAD
+    assert threads.usd == pytest.approx(
+        pricing.PRICES["dynamodb_write"].cost(1000 * per.dynamodb_writes)
+        + pricing.PRICES["dynamodb_read"].cost(1000 * per.dynamodb_reads)
+        + pricing.PRICES["metric_widget_image"].cost(1000 * per.graph_metrics)
+    )
 
 
 def test_oncall_fallback_notice_goes_to_a_webhook_before_an_app_route(tmp_path: Path) -> None:
