@@ -2,8 +2,9 @@
 answer 200 within Slack's 3 seconds (alertlib.interactions; the boundary is alertlib.function_url).
 
 Who may act is `SLACK_ACTORS`; its user groups are read with `usergroups.users.list` and the bot token of the first
-Slack app route in `SLACK_APPS` (`slack_api.UsergroupMembers`: within `USERGROUP_BUDGET` seconds, no retries, kept
-a minute). A group that cannot be read refuses the click, saying so: it never grants."""
+Slack app route of `SLACK_APPS` by name (`slack_api.usergroup_app`; its IAM: `slack_api.usergroups_policy_statements`)
+through `slack_api.UsergroupMembers`: within `USERGROUP_BUDGET` seconds, no retries, kept a minute. A group that
+cannot be read refuses the click, saying so: it never grants."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from alertlib.errors import ConfigurationError
 from alertlib.function_url import function_url_handler, lazily, required_env
 from alertlib.interactions import SlackInteractions, SqsHandoff
 from alertlib.slack_actions import Authoriser
-from alertlib.slack_api import API_URL, SlackApi, UsergroupMembers
+from alertlib.slack_api import API_URL, SlackApi, UsergroupMembers, usergroup_app
 from alertlib.slack_signature import DynamoReplayGuard, SigningSecrets
 
 endpoint: SlackInteractions | None = None
@@ -26,16 +27,16 @@ USERGROUP_CONNECT = 0.5
 
 
 def usergroup_reader() -> UsergroupMembers | None:
-    """`usergroups.users.list` with the first Slack app route of `SLACK_APPS` (its secret's bot token), or None
-    when there is none (then SLACK_ACTORS may name users only)."""
+    """`usergroups.users.list` with the bot token of the Slack app route `usergroup_app` names among `SLACK_APPS`, or
+    None when there is none (then SLACK_ACTORS may name users only)."""
     try:
         apps = json.loads(os.environ.get("SLACK_APPS") or "{}")
     except ValueError:
         raise ConfigurationError("SLACK_APPS is not JSON") from None
     if not isinstance(apps, dict):
         raise ConfigurationError("SLACK_APPS must be a JSON object of Slack app route secret names")
-    names = [name for name in apps if isinstance(name, str) and name]
-    if not names:
+    app = usergroup_app(str(name) for name in apps)
+    if app is None:
         return None
     api = SlackApi(
         api_url=os.environ.get("SLACK_API_URL") or API_URL,
@@ -44,7 +45,7 @@ def usergroup_reader() -> UsergroupMembers | None:
         retries=0,
         app_attempts=1,
     )
-    return UsergroupMembers(api, names[0], secret_source=powertools_secret, budget=USERGROUP_BUDGET)
+    return UsergroupMembers(api, app, secret_source=powertools_secret, budget=USERGROUP_BUDGET)
 
 
 def build() -> SlackInteractions:

@@ -25,7 +25,7 @@ import json
 import logging
 import re
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlencode, urlsplit
@@ -487,6 +487,18 @@ class UsergroupMembers:
         while len(self._kept) > self.max_groups:
             self._kept.popitem(last=False)
         return members
+
+
+def usergroup_app(secret_names: Iterable[str]) -> str | None:
+    """Which Slack app route's bot token reads user groups: the first of the names in order (SLACK_APPS' keys), so
+    the code and the IAM grant (`usergroups_policy_statements`) name the same secret whatever the JSON's order."""
+    return min((name for name in secret_names if name), default=None)
+
+
+def usergroups_policy_statements(*, app_secret_arn: str) -> list[dict[str, Any]]:
+    """What `UsergroupMembers` needs: read the one Slack app route secret whose bot token it uses (a key that
+    encrypts it needs kms:Decrypt beside). `usergroups.users.list` itself is Slack's, scope `usergroups:read`."""
+    return [{"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": [app_secret_arn]}]
 
 
 def _sleep(seconds: float) -> None:

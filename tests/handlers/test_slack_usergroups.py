@@ -227,3 +227,57 @@ def _action_json(user: str) -> dict[str, Any]:
     from alertlib.slack_actions import parse_interaction
 
     return parse_interaction(form(click(user=user))).as_json()
+
+
+# -- which app's token, and its IAM -------------------------------------------------------------------------------
+
+
+def test_usergroup_app_is_the_first_name_whatever_the_order() -> None:
+    from alertlib.slack_api import usergroup_app
+
+    assert usergroup_app(["alerting/prod/slack-b", "alerting/prod/slack-a"]) == "alerting/prod/slack-a"
+    assert usergroup_app([]) is None and usergroup_app([""]) is None
+
+
+def test_slack_endpoint_reads_user_groups_with_the_app_usergroup_app_names(
+    world: World, slack: SlackApiStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.secrets.create_secret(
+        Name="alerting/test/a-first-app", SecretString=json.dumps({"bot_token": "xoxb-first-app", "channel": "C0A"})
+    )
+    slack.tokens.add("xoxb-first-app")
+    apps = {APP_SECRET: {"to_channel": []}, "alerting/test/a-first-app": {"to_channel": []}}
+    monkeypatch.setenv("SLACK_APPS", json.dumps(apps))
+    assert clicked("U0ANA", int(time.time()))["statusCode"] == 200
+    [call] = slack.calls_of("usergroups.users.list")
+    assert call.headers["Authorization"] == "Bearer xoxb-first-app"
+
+
+def test_usergroups_policy_statements_are_enough_and_needed(aws: Any, slack: SlackApiStandIn) -> None:
+    import boto3
+
+    from alertlib.slack_api import usergroups_policy_statements
+    from tests.handlers.test_interactions_iam import session_with
+    from tools.world import iam_enforced
+
+    arn = aws.create_secret(Name=APP_SECRET, SecretString=json.dumps({"bot_token": TOKEN, "channel": CHANNEL}))["ARN"]
+    aws.create_secret(Name="alerting/test/other-app", SecretString="{}")
+    iam = boto3.client("iam", region_name="us-east-1")
+
+    def reader(statements: list[dict[str, Any]], user: str) -> UsergroupMembers:
+        secrets = session_with(iam, user, statements).client("secretsmanager")
+
+        def source(name: str, *, force_fetch: bool = False) -> str:
+            return str(secrets.get_secret_value(SecretId=name)["SecretString"])
+
+        return UsergroupMembers(tight(slack), APP_SECRET, secret_source=source)
+
+    allowed = reader(usergroups_policy_statements(app_secret_arn=arn), "usergroups")
+    other = aws.describe_secret(SecretId="alerting/test/other-app")["ARN"]
+    elsewhere = reader(usergroups_policy_statements(app_secret_arn=other), "elsewhere")
+    with iam_enforced() as denials:
+        assert allowed(ONCALL) == frozenset({"W111", "U0ANA"})
+        assert denials == []
+        with pytest.raises(Exception, match="AccessDenied"):
+            elsewhere(ONCALL)
+    assert {d.action for d in denials} == {"secretsmanager:GetSecretValue"}
