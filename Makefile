@@ -15,7 +15,7 @@ CDK := npx --no-install cdk
 	faults fuzz drill-local storm dist screenshots
 
 help:
-	@echo "make demo          run the samples through the real forwarders against local PagerDuty and Slack stand-ins"
+	@echo "make demo          run the samples through the real forwarders against local PagerDuty and Slack stand-ins, then one alert's Slack thread (acknowledge, mute, resolve)"
 	@echo "make test          run every test"
 	@echo "make check         lint, types and tests: exactly what CI runs"
 	@echo "make bench         cold start, warm latency and memory of a forwarder"
