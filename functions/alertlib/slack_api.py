@@ -62,7 +62,9 @@ MAX_TITLE = 255
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # ours: a metric graph is tens of kilobytes
 MAX_CODE = 60  # an error code as it is repeated in an error message
 APP_ATTEMPTS = 3  # tries of a call answered `ok: false` with a retryable code (HTTP retries are urllib3's)
-MAX_GROUP_MEMBERS = 10_000  # user ids read from one user group; the rest are not taken (refused, never granted)
+# User ids taken from one user group; the rest are not (refused, never granted). An answer is read up to 64 KB
+# (http.ANSWER_BYTES), about 4,500 ids: a larger group's answer is cut, unreadable, and the click "could not check".
+MAX_GROUP_MEMBERS = 4_000
 GROUP_TTL = 60.0  # seconds a user group's members are kept in a container (usergroups.users.list is Tier 2)
 MAX_GROUPS_KEPT = 64  # user groups kept at once; the least recently read goes first
 
@@ -314,7 +316,7 @@ class SlackApi:
         `MAX_GROUP_MEMBERS` (anything that is not a user id is left out). Reading twice shows nothing, so a lost
         answer is asked again. Any failure raises: who may act is never guessed."""
         if not _GROUP_ID.fullmatch(usergroup):
-            raise SlackPermanentError("slack usergroups.users.list: not a user group id (S…)")
+            raise _error(SlackPermanentError, "usergroups.users.list", "invalid_usergroup", 0)
         answer, _ = self._call(
             "usergroups.users.list", token, {"usergroup": usergroup}, deadline, resend=True, form=True
         )

@@ -281,3 +281,11 @@ def test_usergroups_policy_statements_are_enough_and_needed(aws: Any, slack: Sla
         with pytest.raises(Exception, match="AccessDenied"):
             elsewhere(ONCALL)
     assert {d.action for d in denials} == {"secretsmanager:GetSecretValue"}
+
+
+def test_slack_api_usergroup_over_the_member_bound_is_cut_never_widened(slack: SlackApiStandIn) -> None:
+    from alertlib.slack_api import MAX_GROUP_MEMBERS
+
+    slack.usergroups["S0HUGE"] = [f"U{i:08d}" for i in range(MAX_GROUP_MEMBERS + 5)]
+    members = tight(slack).usergroup_members(TOKEN, "S0HUGE", deadline=Deadline(5.0))
+    assert len(members) == MAX_GROUP_MEMBERS and f"U{MAX_GROUP_MEMBERS:08d}" not in members
