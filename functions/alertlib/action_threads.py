@@ -27,7 +27,7 @@ from alertlib.pagerduty_webhooks import IncidentEvent
 from alertlib.render_thread import render_parent, render_reply
 from alertlib.slack_actions import Action, ActionKind, ActionState, action_elements
 from alertlib.slack_api import AppCredentials, SlackApi
-from alertlib.threads import Actor, EventKind, Thread, ThreadEvent, ThreadStore
+from alertlib.threads import Actor, EventKind, Thread, ThreadEvent, ThreadStore, unpack_parent
 
 _EVENTS = {
     ActionKind.ACKNOWLEDGE: EventKind.ACKNOWLEDGED,
@@ -132,7 +132,8 @@ class SlackThreadPoster:
     store: ThreadStore
     credentials_for: Callable[[str], AppCredentials]  # channel -> the Slack app route's bot token
     channels: Sequence[str] = ()  # the Slack app channels, where a PagerDuty dedup key's threads are looked for
-    parent_message_for: Callable[[Thread], Mapping[str, Any] | None] = lambda thread: None
+    # The parent's own message when the note carries none (a PagerDuty webhook): the one kept in the thread item.
+    parent_message_for: Callable[[Thread], Mapping[str, Any] | None] = lambda thread: unpack_parent(thread.parent)
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def __call__(self, note: Any, deadline: Deadline) -> None:

@@ -202,7 +202,7 @@ class SlackAppSender:
                 self._release(thread)  # nothing was posted: the retry claims at once instead of in STALE_CLAIM
             raise
         try:
-            stored = self._threads.attach(thread, posted.ts)
+            stored = self._threads.attach(thread, posted.ts, parent=message)
         except ThreadStoreError as exc:  # posted, but not where the store says: the claim goes stale, then over
             logger.error("thread parent posted but not stored", extra={"reason": str(exc)[:200]})
             counters.add(THREAD_PARENT_LOST, group.source.value)
@@ -226,7 +226,7 @@ class SlackAppSender:
         kind = _later_kind(group, existing)
         event = seen or ThreadEvent(kind, _moment(group, now, repeated=kind), detail=_detail(group), id=event_id)
         try:
-            recorded = self._threads.record(existing.alert, existing.channel, event)
+            recorded = self._threads.record(existing.alert, existing.channel, event, parent=message)
         except ThreadStoreError as exc:
             return self._unthreaded(group, message, post, counters, exc)
         if recorded is None:  # expired or removed since the claim: the retry claims it afresh
@@ -279,7 +279,7 @@ class SlackAppSender:
                     continue  # a retried flush: recorded and edited already
                 kind = _later_kind(group, thread)
                 event = ThreadEvent(kind, _moment(group, now, repeated=kind), detail=_detail(group), id=event_id)
-                recorded = self.store.record(thread.alert, channel, event)
+                recorded = self.store.record(thread.alert, channel, event, parent=message)
                 if recorded is None or not recorded.ts:
                     continue
                 parent = render_parent(message, recorded.state, now=now, actions=_actions(recorded, now))

@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import json
 import re
 import time
 import uuid
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -54,6 +56,9 @@ MAX_ACTOR_ID = 32
 MAX_ACTOR_NAME = 80
 MAX_DETAIL = 300
 MAX_REFERENCE = 128  # a silence id, a mute rule's name, a PagerDuty incident id
+# The parent's own message (render_slack's body), compressed: what a PagerDuty webhook's worker edits the parent from
+# (a click carries it; a webhook does not). A bigger one is not kept: the worker then replies without editing.
+MAX_PARENT_BYTES = 64 * 1024
 VERSION_TRIES = 5
 DEDUP_PREFIX = "dedup#"
 THREAD_PREFIX = "thread#"
@@ -219,6 +224,7 @@ class Thread:
     claim: str | None = None  # the claimant's token while `ts` is None
     claimed_at: int = 0
     stored: str = ""  # the partition key as stored (`item_key` of the alert id)
+    parent: bytes | None = None  # the parent's own message, packed (`pack_parent`); None when unknown
 
     @property
     def key(self) -> str:
@@ -236,6 +242,34 @@ class ClaimOutcome(enum.StrEnum):
 class Claim:
     outcome: ClaimOutcome
     thread: Thread
+
+
+def pack_parent(message: Mapping[str, Any] | None) -> bytes | None:
+    """render_slack's body (text, blocks, attachments) as kept in the thread item: compact JSON, zlib-compressed;
+    None when there is none or it would take more than `MAX_PARENT_BYTES`."""
+    if not message:
+        return None
+    fields = {k: message[k] for k in ("text", "blocks", "attachments") if k in message}
+    try:
+        packed = zlib.compress(json.dumps(fields, separators=(",", ":"), default=str).encode("utf-8"), 6)
+    except (TypeError, ValueError):
+        return None
+    return packed if len(packed) <= MAX_PARENT_BYTES else None
+
+
+def unpack_parent(packed: bytes | None) -> dict[str, Any] | None:
+    """The parent's own message kept by `pack_parent`, or None (none kept, or unreadable: never raises)."""
+    if not packed:
+        return None
+    try:
+        decoder = zlib.decompressobj()
+        raw = decoder.decompress(packed, 16 * MAX_PARENT_BYTES)  # bounded: a bomb stops here, unreadable
+        if decoder.unconsumed_tail:
+            return None
+        message = json.loads(raw.decode("utf-8"))
+    except (zlib.error, ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    return message if isinstance(message, dict) else None
 
 
 def item_key(text: str) -> str:
@@ -349,11 +383,13 @@ class ThreadStore(AwsClient):
                 return Claim(ClaimOutcome.WON, taken)
         return Claim(ClaimOutcome.PENDING, existing)
 
-    def attach(self, thread: Thread, ts: str) -> Thread:
-        """The parent of a won claim is posted at `ts`: store it, and the dedup index item. Returns the stored
-        thread: if the claim was taken over meanwhile (this invocation took longer than `STALE_CLAIM`), the other
-        claimant's, whose `ts` differs from the one given."""
-        attached = replace(thread, ts=truncate(ts, MAX_TS), claim=None, version=thread.version + 1)
+    def attach(self, thread: Thread, ts: str, *, parent: Mapping[str, Any] | None = None) -> Thread:
+        """The parent of a won claim is posted at `ts`: store it, and the dedup index item; `parent` is its own
+        message (render_slack's body), kept for edits made without it. Returns the stored thread: if the claim was
+        taken over meanwhile (this invocation took longer than `STALE_CLAIM`), the other claimant's, whose `ts`
+        differs from the one given."""
+        packed = pack_parent(parent) if parent is not None else thread.parent
+        attached = replace(thread, ts=truncate(ts, MAX_TS), claim=None, version=thread.version + 1, parent=packed)
         if not self._put(attached, condition="#claim = :claim", names={"#claim": "claim"},
                          values={":claim": {"S": thread.claim or ""}}, what="attach"):  # fmt: skip
             current = self.get(thread.alert, thread.channel)
@@ -382,7 +418,9 @@ class ThreadStore(AwsClient):
             raise ThreadStoreError(f"thread release: {_code(exc)}") from exc
         return True
 
-    def record(self, alert: str, channel: str, event: ThreadEvent) -> Thread | None:
+    def record(
+        self, alert: str, channel: str, event: ThreadEvent, *, parent: Mapping[str, Any] | None = None
+    ) -> Thread | None:
         """Append `event` to the thread and apply it to the state (the history keeps the last `max_history`), and
         push its TTL on. None when there is no thread (the caller posts a new parent instead). Nothing is written,
         and the thread is returned as it is, while its parent is still being posted (`ts` None: the caller tries
@@ -400,6 +438,7 @@ class ThreadStore(AwsClient):
                 history=(*current.history, event)[-self.max_history :],
                 expires_at=int(self.clock()) + self.ttl,
                 version=current.version + 1,
+                parent=pack_parent(parent) if parent is not None else current.parent,
             )
             if self._put(updated, condition="#version = :version", names={"#version": "version"},
                          values={":version": {"N": str(current.version)}}, what="record"):  # fmt: skip
@@ -511,6 +550,7 @@ def _item(thread: Thread) -> dict[str, Any]:
         "version": {"N": str(thread.version)},
         "claim": {"S": thread.claim} if thread.claim else None,
         "claimed_at": {"N": str(thread.claimed_at)},
+        "parent_z": {"B": thread.parent} if thread.parent else None,
     }
     return {k: v for k, v in item.items() if v is not None}
 
@@ -646,7 +686,8 @@ def _events(values: Iterable[Any]) -> tuple[ThreadEvent, ...]:
 
 
 def _thread(item: Mapping[str, Any]) -> Thread:
-    plain = _plain({k: v for k, v in item.items() if k not in ("history", "alarm_names", "matchers")})
+    plain = _plain({k: v for k, v in item.items() if k not in ("history", "alarm_names", "matchers", "parent_z")})
+    packed = item.get("parent_z", {}).get("B") if isinstance(item.get("parent_z"), dict) else None
     matchers = []
     for typed in item.get("matchers", {}).get("L", []):
         values = _plain(typed.get("M", {}))
@@ -677,6 +718,7 @@ def _thread(item: Mapping[str, Any]) -> Thread:
         version=int(plain.get("version") or 1),
         claim=plain.get("claim"),
         claimed_at=int(plain.get("claimed_at") or 0),
+        parent=bytes(packed) if isinstance(packed, bytes | bytearray) else None,
     )
 
 
@@ -694,4 +736,6 @@ __all__ = [
     "ThreadStoreError",
     "apply_event",
     "matchers_from_labels",
+    "pack_parent",
+    "unpack_parent",
 ]

@@ -549,3 +549,37 @@ def test_slack_app_forwarder_pagerduty_fallback_notice_can_go_to_an_app_route(wo
             forwarder.run(sns(cpu(), "m-1"), FakeContext(), now=NOW)
     (notice,) = world.slack.parents()
     assert "PagerDuty" in json.dumps(notice.attachments + notice.blocks) and notice.thread_ts is None
+
+
+def test_slack_app_forwarder_parent_is_edited_by_a_pagerduty_acknowledgement_it_never_saw(world: World) -> None:
+    """A PagerDuty webhook carries no Slack message: the worker edits the parent from the message the forwarder kept
+    in the thread item (a click carries its own)."""
+    from alertlib.action_threads import SlackThreadPoster
+    from alertlib.deliver import Deadline
+    from alertlib.interactions import ThreadNote
+    from alertlib.slack_api import read_credentials
+    from alertlib.threads import Actor
+
+    world.forwarder().run(sns(cpu(), "m-alarm"), FakeContext(), now=NOW)
+    (parent,) = world.slack.parents()
+    thread = world.store.find_by_dedup(thread_dedup(world), CHANNEL)
+    assert thread is not None and thread.parent is not None
+    poster = SlackThreadPoster(
+        SlackApi(api_url=world.slack.url, backoff_factor=0.01, read_timeout=2.0, retries=3),
+        world.store,
+        lambda channel: read_credentials(APP),
+        channels=(CHANNEL,),
+        clock=lambda: NOW + timedelta(minutes=3),
+    )
+    event = ThreadEvent(EventKind.ACKNOWLEDGED, NOW + timedelta(minutes=3), actor=Actor.of(name="Ana Lopez"), id="pd-1")
+    poster(ThreadNote(text="Acknowledged in PagerDuty", dedup_key=thread.meta.dedup_key, event=event), Deadline(30))
+    (parent,) = world.slack.parents()
+    assert len(parent.edits) == 1
+    assert status_of(parent).startswith("Acknowledged by Ana Lopez")
+    assert action_ids(parent) == ["alert.mute"]  # acknowledged: Acknowledge is gone
+    assert "cpu" in json.dumps(parent.attachments).lower()  # the alert's own body, not a bare status
+
+
+def thread_dedup(world: World) -> str:
+    items = world.dynamodb.scan(TableName="threads")["Items"]
+    return next(i["dedup_key"]["S"] for i in items if "dedup_key" in i and "ts" in i)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ from moto import mock_aws
 from alertlib.models import Status
 from alertlib.threads import (
     MAX_HISTORY,
+    MAX_PARENT_BYTES,
     STALE_CLAIM,
     Actor,
     ClaimOutcome,
@@ -206,10 +208,14 @@ def test_threads_item_stays_small_whatever_the_alert_carries(store: ThreadStore,
     assert stored is not None
     full = replace(stored, history=(huge_event.bounded(),) * (MAX_HISTORY - 1), version=stored.version)
     store._put(full, condition="attribute_exists(#a)", names={"#a": "alert"}, what="test")  # the worst history
+    worst_parent = os.urandom(MAX_PARENT_BYTES)  # the largest parent message kept (packed: incompressible bytes)
     store.record(alert, CHANNEL, huge_event)
+    store._put(replace(store.get(alert, CHANNEL), parent=worst_parent), condition="attribute_exists(#a)",  # type: ignore[arg-type]
+               names={"#a": "alert"}, what="test")  # fmt: skip
     items = dynamodb.scan(TableName="threads")["Items"]
     assert len(items) == 3  # the thread and its two index items (thread key, dedup key)
-    assert max(len(json.dumps(item)) for item in items) < 200_000  # the worst case; DynamoDB allows 400 KB
+    size = max(len(json.dumps(item, default=lambda b: "x" * len(b))) for item in items)
+    assert size < 200_000 + MAX_PARENT_BYTES  # the worst case; DynamoDB allows 400 KB
     thread = store.get(alert, CHANNEL)
     assert thread is not None and thread.ts == "1796000001.000001"
     assert len(thread.meta.alarm_names) == 100 and len(thread.meta.matchers) == 50
@@ -259,3 +265,20 @@ def test_threads_record_waits_for_the_parent_and_records_a_retried_event_once(st
     again = store.record(ALERT, CHANNEL, event(EventKind.REFIRED, 2, id="msg-3"))
     assert first == again and first is not None and first.state.fired_count == 2
     assert [e.id for e in first.history] == [None, "msg-3"]
+
+
+def test_threads_parent_message_is_packed_bounded_and_unpacked_safely() -> None:
+    import zlib
+
+    from alertlib.threads import MAX_PARENT_BYTES, pack_parent, unpack_parent
+
+    message = {"text": "cpu high", "blocks": [{"type": "header"}], "attachments": [{"color": "#f00"}], "x": 1}
+    packed = pack_parent(message)
+    assert packed is not None and unpack_parent(packed) == {k: message[k] for k in ("text", "blocks", "attachments")}
+    assert pack_parent(None) is None and pack_parent({}) is None
+    noise = "".join(chr(0x4E00 + (i * 7919) % 20000) for i in range(60_000))  # incompressible: not kept
+    assert pack_parent({"text": noise}) is None or len(pack_parent({"text": noise}) or b"") <= MAX_PARENT_BYTES
+    assert unpack_parent(b"not zlib") is None
+    assert unpack_parent(zlib.compress(b"[1, 2]")) is None  # not an object
+    bomb = zlib.compress(b"{" + b" " * (40 * MAX_PARENT_BYTES) + b"}")
+    assert unpack_parent(bomb) is None  # stops at its bound instead of inflating without end
