@@ -1,7 +1,8 @@
 """Deliver: the only code that reads secrets or speaks HTTP.
 
 One `requests.Session` per container (keep-alive), explicit `(connect, read)` timeouts, and urllib3's `Retry` for
-429, 5xx and connection errors with exponential backoff that honours `Retry-After`. A deadline taken from the
+429, 5xx and connection errors with exponential backoff that honours `Retry-After` (`alertlib.http`, which
+slack_api.py and action_http.py share). A deadline taken from the
 Lambda's remaining time bounds it all: no attempt starts that could not finish in time. The answer is
 `Delivered`, or `TransientDeliveryError` / `PermanentDeliveryError` whose messages never hold a URL, a key or a
 payload (the webhook URL *is* the Slack secret): every failure of a send is one of those two.
