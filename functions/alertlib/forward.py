@@ -971,8 +971,12 @@ class Forwarder:
             key = {"message": message_id, "destination": self.destination.value, "secret": secret, "part": part}
             return once.send(key, posted, secret, deadline)
 
+        routing = envelope.topic_name or DEFAULT_ROUTE
+        paged = self.settings.paged_routes
+        if paged is not None and routing not in paged:
+            routing = ""  # the topic pages nobody: the parent offers no Acknowledge
         return sender.deliver(
-            group, body, secret, event_id=message_id, routing=envelope.topic_name or DEFAULT_ROUTE, post=post,
+            group, body, secret, event_id=message_id, routing=routing, post=post,
             once=once is not None, deadline=deadline, now=now, counters=counters,
         )  # fmt: skip
 

@@ -58,6 +58,9 @@ class Settings:
     slack_apps: Mapping[str, frozenset[EventKind]] = field(default_factory=dict)
     thread_table: str | None = None  # DynamoDB table of the app routes' threads (`THREAD_TABLE`)
     slack_api_url: str = SLACK_API_URL  # the Slack Web API (`SLACK_API_URL`: a stand-in locally and in tests)
+    # The topics (route names) that also page (`PAGED_ROUTES`): an app route's parent offers Acknowledge only for
+    # them. None (not set): offered for every route, as the forwarder cannot tell.
+    paged_routes: frozenset[str] | None = None
     # Pacing (not read from the environment: the limits are the destinations', not a deployment's choice).
     slack_interval_ms: int = 1000  # one message per second per webhook
     slack_max_interval_ms: int = 30_000  # while storming, a digest at most every 30 s
@@ -108,6 +111,7 @@ class Settings:
             slack_apps=parse_slack_apps(env.get("SLACK_APPS", "")),
             thread_table=env.get("THREAD_TABLE") or None,
             slack_api_url=_api_url(env.get("SLACK_API_URL", "")),
+            paged_routes=_names(env, "PAGED_ROUTES"),
         )
 
 
@@ -165,6 +169,20 @@ def parse_slack_apps(raw: str) -> dict[str, frozenset[EventKind]]:
         except ValueError as exc:
             raise ConfigurationError(f"SLACK_APPS[{secret!r}].to_channel: {exc}") from None
     return apps
+
+
+def _names(env: Mapping[str, str], name: str) -> frozenset[str] | None:
+    """A JSON list of names, or None when the variable is not set."""
+    raw = env.get(name, "")
+    if not raw.strip():
+        return None
+    try:
+        decoded = json.loads(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} is not valid JSON: {exc}") from exc
+    if not isinstance(decoded, list) or not all(isinstance(item, str) and item for item in decoded):
+        raise ConfigurationError(f"{name} must be a JSON list of names")
+    return frozenset(decoded)
 
 
 def _api_url(raw: str) -> str:

@@ -92,6 +92,7 @@ class Forwarder(Construct):
         oncall_slack_group: str | None = None,
         slack_apps: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
         threads: dynamodb.ITableV2 | None = None,
+        paged_routes: Sequence[str] = (),
     ) -> None:
         """`slack_apps` (SLACK_APPS: Slack app route secret -> {"to_channel": [...]}) and `threads` (the thread
         table) for the Slack forwarder when a route is a Slack app: it keeps one thread per alert and draws graphs."""
@@ -143,6 +144,8 @@ class Forwarder(Construct):
             app_environment = {
                 "SLACK_APPS": json.dumps(slack_apps, sort_keys=True, separators=(",", ":")),
                 "THREAD_TABLE": threads.table_name,
+                # The topics that also page: only their parents offer Acknowledge.
+                "PAGED_ROUTES": json.dumps(sorted(paged_routes), separators=(",", ":")),
             }
         environment = {
             **settings.environment,

@@ -89,6 +89,7 @@ class AlertingStack(Stack):
                 oncall_slack_group=config.forwarders.oncall_slack_group,
                 slack_apps=slack_apps if destination == "slack" else None,
                 threads=self.threads if destination == "slack" else None,
+                paged_routes=sorted(config.forwarder_routes("pagerduty")[0]) if destination == "slack" else (),
             )
             Validations.of(self.forwarders[destination]).acknowledge(
                 Acknowledgment(

@@ -583,3 +583,24 @@ def test_slack_app_forwarder_parent_is_edited_by_a_pagerduty_acknowledgement_it_
 def thread_dedup(world: World) -> str:
     items = world.dynamodb.scan(TableName="threads")["Items"]
     return next(i["dedup_key"]["S"] for i in items if "dedup_key" in i and "ts" in i)
+
+
+@pytest.mark.parametrize(
+    ("paged", "offered"), [(None, True), (frozenset({"prod-critical"}), True), (frozenset(), False)]
+)
+def test_slack_app_forwarder_offers_acknowledge_only_on_topics_that_page(
+    world: World, paged: frozenset[str] | None, offered: bool
+) -> None:
+    world.forwarder(paged_routes=paged).run(sns(cpu(), "m-alarm"), FakeContext(), now=NOW)
+    (parent,) = world.slack.parents()
+    assert ("alert.ack" in action_ids(parent)) is offered
+    assert "alert.mute" in action_ids(parent)  # muting the alarm needs no page
+
+
+def test_slack_app_forwarder_paged_routes_from_the_environment() -> None:
+    from alertlib.errors import ConfigurationError
+
+    assert Settings.from_env({}).paged_routes is None
+    assert Settings.from_env({"PAGED_ROUTES": '["dev-critical","dev-slo"]'}).paged_routes == {"dev-critical", "dev-slo"}
+    with pytest.raises(ConfigurationError, match="PAGED_ROUTES"):
+        Settings.from_env({"PAGED_ROUTES": '{"dev-critical": 1}'})

@@ -246,6 +246,9 @@ def test_oncall_slack_forwarder_keeps_threads_and_draws_graphs(oncall: Built) ->
     assert env["THREAD_TABLE"] == {"Ref": oncall.table("dev-slack-threads")}
     assert json.loads(env["SLACK_APPS"]) == {APP: {"to_channel": ["refired", "resolved"]}}
     assert "THREAD_TABLE" not in oncall.environment("dev-pagerduty-forwarder")
+    # Acknowledge is offered on the parents of the topics that page, exactly the PagerDuty forwarder's routes.
+    paging = json.loads(oncall.environment("dev-pagerduty-forwarder")["ROUTES"])
+    assert json.loads(env["PAGED_ROUTES"]) == sorted(paging)
     statements = _by_sid(oncall.policy("dev-slack-forwarder"))
     assert statements["KeepThreads"]["Resource"] == _arn(oncall.table("dev-slack-threads"))
     assert sorted(_list(statements["KeepThreads"]["Action"])) == [
