@@ -305,6 +305,8 @@ def test_event_source_mappings_batch_ten_at_once_two_at_a_time_with_partial_fail
         assert props["ScalingConfig"] == {"MaximumConcurrency": 2}
         assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
         function = functions[props["FunctionName"]["Ref"]]
+        if not function["FunctionName"].endswith("-forwarder"):
+            continue  # the on-call action worker: tests/infra/test_oncall.py
         wired[function["FunctionName"]] = queues[props["EventSourceArn"]["Fn::GetAtt"][0]]
         env = function["Environment"]["Variables"]
         assert env["QUEUE_URL"] == {"Ref": props["EventSourceArn"]["Fn::GetAtt"][0]}
@@ -352,10 +354,12 @@ def test_forwarder_role_holds_exactly_its_statements(dev: Synthesized) -> None:
         ]  # fmt: skip
         statements = {s["Sid"]: s for s in _statements(policy, "PolicyDocument")}
         looks_again = ["LookAgain"] if destination == "pagerduty" else []  # alertlib.recheck (PagerDuty only)
+        # a Slack app route keeps threads and draws graphs: tests/infra/test_oncall.py
+        apps = ["DrawGraphs", "KeepThreads"] if destination == "slack" and dev.config.forwarders.slack_apps else []
         assert sorted(statements) == sorted([
             "KeepRefusals", "PaceDeliveries", "ReadOwnSecrets", "ReadSloNumbers1", "ReadSloNumbers2",
             "ReceiveFromOwnQueue", "RecordDeliveries", "ScheduleOwnFlushes", "SendEachMessageOnce", "UseAlertingKey",
-            "WriteOwnLogs", *looks_again,
+            "WriteOwnLogs", *looks_again, *apps,
         ])  # fmt: skip
         # An SLO alert's numbers: its window alarms only, and GetMetricData (no resource-level permission).
         assert statements["ReadSloNumbers1"]["Action"] == "cloudwatch:DescribeAlarms"
@@ -421,9 +425,14 @@ def test_forwarder_iam_is_scoped_with_no_wildcard_action(dev: Synthesized) -> No
 def test_secrets_are_created_without_a_value_in_the_template(dev: Synthesized) -> None:
     secrets = dev.resources("alerting", "AWS::SecretsManager::Secret")
     assert sorted(s["Properties"]["Name"] for s in secrets.values()) == [
+        "alerting/dev/alertmanager",  # the on-call secrets: Alertmanager silences, PagerDuty, Slack
         "alerting/dev/alertmanager-endpoint",
         "alerting/dev/pagerduty",
+        "alerting/dev/pagerduty-rest",
+        "alerting/dev/pagerduty-webhook",
         "alerting/dev/slack-alerts",
+        "alerting/dev/slack-app",
+        "alerting/dev/slack-signing",
     ]
     for secret in secrets.values():
         assert "SecretString" not in secret["Properties"]
@@ -433,10 +442,13 @@ def test_secrets_are_created_without_a_value_in_the_template(dev: Synthesized) -
 def test_log_groups_have_retention(dev: Synthesized) -> None:
     groups = dev.resources("alerting", "AWS::Logs::LogGroup")
     assert sorted(g["Properties"]["LogGroupName"] for g in groups.values()) == [
+        "/aws/lambda/dev-action-worker",
         "/aws/lambda/dev-alertmanager-endpoint",
         "/aws/lambda/dev-dead-alarm-auditor",
         "/aws/lambda/dev-pagerduty-forwarder",
+        "/aws/lambda/dev-pagerduty-webhooks",
         "/aws/lambda/dev-slack-forwarder",
+        "/aws/lambda/dev-slack-interactions",
     ]
     assert all(g["Properties"]["RetentionInDays"] == 30 for g in groups.values())
 
@@ -490,7 +502,11 @@ def test_endpoint_is_wired_with_its_own_role(dev: Synthesized) -> None:
     env = endpoint["Properties"]["Environment"]["Variables"]
     assert "critical" in json.dumps(env["TOPIC_ARNS"])
     assert env["AUTH_SECRET"] == "alerting/dev/alertmanager-endpoint"
-    [url] = dev.resources("alerting", "AWS::Lambda::Url").values()
+    # the on-call endpoints' URLs: tests/infra/test_oncall.py
+    [url] = [
+        u for u in dev.resources("alerting", "AWS::Lambda::Url").values()
+        if u["Properties"]["TargetFunctionArn"] == {"Fn::GetAtt": [endpoint_id, "Arn"]}
+    ]  # fmt: skip
     assert url["Properties"]["AuthType"] == "NONE"
     assert url["Properties"]["TargetFunctionArn"] == {"Fn::GetAtt": [endpoint_id, "Arn"]}
     tables = {t["Properties"]["TableName"]: t for t in dev.resources("alerting", "AWS::DynamoDB::GlobalTable").values()}
@@ -501,6 +517,9 @@ def test_endpoint_is_wired_with_its_own_role(dev: Synthesized) -> None:
         "dev-alerting-ledger": "expires_at",
         "dev-alerting-audit": "expires_at",
         "dev-pacer": "expires_at",
+        "dev-oncall-state": "expires_at",
+        "dev-oncall-audit": "expires_at",
+        "dev-slack-threads": "expires_at",
     }
     policy = next(
         p for p in dev.resources("alerting", "AWS::IAM::Policy").values()

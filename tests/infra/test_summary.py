@@ -48,6 +48,7 @@ def test_summary_topics_name_the_destinations_that_read_them(assembly: Path) -> 
     assert set(topics["dev-critical"].destinations) == {
         "pagerduty alerting/dev/pagerduty",
         "slack alerting/dev/slack-alerts",
+        "slack alerting/dev/slack-app",  # a Slack app route: one thread per alert
     }
     assert topics["dev-warning"].destinations == ("slack alerting/dev/slack-alerts",)
     # A forwarder's health topic is read by the other forwarder (and e-mail), never by itself.
