@@ -121,6 +121,12 @@ def test_oncall_endpoints_are_function_urls_with_their_reserved_concurrency(onca
         assert function["ReservedConcurrentExecutions"] == reserved
         assert function["Timeout"] == 10
         assert urls[logical]["AuthType"] == "NONE"  # the handler verifies Slack's / PagerDuty's signature
+        # Anyone may call the URL (both grants Lambda asks of a function URL since October 2025), nothing else.
+        granted = [p["Properties"] for p in oncall.resources("AWS::Lambda::Permission").values()
+                   if p["Properties"]["FunctionName"] == _arn(logical)]  # fmt: skip
+        assert sorted((g["Action"], g["Principal"], g.get("FunctionUrlAuthType"), g.get("InvokedViaFunctionUrl"))
+                      for g in granted) == [("lambda:InvokeFunction", "*", None, True),
+                                            ("lambda:InvokeFunctionUrl", "*", "NONE", None)]  # fmt: skip
     _, worker = oncall.function("dev-action-worker")
     assert "ReservedConcurrentExecutions" not in worker
     logical, _ = oncall.function("dev-action-worker")
