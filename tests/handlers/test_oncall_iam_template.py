@@ -292,3 +292,62 @@ def test_oncall_iam_template_slack_forwarder_keeps_threads_and_draws_graphs(env:
         session.client("secretsmanager").get_secret_value(SecretId=APP)
         refused = list(denials)
     assert refused == []
+
+
+def test_oncall_iam_template_click_to_acknowledged_thread(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A signed Acknowledge click, end to end as deployed: the Slack endpoint (its real build, its role) hands the
+    job over; the worker (its real build, its role, its template environment) finds the thread, acknowledges in
+    PagerDuty with the topic's routing key, replies in the thread, edits the parent and records the audit; nothing
+    is refused. Slack's Web API and PagerDuty are local stand-ins."""
+    from alertlib.deliver import Deadline
+    from alertlib.slack_api import SlackApi
+    from alertlib.threads import EventKind, ThreadEvent, ThreadMeta
+    from tools.slack_api_standin import CHANNEL, TOKEN, SlackApiStandIn
+    from tools.standins import StandIn
+
+    worker_env = env.environment("dev-action-worker")
+    secrets = env.clients("secretsmanager")
+    secrets.put_secret_value(SecretId=APP, SecretString=json.dumps({"bot_token": TOKEN, "channel": CHANNEL}))
+    routing_key = "0123456789abcdef0123456789abcdef"
+    with SlackApiStandIn() as slack, StandIn("pagerduty") as pagerduty:
+        secrets.put_secret_value(
+            SecretId="alerting/dev/pagerduty",
+            SecretString=json.dumps({"routing_key": routing_key, "events_url": pagerduty.url}),
+        )
+        # The forwarder's part, with an administrator's credentials: the parent and its thread.
+        alert = "arn:aws:cloudwatch:eu-west-1:111111111111:alarm:dev-rds-orders-db-CPUUtilization"
+        posted = SlackApi(api_url=slack.url).post_message(TOKEN, CHANNEL, text="dev-rds-orders-db-CPUUtilization",
+                                                          deadline=Deadline(20))  # fmt: skip
+        store = ThreadStore(_emptied(env, worker_env["THREAD_TABLE"]), env.clients("dynamodb"))
+        meta = ThreadMeta(dedup_key=alert, routing="dev-critical", source="cloudwatch",
+                          alarm_names=("dev-rds-orders-db-CPUUtilization",))  # fmt: skip
+        claim = store.claim(alert, CHANNEL, event=ThreadEvent(EventKind.FIRED, datetime.now(UTC)), meta=meta)
+        thread = store.attach(claim.thread, posted.ts)
+        container = {"type": "message", "message_ts": posted.ts, "channel_id": CHANNEL}
+        payload = click("alert.ack", value=thread.key, user=ACTOR, container=container,
+                        channel={"id": CHANNEL, "name": "alerts"}, message={"ts": posted.ts, "text": "x"})  # fmt: skip
+        with pytest.MonkeyPatch.context() as patch, running_as(env, "dev-slack-interactions", patch):
+            endpoint = importlib.import_module("slack_interactions").build()
+            with iam_enforced(env.world.encrypted) as denials:
+                answer = endpoint.handle(signed_event(form(payload), timestamp=int(time.time())))
+                refused = list(denials)
+        assert refused == [] and answer.status == 200, (answer, refused)
+        url = env.world.queues["dev-oncall-actions"]
+        [message] = env.clients("sqs").receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+        env.clients("sqs").delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        monkeypatch.setenv("SLACK_API_URL", slack.url)  # as tools.serve sets it; deployed, Slack's own
+        with running_as(env, "dev-action-worker", monkeypatch):
+            worker = importlib.import_module("action_worker").build()
+            with iam_enforced(env.world.encrypted) as denials:
+                notes = worker.run(json.loads(message["Body"]), Deadline(30), last_attempt=False)
+                refused = list(denials)
+        assert refused == []
+        [sent] = pagerduty.accepted()
+        assert sent.body == {"routing_key": routing_key, "dedup_key": alert, "event_action": "acknowledge"}
+        assert [n.ok for n in notes] == [True]
+        [reply] = slack.replies(CHANNEL, posted.ts)
+        assert f"Acknowledged by <@{ACTOR}>" in reply.text
+        parent = slack.find(CHANNEL, posted.ts)
+        assert parent is not None and parent.edited
+    audit = env.clients("dynamodb").scan(TableName=worker_env["AUDIT_TABLE"])["Items"]
+    assert any(item.get("action", {}).get("S") == "alert.ack" for item in audit)
