@@ -39,6 +39,7 @@ from tools.world import World, build_world, iam_enforced
 
 WEBHOOK_SECRET = "pd-webhook-secret-0123456789abcdef"
 ACTOR = "U0123ABCD"  # one of ONCALL's slack_actors
+GROUP, MEMBER = "S0ONCALL1", "U0GROUPIE"  # a user group that may act, and one of its members
 
 
 @dataclass
@@ -79,7 +80,7 @@ def _mute_resource(original: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def env() -> Iterator[Env]:
-    built = Built(raw_config())
+    built = Built(raw_config({**ONCALL, "slack_actors": {"users": [ACTOR], "usergroups": [GROUP]}}))
     config = built.config
     with pytest.MonkeyPatch.context() as patch:
         for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
@@ -351,3 +352,27 @@ def test_oncall_iam_template_click_to_acknowledged_thread(env: Env, monkeypatch:
         assert parent is not None and parent.edited
     audit = env.clients("dynamodb").scan(TableName=worker_env["AUDIT_TABLE"])["Items"]
     assert any(item.get("action", {}).get("S") == "alert.ack" for item in audit)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the template does not yet grant the Slack endpoint the app route's secret it reads user groups with "
+    "(slack_interactions_policy_statements needs usergroup_secret_arn: /tmp/h/B-usergroups.patch, issue 11)",
+)
+def test_oncall_iam_template_usergroup_member_may_act(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A member of a user group named in slack_actors: the endpoint reads the group with the first Slack app
+    route's bot token (usergroups.users.list), which its role must be allowed to read."""
+    from tools.slack_api_standin import CHANNEL, TOKEN, SlackApiStandIn
+
+    env.clients("secretsmanager").put_secret_value(
+        SecretId=APP, SecretString=json.dumps({"bot_token": TOKEN, "channel": CHANNEL})
+    )
+    with SlackApiStandIn(usergroups={GROUP: [MEMBER]}) as slack:
+        monkeypatch.setenv("SLACK_API_URL", slack.url)
+        with running_as(env, "dev-slack-interactions", monkeypatch):
+            endpoint = importlib.import_module("slack_interactions").build()
+            with iam_enforced(env.world.encrypted) as denials:
+                answer = endpoint.handle(signed_event(form(click(user=MEMBER)), timestamp=int(time.time())))
+                refused = [str(d) for d in denials]
+    assert refused == []
+    assert answer.status == 200 and _jobs(env) == ["slack"], answer
