@@ -461,6 +461,12 @@ class EnvironmentConfig(_Model):
             raise ValueError(
                 "oncall: needs a Slack app route in forwarders.slack_apps (the buttons are on its messages)"
             )
+        caps = (self.oncall.slack_reserved_concurrency, self.oncall.pagerduty_reserved_concurrency)
+        if self.endpoint.reserved_concurrency is None and any(cap is not None for cap in caps):
+            raise ValueError(
+                "oncall: endpoint.reserved_concurrency is null (no concurrency to reserve in this account): set "
+                "oncall.slack_reserved_concurrency and oncall.pagerduty_reserved_concurrency to null too"
+            )
         taken = {r.pagerduty for r in self.topics.values() if r.pagerduty} | routed
         for name in self.oncall.secret_names():
             if name in taken:

@@ -514,6 +514,14 @@ def test_oncall_config_error_is_one_line(tmp_path: Path, change: dict[str, Any],
     assert message in text, text
 
 
+def test_oncall_config_reserves_nothing_where_the_account_cannot(tmp_path: Path) -> None:
+    raw = {**raw_config(), "endpoint": {"reserved_concurrency": None}}
+    with pytest.raises(ConfigError, match=r"oncall: endpoint.reserved_concurrency is null .* to null too$"):
+        load_config("broken", _write(tmp_path, raw))
+    raw["oncall"] = {**ONCALL, "slack_reserved_concurrency": None, "pagerduty_reserved_concurrency": None}
+    assert load_config("broken", _write(tmp_path, raw)).oncall is not None
+
+
 def test_oncall_config_needs_a_slack_app_route(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"oncall: needs a Slack app route in forwarders.slack_apps"):
         load_config("broken", _write(tmp_path, raw_config(apps=False)))
