@@ -160,7 +160,7 @@ _CURRENT = threading.local()
 
 
 class _ScaledTime:
-    """Stands in for the `time` module inside `alertlib.deliver`: its deadlines and retry sleeps are the calling
+    """Stands in for the `time` module inside `alertlib.http`: its deadlines and retry sleeps are the calling
     thread's timeline's (the wall clock's when the thread has none)."""
 
     @staticmethod
@@ -178,9 +178,9 @@ class _ScaledTime:
 def scaled_deliverer_clock() -> Iterator[None]:
     from unittest import mock
 
-    import alertlib.deliver
+    import alertlib.http
 
-    with mock.patch.object(alertlib.deliver, "time", _ScaledTime):
+    with mock.patch.object(alertlib.http, "time", _ScaledTime):
         yield
 
 

@@ -44,6 +44,7 @@ from alertlib.slack_actions import (
     Action,
     Authoriser,
     NotAnAlertAction,
+    Verdict,
     parse_interaction,
     refusal,
 )
@@ -131,9 +132,14 @@ class SlackInteractions:
             return HttpAnswer(400, {"error": reason}, "PayloadRejected", reason)
         if self.limiter is not None and self.limiter.consume(f"slack:{action.user_id}", 1, now) is not None:
             return HttpAnswer(429, {"error": "too many actions: try again in a minute"}, "RateLimited", action.user_id)
-        allowed = self.authoriser.allows(action.user_id)
-        job = {"job": "slack" if allowed else "refuse", "action": action.as_json()}
+        verdict = self.authoriser.decide(action.user_id)
+        allowed = verdict is Verdict.ALLOWED
+        job: dict[str, Any] = {"job": "slack" if allowed else "refuse", "action": action.as_json()}
+        if verdict is Verdict.UNCHECKED:
+            job["unchecked"] = True  # the refusal says a user group could not be read, not "not allowed"
         self.handoff(job)  # a failure raises: the handler answers 500 and Slack shows the clicker an error
+        if verdict is Verdict.UNCHECKED:
+            return HttpAnswer(200, None, "ActionUnchecked", f"user {action.user_id}: a user group could not be read")
         if not allowed:
             return HttpAnswer(200, None, "ActionRefused", f"user {action.user_id} not allowed")
         return HttpAnswer(200, None, "ActionAccepted", action.kind.value)
@@ -258,15 +264,15 @@ class ActionWorker:
         if kind in ("slack", "refuse"):
             action = Action.from_json(job.get("action"), response_hosts=self.response_hosts)
             if kind == "refuse":
-                return self._refuse(action, deadline)
+                return self._refuse(action, deadline, unchecked=job.get("unchecked") is True)
             return self._act(action, deadline, last_attempt)
         if kind == "pagerduty":
             return self._pagerduty(IncidentEvent.from_json(job.get("event")), deadline)
         raise MalformedInput("unknown job")
 
-    def _refuse(self, action: Action, deadline: Deadline) -> list[ThreadNote]:
-        self._audit(action, "refused", "not an allowed user")
-        self._answer(action, refusal(action), deadline)
+    def _refuse(self, action: Action, deadline: Deadline, *, unchecked: bool = False) -> list[ThreadNote]:
+        self._audit(action, "refused", "a user group could not be read" if unchecked else "not an allowed user")
+        self._answer(action, refusal(action, unchecked=unchecked), deadline)
         return []
 
     def _act(self, action: Action, deadline: Deadline, last_attempt: bool) -> list[ThreadNote]:
