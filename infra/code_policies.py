@@ -27,6 +27,7 @@ from alertlib.interactions import (  # noqa: E402
     slack_interactions_policy_statements,
 )
 from alertlib.recheck import recheck_policy_statements  # noqa: E402
+from alertlib.slack_api import usergroup_app, usergroups_policy_statements  # noqa: E402
 from alertlib.slo_burn import slo_query_policy_statements  # noqa: E402
 from alertlib.threads import thread_policy_statements  # noqa: E402
 
@@ -40,6 +41,8 @@ __all__ = [
     "slo_query_policy_statements",
     "statements",
     "thread_policy_statements",
+    "usergroup_app",
+    "usergroups_policy_statements",
 ]
 
 

@@ -33,6 +33,8 @@ from infra.code_policies import (
     slack_interactions_policy_statements,
     statements,
     thread_policy_statements,
+    usergroup_app,
+    usergroups_policy_statements,
 )
 from infra.config import OnCall
 from infra.constructs.alerting_core import AlertingCore, encrypted_queue, encrypted_table, use_alerting_key
@@ -175,6 +177,14 @@ class OnCallEndpoints(Construct):
         # -- Slack interactivity -----------------------------------------------------------------------------------
         signing = self.secrets["slack_signing_secret"]
         slack_name = f"{env_name}-slack-interactions"
+        # Members of the user groups slack_actors names are read with one app route's bot token (the same one
+        # slack_api.usergroup_app picks at run time).
+        reader = usergroup_app(settings.slack_apps) if oncall.slack_actors.usergroups else None
+        usergroup_reads = (
+            statements("ReadUsergroups", usergroups_policy_statements(app_secret_arn=core.secrets[reader].secret_arn))
+            if reader
+            else []
+        )
         self.slack_function = own_function(
             Construct(self, "Slack"),
             name=slack_name,
@@ -194,6 +204,7 @@ class OnCallEndpoints(Construct):
                         queue_arn=self.queue.queue_arn,
                     ),
                 ),
+                *usergroup_reads,
                 key,
             ],
             environment={

@@ -354,11 +354,6 @@ def test_oncall_iam_template_click_to_acknowledged_thread(env: Env, monkeypatch:
     assert any(item.get("action", {}).get("S") == "alert.ack" for item in audit)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the template does not yet grant the Slack endpoint the app route's secret it reads user groups with "
-    "(slack_interactions_policy_statements needs usergroup_secret_arn: /tmp/h/B-usergroups.patch, issue 11)",
-)
 def test_oncall_iam_template_usergroup_member_may_act(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     """A member of a user group named in slack_actors: the endpoint reads the group with the first Slack app
     route's bot token (usergroups.users.list), which its role must be allowed to read."""
