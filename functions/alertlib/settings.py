@@ -61,6 +61,8 @@ class Settings:
     # The topics (route names) that also page (`PAGED_ROUTES`): an app route's parent offers Acknowledge only for
     # them. None (not set): offered for every route, as the forwarder cannot tell.
     paged_routes: frozenset[str] | None = None
+    # `SLACK_ACTIONS=off`: no interactivity endpoint answers clicks (no `oncall` section), so parents offer no buttons.
+    slack_actions: bool = True
     # Pacing (not read from the environment: the limits are the destinations', not a deployment's choice).
     slack_interval_ms: int = 1000  # one message per second per webhook
     slack_max_interval_ms: int = 30_000  # while storming, a digest at most every 30 s
@@ -112,6 +114,7 @@ class Settings:
             thread_table=env.get("THREAD_TABLE") or None,
             slack_api_url=_api_url(env.get("SLACK_API_URL", "")),
             paged_routes=_names(env, "PAGED_ROUTES"),
+            slack_actions=_choice(env, "SLACK_ACTIONS", "on", ("on", "off")) == "on",
         )
 
 

@@ -109,6 +109,7 @@ class SlackAppSender:
     apps: Mapping[str, frozenset[EventKind]]
     graphs: Any = None
     secret_source: SecretSource = field(default=powertools_secret)
+    actions: bool = True  # the parents offer the alert actions (False: no endpoint answers them, `SLACK_ACTIONS`)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, threads: bool = True) -> SlackAppSender | None:
@@ -127,7 +128,16 @@ class SlackAppSender:
             retries=settings.retries,
         )
         store = ThreadStore(settings.thread_table) if threads and settings.thread_table else None
-        return cls(api=api, store=store, apps=settings.slack_apps, graphs=LazyGraphClient() if threads else None)
+        return cls(
+            api=api,
+            store=store,
+            apps=settings.slack_apps,
+            graphs=LazyGraphClient() if threads else None,
+            actions=settings.slack_actions,
+        )
+
+    def _actions(self, thread: Thread, now: datetime) -> list[dict[str, Any]]:
+        return _actions(thread, now) if self.actions else []
 
     @property
     def _threads(self) -> ThreadStore:
@@ -190,7 +200,7 @@ class SlackAppSender:
         now: datetime, counters: Counters,
     ) -> Delivered:  # fmt: skip
         """The claim is ours: post the parent, attach its ts, then the graph."""
-        body = render_parent(message, thread.state, now=now, actions=_actions(thread, now))
+        body = render_parent(message, thread.state, now=now, actions=self._actions(thread, now))
         try:
             posted = with_credentials(
                 secret,
@@ -244,7 +254,7 @@ class SlackAppSender:
             if exc.code not in PARENT_GONE:
                 raise
             return self._parent_lost(group, message, recorded, post, now, counters)
-        parent = render_parent(message, recorded.state, now=now, actions=_actions(recorded, now))
+        parent = render_parent(message, recorded.state, now=now, actions=self._actions(recorded, now))
         try:
             self._edit(secret, recorded.channel, recorded.ts, parent, deadline)
         except SlackPermanentError as exc:  # the reply went: the event is in the thread, only the parent lags
@@ -282,7 +292,7 @@ class SlackAppSender:
                 recorded = self.store.record(thread.alert, channel, event, parent=message)
                 if recorded is None or not recorded.ts:
                     continue
-                parent = render_parent(message, recorded.state, now=now, actions=_actions(recorded, now))
+                parent = render_parent(message, recorded.state, now=now, actions=self._actions(recorded, now))
                 self._edit(secret, channel, recorded.ts, parent, deadline)
                 edited += 1
         except (DeliveryError, ConfigurationError, ThreadStoreError) as exc:
@@ -297,7 +307,7 @@ class SlackAppSender:
         """The parent is gone (deleted): the event is posted as a new parent in the channel, never lost."""
         counters.add(THREAD_PARENT_LOST, group.source.value)
         logger.warning("thread parent gone: posting a new one", extra={"channel": thread.channel})
-        return post("parent-again", render_parent(message, thread.state, now=now, actions=_actions(thread, now)))
+        return post("parent-again", render_parent(message, thread.state, now=now, actions=self._actions(thread, now)))
 
     def _unthreaded(
         self, group: AlertGroup, message: dict[str, Any], post: Post, counters: Counters, error: ThreadStoreError

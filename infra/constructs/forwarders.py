@@ -93,6 +93,7 @@ class Forwarder(Construct):
         slack_apps: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
         threads: dynamodb.ITableV2 | None = None,
         paged_routes: Sequence[str] = (),
+        actions: bool = True,
     ) -> None:
         """`slack_apps` (SLACK_APPS: Slack app route secret -> {"to_channel": [...]}) and `threads` (the thread
         table) for the Slack forwarder when a route is a Slack app: it keeps one thread per alert and draws graphs."""
@@ -146,6 +147,8 @@ class Forwarder(Construct):
                 "THREAD_TABLE": threads.table_name,
                 # The topics that also page: only their parents offer Acknowledge.
                 "PAGED_ROUTES": json.dumps(sorted(paged_routes), separators=(",", ":")),
+                # Without the on-call endpoints nothing answers a click: the parents offer no buttons.
+                "SLACK_ACTIONS": "on" if actions else "off",
             }
         environment = {
             **settings.environment,

@@ -90,6 +90,7 @@ class AlertingStack(Stack):
                 slack_apps=slack_apps if destination == "slack" else None,
                 threads=self.threads if destination == "slack" else None,
                 paged_routes=sorted(config.forwarder_routes("pagerduty")[0]) if destination == "slack" else (),
+                actions=config.oncall is not None,
             )
             Validations.of(self.forwarders[destination]).acknowledge(
                 Acknowledgment(

@@ -604,3 +604,14 @@ def test_slack_app_forwarder_paged_routes_from_the_environment() -> None:
     assert Settings.from_env({"PAGED_ROUTES": '["dev-critical","dev-slo"]'}).paged_routes == {"dev-critical", "dev-slo"}
     with pytest.raises(ConfigurationError, match="PAGED_ROUTES"):
         Settings.from_env({"PAGED_ROUTES": '{"dev-critical": 1}'})
+
+
+def test_slack_app_forwarder_offers_no_buttons_when_nothing_answers_them(world: World) -> None:
+    forwarder = world.forwarder()
+    assert forwarder.app is not None
+    forwarder.app.actions = False  # SLACK_ACTIONS=off: the stack has no on-call endpoints
+    forwarder.run(sns(cpu(), "m-alarm"), FakeContext(), now=NOW)
+    (parent,) = world.slack.parents()
+    assert action_ids(parent) == [] and status_of(parent) == "Not acknowledged"
+    assert Settings.from_env({"SLACK_ACTIONS": "off"}).slack_actions is False
+    assert Settings.from_env({}).slack_actions is True

@@ -255,6 +255,7 @@ def test_oncall_slack_forwarder_keeps_threads_and_draws_graphs(oncall: Built) ->
     # Acknowledge is offered on the parents of the topics that page, exactly the PagerDuty forwarder's routes.
     paging = json.loads(oncall.environment("dev-pagerduty-forwarder")["ROUTES"])
     assert json.loads(env["PAGED_ROUTES"]) == sorted(paging)
+    assert env["SLACK_ACTIONS"] == "on"  # the on-call endpoints answer the parents' buttons
     statements = _by_sid(oncall.policy("dev-slack-forwarder"))
     assert statements["KeepThreads"]["Resource"] == _arn(oncall.table("dev-slack-threads"))
     assert sorted(_list(statements["KeepThreads"]["Action"])) == [
@@ -267,6 +268,7 @@ def test_oncall_slack_forwarder_keeps_threads_and_draws_graphs(oncall: Built) ->
 def test_oncall_slack_apps_without_oncall_still_thread() -> None:
     built = Built(raw_config(oncall=None))
     assert "THREAD_TABLE" in built.environment("dev-slack-forwarder")
+    assert built.environment("dev-slack-forwarder")["SLACK_ACTIONS"] == "off"  # no endpoint: no buttons offered
     names = {f["Properties"]["FunctionName"] for f in built.resources("AWS::Lambda::Function").values()}
     assert not names & {"dev-slack-interactions", "dev-pagerduty-webhooks", "dev-action-worker"}
 
