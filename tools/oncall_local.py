@@ -323,8 +323,9 @@ class LocalOnCall:
     # claims (REPLAY_TABLE), who did what (AUDIT_TABLE).
     replay_table: str | None = None
     audit_table: str | None = None
-    # The parent as Slack shows it now, for a PagerDuty event's parent edit (a click carries its own).
-    parent_message_for: Callable[[Any], Mapping[str, Any] | None] = lambda thread: None
+    # A PagerDuty event's parent body (a click carries its own); None: the thread poster's own (the parent the
+    # forwarder keeps in the thread item).
+    parent_message_for: Callable[[Any], Mapping[str, Any] | None] | None = None
     say: Callable[[str], None] = print
     responses: list[Response] = field(default_factory=list)
 
@@ -379,6 +380,14 @@ class LocalOnCall:
         )
         self.pagerduty = PagerDutyWebhooks(secrets=lambda: webhook, dedup=dedup, handoff=self._handoff)
         self.store = ThreadStore(self.thread_table, self.dynamodb)
+        poster = SlackThreadPoster(
+            SlackApi(api_url=self.slack_api_url, backoff_factor=0.1),
+            self.store,
+            lambda channel: read_credentials(self.app_secrets[channel]),
+            channels=tuple(self.app_secrets),
+        )
+        if self.parent_message_for is not None:
+            poster.parent_message_for = self.parent_message_for
         self.worker = ActionWorker(
             executor=Executor(
                 deliverer=Deliverer(pagerduty_url=self.pagerduty_url, retries=2, backoff_factor=0.1),
@@ -388,13 +397,7 @@ class LocalOnCall:
             find_target=ThreadTargets(
                 self.store, self.environment, lambda routing: self.pagerduty_secrets.get(routing) or None
             ),
-            post_to_thread=SlackThreadPoster(
-                SlackApi(api_url=self.slack_api_url, backoff_factor=0.1),
-                self.store,
-                lambda channel: read_credentials(self.app_secrets[channel]),
-                channels=tuple(self.app_secrets),
-                parent_message_for=self.parent_message_for,
-            ),
+            post_to_thread=poster,
             audit=self.audit,
             alert_keys=LocalIncidents(self.pagerduty_received),  # type: ignore[arg-type]
             response_hosts=LOCAL_HOSTS,

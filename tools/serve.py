@@ -332,17 +332,9 @@ class LocalPipeline:
             actors=slack_actors(self.config),
             replay_table=worker.get("REPLAY_TABLE") or None,  # the templates' tables, as the worker uses them
             audit_table=worker.get("AUDIT_TABLE") or None,
-            parent_message_for=self.parent_message,
             say=self.say,
         )
         self._stack.enter_context(self.oncall)
-
-    def parent_message(self, thread: Any) -> dict[str, Any] | None:
-        """A thread's parent as the Slack stand-in shows it now (what a PagerDuty event's parent edit starts from)."""
-        found = self.slack_api.find(thread.channel, thread.ts) if self.slack_api and thread.ts else None
-        if found is None:
-            return None
-        return {"text": found.text, "blocks": found.blocks, "attachments": found.attachments}
 
     def handle_oncall(
         self, method: str, path: str, body: bytes, headers: dict[str, str], client: str
