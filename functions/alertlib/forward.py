@@ -65,7 +65,7 @@ from alertlib.pacing import (
 from alertlib.parse import Envelope, is_sqs_event, parse_message, split_event
 from alertlib.recheck import Rechecker, RecheckError
 from alertlib.redact import redact_group
-from alertlib.reliability import Ledger, OncePerMessage, latest, state_changed_at
+from alertlib.reliability import Ledger, OncePerMessage, latest
 from alertlib.render_pagerduty import StormMember, render_pagerduty, render_storm, suppressed
 from alertlib.render_slack import delivery_failed_notice, render_digest, render_slack
 from alertlib.settings import DEFAULT_ROUTE, Settings
@@ -184,9 +184,9 @@ class Forwarder:
         sqs = is_sqs_event(event)
         failed: list[Envelope] = []
         try:
-            envelopes = split_event(event)
+            envelopes, failed = self._looks(split_event(event), counters, outcome)
             if sqs and self.pacer is not None:
-                failed = self._paced(envelopes, deadline, counters, outcome, now)
+                failed += self._paced(envelopes, deadline, counters, outcome, now)
             else:
                 for envelope in envelopes:
                     before = outcome.failed
@@ -264,11 +264,6 @@ class Forwarder:
             return None
         source = group.source.value
         counters.add(ALERTS_RECEIVED, source)
-        if envelope.recheck:
-            looked = self._look_again(envelope, group, counters, outcome, now)
-            if looked is None:
-                return None
-            group = looked
         if self.ledger is not None and group.status is Status.RESOLVED and group.source is not Source.ALERTMANAGER:
             checked = self._against_ledger(group)
             if checked is None:
@@ -284,59 +279,71 @@ class Forwarder:
 
     # -- a composite alarm suppressed for a while (recheck.py) --------------------------------------------------
 
-    def _look_again(
-        self, envelope: Envelope, group: AlertGroup, counters: Counters, outcome: Outcome, now: datetime
-    ) -> AlertGroup | None:
-        """A suppressed composite alarm come back to be looked at: the group to page when CloudWatch has run its
-        actions since (the same event, unsuppressed), else None (looked at again later, or nothing left to do)."""
-        source = group.source.value
-        if self.rechecker is None or not recheck.due(group):
-            outcome.ignored += 1
-            logger.info("recheck ignored: nothing suppressed to look at", extra={"message_id": envelope.message_id})
-            return None
-        alert = group.alerts[0]
-        try:
-            current = self.rechecker.current(alert.title)
-        except RecheckError as exc:
-            self._failed(outcome, counters, source, str(exc), None)  # received again; its DLQ keeps it at last
-            return None
-        verdict = recheck.decide(state_changed_at(group), current)
-        about = {"alarm": alert.title[:255], "look": envelope.recheck, "message_id": envelope.message_id}
-        if verdict is recheck.Verdict.FORWARD:
-            counters.add(recheck.RECHECKS_FORWARDED, source)
-            logger.info("suppression ended and CloudWatch ran the actions: forwarded", extra=about)
+    def _looks(
+        self, envelopes: Sequence[Envelope], counters: Counters, outcome: Outcome
+    ) -> tuple[list[Envelope], list[Envelope]]:
+        """Suppressed composite alarms come back to be looked at: each becomes the event to forward when CloudWatch
+        has run its actions since (`recheck.looked`: it then goes through as any record, paced and all), is looked at
+        again later, or ends. Returns the records to go on with, and the looks that failed (received again)."""
+        kept: list[Envelope] = []
+        failed: list[Envelope] = []
+        for envelope in envelopes:
+            if not envelope.recheck:
+                kept.append(envelope)
+                continue
+            logger.set_correlation_id(envelope.message_id)
+            target = recheck.subject(envelope) if self.rechecker is not None else None
+            if target is None or self.rechecker is None:
+                outcome.received += 1
+                outcome.ignored += 1
+                logger.info("recheck ignored: nothing suppressed to look at", extra={"message_id": envelope.message_id})
+                continue
+            about = {"alarm": target.name[:255], "look": envelope.recheck, "message_id": envelope.message_id}
             try:
-                return prepare(recheck.unsuppressed(envelope), self.settings, now)
-            except Exception as exc:  # noqa: BLE001 - it prepared suppressed; fail the record rather than lose it
-                self._failed(outcome, counters, source, f"could not prepare the look ({type(exc).__name__})", exc)
-                return None
-        outcome.ignored += 1
-        if verdict is recheck.Verdict.WAIT:
-            self._schedule_look(envelope, group, envelope.recheck + 1, counters, outcome)
-        else:
-            logger.info("recheck done: the alarm moved on", extra=about)
-        return None
+                verdict = recheck.decide(target.at, self.rechecker.current(target.name))
+            except RecheckError as exc:
+                outcome.received += 1
+                self._failed(outcome, counters, Source.EVENTBRIDGE.value, str(exc), None)  # its DLQ keeps it at last
+                failed.append(envelope)
+                continue
+            if verdict is recheck.Verdict.FORWARD:
+                counters.add(recheck.RECHECKS_FORWARDED, Source.EVENTBRIDGE.value)
+                logger.info("suppression ended and CloudWatch ran the actions: forwarded", extra=about)
+                kept.append(recheck.looked(envelope))
+                continue
+            outcome.received += 1
+            outcome.ignored += 1
+            if verdict is recheck.Verdict.WAIT:
+                if not self._schedule_look(envelope, target, envelope.recheck + 1, counters, outcome):
+                    failed.append(envelope)
+            else:
+                logger.info("recheck done: the alarm moved on", extra=about)
+        return kept, failed
 
     def _schedule_look(
-        self, envelope: Envelope, group: AlertGroup, attempt: int, counters: Counters, outcome: Outcome
-    ) -> None:
+        self, envelope: Envelope, target: recheck.Subject, attempt: int, counters: Counters, outcome: Outcome
+    ) -> bool:
+        """The next look at a suppressed composite; False when it could not be sent (the record fails, so it is
+        received again and sends it then). A look that will never come is counted (`RecheckFailed`) and warned."""
         assert self.rechecker is not None
-        source = group.source.value
-        about = {"alarm": group.alerts[0].title[:255], "look": attempt, "message_id": envelope.message_id}
+        source = Source.EVENTBRIDGE.value
+        about = {"alarm": target.name[:255], "look": attempt, "message_id": envelope.message_id}
         if attempt > recheck.MAX_ATTEMPTS:
             counters.add(recheck.RECHECK_FAILED, source)
             logger.warning("still suppressed after the last look: no longer looked at", extra=about)
-            return
-        if not self.rechecker.describable(group, envelope.topic_arn):
-            logger.info("not looked at again: the alarm is in another account", extra=about)
-            return
+            return True
+        if not self.rechecker.describable(target, envelope.topic_arn):
+            counters.add(recheck.RECHECK_FAILED, source)
+            logger.warning("suppressed, and not looked at again: the alarm is in another account", extra=about)
+            return True
         try:
             delay = self.rechecker.schedule(envelope, attempt)
         except RecheckError as exc:
-            self._failed(outcome, counters, source, str(exc), None)  # the record is received again and rescheduled
-            return
+            self._failed(outcome, counters, source, str(exc), None)
+            return False
         counters.add(recheck.RECHECKS_SCHEDULED, source)
         logger.info("suppressed for a while: looked at again later", extra={**about, "delay_seconds": delay})
+        return True
 
     def _suppressed(
         self, envelope: Envelope, group: AlertGroup, counters: Counters, outcome: Outcome, now: datetime
@@ -357,8 +364,9 @@ class Forwarder:
                 "message_id": envelope.message_id,
             },
         )
-        if recheck.due(group) and self.rechecker is not None and not envelope.recheck:
-            self._schedule_look(envelope, group, 1, counters, outcome)
+        target = recheck.subject(envelope) if self.rechecker is not None else None
+        if target is not None:
+            self._schedule_look(envelope, target, 1, counters, outcome)
         if not left:
             outcome.ignored += 1
             return None

@@ -25,9 +25,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from alertlib.aws import AwsClient, session
-from alertlib.errors import ForwardingError
-from alertlib.models import AlertGroup, Source, Status
-from alertlib.parse import RECHECK, Envelope
+from alertlib.errors import ForwardingError, MalformedInput
+from alertlib.parse import RECHECK, AlarmStateChange, Envelope, parse_message
 
 DELAYS = (60, 120, 300, 900)  # seconds before each look; the last repeats (SQS delays at most 900 s)
 MAX_ATTEMPTS = 100  # ~24 h of looks at a composite suppressed by its suppressor's ALARM
@@ -56,13 +55,36 @@ class CompositeState:
     transitioned_at: datetime | None  # StateTransitionedTimestamp (StateUpdatedTimestamp moves on reason changes)
 
 
-def due(group: AlertGroup) -> bool:
-    """A state worth looking at again: a composite alarm's ALARM, come through EventBridge, whose actions are
-    suppressed for a while (an SNS action is sent by CloudWatch itself when the actions run)."""
-    if group.status is not Status.FIRING or len(group.alerts) != 1:
-        return False
-    alert = group.alerts[0]
-    return alert.source is Source.EVENTBRIDGE and (alert.suppression or "").lower() in _TEMPORARY
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """The composite alarm a suppressed event is about, as the raw event names it (never the redacted alert: a
+    redaction pattern must not make CloudWatch answer about an alarm that does not exist)."""
+
+    name: str
+    account: str | None
+    at: datetime | None  # the state's timestamp: the transition this event is about
+
+
+def subject(envelope: Envelope) -> Subject | None:
+    """The alarm to look at again, or None: only a composite alarm's ALARM come through EventBridge, whose actions
+    are suppressed for a while (an SNS action is sent by CloudWatch itself when the actions run)."""
+    try:
+        message = parse_message(envelope)
+    except MalformedInput:
+        return None
+    if not isinstance(message, AlarmStateChange) or not message.via_eventbridge or not message.alarm_rule:
+        return None
+    state = message.state
+    if state.value != "ALARM" or (state.actions_suppressed_by or "").lower() not in _TEMPORARY:
+        return None
+    return Subject(name=message.name, account=message.account, at=state.timestamp)
+
+
+def looked(envelope: Envelope) -> Envelope:
+    """The event to forward once CloudWatch ran the actions: unsuppressed, under an id of its own (`#look`) so
+    that what the suppressed event sent (a resolve of the INSUFFICIENT_DATA it left) does not stand for it in the
+    idempotency store, and as a plain record (buffered by the pacer as it is, never looked at again)."""
+    return replace(unsuppressed(envelope), message_id=f"{envelope.message_id}#look", recheck=0)
 
 
 def delay_for(attempt: int) -> int:
@@ -133,12 +155,11 @@ class Rechecker(AwsClient):
         self.account = account
         self._sqs = sqs
 
-    def describable(self, group: AlertGroup, topic_arn: str | None = None) -> bool:
+    def describable(self, target: Subject, topic_arn: str | None = None) -> bool:
         """CloudWatch can be asked about this alarm: it is in this account (`account`, else the account of the
         topic it came through), or the event does not say whose it is."""
         own = self.account or (topic_arn.split(":")[4] if topic_arn and topic_arn.count(":") >= 5 else None)
-        alert = group.alerts[0]
-        return own is None or alert.account in {None, own}
+        return own is None or target.account in {None, own}
 
     def schedule(self, envelope: Envelope, attempt: int) -> int:
         """Sends the look `attempt` and answers its delay in seconds."""

@@ -17,7 +17,7 @@ from alertlib.deliver import Destination
 from alertlib.forward import Forwarder
 from alertlib.recheck import MAX_ATTEMPTS, Rechecker
 from tests.conftest import FakeContext, load_event
-from tests.unit.test_pacing import clock, paced, store  # noqa: F401 - the pacer's fixtures
+from tests.unit.test_pacing import PAGERDUTY, clock, cpu, items, paced, store  # noqa: F401 - the pacer's fixtures
 from tests.unit.test_parse import sqs_event
 from tools.standins import StandIn
 
@@ -212,3 +212,89 @@ def test_recheck_not_scheduled_for_an_unsuppressed_or_sns_alarm(
     assert len(pagerduty.accepted()) == 1
     assert rechecks(store) == []
     assert cloudwatch.calls == []
+
+
+# -- found by the review: a look forwarded is a page of its own, paced as any, about the real alarm -------------------
+
+
+def _idempotency(store: dict[str, Any]) -> None:  # noqa: F811
+    store["dynamodb"].create_table(
+        TableName="idempotency",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
+def test_recheck_page_is_not_taken_for_the_resolve_the_suppressed_event_sent(
+    paced: Callable[..., Forwarder],  # noqa: F811
+    store: dict[str, Any],  # noqa: F811
+    pagerduty: StandIn,
+) -> None:
+    _idempotency(store)
+    cloudwatch = FakeCloudWatch(suppressed_by="WaitPeriod")
+    forwarder = forwarder_with(lambda d: paced(d, idempotency_table="idempotency"), cloudwatch, store)
+    event = composite()
+    event["detail"]["previousState"]["value"] = "INSUFFICIENT_DATA"  # a composite just created
+    forwarder.run(sqs_event(event), FakeContext())
+    assert [r.body["event_action"] for r in pagerduty.accepted()] == ["resolve"]  # of the INSUFFICIENT_DATA alert
+    [look] = rechecks(store)
+    cloudwatch.suppressed_by = None
+    forwarder.run({"Records": [look]}, FakeContext())
+    sent = [(r.body["event_action"], r.body["dedup_key"]) for r in pagerduty.accepted()]
+    assert ("trigger", f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{NAME}") in sent[1:]  # the page left
+
+
+def test_recheck_page_buffered_by_the_pacer_is_a_trigger_at_its_flush(
+    paced: Callable[..., Forwarder],  # noqa: F811
+    store: dict[str, Any],  # noqa: F811
+    pagerduty: StandIn,
+    clock: Any,  # noqa: F811
+) -> None:
+    cloudwatch = FakeCloudWatch(suppressed_by="WaitPeriod")
+    forwarder = forwarder_with(paced, cloudwatch, store)
+    forwarder.run(sqs_event(composite()), FakeContext())
+    [look] = rechecks(store)
+    forwarder.run(sqs_event(cpu("busy")), FakeContext())  # another page has just taken the channel's slot
+    cloudwatch.suppressed_by = None
+    forwarder.run({"Records": [look]}, FakeContext())
+    assert len(items(store, PAGERDUTY, "pending#")) == 1  # buffered
+    for _ in range(3):
+        clock.advance(120)
+        forwarder.run(sqs_event(f"flush:{PAGERDUTY}"), FakeContext())
+    triggers = [r.body["dedup_key"] for r in pagerduty.accepted() if r.body["event_action"] == "trigger"]
+    assert triggers[-1] == f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{NAME}" and len(triggers) == 2
+
+
+def test_recheck_asks_cloudwatch_for_the_real_alarm_name_under_redaction(
+    paced: Callable[..., Forwarder],  # noqa: F811
+    store: dict[str, Any],  # noqa: F811
+    pagerduty: StandIn,
+) -> None:
+    import re
+
+    cloudwatch = FakeCloudWatch(suppressed_by="WaitPeriod")
+    forwarder = forwarder_with(lambda d: paced(d, redact_patterns=(re.compile(r"Aggregated"),)), cloudwatch, store)
+    forwarder.run(sqs_event(composite()), FakeContext())
+    [look] = rechecks(store)
+    cloudwatch.suppressed_by = None
+    forwarder.run({"Records": [look]}, FakeContext())
+    assert cloudwatch.calls[-1]["AlarmNames"] == [NAME]
+    assert [r.body["event_action"] for r in pagerduty.accepted()] == ["trigger"]
+
+
+def test_recheck_another_accounts_composite_is_counted_and_warned_when_not_looked_at(
+    paced: Callable[..., Forwarder],  # noqa: F811
+    store: dict[str, Any],  # noqa: F811
+    pagerduty: StandIn,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    forwarder = forwarder_with(paced, FakeCloudWatch(suppressed_by="WaitPeriod"), store)
+    event = composite()
+    event["account"] = "999999999999"
+    event["resources"] = [f"arn:aws:cloudwatch:us-east-1:999999999999:alarm:{NAME}"]
+    assert forwarder.run(sqs_event(event), FakeContext()) == {"batchItemFailures": []}
+    assert rechecks(store) == []
+    assert '"RecheckFailed":[1.0]' in capsys.readouterr().out.replace(" ", "")
+    assert any(r.levelname == "WARNING" and "another account" in r.getMessage() for r in caplog.records)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,12 +22,14 @@ from alertlib.recheck import (
     CompositeState,
     Rechecker,
     RecheckError,
+    Subject,
     Verdict,
     decide,
     delay_for,
-    due,
+    looked,
     recheck_body,
     recheck_policy_statements,
+    subject,
     unsuppressed,
 )
 from alertlib.render_pagerduty import suppressed
@@ -63,14 +66,37 @@ def sqs_record(body: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("suppressed_by", ["WaitPeriod", "ExtensionPeriod", "Alarm", "ALARM"])
-def test_recheck_due_for_a_suppressed_eventbridge_composite_alarm(suppressed_by: str) -> None:
-    assert due(group_of(composite(suppressed_by)))
+def test_recheck_subject_of_a_suppressed_eventbridge_composite_alarm(suppressed_by: str) -> None:
+    found = subject(split_event(sns_event(composite(suppressed_by)))[0])
+    assert found == Subject(name="ServiceAggregatedAlarm", account="123456789012", at=AT)
 
 
-def test_recheck_not_due_for_unsuppressed_resolved_or_sns_states() -> None:
-    assert not due(group_of(composite(None)))
-    assert not due(group_of(composite("WaitPeriod", value="OK")))
-    assert not due(group_of(load_event("eventbridge-alarm-state-change-single-metric__aws-docs.json")))
+def test_recheck_no_subject_for_unsuppressed_resolved_metric_or_malformed_events() -> None:
+    for event in (
+        composite(None),
+        composite("WaitPeriod", value="OK"),
+        load_event("eventbridge-alarm-state-change-single-metric__aws-docs.json"),
+    ):
+        assert subject(split_event(sns_event(event))[0]) is None
+    assert subject(split_event(sns_event("not json"))[0]) is None
+
+
+def test_recheck_subject_reads_the_raw_event_not_the_redacted_alert() -> None:
+    import re
+
+    from alertlib.settings import Settings
+
+    envelope = split_event(sns_event(composite()))[0]
+    redacted = group_of(json.loads(envelope.body), Settings(redact_patterns=(re.compile("Aggregated"),)))
+    assert "Aggregated" not in redacted.alerts[0].title
+    assert subject(envelope) is not None and subject(envelope).name == "ServiceAggregatedAlarm"  # type: ignore[union-attr]
+
+
+def test_recheck_looked_event_is_unsuppressed_under_an_id_of_its_own() -> None:
+    envelope = replace(split_event(sns_event(composite()))[0], recheck=3)
+    forwarded = looked(envelope)
+    assert forwarded.message_id == f"{envelope.message_id}#look" and forwarded.recheck == 0
+    assert not suppressed(group_of(json.loads(forwarded.body)))
 
 
 def test_recheck_delays_grow_to_sqs_maximum_and_stay_there() -> None:
@@ -181,9 +207,11 @@ def test_recheck_schedule_sends_the_look_delayed(monkeypatch: pytest.MonkeyPatch
 
 
 def test_recheck_describable_only_in_this_account() -> None:
-    group = group_of(composite())
-    assert Rechecker("q", account="123456789012").describable(group)
-    assert not Rechecker("q", account="999999999999").describable(group)
+    target = Subject("ServiceAggregatedAlarm", "123456789012", AT)
+    assert Rechecker("q", account="123456789012").describable(target)
+    assert not Rechecker("q", account="999999999999").describable(target)
+    assert Rechecker("q").describable(target, "arn:aws:sns:us-east-1:123456789012:prod-critical")
+    assert not Rechecker("q").describable(target, "arn:aws:sns:us-east-1:999999999999:prod-critical")
 
 
 def test_recheck_policy_is_scoped_to_star_because_composites_need_it() -> None:
