@@ -279,8 +279,15 @@ class SlackAppSender:
         edited = 0
         try:
             channel = read_credentials(secret, secret_source=self.secret_source).channel
-            for group, event_id, message in alerts:
+            for index, (group, event_id, message) in enumerate(alerts):
                 if edited >= MAX_DIGEST_EDITS or deadline.left() < DIGEST_EDIT_SECONDS:
+                    # Bounded, and said: these parents keep their last state until their alert's next event.
+                    left = len(alerts) - index
+                    counters.add(PARENT_UPDATE_FAILED, group.source.value, left)
+                    logger.warning(
+                        "thread parents after a digest left unedited",
+                        extra={"left": left, "edited": edited, "limit": MAX_DIGEST_EDITS, "channel": channel},
+                    )
                     break
                 thread = self.store.get(group.key, channel)
                 if thread is None or not thread.ts or group.status is Status.INSUFFICIENT_DATA:

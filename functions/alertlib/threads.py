@@ -375,7 +375,17 @@ class ThreadStore(AwsClient):
         if existing.ts:
             return Claim(ClaimOutcome.EXISTS, existing)
         if existing.claimed_at + STALE_CLAIM <= now:
-            taken = replace(existing, claim=token, claimed_at=now, version=existing.version + 1)
+            # Taken over, by the same event come again or by a later one (a resolve after a fire whose post was
+            # lost): a later one is applied, so the parent posted now shows the alert as it is.
+            seen = bool(event.id) and any(e.id == event.id for e in existing.history)
+            taken = replace(
+                existing,
+                claim=token,
+                claimed_at=now,
+                version=existing.version + 1,
+                state=existing.state if seen else apply_event(existing.state, event),
+                history=existing.history if seen else (*existing.history, event)[-self.max_history :],
+            )
             if self._put(taken, condition="#claim = :claim AND #version = :version AND attribute_not_exists(#ts)",
                          names={"#claim": "claim", "#version": "version", "#ts": "ts"},
                          values={":claim": {"S": existing.claim or ""}, ":version": {"N": str(existing.version)}},

@@ -615,3 +615,47 @@ def test_slack_app_forwarder_offers_no_buttons_when_nothing_answers_them(world: 
     assert action_ids(parent) == [] and status_of(parent) == "Not acknowledged"
     assert Settings.from_env({"SLACK_ACTIONS": "off"}).slack_actions is False
     assert Settings.from_env({}).slack_actions is True
+
+
+# -- found by the review ------------------------------------------------------------------------------------------
+
+
+def test_slack_app_forwarder_stale_claim_taken_over_by_the_resolve_shows_resolved(world: World) -> None:
+    """The fire's invocation claimed the thread and its post never arrived (or it died); the resolve takes the
+    stale claim over: the parent it posts shows the alert resolved, not the fire's state."""
+    stale = ThreadStore("threads", world.dynamodb, clock=lambda: NOW.timestamp() - 300)
+    fired = ThreadEvent(EventKind.FIRED, NOW - timedelta(minutes=5), id="m-1")
+    stale.claim(forwarder_alert(), CHANNEL, event=fired, meta=ThreadMeta())
+    forwarder = world.forwarder()
+    assert forwarder.app is not None
+    forwarder.app.store = ThreadStore("threads", world.dynamodb, clock=NOW.timestamp)
+    out = forwarder.run(sns(cpu("OK", RESOLVED_AT), "m-2"), FakeContext(), now=NOW + timedelta(minutes=13))
+    assert out["delivered"] == 1
+    (parent,) = world.slack.parents()
+    thread = world.store.get(forwarder_alert(), CHANNEL)
+    assert thread is not None and thread.state.status is Status.RESOLVED
+    assert [e.kind for e in thread.history] == [EventKind.FIRED, EventKind.RESOLVED]
+    assert status_of(parent).startswith("Resolved")
+
+
+def test_slack_app_forwarder_parents_past_the_digest_bound_are_counted_and_warned(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    from alertlib.deliver import Deadline
+    from alertlib.render_slack import render_slack
+    from alertlib.slack_app import MAX_DIGEST_EDITS, PARENT_UPDATE_FAILED
+
+    forwarder = world.forwarder()
+    names = [f"svc-{i}" for i in range(MAX_DIGEST_EDITS + 2)]
+    for i, name in enumerate(names):
+        forwarder.run(sns(alarm(name=name, StateChangeTime=FIRED_AT), f"f-{i}"), FakeContext(), now=NOW)
+    later = NOW + timedelta(minutes=13)
+    groups = [group_of(alarm(name=n, state="OK", StateChangeTime=RESOLVED_AT)) for n in names]
+    counters = Counters("slack")
+    assert forwarder.app is not None
+    edited = forwarder.app.after_digest(
+        [(g, f"r-{i}", render_slack(g, now=later)) for i, g in enumerate(groups)], APP, Deadline(60), later, counters
+    )
+    assert edited == MAX_DIGEST_EDITS
+    assert counters.counts[(PARENT_UPDATE_FAILED, "cloudwatch")] == 2
+    assert any(r.levelname == "WARNING" and "left unedited" in r.getMessage() for r in caplog.records)
