@@ -10,6 +10,14 @@ delayed SQS messages, neither of which follows the virtual clock, and it turns a
 The stand-ins enforce the services' rate limits (Slack 1 message/s per webhook, PagerDuty 120 events/min per routing
 key) on the virtual clock; their 429s are counted apart from the injected faults.
 
+dev's critical topic routes to a Slack app route too (`forwarders.slack_apps`, beside the webhook): its secret holds
+the Web API stand-in's bot token and a channel (tools.slack_api_standin, `SLACK_API_URL` pointing at it), and the
+Slack forwarder's sender is the shipped one (`SlackAppSender.from_settings`: the thread table, then the graph, which
+fails fast as moto lacks GetMetricWidgetImage). A Slack record is done when both routes took it. The app route's
+faults are simpler than the webhook's: the same share of its calls refused at random (HTTP 500, 503, 429 with
+Retry-After, `ok: false` `internal_error`), nothing accepted then unanswered, no outage; counted apart
+(`AppReport`: thread parents per alert, before and after the redrive).
+
 The faults: 30% of requests meet one at random, either refused (500, 503, 429 with Retry-After, a 504 slower than
 the read time-out, a reset) or **accepted and then the answer lost** (answered past the read time-out, reset after
 accepting, a 2xx slower than the read time-out): the faults that can duplicate. On top, outages that last minutes:
@@ -62,6 +70,8 @@ from typing import Any
 import tools  # noqa: F401 - puts functions/ on the path
 from tools.localaws import environ, moto_server
 from tools.redrive import move_back
+from tools.slack_api_standin import TOKEN as SLACK_TOKEN
+from tools.slack_api_standin import SlackApiStandIn
 from tools.standins import ACCEPTING_FAULTS, REFUSING_FAULTS, Chaos, Outage, StandIn
 
 ROUTING_KEY = "fa17fa17fa17fa17fa17fa17fa17fa17"
@@ -108,13 +118,35 @@ class DestinationReport:
 
 
 @dataclass
+class AppReport:
+    """A Slack app route of the Slack forwarder (`forwarders.slack_apps`): each alert a thread parent in its channel
+    on the Web API stand-in. Its records are the Slack forwarder's (a record is done when every route took it), so
+    their receives and dead letters are in the `slack` report."""
+
+    route: str  # the app route's secret name
+    channel: str
+    alerts: int
+    calls: int = 0  # Web API calls (chat.postMessage, ...)
+    faults: dict[str, int] = field(default_factory=dict)  # injected, by kind
+    rate_limited: int = 0  # refused by the channel's rate limit (429), apart from the injected faults
+    delivered: int = 0  # distinct alerts with a parent before the redrive
+    delivered_after_redrive: int = 0
+    duplicates_after_redrive: int = 0  # extra parents of one alert over the whole run
+
+    @property
+    def healed(self) -> bool:
+        return self.delivered_after_redrive == self.alerts
+
+
+@dataclass
 class Summary:
     alerts: int
     reports: list[DestinationReport]
+    apps: list[AppReport] = field(default_factory=list)
 
     def line(self) -> dict[str, int]:
         by = {r.destination: r for r in self.reports}
-        return {
+        line = {
             "alerts": self.alerts,
             "lost": sum(r.lost for r in self.reports),
             "dead_lettered": sum(r.dead_lettered for r in self.reports),
@@ -122,6 +154,14 @@ class Summary:
             "duplicates_slack": by["slack"].duplicates_after_redrive if "slack" in by else 0,
             "accepted_then_lost": sum(r.accepted_then_lost for r in self.reports),
         }
+        if self.apps:  # the Slack app routes: alerts without a parent after the redrive, extra parents
+            line["slack_app_missing"] = sum(a.alerts - a.delivered_after_redrive for a in self.apps)
+            line["duplicates_slack_app"] = sum(a.duplicates_after_redrive for a in self.apps)
+        return line
+
+    @property
+    def healed(self) -> bool:
+        return all(r.healed for r in self.reports) and all(a.healed for a in self.apps)
 
 
 # -- time -------------------------------------------------------------------------------------------------------
@@ -179,8 +219,13 @@ def scaled_deliverer_clock() -> Iterator[None]:
     from unittest import mock
 
     import alertlib.http
+    import alertlib.slack_api
 
-    with mock.patch.object(alertlib.http, "time", _ScaledTime):
+    # The Web API client's own wait before retrying an `ok: false` it may retry (`internal_error`, ...) too.
+    with (
+        mock.patch.object(alertlib.http, "time", _ScaledTime),
+        mock.patch.object(alertlib.slack_api, "_sleep", _ScaledTime.sleep),
+    ):
         yield
 
 
@@ -207,11 +252,9 @@ def aws_calls_at_wall_speed() -> Iterator[None]:
         yield
 
 
-def scaled_deliverer(scale: float, **kwargs: Any) -> Any:
-    """The production `Deliverer`, its socket time-outs divided by `scale` (its clock is `_ScaledTime`)."""
+def scaled_adapter(scale: float) -> Any:
+    """An `HTTPAdapter` whose socket time-outs are divided by `scale`."""
     from requests.adapters import HTTPAdapter
-
-    from alertlib.deliver import Deliverer
 
     class ScaledAdapter(HTTPAdapter):
         def send(self, request: Any, **kw: Any) -> Any:  # type: ignore[override]
@@ -222,11 +265,65 @@ def scaled_deliverer(scale: float, **kwargs: Any) -> Any:
                 kw["timeout"] = timeout / scale
             return super().send(request, **kw)
 
+    return ScaledAdapter(pool_connections=4, pool_maxsize=4)
+
+
+def scaled_deliverer(scale: float, **kwargs: Any) -> Any:
+    """The production `Deliverer`, its socket time-outs divided by `scale` (its clock is `_ScaledTime`)."""
+    from requests.adapters import HTTPAdapter
+
+    from alertlib.deliver import Deliverer
+
     class ScaledDeliverer(Deliverer):
         def _new_adapter(self) -> HTTPAdapter:
-            return ScaledAdapter(pool_connections=4, pool_maxsize=4)
+            adapter: HTTPAdapter = scaled_adapter(scale)
+            return adapter
 
     return ScaledDeliverer(**kwargs)
+
+
+def scaled_app_sender(settings: Any, scale: float) -> Any:
+    """The Slack forwarder's app route sender as it ships (`SlackAppSender.from_settings`: the Web API at
+    `SLACK_API_URL`, the thread table, the graph client), its socket time-outs divided by `scale`."""
+    from alertlib.http import PinnedSession
+    from alertlib.slack_app import SlackAppSender
+
+    sender = SlackAppSender.from_settings(settings)
+    if sender is not None:
+        sender.api._http = PinnedSession(lambda: scaled_adapter(scale))
+    return sender
+
+
+# The app route's faults (simpler than the webhook's, see FaultyWebApi): refused before anything is posted.
+APP_FAULTS = ("500", "503", "429", "internal_error")
+
+
+class FaultyWebApi(SlackApiStandIn):
+    """The Slack Web API stand-in, a share `rate` of its calls refused at random (seeded): HTTP 500, HTTP 503, HTTP 429
+    with Retry-After 1, or HTTP 200 `ok: false` `internal_error` (which the client tries again itself). Simpler than
+    the webhook's faults: nothing is accepted and then its answer lost, and no outage, so nothing here can post
+    twice; the app route's part is to be delivered along the webhook without making the run fail. `chaos` False:
+    healthy (the redrive)."""
+
+    def __init__(self, *, rate: float, seed: int, **kwargs: Any) -> None:
+        import random
+
+        super().__init__(**kwargs)
+        self.rate = rate
+        self.chaos = True
+        self.random = random.Random(seed)
+        self.faults: Counter[str] = Counter()
+
+    def answer(self, method: str, body: dict[str, Any], token: str) -> tuple[int, dict[str, Any], float | None]:
+        if self.chaos and self.rate and self.random.random() < self.rate:
+            fault = self.random.choice(APP_FAULTS)
+            self.faults[fault] += 1
+            if fault == "429":
+                return 429, {"ok": False, "error": "ratelimited"}, 1.0
+            if fault == "internal_error":
+                return 200, {"ok": False, "error": fault}, None
+            return int(fault), {"ok": False, "error": "fatal_error"}, None
+        return super().answer(method, body, token)
 
 
 # -- the alerts --------------------------------------------------------------------------------------------------
@@ -327,17 +424,20 @@ def run(
 
     logging.disable(logging.CRITICAL)
     stand_ins = {d: StandIn(d).start() for d in ("pagerduty", "slack")}
+    web_api = FaultyWebApi(rate=rate, seed=seed, tokens=(SLACK_TOKEN,))  # the Slack app routes' Web API
+    web_api.start()
     try:
         overrides = {"MOTO_ACCOUNT_ID": ACCOUNT, "AWS_DEFAULT_REGION": REGION, "POWERTOOLS_METRICS_DISABLED": "true"}
         with moto_server() as aws, environ({**aws, **overrides}), scaled_deliverer_clock(), aws_calls_at_wall_speed():
-            reports = _run(
-                n, rate=rate, seed=seed, say=say, stand_ins=stand_ins, faults=faults, outages=outages, scale=scale,
-                protect=protect, destinations=destinations,
+            reports, apps = _run(
+                n, rate=rate, seed=seed, say=say, stand_ins=stand_ins, web_api=web_api, faults=faults,
+                outages=outages, scale=scale, protect=protect, destinations=destinations,
             )  # fmt: skip
-            return Summary(alerts=n, reports=reports)
+            return Summary(alerts=n, reports=reports, apps=apps)
     finally:
         for stand_in in stand_ins.values():
             stand_in.stop()
+        web_api.stop()
         logging.disable(logging.NOTSET)
 
 
@@ -348,12 +448,13 @@ def _run(
     seed: int,
     say: Callable[[str], None],
     stand_ins: dict[str, StandIn],
+    web_api: FaultyWebApi,
     faults: tuple[str, ...],
     outages: tuple[tuple[float, float, str], ...],
     scale: float,
     protect: bool,
     destinations: tuple[str, ...],
-) -> list[DestinationReport]:
+) -> tuple[list[DestinationReport], list[AppReport]]:
     import boto3
     from aws_lambda_powertools.utilities import parameters
 
@@ -362,6 +463,7 @@ def _run(
     from alertlib.pacing import retry_visibility
     from alertlib.settings import Settings
     from infra.config import load_config
+    from tools.serve import slack_app_channels
     from tools.world import FunctionSpec, MessageMoves, build_world, synthesize
 
     parameters.clear_caches()  # type: ignore[no-untyped-call]
@@ -377,6 +479,12 @@ def _run(
     secret_values.update(
         {name: json.dumps({"webhook_url": slack.url}) for r in config.topics.values() for name in r.slack}
     )
+    # A Slack app route (`forwarders.slack_apps`, beside the webhook on dev's critical topic) holds a bot token and
+    # its channel: the Web API stand-in's token, a channel of its own there (as tools.serve seeds them).
+    app_channels = slack_app_channels(config) if "slack" in destinations else {}
+    for name, channel in app_channels.items():
+        secret_values[name] = json.dumps({"bot_token": SLACK_TOKEN, "channel": channel})
+    web_api.channels = set(app_channels.values())
     clients = functools.cache(boto3.Session(region_name=REGION).client)  # one per service: ~15 ms each, ~160 asks
     world = build_world(
         ENV, synthesize(ENV), clients, account=ACCOUNT, region=REGION,
@@ -393,10 +501,13 @@ def _run(
         # Pacing is make storm's: it paces on the wall clock and schedules its flushes as delayed SQS messages,
         # neither of which follows the virtual clock. Without the table each record is delivered as it comes.
         unpaced = {k: v for k, v in spec.environment.items() if k != "PACER_TABLE"}
+        unpaced["SLACK_API_URL"] = web_api.url  # the app routes' Web API: the stand-in
         settings = replace(Settings.from_env(unpaced), fallback_slack_secret=None)
         if not protect:
             settings = replace(settings, idempotency_table=None)
         timeline = timelines[destination] = Timeline(scale)
+        if destination == "slack":  # the app routes' Web API on the Slack forwarder's clock, its rate limit too
+            web_api.clock = timeline.now
         forwarders[destination] = Forwarder(
             destination=Destination(destination),
             settings=settings,
@@ -408,6 +519,7 @@ def _run(
                 retries=settings.retries,
                 resend_unanswered=frozenset(Destination) if not protect else frozenset({Destination.PAGERDUTY}),
             ),
+            app=scaled_app_sender(settings, scale) if destination == "slack" else None,
         )
         stand_in = stand_ins[destination]
         stand_in.sleep = timeline.wait
@@ -418,6 +530,7 @@ def _run(
             rate=rate, seed=seed + len(destination), slow=slow, faults=faults, outages=windows, clock=timeline.now
         )
     reports = {d: DestinationReport(destination=d, alerts=n) for d in forwarders}
+    apps = [AppReport(route=name, channel=channel, alerts=n) for name, channel in app_channels.items()]
     queues = {d: queue_spec(sqs, world, specs[d].name) for d in forwarders}
     for destination, report in reports.items():
         report.max_receives = queues[destination].max_receive_count
@@ -516,7 +629,15 @@ def _run(
         stand_ins[destination].clock = redrive_clock.now
         if (limit := stand_ins[destination].limit) is not None:
             limit.reset()  # what it counted was on the first pass's clock
+        if destination == "slack":
+            web_api.chaos = False
+            web_api.clock = redrive_clock.now
+            if web_api.limit is not None:
+                web_api.limit.reset()
     say(f"  first pass: {time.monotonic() - started:.0f} s on the wall clock")
+    for app in apps:
+        app.delivered = len(_app_parents(web_api, app.channel))
+        app.faults = dict(sorted(web_api.faults.items()))
     received = {d: list(stand_ins[d].received) for d in forwarders}
     for destination, report in reports.items():
         _count(report, received[destination], destination)
@@ -544,7 +665,19 @@ def _run(
         accepted = Counter(_alert_of(destination, r.body) for r in stand_ins[destination].accepted())
         report.delivered_after_redrive = len(accepted)
         report.duplicates_after_redrive = sum(count - 1 for count in accepted.values())
-    return list(reports.values())
+    injected_429 = web_api.faults.get("429", 0)
+    for app in apps:
+        parents = _app_parents(web_api, app.channel)
+        app.delivered_after_redrive = len(parents)
+        app.duplicates_after_redrive = sum(count - 1 for count in parents.values())
+        app.calls = len(web_api.calls)
+        app.rate_limited = len([c for c in web_api.calls if c.status == 429]) - injected_429
+    return list(reports.values()), apps
+
+
+def _app_parents(web_api: SlackApiStandIn, channel: str) -> Counter[str]:
+    """The alerts with a thread parent in an app route's channel, and how many parents each."""
+    return Counter(_alert_of("slack", {"text": m.text}) for m in web_api.parents(channel))
 
 
 def _prefixed(say: Callable[[str], None], destination: str) -> Callable[[str], None]:
@@ -734,6 +867,14 @@ def table(summary: Summary) -> list[str]:
                 f"{r.destination}: {r.lambda_timeouts} invocations ran past the Lambda time-out (the longest "
                 f"{r.longest_invocation:.1f} virtual s)"
             )
+    for a in summary.apps:
+        faults = ", ".join(f"{k} {v}" for k, v in a.faults.items()) or "none"
+        lines.append(
+            f"slack app route {a.route} (thread parents in {a.channel}, Web API stand-in): {a.delivered} alerts "
+            f"before the redrive, {a.delivered_after_redrive} after, {a.duplicates_after_redrive} extra parents; "
+            f"{a.calls} calls, faults injected (refusals only, no outage): {faults}; refused by the rate limit: "
+            f"{a.rate_limited}"
+        )
     return lines
 
 
@@ -759,7 +900,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for line in table(summary):
         print(line)
-    ok = all(r.healed for r in summary.reports)
+    ok = summary.healed
     print("nothing lost; every alert delivered after the redrive" if ok else "FAILED: alerts lost")
     print(json.dumps(summary.line()))
     return 0 if ok else 1

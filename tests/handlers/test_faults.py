@@ -22,7 +22,7 @@ def test_faults_lose_nothing_and_slack_is_posted_at_most_once_per_receive() -> N
     line = summary.line()
     assert line["lost"] == 0 and line["alerts"] == 120
     assert set(line) == {"alerts", "lost", "dead_lettered", "duplicates_pagerduty", "duplicates_slack",
-                         "accepted_then_lost"}  # fmt: skip
+                         "accepted_then_lost", "slack_app_missing", "duplicates_slack_app"}  # fmt: skip
     assert line["dead_lettered"] == sum(r.dead_lettered for r in by.values())
     for report in by.values():
         assert report.max_receives == 5, report  # the template's maxReceiveCount
@@ -36,6 +36,22 @@ def test_faults_lose_nothing_and_slack_is_posted_at_most_once_per_receive() -> N
     # Slack: never re-posted within an invocation, so at most once per receive of its message (5, then the DLQ).
     assert by["slack"].most_posts <= by["slack"].max_receives, by["slack"]
     assert line["duplicates_slack"] == by["slack"].duplicates_after_redrive
+    # dev's critical topic also routes to a Slack app route (a thread parent per alert on the Web API stand-in):
+    # its refusals injected too, every alert posted there once, and the run healed as a whole.
+    [app] = summary.apps
+    assert app.route == "alerting/dev/slack-app", app
+    assert (app.delivered_after_redrive, app.duplicates_after_redrive) == (120, 0), app
+    assert {"500", "503", "429", "internal_error"} <= set(app.faults), app
+    assert (line["slack_app_missing"], line["duplicates_slack_app"]) == (0, 0)
+    assert summary.healed
+
+
+def test_faults_a_fault_free_run_delivers_every_alert_to_the_webhook_and_the_app_route_once() -> None:
+    summary = run(30, rate=0.0, outages=(), destinations=("slack",), say=lambda line: None)
+    [slack], [app] = summary.reports, summary.apps
+    assert (slack.delivered, slack.duplicates, slack.dead_lettered, slack.item_failures) == (30, 0, 0, 0), slack
+    assert (app.delivered, app.duplicates_after_redrive, app.faults) == (30, 0, {}), app
+    assert summary.healed
 
 
 def test_an_alert_that_never_goes_is_received_five_times_then_dead_lettered_and_redriven_once() -> None:
@@ -46,6 +62,8 @@ def test_an_alert_that_never_goes_is_received_five_times_then_dead_lettered_and_
         10, rate=0.0, outages=((0.0, 3600.0, "reset"),), destinations=("slack",), say=lambda line: None
     )  # fmt: skip
     [slack] = summary.reports
+    [app] = summary.apps  # healthy: each alert's parent posted once, its later receives and the redrive add none
+    assert (app.delivered, app.delivered_after_redrive, app.duplicates_after_redrive) == (10, 10, 0), app
     assert (slack.delivered, slack.dead_lettered, slack.lost) == (0, 10, 0), slack
     assert slack.receives == 10 * slack.max_receives == slack.item_failures, slack
     assert slack.invocation_errors == 0, slack
