@@ -1,6 +1,7 @@
 """The environment's dashboard `<env>-alerting`: per SLO, attainment over its period, error budget remaining, burn
 rate per window and its alarms; then the pipeline's own health (alerts received, delivered, failed, refused, the
-dead-letter queues' depth, how long alerts wait before delivery).
+dead-letter queues' depth, how long alerts wait before delivery, the PagerDuty forwarder's second looks at suppressed
+composites, and what degraded a message that still went: threads, parents, graphs, SLO numbers, unchecked clicks).
 
 Metrics as they are published:
 - the forwarders' own (`functions/alertlib/observability.py`): namespace `AlertForwarding` (the stack sets
@@ -28,6 +29,20 @@ FORWARDER_OUTCOMES = (
     ("AlertsDelivered", "delivered"),
     ("DeliveryFailed", "failed"),
     ("PayloadRejected", "refused"),
+)
+# The PagerDuty forwarder's second looks at suppressed composite alarms (alertlib.recheck).
+RECHECK_OUTCOMES = (
+    ("RechecksScheduled", "looked at again later"),
+    ("RechecksForwarded", "suppression ended: paged"),
+    ("RecheckFailed", "could no longer look (a page may be lost)"),
+)
+# What degraded a message that went (alertlib.slack_app, graph, slo_burn): (metric, label, the forwarders counting).
+DEGRADED_OUTCOMES = (
+    ("ThreadStoreFailed", "thread table failed (posted unthreaded)", ("slack",)),
+    ("ThreadParentLost", "parent gone (posted a new one)", ("slack",)),
+    ("ParentUpdateFailed", "parent not edited", ("slack",)),
+    ("GraphFailed", "no graph", ("slack",)),
+    ("SloQueryFailed", "no SLO numbers", ("pagerduty", "slack")),
 )
 FIVE_MINUTES = Duration.minutes(5)
 
@@ -153,17 +168,7 @@ def pipeline_rows(env_name: str, destinations: list[str], *, endpoint: bool = Tr
     widgets: list[cloudwatch.IWidget] = []
     for destination in destinations:
         service = f"{env_name}-{destination}-forwarder"
-        lines = []
-        for metric, label in FORWARDER_OUTCOMES:
-            search = (
-                f'SEARCH(\'{{{FORWARDER_NAMESPACE},{",".join(FORWARDER_DIMENSIONS)}}} MetricName="{metric}" '
-                f"service=\"{service}\"', 'Sum', 300)"
-            )
-            lines.append(
-                cloudwatch.MathExpression(
-                    expression=f"SUM({search})", using_metrics={}, label=label, period=FIVE_MINUTES
-                )
-            )
+        lines = [forwarder_sum(metric, service, label) for metric, label in FORWARDER_OUTCOMES]
         widgets.append(
             cloudwatch.GraphWidget(
                 title=f"Alerts through the {destination} forwarder (per 5 minutes)",
@@ -172,6 +177,40 @@ def pipeline_rows(env_name: str, destinations: list[str], *, endpoint: bool = Tr
                 height=6,
             )
         )
+    if "pagerduty" in destinations:
+        service = f"{env_name}-pagerduty-forwarder"
+        widgets.append(
+            cloudwatch.GraphWidget(
+                title="Suppressed composite alarms looked at again by the PagerDuty forwarder (per 5 minutes)",
+                left=[forwarder_sum(metric, service, label) for metric, label in RECHECK_OUTCOMES],
+                width=12,
+                height=6,
+            )
+        )
+    degraded = [
+        forwarder_sum(metric, f"{env_name}-{d}-forwarder", f"{d}: {label}" if len(counting) > 1 else label)
+        for metric, label, counting in DEGRADED_OUTCOMES
+        for d in counting
+        if d in destinations
+    ]
+    # The Slack endpoint's count (alertlib.function_url.answer: dimension `service` only); empty without on-call.
+    unchecked = (
+        f'SEARCH(\'{{{FORWARDER_NAMESPACE},service}} MetricName="ActionUnchecked" '
+        f"service=\"{env_name}-slack-interactions\"', 'Sum', 300)"
+    )
+    degraded.append(
+        cloudwatch.MathExpression(
+            expression=f"SUM({unchecked})", using_metrics={}, label="clicks refused unchecked", period=FIVE_MINUTES
+        )
+    )
+    widgets.append(
+        cloudwatch.GraphWidget(
+            title="Delivered, but degraded: threads, parents, graphs, SLO numbers, clicks (per 5 minutes)",
+            left=degraded,
+            width=12,
+            height=6,
+        )
+    )
     queues = [f"{env_name}-alerting-dlq"] + [f"{env_name}-{d}-forwarder-dlq" for d in destinations]
     widgets.append(
         cloudwatch.GraphWidget(
@@ -255,6 +294,15 @@ def pipeline_rows(env_name: str, destinations: list[str], *, endpoint: bool = Tr
             )
         )
     return [[header], widgets]
+
+
+def forwarder_sum(metric: str, service: str, label: str) -> cloudwatch.MathExpression:
+    """One forwarder's count of `metric`, summed over the sources it is published with (`SEARCH`)."""
+    search = (
+        f'SEARCH(\'{{{FORWARDER_NAMESPACE},{",".join(FORWARDER_DIMENSIONS)}}} MetricName="{metric}" '
+        f"service=\"{service}\"', 'Sum', 300)"
+    )
+    return cloudwatch.MathExpression(expression=f"SUM({search})", using_metrics={}, label=label, period=FIVE_MINUTES)
 
 
 class AlertingDashboard(Construct):

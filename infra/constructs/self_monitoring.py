@@ -10,6 +10,20 @@ Metrics, dimensions and statistics as AWS documents them:
   RuleName, the default bus; Sum; sent only when not zero)
 - SQS: https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-available-cloudwatch-metrics.html
   (ApproximateAgeOfOldestMessage, ApproximateNumberOfMessagesVisible; QueueName; Maximum)
+- the forwarders' own counts (`functions/alertlib/observability.py` `Counters`: one EMF document per source):
+  namespace AlertForwarding, dimensions `service` (the function's name, POWERTOOLS_SERVICE_NAME), `source` and
+  `destination`; an alarm cannot SEARCH, so each reads one metric per source, summed by metric math. The on-call
+  endpoints' (`alertlib.function_url.answer`): dimension `service` only.
+
+What each new failure count does (the one unforgivable failure is silence):
+- `RecheckFailed` (PagerDuty forwarder: a suppressed composite could no longer be looked at; a page may be lost)
+  pages, through both health topics;
+- `ThreadStoreFailed`, `ParentUpdateFailed` (the Slack message went, its thread or parent did not) and
+  `ActionUnchecked` (a click refused: a Slack user group could not be read) open a ticket (`ticket_topic`);
+- `GraphFailed`, `SloQueryFailed` (an extra missing from a message that went; a time-out now and then is expected)
+  open a ticket only when persistent (`PERSISTENT` in an hour);
+- `ThreadParentLost` (someone deleted a parent; the forwarder posted a new one), `RechecksScheduled`,
+  `RechecksForwarded`: the dashboard only.
 """
 
 from __future__ import annotations
@@ -27,6 +41,13 @@ from infra.constructs.forwarders import MAX_RECEIVE_COUNT, Forwarder
 MINUTE = Duration.minutes(1)
 QUEUE_AGE_SECONDS = 300  # an alert that waited 5 minutes is late enough to page about
 AT_LEAST_ONE = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
+FIVE_MINUTES = Duration.minutes(5)
+HOUR = Duration.hours(1)
+PERSISTENT = 3  # graphs or SLO numbers missing from 3 messages in an hour: not one slow answer
+FORWARDER_NAMESPACE = "AlertForwarding"
+# alertlib.models.Source's values (tests/infra/test_self_monitoring_metrics.py proves the pair): the `source`
+# dimension of every count below; "unknown" is only ever counted for payloads that were not read.
+SOURCES = ("cloudwatch", "eventbridge", "cloudwatch-lambda", "alertmanager")
 
 
 class SelfMonitoring(Construct):
@@ -48,9 +69,14 @@ class SelfMonitoring(Construct):
         redrive_topics: dict[str, sns.ITopic] | None = None,
         rule_names: dict[str, str] | None = None,
         auditor: lambda_.IFunction | None = None,
+        ticket_topic: sns.ITopic | None = None,
+        threads: bool = False,
+        oncall_slack_service: str | None = None,
     ) -> None:
         """`redrive_topics`: topic key -> topic, for every topic with a subscription that has a redrive policy;
-        `rule_names`: topic key -> this project's EventBridge rule publishing to it."""
+        `rule_names`: topic key -> this project's EventBridge rule publishing to it; `ticket_topic`: where what
+        degrades a message that still went is said (a ticket, not a page); `threads`: the Slack forwarder keeps
+        threads (an app route); `oncall_slack_service`: the Slack endpoint's service name, when it exists."""
         super().__init__(scope, construct_id)
         self.env_name = env_name
         self.base = runbook_base_url.rstrip("/")
@@ -170,6 +196,90 @@ class SelfMonitoring(Construct):
                 both,
             )
 
+        self._forwarder_counts(forwarders, both, ticket_topic, threads=threads)
+        if oncall_slack_service is not None and ticket_topic is not None:
+            self._alarm(
+                "ActionUnchecked",
+                "oncall-slack-ActionUnchecked",
+                "The Slack endpoint refused a click because a Slack user group (oncall.slack_actors) could not be "
+                "read: members of that group cannot act from Slack.",
+                "oncall-action-unchecked",
+                cloudwatch.Metric(
+                    namespace=FORWARDER_NAMESPACE,
+                    metric_name="ActionUnchecked",
+                    dimensions_map={"service": oncall_slack_service},
+                    statistic="Sum",
+                    period=FIVE_MINUTES,
+                ),
+                [ticket_topic],
+            )
+
+    def _forwarder_counts(
+        self,
+        forwarders: dict[str, Forwarder],
+        both: list[sns.ITopic],
+        ticket_topic: sns.ITopic | None,
+        *,
+        threads: bool,
+    ) -> None:
+        """Alarms on the failure counts the forwarders publish (see the module's docstring for what each does)."""
+        if "pagerduty" in forwarders:
+            self._alarm(
+                "RecheckFailed",
+                "forwarder-pagerduty-RecheckFailed",
+                "The PagerDuty forwarder could no longer look at a suppressed composite alarm (still suppressed after "
+                "the last look, or CloudWatch did not answer): if its suppression ended, its page was never sent.",
+                "forwarder-recheck-failed",
+                forwarder_count("RecheckFailed", self.env_name, "pagerduty", MINUTE),
+                both,
+            )
+        if ticket_topic is None:
+            return
+        if threads and "slack" in forwarders:
+            for metric, kind, meaning in (
+                (
+                    "ThreadStoreFailed",
+                    "slack-thread-store-failed",
+                    "the thread table failed: alerts went into the channel unthreaded, and on-call buttons cannot "
+                    "find their thread",
+                ),
+                (
+                    "ParentUpdateFailed",
+                    "slack-parent-update-failed",
+                    "Slack refused to edit a thread's parent: the reply went, the parent shows an old state",
+                ),
+            ):
+                self._alarm(
+                    metric,
+                    f"forwarder-slack-{metric}",
+                    f"The Slack forwarder: {meaning}. The messages themselves went.",
+                    kind,
+                    forwarder_count(metric, self.env_name, "slack", FIVE_MINUTES),
+                    [ticket_topic],
+                )
+            self._alarm(
+                "GraphFailed",
+                "forwarder-slack-GraphFailed",
+                f"The Slack forwarder drew no graph for {PERSISTENT} or more alerts in an hour (GetMetricWidgetImage "
+                "refused, throttled or too slow). The messages themselves went.",
+                "slack-graph-failed",
+                forwarder_count("GraphFailed", self.env_name, "slack", HOUR),
+                [ticket_topic],
+                threshold=PERSISTENT,
+            )
+        if forwarders:
+            self._alarm(
+                "SloQueryFailed",
+                "forwarder-SloQueryFailed",
+                f"The forwarders could not read an SLO alert's burn rate and budget left for {PERSISTENT} or more "
+                "alerts in an hour (GetMetricData or DescribeAlarms refused or too slow). The alerts went without "
+                "those numbers.",
+                "slo-query-failed",
+                forwarder_count("SloQueryFailed", self.env_name, sorted(forwarders), HOUR),
+                [ticket_topic],
+                threshold=PERSISTENT,
+            )
+
     def _alarm(  # noqa: PLR0917 - one alarm, everything it needs
         self,
         construct_id: str,
@@ -201,6 +311,33 @@ class SelfMonitoring(Construct):
             alarm.add_ok_action(actions.SnsAction(topic))
         self.alarms.append(alarm)
         return alarm
+
+
+def forwarder_count(
+    metric: str, env_name: str, destinations: str | list[str], period: Duration
+) -> cloudwatch.MathExpression:
+    """A forwarder count summed over sources (and destinations): one metric per (destination, source) with the
+    dimensions `Counters.flush` publishes, each gap filled with 0 so that the sum never waits for every source."""
+    chosen = [destinations] if isinstance(destinations, str) else destinations
+    metrics: dict[str, cloudwatch.IMetric] = {
+        f"{destination[0]}{index}": cloudwatch.Metric(
+            namespace=FORWARDER_NAMESPACE,
+            metric_name=metric,
+            dimensions_map={
+                "destination": destination,
+                "service": f"{env_name}-{destination}-forwarder",
+                "source": source,
+            },
+            statistic="Sum",
+            period=period,
+        )
+        for destination in chosen
+        for index, source in enumerate(SOURCES)
+    }
+    filled = ", ".join(f"FILL({metric_id}, 0)" for metric_id in metrics)
+    return cloudwatch.MathExpression(
+        expression=f"SUM([{filled}])", using_metrics=metrics, label=f"{metric} (all sources)", period=period
+    )
 
 
 def _pascal(text: str) -> str:

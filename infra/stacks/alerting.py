@@ -11,7 +11,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from infra.bundling import function_code
-from infra.config import DESTINATIONS, EnvironmentConfig
+from infra.config import DESTINATIONS, EnvironmentConfig, TopicName
 from infra.constructs.alarm_state_rules import AlarmStateRules
 from infra.constructs.alerting_core import AlertingCore
 from infra.constructs.dead_alarm_audit import DeadAlarmAudit
@@ -186,6 +186,10 @@ class AlertingStack(Stack):
             redrive_topics={t: topics[t] for t in redriven},
             rule_names=self.alarm_state_rules.rule_names(),
             auditor=self.audit.function,
+            # A ticket, not a page: the warning topic (Slack, no PagerDuty), else the infrastructure topic's readers.
+            ticket_topic=topics["warning" if _read(config, "warning") else "infrastructure"],
+            threads=self.threads is not None,
+            oncall_slack_service=f"{config.name}-slack-interactions" if self.oncall is not None else None,
         )
         Validations.of(self.core.dead_letter_queue).acknowledge(
             Acknowledgment(id="AwsSolutions-SQS3", reason="This queue is the dead-letter queue; an alarm watches it."),
@@ -302,6 +306,12 @@ def _acknowledge_finding(scope: Construct, finding: str, reason: str) -> None:
     reported by: `cdk synth`'s validation prefixes the pack's name, `validate_scope` (tests) does not."""
     for name in (finding, f"AwsSolutions::{finding}"):
         Validations.of(scope).acknowledge(Acknowledgment(id=name, reason=reason))
+
+
+def _read(config: EnvironmentConfig, topic: TopicName) -> bool:
+    """Whether anybody reads `topic` (a forwarder route or an e-mail address)."""
+    routing = config.topics[topic]
+    return bool(routing.pagerduty or routing.slack or routing.emails)
 
 
 def _json(value: object) -> str:

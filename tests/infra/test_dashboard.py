@@ -106,3 +106,31 @@ def test_dashboard_every_plain_metric_is_published_with_its_dimensions(prod: Syn
             checked += 1
     assert checked > 10
     assert problems == []
+
+
+def test_dashboard_pipeline_shows_rechecks_and_what_degraded_a_delivered_message(dev: Synthesized) -> None:
+    from alertlib import graph, recheck, slack_app, slo_burn
+
+    _, body = _body(dev)
+    text = json.dumps(body)
+    schema = "{AlertForwarding,destination,service,source}"
+    counted = [
+        *((m, "pagerduty") for m in (recheck.RECHECKS_SCHEDULED, recheck.RECHECKS_FORWARDED, recheck.RECHECK_FAILED)),
+        *((m, "slack") for m in (slack_app.THREAD_STORE_FAILED, slack_app.THREAD_PARENT_LOST)),
+        *((m, "slack") for m in (slack_app.PARENT_UPDATE_FAILED, graph.GRAPH_FAILED)),
+        (slo_burn.SLO_QUERY_FAILED, "pagerduty"),
+        (slo_burn.SLO_QUERY_FAILED, "slack"),
+    ]
+    for metric, destination in counted:
+        search = (
+            f"SEARCH('{schema} MetricName=\\\"{metric}\\\" service=\\\"dev-{destination}-forwarder\\\"', 'Sum', 300)"
+        )
+        assert search in text, search
+    # The Slack endpoint counts with its service only (alertlib.function_url.answer).
+    assert (
+        'SEARCH(\'{AlertForwarding,service} MetricName=\\"ActionUnchecked\\" service=\\"dev-slack-interactions\\"\''
+        in text
+    )
+    titles = [w.get("title", "") for w in _metric_widgets(body)]
+    assert any(t.startswith("Suppressed composite alarms looked at again") for t in titles)
+    assert any(t.startswith("Delivered, but degraded") for t in titles)
