@@ -69,11 +69,13 @@ from alertlib.reliability import Ledger, OncePerMessage, latest
 from alertlib.render_pagerduty import StormMember, render_pagerduty, render_storm, suppressed
 from alertlib.render_slack import delivery_failed_notice, render_digest, render_slack
 from alertlib.settings import DEFAULT_ROUTE, Settings
-from alertlib.slo_burn import SloQueries, enrich_slo
+from alertlib.slo_burn import QUERY_SECONDS, SloQueries, enrich_slo, wants_numbers
 
 if TYPE_CHECKING:
     from alertlib.slack_app import SlackAppSender
 
+SLO_MIN_SECONDS = 0.1  # less left of the invocation's time for SLO numbers: not worth a call
+SLO_QUIET_SECONDS = 60.0  # after CloudWatch did not answer in time, no SLO reads for this long (per container)
 ALERTS_SUPPRESSED = "AlertsSuppressed"  # PagerDuty: a state whose actions CloudWatch suppressed, not paged
 
 
@@ -135,6 +137,8 @@ class Forwarder:
     rechecker: Rechecker | None = None  # PagerDuty: looks again at composites suppressed for a while (own queue)
     slo_queries: SloQueries | None = None  # CloudWatch SLO alerts: their burn rate and budget left (None: not read)
     _flush_error: Exception | None = field(default=None, init=False, repr=False)  # the last failed send of a flush
+    _slo_left: float = field(default=QUERY_SECONDS, init=False, repr=False)  # this invocation's time for SLO numbers
+    _slo_quiet_until: float = field(default=0.0, init=False, repr=False)  # no SLO reads before (monotonic seconds)
 
     def __post_init__(self) -> None:
         if self.once is None and self.settings.idempotency_table:
@@ -181,6 +185,7 @@ class Forwarder:
             self.once.register(context)
         counters = Counters(self.destination.value)
         outcome = Outcome()
+        self._slo_left = QUERY_SECONDS
         sqs = is_sqs_event(event)
         failed: list[Envelope] = []
         try:
@@ -275,7 +280,27 @@ class Forwarder:
             group = checked
         if self.destination is Destination.PAGERDUTY and suppressed(group):
             return self._suppressed(envelope, group, counters, outcome, now)
-        return enrich_slo(group, self.slo_queries, now=now, deadline=deadline, counters=counters)
+        return self._with_slo_numbers(group, now, deadline, counters)
+
+    def _with_slo_numbers(
+        self, group: AlertGroup, now: datetime, deadline: Deadline | None, counters: Counters
+    ) -> AlertGroup:
+        """An SLO alert's burn rate and budget left (`slo_burn`), read within `QUERY_SECONDS` for the whole
+        invocation, not per record (a batch of SLO pages never waits ten times), and not at all for a minute after
+        CloudWatch did not answer in time: the numbers are a bonus, the page is not."""
+        if self.slo_queries is None or not any(wants_numbers(alert) for alert in group.alerts):
+            return group
+        started = time.monotonic()
+        if self._slo_left < SLO_MIN_SECONDS or started < self._slo_quiet_until:
+            logger.info("slo numbers not read: no time left for them", extra={"alert_key": group.dedup_key[:255]})
+            return group
+        budget = self._slo_left
+        enriched = enrich_slo(group, self.slo_queries, now=now, deadline=deadline, counters=counters, budget=budget)
+        spent = time.monotonic() - started
+        self._slo_left -= spent
+        if spent >= budget * 0.9:  # CloudWatch did not answer in time: leave it alone for a while
+            self._slo_quiet_until = started + SLO_QUIET_SECONDS
+        return enriched
 
     # -- a composite alarm suppressed for a while (recheck.py) --------------------------------------------------
 
