@@ -282,7 +282,9 @@ def test_serve_help_describes_every_option_and_unknown_options_are_refused(
     from tools.serve import main, parser
 
     options = [a for a in parser()._actions if a.option_strings and a.dest != "help"]
-    assert {o.dest for o in options} == {"port", "env", "pagerduty_url", "slack_url", "webhook_token"}
+    assert {o.dest for o in options} == {"port", "env", "pagerduty_url", "slack_url", "webhook_token",
+                                         "slack_signing_secret", "pagerduty_webhook_secret", "alertmanager_url",
+                                         "slack_app"}  # fmt: skip
     assert all(o.help and len(o.help) > 30 for o in options)
     with pytest.raises(SystemExit) as help_exit:
         main(["--help"])
