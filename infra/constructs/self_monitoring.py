@@ -334,9 +334,9 @@ def forwarder_count(
         for destination in chosen
         for index, source in enumerate(SOURCES)
     }
-    filled = ", ".join(f"FILL({metric_id}, 0)" for metric_id in metrics)
+    # METRICS(): every metric of the alarm (not its expression); FILL(…, 0) and SUM over an array, as documented.
     return cloudwatch.MathExpression(
-        expression=f"SUM([{filled}])", using_metrics=metrics, label=f"{metric} (all sources)", period=period
+        expression="SUM(FILL(METRICS(), 0))", using_metrics=metrics, label=f"{metric} (all sources)", period=period
     )
 
 
