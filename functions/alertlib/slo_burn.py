@@ -608,14 +608,10 @@ def _tokens(text: str) -> list[tuple[str, str]]:
 
 
 def slo_query_policy_statements(region: str, account: str, env: str, *, partition: str = "aws") -> list[dict[str, Any]]:
-    """The exact IAM statements `SloQueries` needs: DescribeAlarms of the environment's SLO alarms (metric alarms
-    only, so a narrower scope than `*` answers them; CloudWatch answers composite alarms only to `*`), and
-    GetMetricData, which takes no resource-level permission: `*`."""
-    return [
-        {
-            "Effect": "Allow",
-            "Action": ["cloudwatch:DescribeAlarms"],
-            "Resource": [f"arn:{partition}:cloudwatch:{region}:{account}:alarm:{env}-slo-*"],
-        },
-        {"Effect": "Allow", "Action": ["cloudwatch:GetMetricData"], "Resource": ["*"]},
-    ]
+    """The exact IAM statements `SloQueries` needs: DescribeAlarms (read-only) and GetMetricData (no resource-level
+    permission), both on `*`. DescribeAlarms is not scoped to `alarm:<env>-slo-*`: how IAM matches a request by
+    `AlarmNames` against alarm ARNs is not documented beyond "composite alarms only to `*`", and the local world,
+    which evaluates it against `*`, refused the narrower grant; a refusal would only ever cost the numbers, but
+    silently in every environment. `region`, `account`, `env` and `partition` are kept for the callers."""
+    del region, account, env, partition
+    return [{"Effect": "Allow", "Action": ["cloudwatch:DescribeAlarms", "cloudwatch:GetMetricData"], "Resource": ["*"]}]

@@ -104,15 +104,9 @@ class AlertingStack(Stack):
                 self.forwarders[destination],
                 "AwsSolutions-IAM5[Resource::*]",
                 "cloudwatch:GetMetricData (an SLO alert's burn rate and budget left), GetMetricWidgetImage (the "
-                "Slack app route's graphs) have no resource-level permissions, and DescribeAlarms answers composite "
-                "alarms only to * (the PagerDuty forwarder's second look at a suppressed composite).",
-            )
-            _acknowledge_finding(
-                self.forwarders[destination],
-                f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:cloudwatch:{config.region}:{config.account}:alarm:"
-                f"{config.name}-slo-*]",
-                "DescribeAlarms of this environment's SLO window alarms only (<env>-slo-*): the burn rate is read "
-                "from the window alarm's own metric math.",
+                "Slack app route's graphs) have no resource-level permissions, and DescribeAlarms (read-only) answers "
+                "composite alarms only to * (the PagerDuty forwarder's second look at a suppressed composite; the "
+                "SLO window alarm read).",
             )
             if destination == "slack" and slack_apps:
                 _acknowledge_finding(

@@ -357,16 +357,13 @@ def test_forwarder_role_holds_exactly_its_statements(dev: Synthesized) -> None:
         # a Slack app route keeps threads and draws graphs: tests/infra/test_oncall.py
         apps = ["DrawGraphs", "KeepThreads"] if destination == "slack" and dev.config.forwarders.slack_apps else []
         assert sorted(statements) == sorted([
-            "KeepRefusals", "PaceDeliveries", "ReadOwnSecrets", "ReadSloNumbers1", "ReadSloNumbers2",
+            "KeepRefusals", "PaceDeliveries", "ReadOwnSecrets", "ReadSloNumbers",
             "ReceiveFromOwnQueue", "RecordDeliveries", "ScheduleOwnFlushes", "SendEachMessageOnce", "UseAlertingKey",
             "WriteOwnLogs", *looks_again, *apps,
         ])  # fmt: skip
-        # An SLO alert's numbers: its window alarms only, and GetMetricData (no resource-level permission).
-        assert statements["ReadSloNumbers1"]["Action"] == "cloudwatch:DescribeAlarms"
-        assert statements["ReadSloNumbers1"]["Resource"] == {
-            "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":cloudwatch:eu-west-1:111111111111:alarm:dev-slo-*"]]
-        }
-        assert statements["ReadSloNumbers2"]["Action"] == "cloudwatch:GetMetricData"
+        # An SLO alert's numbers: DescribeAlarms and GetMetricData, read-only, on * (see slo_query_policy_statements).
+        assert statements["ReadSloNumbers"]["Action"] == ["cloudwatch:DescribeAlarms", "cloudwatch:GetMetricData"]
+        assert statements["ReadSloNumbers"]["Resource"] == "*"
         if looks_again:  # composite alarms are described only to a grant on *
             assert (statements["LookAgain"]["Action"], statements["LookAgain"]["Resource"]) == (
                 "cloudwatch:DescribeAlarms",
