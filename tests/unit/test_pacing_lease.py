@@ -29,9 +29,9 @@ LEASE_MS = 55_000
 
 
 def test_pacing_lease_a_record_buffered_behind_a_flush_looks_again_within_seconds(
-    paced: Callable[..., Forwarder],
+    paced: Callable[..., Forwarder],  # noqa: F811
     slack: StandIn,
-    store: dict[str, Any],
+    store: dict[str, Any],  # noqa: F811
     clock: Clock,  # noqa: F811
 ) -> None:
     forwarder = paced(Destination.SLACK)
@@ -52,9 +52,9 @@ def test_pacing_lease_a_record_buffered_behind_a_flush_looks_again_within_second
 
 
 def test_pacing_lease_a_paced_channel_still_waits_its_whole_interval(
-    paced: Callable[..., Forwarder],
+    paced: Callable[..., Forwarder],  # noqa: F811
     slack: StandIn,
-    store: dict[str, Any],
+    store: dict[str, Any],  # noqa: F811
     clock: Clock,  # noqa: F811
 ) -> None:
     forwarder = paced(Destination.SLACK)
