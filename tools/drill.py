@@ -7,8 +7,9 @@ account, even one named `<env>-…`, is never selected; naming one with `--alarm
 (an SLO's window alarms: their composite notifies) are listed as skipped.
 
 For each selected alarm, it sets ALARM with `set_alarm_state` (the reason starts with DRILL, which the forwarders
-show), waits until the delivery ledger shows the PagerDuty and Slack deliveries the alarm's topic routes to, sets
-OK, and waits for the resolves. It prints progress while it waits, then a table, and exits non-zero naming every
+show), waits until the delivery ledger shows the PagerDuty and Slack deliveries the alarm's topic routes to, each
+route of it (a topic with a Slack webhook and a Slack app route waits for both: the first is not all), sets OK,
+and waits for the resolves. It prints progress while it waits, then a table, and exits non-zero naming every
 delivery that did not arrive in time. Every alarm it touched is put back to OK, also when interrupted.
 
 `--local` drills the local pipeline (tools.serve) instead of an AWS account: moto's set_alarm_state runs no
@@ -79,14 +80,19 @@ class DrillResult:
     to_resolve: dict[str, float | None] = field(default_factory=dict)  # seconds from OK to the resolve
     skipped: str | None = None  # why this alarm was not drilled
     first_ok: tuple[str, ...] | None = None  # INSUFFICIENT_DATA -> OK: the destinations that got it (none should)
+    # (state, destination) -> the routes (secret names) of that destination that did not get it, when known
+    unarrived: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def missing(self) -> list[str]:
         if self.skipped:
             return []
         late = [f"{self.alarm}: {d} (INSUFFICIENT_DATA -> OK must not be forwarded)" for d in self.first_ok or ()]
-        late += [f"{self.alarm}: {d} (ALARM)" for d in self.expected if self.to_destination.get(d) is None]
-        late += [f"{self.alarm}: {d} (OK)" for d in self.expected if self.to_resolve.get(d) is None]
+        for state, times in (("ALARM", self.to_destination), ("OK", self.to_resolve)):
+            for d in self.expected:
+                if times.get(d) is None:
+                    routes = self.unarrived.get((state, d))
+                    late.append(f"{self.alarm}: {d}{' via ' + ', '.join(routes) if routes else ''} ({state})")
         return late
 
 
@@ -97,6 +103,9 @@ class Drill:
     cloudwatch: Any
     ledger: Any  # alertlib.reliability.Ledger
     destinations_for: Callable[[str], tuple[str, ...]]  # topic ARN -> ("pagerduty", "slack")
+    # (topic ARN, destination) -> the routes (secret names) it delivers to; each is waited for. () when unknown:
+    # then any delivery of the destination counts.
+    routes_for: Callable[[str, str], tuple[str, ...]] = lambda topic_arn, destination: ()
     after_state_change: Callable[[str], object] = lambda name: None  # --local: publish what CloudWatch would
     say: Callable[[str], None] = print
     timeout: float = 300.0
@@ -171,7 +180,12 @@ class Drill:
         from alertlib.normalise import alarm_key
 
         name = alarm["AlarmName"]
-        expected = tuple(sorted({d for arn in alarm.get("AlarmActions", []) for d in self.destinations_for(arn)}))
+        actions = alarm.get("AlarmActions", [])
+        expected = tuple(sorted({d for arn in actions for d in self.destinations_for(arn)}))
+        routes = {
+            d: tuple(sorted({r for arn in actions if d in self.destinations_for(arn) for r in self.routes_for(arn, d)}))
+            for d in expected
+        }
         result = DrillResult(alarm=name, expected=expected)
         if not alarm.get("AlarmActions") or alarm.get("ActionsEnabled") is False:
             result.skipped = "notifies nobody (an SLO window alarm: its composite notifies)"
@@ -192,33 +206,50 @@ class Drill:
         if name not in self.touched:
             self.touched.append(name)
         self._set(name, "ALARM", f"DRILL: tools.drill at {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC")
-        result.to_destination = self._wait(key, "firing", expected, started, f"{name} ALARM")
+        result.to_destination = self._wait(key, "firing", routes, started, f"{name} ALARM", result, "ALARM")
         resolving = time.time()
         self._set(name, "OK", "DRILL: done")
         self.touched.remove(name)
         # CloudWatch may have re-evaluated the alarm back to OK itself: any resolve after the ALARM counts.
-        result.to_resolve = self._wait(key, "resolved", expected, started, f"{name} OK", origin=resolving)
+        result.to_resolve = self._wait(key, "resolved", routes, started, f"{name} OK", result, "OK", origin=resolving)
         return result
 
-    def _wait(
-        self, key: str, state: str, expected: tuple[str, ...], since: float, what: str, *, origin: float | None = None
-    ) -> dict[str, float | None]:
+    def _wait(  # noqa: PLR0917 - what to wait for, and where to say what did not come
+        self, key: str, state: str, routes: dict[str, tuple[str, ...]], since: float, what: str,
+        result: DrillResult, label: str, *, origin: float | None = None,
+    ) -> dict[str, float | None]:  # fmt: skip
+        """Seconds from `origin` to each destination's delivery of `state`: to the last of its routes (a row without
+        a route, written by a forwarder older than routes in the ledger, counts for each); None when one is late."""
         origin = since if origin is None else origin
-        arrived: dict[str, float | None] = dict.fromkeys(expected)
+        wanted = [(d, r) for d, named in routes.items() for r in (named or (None,))]
+        arrived: dict[tuple[str, str | None], float | None] = dict.fromkeys(wanted)
         deadline = time.monotonic() + self.timeout
         last_said = time.monotonic() - 8  # the first word after 2 s of waiting, then every 10 s
         while time.monotonic() < deadline:
             for row in self.ledger.deliveries(key, since):
-                if row["state"] == state and arrived.get(row["destination"], 0.0) is None:
-                    arrived[row["destination"]] = max(row["delivered_at"] - origin, 0.0)
+                for d, r in wanted:
+                    if (
+                        arrived[(d, r)] is None
+                        and row["state"] == state
+                        and row["destination"] == d
+                        and (r is None or row.get("route") in (None, r))
+                    ):
+                        arrived[(d, r)] = max(row["delivered_at"] - origin, 0.0)
             if all(v is not None for v in arrived.values()):
-                return arrived
+                break
             if time.monotonic() - last_said > 10:
-                waiting = ", ".join(d for d, v in arrived.items() if v is None)
+                waiting = ", ".join(d if r is None else f"{d} via {r}" for (d, r), v in arrived.items() if v is None)
                 self.say(f"  {what}: waiting for {waiting}")
                 last_said = time.monotonic()
             time.sleep(POLL_SECONDS if self.timeout > 30 else 0.1)
-        return arrived
+        times: dict[str, float | None] = {}
+        for d, named in routes.items():
+            got = [arrived[(d, r)] for r in (named or (None,))]
+            times[d] = None if any(t is None for t in got) else max(t for t in got if t is not None)
+            late = tuple(r for r in named if arrived[(d, r)] is None)
+            if late:
+                result.unarrived[(label, d)] = late
+        return times
 
 
 def table(results: list[DrillResult]) -> str:
@@ -244,6 +275,17 @@ def table(results: list[DrillResult]) -> str:
     return "\n".join(lines)
 
 
+def config_routes(config: Any) -> Callable[[str, str], tuple[str, ...]]:
+    """The routes (secret names) each forwarder delivers a topic to, from the environment's config."""
+    table = {destination: config.forwarder_routes(destination)[0] for destination in ("pagerduty", "slack")}
+
+    def routes(topic_arn: str, destination: str) -> tuple[str, ...]:
+        route = table.get(destination, {}).get(topic_arn.rsplit(":", 1)[-1]) or {}
+        return tuple(str(s) for s in route.get("secrets", ()))  # type: ignore[attr-defined]
+
+    return routes
+
+
 def routing(config: Any) -> Callable[[str], tuple[str, ...]]:
     """Which forwarders read a topic, from the environment's routes (the same the stack subscribes)."""
     readers: dict[str, set[str]] = {}
@@ -266,6 +308,26 @@ def local_routing(pipeline: Any) -> Callable[[str], tuple[str, ...]]:
         return tuple(sorted(found))
 
     return destinations
+
+
+def local_routes(pipeline: Any) -> Callable[[str, str], tuple[str, ...]]:
+    """The routes (secret names) each forwarder delivers a topic to, as its function reads them: the ROUTES of its
+    environment in the synthesized templates, looked up as the forwarder does (`Settings.route_for`)."""
+    from alertlib.settings import Settings, parse_routes
+
+    settings = {
+        spec.name.removeprefix(f"{pipeline.config.name}-").removesuffix("-forwarder"): Settings(
+            routes=parse_routes(spec.environment.get("ROUTES", ""))
+        )
+        for spec in pipeline.world.functions.values()
+        if spec.name.endswith("-forwarder")
+    }
+
+    def routes(topic_arn: str, destination: str) -> tuple[str, ...]:
+        found = settings.get(destination)
+        return found.route_for(topic_arn).secrets if found is not None else ()
+
+    return routes
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -324,6 +386,7 @@ def main(argv: list[str] | None = None) -> int:
         cloudwatch=session.client("cloudwatch"),
         ledger=Ledger(f"{config.name}-alerting-ledger", client=session.client("dynamodb")),
         destinations_for=routing(config),
+        routes_for=config_routes(config),
         timeout=args.timeout,
     )
     try:
@@ -354,6 +417,7 @@ def local_drill(pipeline: Any, **settings: Any) -> Drill:
         "cloudwatch": cloudwatch,
         "ledger": Ledger(pipeline.ledger_table),
         "destinations_for": local_routing(pipeline),
+        "routes_for": local_routes(pipeline),
         "after_state_change": after_state_change,
         "settle": pipeline.wait_idle,
         **settings,

@@ -442,7 +442,7 @@ class Forwarder:
             outcome.delivered += 1
             counters.add(ALERTS_DELIVERED, source)
             counters.add(DELIVERY_RETRIED, source, max(delivered.attempts - 1, 0))
-            self._record(group)
+            self._record(group, secret)
             self._mark_paged(secret, group, counters)
             logger.info(
                 "delivered",
@@ -659,7 +659,7 @@ class Forwarder:
         error = self._send_part(message, 0, body, secret, groups, deadline, counters, outcome, thread=thread, now=now)
         if error is not None:
             return None
-        self._delivered(groups, counters, outcome)
+        self._delivered(groups, counters, outcome, secret)
         if len(groups) > 1:
             counters.add(DIGESTS_SENT, groups[0].source.value)
             if self._threaded(secret) and self.app is not None:  # the alerts' own threads, brought up to date
@@ -744,7 +744,7 @@ class Forwarder:
                 self._fall_back_flush(storm_groups, error, deadline, now, message)
                 return None
         if events:
-            self._delivered(storm_groups, counters, outcome)
+            self._delivered(storm_groups, counters, outcome, secret)
             counters.add(STORM_EVENTS_SENT, storm_groups[0].source.value if storm_groups else "unknown", len(events))
         sent = self._flush_individual(
             alone, secret, deadline, counters, outcome, now, MAX_FLUSH_EVENTS - len(events), taken
@@ -778,7 +778,7 @@ class Forwarder:
                     groups = [g for _, _, g in prepared if g is not None]
                     self._fall_back_flush(groups, error, deadline, now, flush_key([k for k, _, _ in prepared]))
                     return None
-            self._delivered([group], counters, outcome)
+            self._delivered([group], counters, outcome, secret)
             self._mark_paged(secret, group, counters)
             events += len(bodies)
             taken.append(key)
@@ -834,16 +834,17 @@ class Forwarder:
                      extra={"reason": reason[:300], "records": len(prepared)})  # fmt: skip
         return [key for key, _, _ in prepared], 0
 
-    def _delivered(self, groups: Sequence[AlertGroup], counters: Counters, outcome: Outcome) -> None:
+    def _delivered(self, groups: Sequence[AlertGroup], counters: Counters, outcome: Outcome, secret: str) -> None:
+        """Counted, and recorded in the ledger with the route (`secret`) they went to."""
         for group in groups:
             outcome.delivered += 1
             counters.add(ALERTS_DELIVERED, group.source.value)
         if len(groups) == 1 or self.ledger is None:
             for group in groups:
-                self._record(group)
+                self._record(group, secret)
             return
         try:
-            self.ledger.record_many(groups, self.destination, time.time())
+            self.ledger.record_many(groups, self.destination, time.time(), route=secret)
         except Exception as exc:  # noqa: BLE001 - the ledger must never turn a delivery into a failure
             logger.warning("ledger write failed", extra={"reason": type(exc).__name__, "alerts": len(groups)})
 
@@ -922,11 +923,12 @@ class Forwarder:
             return replace(group, alerts=(replace(alert, starts_at=started), *group.alerts[1:]))
         return group
 
-    def _record(self, group: AlertGroup) -> None:
+    def _record(self, group: AlertGroup, secret: str) -> None:
+        """The delivery in the ledger, with its route: a drill waits for each route of a topic, not the first."""
         if self.ledger is None:
             return
         try:
-            self.ledger.record(group, self.destination, time.time())
+            self.ledger.record(group, self.destination, time.time(), route=secret)
         except Exception as exc:  # noqa: BLE001 - the ledger must never turn a delivery into a failure
             logger.warning("ledger write failed", extra={"reason": type(exc).__name__, "alert_key": group.dedup_key})
 

@@ -4,8 +4,8 @@
   destination, the secret (PagerDuty service or Slack channel) and the body's place in the message, so a message
   delivered twice (SNS redelivery, Lambda's retry) posts once, and a retry after a partial failure re-sends only
   what did not go.
-- `Ledger`: one DynamoDB item per successful delivery (alert id, state, destination, when, seconds from the state
-  change to delivery), with a TTL. Drills read it.
+- `Ledger`: one DynamoDB item per successful delivery (alert id, state, destination, route (the secret's name,
+  never its value), when, seconds from the state change to delivery), with a TTL. Drills read it, route by route.
 """
 
 from __future__ import annotations
@@ -72,7 +72,9 @@ class OncePerMessage:
 
 
 class Ledger(AwsClient):
-    """`LEDGER_TABLE`: partition `alert` (the alert's id), sort `entry` (`<state>#<destination>#<time>#<message>`)."""
+    """`LEDGER_TABLE`: partition `alert` (the alert's id), sort `entry` (`<state>#<destination>#<time>#<message>`,
+    then `#<route>` when the route is known: two routes of one destination delivering in the same millisecond are
+    two items, not one overwritten)."""
 
     service = "dynamodb"
 
@@ -80,13 +82,17 @@ class Ledger(AwsClient):
         super().__init__(client)
         self.table = table
 
-    def record(self, group: AlertGroup, destination: Destination, delivered_at: float) -> None:
-        self.client.put_item(TableName=self.table, Item=self._item(group, destination, delivered_at))
+    def record(
+        self, group: AlertGroup, destination: Destination, delivered_at: float, *, route: str | None = None
+    ) -> None:
+        self.client.put_item(TableName=self.table, Item=self._item(group, destination, delivered_at, route))
 
-    def record_many(self, groups: Sequence[AlertGroup], destination: Destination, delivered_at: float) -> None:
+    def record_many(
+        self, groups: Sequence[AlertGroup], destination: Destination, delivered_at: float, *, route: str | None = None
+    ) -> None:
         """A flush's deliveries, 25 to a BatchWriteItem (a digest of 100 alerts is 4 calls, not 100); what DynamoDB
         leaves unprocessed is written again, a few times, then one by one."""
-        items = [{"PutRequest": {"Item": self._item(g, destination, delivered_at)}} for g in groups]
+        items = [{"PutRequest": {"Item": self._item(g, destination, delivered_at, route)}} for g in groups]
         for start in range(0, len(items), 25):
             batch = items[start : start + 25]
             for _ in range(3):
@@ -97,12 +103,15 @@ class Ledger(AwsClient):
             for request in batch:
                 self.client.put_item(TableName=self.table, Item=request["PutRequest"]["Item"])
 
-    def _item(self, group: AlertGroup, destination: Destination, delivered_at: float) -> dict[str, Any]:
+    def _item(
+        self, group: AlertGroup, destination: Destination, delivered_at: float, route: str | None
+    ) -> dict[str, Any]:
         changed = state_changed_at(group)
         latency = max(delivered_at - changed.timestamp(), 0.0) if changed else None
+        entry = f"{group.status.value}#{destination.value}#{delivered_at:.3f}#{group.message_id}"
         item: dict[str, Any] = {
             "alert": {"S": group.dedup_key},
-            "entry": {"S": f"{group.status.value}#{destination.value}#{delivered_at:.3f}#{group.message_id}"},
+            "entry": {"S": f"{entry}#{route}" if route else entry},
             "state": {"S": group.status.value},
             "destination": {"S": destination.value},
             "delivered_at": {"N": f"{delivered_at:.3f}"},
@@ -113,10 +122,13 @@ class Ledger(AwsClient):
         }
         if latency is not None:
             item["seconds_to_deliver"] = {"N": f"{latency:.3f}"}
+        if route:
+            item["route"] = {"S": route[:512]}
         return item
 
     def deliveries(self, alert_id: str, since: float) -> list[dict[str, Any]]:
-        """Every delivery of an alert recorded at or after `since` (epoch seconds), oldest first."""
+        """Every delivery of an alert recorded at or after `since` (epoch seconds), oldest first; `route` is None for
+        an item written before routes were recorded."""
         items: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {
             "TableName": self.table,
@@ -136,6 +148,7 @@ class Ledger(AwsClient):
                 "delivered_at": float(i["delivered_at"]["N"]),
                 "seconds_to_deliver": float(i["seconds_to_deliver"]["N"]) if "seconds_to_deliver" in i else None,
                 "message_id": i["message_id"]["S"],
+                "route": i["route"]["S"] if "route" in i else None,
             }
             for i in items
         ]

@@ -3,6 +3,7 @@ composite alarm (stood in: moto has none) reaches PagerDuty and Slack; another t
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -114,6 +115,75 @@ def test_a_missing_delivery_is_named_and_the_alarm_restored(pipeline: tuple[Loca
         "dev-ecs-web-worker-CPUUtilization: pagerduty (ALARM)",
         "dev-ecs-web-worker-CPUUtilization: pagerduty (OK)",
     ]
+
+
+class _RoutedLedger:
+    """The ledger as a drill reads it: each state change delivered to the routes `delivering` names."""
+
+    def __init__(self, delivering: dict[str, tuple[str, ...]]) -> None:
+        self.delivering = delivering
+        self.rows: list[dict[str, object]] = []
+
+    def deliver(self, state: str) -> None:
+        for destination, routes in self.delivering.items():
+            for route in routes:
+                row = {"state": state, "destination": destination, "route": route, "delivered_at": time.time()}
+                self.rows.append(row)
+
+    def deliveries(self, alert_id: str, since: float) -> list[dict[str, object]]:
+        return [r for r in self.rows if float(r["delivered_at"]) >= since]  # type: ignore[arg-type]
+
+
+class _StateOnly:
+    def set_alarm_state(self, **kwargs: str) -> None:
+        self.state = kwargs["StateValue"]
+
+
+def _routed_drill(ledger: _RoutedLedger) -> Drill:
+    cloudwatch = _StateOnly()
+    return Drill(
+        cloudwatch=cloudwatch,
+        ledger=ledger,
+        destinations_for=lambda topic: ("pagerduty", "slack"),
+        routes_for=lambda topic, d: ("alerting/dev/pagerduty",) if d == "pagerduty" else (
+            "alerting/dev/slack-alerts", "alerting/dev/slack-app"
+        ),
+        after_state_change=lambda name: ledger.deliver({"ALARM": "firing", "OK": "resolved"}[cloudwatch.state]),
+        timeout=0.5,
+        say=lambda _: None,
+    )  # fmt: skip
+
+
+_CRITICAL = {
+    "AlarmName": "dev-rds-orders-db-CPUUtilization",
+    "AlarmArn": "arn:aws:cloudwatch:eu-west-1:111111111111:alarm:dev-rds-orders-db-CPUUtilization",
+    "AlarmActions": ["arn:aws:sns:eu-west-1:111111111111:dev-critical"],
+    "StateValue": "OK",
+}
+
+
+def test_drill_waits_for_every_route_of_a_destination_not_the_first() -> None:
+    """dev's critical topic reaches Slack by a webhook and by an app route: the app route's delivery alone is not
+    the webhook's (the drill moved on, the webhook's channel got each alarm and its resolve in one digest, its pace
+    grew to 30 s, and the health alarms that reach Slack only by that webhook were late)."""
+    app_only = _RoutedLedger({"pagerduty": ("alerting/dev/pagerduty",), "slack": ("alerting/dev/slack-app",)})
+    [result] = _routed_drill(app_only).run([_CRITICAL])
+    assert result.missing == [
+        "dev-rds-orders-db-CPUUtilization: slack via alerting/dev/slack-alerts (ALARM)",
+        "dev-rds-orders-db-CPUUtilization: slack via alerting/dev/slack-alerts (OK)",
+    ]
+    both = _RoutedLedger(
+        {"pagerduty": ("alerting/dev/pagerduty",), "slack": ("alerting/dev/slack-app", "alerting/dev/slack-alerts")}
+    )
+    [result] = _routed_drill(both).run([_CRITICAL])
+    assert result.missing == [] and result.to_destination["slack"] is not None
+
+
+def test_drill_counts_a_delivery_without_a_route_for_each_route() -> None:
+    """A forwarder deployed before the ledger named routes writes none: the drill still finishes."""
+    old = _RoutedLedger({"pagerduty": (None,), "slack": (None,)})  # type: ignore[dict-item]
+    [result] = _routed_drill(old).run([_CRITICAL])
+    assert result.missing == []
 
 
 def test_an_interrupted_drill_puts_every_alarm_back_to_ok(pipeline: tuple[LocalPipeline, StandIn, StandIn]) -> None:
