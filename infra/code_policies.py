@@ -10,26 +10,26 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from aws_cdk import aws_iam as iam
 
-FUNCTIONS = Path(__file__).resolve().parent.parent / "functions"
+from infra.bundling import FUNCTIONS  # the asset root: the wheel's infra/functions, else the repository's
+
 if str(FUNCTIONS) not in sys.path:  # `cdk synth` runs app.py from the root; pytest already has it (pyproject)
     sys.path.append(str(FUNCTIONS))
 
-from alertlib.actions import mute_policy_statements  # noqa: E402
-from alertlib.graph import graph_policy_statements  # noqa: E402
-from alertlib.interactions import (  # noqa: E402
+from alertlib.actions import mute_policy_statements
+from alertlib.graph import graph_policy_statements
+from alertlib.interactions import (
     action_worker_policy_statements,
     pagerduty_webhooks_policy_statements,
     slack_interactions_policy_statements,
 )
-from alertlib.recheck import recheck_policy_statements  # noqa: E402
-from alertlib.slack_api import usergroup_app, usergroups_policy_statements  # noqa: E402
-from alertlib.slo_burn import slo_query_policy_statements  # noqa: E402
-from alertlib.threads import thread_policy_statements  # noqa: E402
+from alertlib.recheck import recheck_policy_statements
+from alertlib.slack_api import usergroup_app, usergroups_policy_statements
+from alertlib.slo_burn import slo_query_policy_statements
+from alertlib.threads import thread_policy_statements
 
 __all__ = [
     "action_worker_policy_statements",

@@ -281,20 +281,27 @@ def widget_png(width: int = 160, height: int = 60) -> bytes:
     )
 
 
-def stand_in_metric_widget_image() -> None:
+def stand_in_metric_widget_image() -> Callable[[], None]:
     """moto's CloudWatch answers GetMetricWidgetImage with `widget_png()` (moto runs in this process: the
-    forwarders' calls reach it over HTTP). Done once per process; nothing else of moto changes."""
+    forwarders' calls reach it over HTTP); nothing else of moto changes. Returns what takes the stand-in away again
+    (a test run in the same process must find moto as it is: without the call)."""
     from moto.cloudwatch.responses import CloudWatchResponse
     from moto.core.responses import ActionResult
 
     if hasattr(CloudWatchResponse, "get_metric_widget_image"):
-        return
+        return lambda: None  # stood in already (or moto has it): whoever did it takes it away
     image = widget_png()
 
     def get_metric_widget_image(self: Any) -> Any:
         return ActionResult({"MetricWidgetImage": image})
 
     CloudWatchResponse.get_metric_widget_image = get_metric_widget_image  # type: ignore[attr-defined]
+
+    def undo() -> None:
+        if getattr(CloudWatchResponse, "get_metric_widget_image", None) is get_metric_widget_image:
+            del CloudWatchResponse.get_metric_widget_image  # type: ignore[attr-defined]
+
+    return undo
 
 
 # -- the endpoints and the worker -------------------------------------------------------------------------------

@@ -161,7 +161,8 @@ class LocalPipeline:
         self.slack_api = self._stack.enter_context(
             SlackApiStandIn(tokens=(SLACK_TOKEN,), channels=tuple(self.app_channels.values()) or (SLACK_CHANNEL,))
         )
-        stand_in_metric_widget_image()  # the graphs of the Slack app threads: moto lacks GetMetricWidgetImage
+        # The graphs of the Slack app threads (moto lacks GetMetricWidgetImage), taken away when the pipeline stops.
+        self._stack.callback(stand_in_metric_widget_image())
         aws = self._stack.enter_context(moto_server())
         region = self.config.region
         self.aws_environment = {**aws, "AWS_DEFAULT_REGION": region, "AWS_REGION": region}
