@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 from aws_cdk import ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_secretsmanager as secretsmanager
@@ -39,6 +38,7 @@ from infra.code_policies import (
 from infra.config import OnCall
 from infra.constructs.alerting_core import AlertingCore, encrypted_queue, encrypted_table, use_alerting_key
 from infra.constructs.forwarders import own_function
+from infra.constructs.self_monitoring import event_alarm
 
 # A job is tried this many times (the worker's MAX_RECEIVES: its last try posts the failure in the thread), then
 # kept in the dead-letter queue, which an alarm watches.
@@ -451,24 +451,19 @@ class OnCallEndpoints(Construct):
         threshold: float = 1,
         comparison: cloudwatch.ComparisonOperator = AT_LEAST,
     ) -> None:
-        """`<env>-<name>`, 1 of 1 datapoints, alarm and OK actions on `topics`; missing data is not breaching
-        (these metrics are published only when something happens)."""
-        alarm = cloudwatch.Alarm(
-            self,
-            construct_id,
-            alarm_name=f"{self.env_name}-{name}",
-            alarm_description=f"{meaning}\nrunbook: {self._base}/{kind}.md",
-            metric=metric,
-            threshold=threshold,
-            evaluation_periods=1,
-            datapoints_to_alarm=1,
-            comparison_operator=comparison,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        """`<env>-<name>`, as the pipeline's own health alarms are (`self_monitoring.event_alarm`)."""
+        self.alarms.append(
+            event_alarm(
+                self,
+                construct_id,
+                name=f"{self.env_name}-{name}",
+                description=f"{meaning}\nrunbook: {self._base}/{kind}.md",
+                metric=metric,
+                topics=topics,
+                threshold=threshold,
+                comparison=comparison,
+            )
         )
-        for topic in topics:
-            alarm.add_alarm_action(cloudwatch_actions.SnsAction(topic))
-            alarm.add_ok_action(cloudwatch_actions.SnsAction(topic))
-        self.alarms.append(alarm)
 
 
 def _json(value: object) -> str:

@@ -28,6 +28,8 @@ What each new failure count does (the one unforgivable failure is silence):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
@@ -292,23 +294,16 @@ class SelfMonitoring(Construct):
         threshold: float = 1,
         comparison: cloudwatch.ComparisonOperator = AT_LEAST_ONE,
     ) -> cloudwatch.Alarm:
-        """`<env>-<name>`, alarm and OK actions on `topics`; missing data is not breaching (these metrics are only
-        published when something happens)."""
-        alarm = cloudwatch.Alarm(
+        alarm = event_alarm(
             self,
             construct_id,
-            alarm_name=f"{self.env_name}-{name}",
-            alarm_description=f"{meaning}\nrunbook: {self.base}/{kind}.md",
+            name=f"{self.env_name}-{name}",
+            description=f"{meaning}\nrunbook: {self.base}/{kind}.md",
             metric=metric,
+            topics=topics,
             threshold=threshold,
-            evaluation_periods=1,
-            datapoints_to_alarm=1,
-            comparison_operator=comparison,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            comparison=comparison,
         )
-        for topic in topics:
-            alarm.add_alarm_action(actions.SnsAction(topic))
-            alarm.add_ok_action(actions.SnsAction(topic))
         self.alarms.append(alarm)
         return alarm
 
@@ -342,3 +337,34 @@ def forwarder_count(
 
 def _pascal(text: str) -> str:
     return "".join(part.capitalize() for part in text.replace("_", "-").split("-"))
+
+
+def event_alarm(
+    scope: Construct,
+    construct_id: str,
+    *,
+    name: str,
+    description: str,
+    metric: cloudwatch.IMetric,
+    topics: Sequence[sns.ITopic],
+    threshold: float = 1,
+    comparison: cloudwatch.ComparisonOperator = AT_LEAST_ONE,
+) -> cloudwatch.Alarm:
+    """An alarm on a count published only when something happens: 1 of 1 datapoints, missing data not breaching,
+    alarm and OK actions on `topics` (the pipeline's own health alarms and the on-call ones alike)."""
+    alarm = cloudwatch.Alarm(
+        scope,
+        construct_id,
+        alarm_name=name,
+        alarm_description=description,
+        metric=metric,
+        threshold=threshold,
+        evaluation_periods=1,
+        datapoints_to_alarm=1,
+        comparison_operator=comparison,
+        treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+    )
+    for topic in topics:
+        alarm.add_alarm_action(actions.SnsAction(topic))
+        alarm.add_ok_action(actions.SnsAction(topic))
+    return alarm
