@@ -141,16 +141,19 @@ class SlackThreadPoster:
         if event is None:
             return
         for thread in self._threads(note):
+            # A retried job (a failed edit, a lost answer) finds its event recorded: replied already, not again.
+            replied = bool(event.id) and any(e.id == event.id for e in thread.history)
             updated = self.store.record(thread.alert, thread.channel, event)
             if updated is None or not updated.ts:
                 logger.warning("thread gone or its parent not posted", extra={"channel": thread.channel})
                 continue
             credentials = self.credentials_for(updated.channel)
-            reply = render_reply(event, updated.state)
-            self.api.post_message(
-                credentials.token, updated.channel, text=reply["text"], blocks=reply["blocks"],
-                thread_ts=updated.ts, deadline=deadline,
-            )  # fmt: skip
+            if not replied:
+                reply = render_reply(event, updated.state)
+                self.api.post_message(
+                    credentials.token, updated.channel, text=reply["text"], blocks=reply["blocks"],
+                    thread_ts=updated.ts, deadline=deadline,
+                )  # fmt: skip
             message = note.message if note.message else self.parent_message_for(updated)
             if not message:
                 logger.info("parent not edited: its body is not known", extra={"channel": updated.channel})
@@ -160,7 +163,11 @@ class SlackThreadPoster:
                 block = action_elements(action_state(updated, now))
             except ValueError:  # a thread stored under a key unfit for a value: no buttons rather than no edit
                 block = None
-            parent = render_parent(message, updated.state, now=now, actions=(block or {}).get("elements", []))
+            try:
+                parent = render_parent(message, updated.state, now=now, actions=(block or {}).get("elements", []))
+            except (TypeError, ValueError, AttributeError) as exc:  # a parent body of an unexpected shape
+                logger.warning("parent not edited: its body is unreadable", extra={"reason": type(exc).__name__})
+                continue
             self.api.update_message(
                 credentials.token, updated.channel, updated.ts, text=parent["text"], blocks=parent.get("blocks"),
                 attachments=parent.get("attachments"), deadline=deadline,

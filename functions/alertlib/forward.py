@@ -189,7 +189,7 @@ class Forwarder:
         sqs = is_sqs_event(event)
         failed: list[Envelope] = []
         try:
-            envelopes, failed = self._looks(split_event(event), counters, outcome)
+            envelopes, failed = self._looks(split_event(event), deadline, counters, outcome)
             if sqs and self.pacer is not None:
                 failed += self._paced(envelopes, deadline, counters, outcome, now)
             else:
@@ -298,14 +298,14 @@ class Forwarder:
         enriched = enrich_slo(group, self.slo_queries, now=now, deadline=deadline, counters=counters, budget=budget)
         spent = time.monotonic() - started
         self._slo_left -= spent
-        if spent >= budget * 0.9:  # CloudWatch did not answer in time: leave it alone for a while
+        if spent >= budget * 0.9 and budget >= QUERY_SECONDS / 2:  # CloudWatch itself was slow: leave it alone
             self._slo_quiet_until = started + SLO_QUIET_SECONDS
         return enriched
 
     # -- a composite alarm suppressed for a while (recheck.py) --------------------------------------------------
 
     def _looks(
-        self, envelopes: Sequence[Envelope], counters: Counters, outcome: Outcome
+        self, envelopes: Sequence[Envelope], deadline: Deadline, counters: Counters, outcome: Outcome
     ) -> tuple[list[Envelope], list[Envelope]]:
         """Suppressed composite alarms come back to be looked at: each becomes the event to forward when CloudWatch
         has run its actions since (`recheck.looked`: it then goes through as any record, paced and all), is looked at
@@ -324,6 +324,11 @@ class Forwarder:
                 logger.info("recheck ignored: nothing suppressed to look at", extra={"message_id": envelope.message_id})
                 continue
             about = {"alarm": target.name[:255], "look": envelope.recheck, "message_id": envelope.message_id}
+            if deadline.left() < recheck.LOOK_SECONDS:  # the batch's pages first: this look comes back
+                outcome.received += 1
+                self._failed(outcome, counters, Source.EVENTBRIDGE.value, "no time left for a look", None)
+                failed.append(envelope)
+                continue
             try:
                 verdict = recheck.decide(target.at, self.rechecker.current(target.name))
             except RecheckError as exc:
@@ -587,7 +592,8 @@ class Forwarder:
         prepared: list[tuple[str, Envelope, AlertGroup | None]] = []
         for key, envelope in items:
             try:
-                prepared.append((key, envelope, prepare(envelope, self.settings, now)))
+                group = self._with_slo_numbers(prepare(envelope, self.settings, now), now, deadline, counters)
+                prepared.append((key, envelope, group))
             except Exception as exc:  # noqa: BLE001 - it prepared when buffered; it must not block the channel
                 reason = f"buffered record no longer prepares ({type(exc).__name__}): {str(exc)[:200]}"
                 counters.add(PAYLOAD_REJECTED, "unknown")

@@ -144,6 +144,18 @@ def recheck_policy_statements() -> list[dict[str, Any]]:
     return [{"Effect": "Allow", "Action": ["cloudwatch:DescribeAlarms"], "Resource": "*"}]
 
 
+LOOK_SECONDS = 10.0  # less left of the invocation: a look is not started (its record is received again)
+
+
+def recheck_client() -> Any:
+    """A CloudWatch client for looks: short time-outs, 2 attempts, so a slow CloudWatch never holds the batch's
+    pages (the look's record fails and is received again instead)."""
+    from botocore.config import Config
+
+    config = Config(connect_timeout=1.0, read_timeout=2.0, retries={"mode": "standard", "total_max_attempts": 2})
+    return session().client("cloudwatch", config=config)
+
+
 class Rechecker(AwsClient):
     """Schedules looks (SQS, delayed) and asks CloudWatch. `account`: only this account's alarms are described."""
 
@@ -151,9 +163,17 @@ class Rechecker(AwsClient):
 
     def __init__(self, queue_url: str, *, account: str | None = None, client: Any = None, sqs: Any = None) -> None:
         super().__init__(client)
+        if client is None:
+            self._client = None  # made on first use: `recheck_client`
         self.queue_url = queue_url
         self.account = account
         self._sqs = sqs
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = recheck_client()
+        return self._client
 
     def describable(self, target: Subject, topic_arn: str | None = None) -> bool:
         """CloudWatch can be asked about this alarm: it is in this account (`account`, else the account of the

@@ -269,7 +269,13 @@ def unpack_parent(packed: bytes | None) -> dict[str, Any] | None:
         message = json.loads(raw.decode("utf-8"))
     except (zlib.error, ValueError, UnicodeDecodeError, RecursionError):
         return None
-    return message if isinstance(message, dict) else None
+    if not isinstance(message, dict) or not isinstance(message.get("text", ""), str):
+        return None
+    for name in ("blocks", "attachments"):  # what render_parent reads: lists of objects, or absent
+        value = message.get(name, [])
+        if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+            return None
+    return message
 
 
 def item_key(text: str) -> str:

@@ -298,3 +298,26 @@ def test_recheck_another_accounts_composite_is_counted_and_warned_when_not_looke
     assert rechecks(store) == []
     assert '"RecheckFailed":[1.0]' in capsys.readouterr().out.replace(" ", "")
     assert any(r.levelname == "WARNING" and "another account" in r.getMessage() for r in caplog.records)
+
+
+def test_recheck_look_never_holds_the_batch_pages_when_time_is_short(
+    paced: Callable[..., Forwarder],  # noqa: F811
+    store: dict[str, Any],  # noqa: F811
+    pagerduty: StandIn,
+) -> None:
+    """Found by the second review: a look asked CloudWatch before the batch's pages went, with boto3's 60 s
+    time-outs. With less than LOOK_SECONDS left no look starts: its record comes back, the page goes now."""
+    from alertlib.recheck import LOOK_SECONDS, recheck_client
+
+    cloudwatch = FakeCloudWatch(suppressed_by="WaitPeriod")
+    forwarder = forwarder_with(paced, cloudwatch, store)
+    forwarder.run(sqs_event(composite()), FakeContext())
+    [look] = rechecks(store)
+    cloudwatch.suppressed_by = None
+    page = sqs_event(cpu("other"))["Records"][0]
+    answer = forwarder.run({"Records": [look, page]}, FakeContext(remaining_ms=int(LOOK_SECONDS * 1000) - 1000))
+    assert answer == {"batchItemFailures": [{"itemIdentifier": look["messageId"]}]}
+    assert cloudwatch.calls == []  # not asked
+    assert [r.body["event_action"] for r in pagerduty.accepted()] == ["trigger"]  # the other page went
+    client = recheck_client()
+    assert (client.meta.config.connect_timeout, client.meta.config.read_timeout) == (1.0, 2.0)
