@@ -324,16 +324,18 @@ class Forwarder:
                 logger.info("recheck ignored: nothing suppressed to look at", extra={"message_id": envelope.message_id})
                 continue
             about = {"alarm": target.name[:255], "look": envelope.recheck, "message_id": envelope.message_id}
-            if deadline.left() < recheck.LOOK_SECONDS:  # the batch's pages first: this look comes back
+            # A look that cannot be made now comes back (SQS); if it never can, the queue's dead-letter queue keeps it
+            # and its alarm pages. Not a delivery failure: nothing was due to be sent yet.
+            if deadline.left() < recheck.LOOK_SECONDS:  # the batch's pages first
                 outcome.received += 1
-                self._failed(outcome, counters, Source.EVENTBRIDGE.value, "no time left for a look", None)
+                logger.info("look put off: no time left in this invocation", extra=about)
                 failed.append(envelope)
                 continue
             try:
                 verdict = recheck.decide(target.at, self.rechecker.current(target.name))
             except RecheckError as exc:
                 outcome.received += 1
-                self._failed(outcome, counters, Source.EVENTBRIDGE.value, str(exc), None)  # its DLQ keeps it at last
+                logger.warning("look failed: received again", extra={**about, "reason": str(exc)[:200]})
                 failed.append(envelope)
                 continue
             if verdict is recheck.Verdict.FORWARD:
