@@ -162,9 +162,7 @@ class Rechecker(AwsClient):
     service = "cloudwatch"
 
     def __init__(self, queue_url: str, *, account: str | None = None, client: Any = None, sqs: Any = None) -> None:
-        super().__init__(client)
-        if client is None:
-            self._client = None  # made on first use: `recheck_client`
+        super().__init__(client)  # None: made on first use, by `recheck_client`
         self.queue_url = queue_url
         self.account = account
         self._sqs = sqs
